@@ -1,0 +1,180 @@
+"""Articles: the model, loading from seed and import files, and where they are kept.
+
+Redis keys (RedisArticleStore):
+    mailer:articles     hash, article id -> the article as JSON
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Protocol
+
+import redis
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from mailer.errors import InvalidInput, ServiceUnavailable, UnknownArticle
+
+SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+SLUG_MAX = 120
+_TRANSLIT = str.maketrans({"ə": "e", "Ə": "e", "ı": "i", "İ": "i", "ß": "ss", "ø": "o", "ł": "l"})
+
+
+def slugify(text: str) -> str:
+    """A stable, ASCII, URL-safe id from a title (Azerbaijani letters folded by hand)."""
+    folded = unicodedata.normalize("NFKD", text.translate(_TRANSLIT))
+    ascii_text = folded.encode("ascii", "ignore").decode().lower()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text).strip("-")[:SLUG_MAX].rstrip("-")
+
+
+class Article(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(pattern=SLUG_PATTERN, max_length=SLUG_MAX)
+    title: str = Field(min_length=1, max_length=300)
+    section: str = Field(min_length=1, max_length=60)
+    published: datetime
+    author: str | None = Field(None, max_length=200)
+    source: str | None = Field(None, max_length=200)
+    url: str = Field(pattern=r"^https?://\S+$", max_length=2000)
+    lead: str = Field(min_length=1, max_length=2000)
+    body: tuple[str, ...] = ()
+    image_url: str | None = Field(None, pattern=r"^https?://\S+$", max_length=2000)
+
+    @field_validator("published")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("must carry its time zone offset, e.g. 2020-10-28T18:15:00+04:00")
+        return value
+
+    @field_validator("title", "section", "author", "source")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        if value is not None and any(c in value for c in "\r\n"):
+            raise ValueError("must be a single line")
+        return value
+
+    @cached_property
+    def version(self) -> str:
+        """Changes whenever the content does; render caches key on it."""
+        return hashlib.blake2b(self.model_dump_json().encode(), digest_size=8).hexdigest()
+
+
+def parse_article(data: object, where: str) -> Article:
+    if isinstance(data, dict) and "id" not in data and isinstance(data.get("title"), str):
+        data = {**data, "id": slugify(data["title"])}
+    try:
+        return Article.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "article"
+        raise InvalidInput({where: f"{field}: {first['msg']}"}) from None
+
+
+def read_articles(path: Path) -> list[Article]:
+    """Articles from a JSON file (one object or a list) or a JSON Lines file (.jsonl)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput({"path": f"cannot read {path}: {exc.strerror}"}) from None
+    except UnicodeDecodeError:
+        raise InvalidInput({"path": f"{path} is not UTF-8 text"}) from None
+    if path.suffix in {".jsonl", ".ndjson"}:
+        rows = _json_lines(path, text)
+        return [parse_article(item, f"{path.name}:{line}") for line, item in rows]
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput({"path": f"{path.name}:{exc.lineno}: not JSON ({exc.msg})"}) from None
+    items = data if isinstance(data, list) else [data]
+    return [parse_article(item, f"{path.name}[{i}]") for i, item in enumerate(items)]
+
+
+def _json_lines(path: Path, text: str) -> Iterator[tuple[int, object]]:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput({"path": f"{path.name}:{number}: not JSON ({exc.msg})"}) from None
+
+
+def read_seed_articles(seeds_dir: Path) -> list[Article]:
+    files = sorted([*seeds_dir.glob("*.json"), *seeds_dir.glob("*.jsonl")])
+    return [article for path in files for article in read_articles(path)]
+
+
+class ArticleStore(Protocol):
+    def get(self, article_id: str) -> Article: ...
+    def put_many(self, articles: Iterable[Article]) -> int: ...
+    def all(self) -> list[Article]: ...
+
+
+class MemoryArticleStore:
+    """For previews and tests: lives and dies with the process."""
+
+    def __init__(self, articles: Iterable[Article] = ()) -> None:
+        self._articles: dict[str, Article] = {}
+        self.put_many(articles)
+
+    def get(self, article_id: str) -> Article:
+        try:
+            return self._articles[article_id]
+        except KeyError:
+            raise UnknownArticle(article_id) from None
+
+    def put_many(self, articles: Iterable[Article]) -> int:
+        count = 0
+        for article in articles:
+            self._articles[article.id] = article
+            count += 1
+        return count
+
+    def all(self) -> list[Article]:
+        return sorted(self._articles.values(), key=lambda a: a.published, reverse=True)
+
+
+class RedisArticleStore:
+    """Shared by the API and every worker, so an import is seen everywhere at once."""
+
+    KEY = "mailer:articles"
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._redis = client
+
+    def get(self, article_id: str) -> Article:
+        if len(article_id) > SLUG_MAX:
+            raise UnknownArticle(article_id[:SLUG_MAX] + "…")
+        try:
+            raw = self._redis.hget(self.KEY, article_id)
+        except redis.RedisError as exc:
+            raise ServiceUnavailable(f"article store unavailable: {exc}") from None
+        if raw is None:
+            raise UnknownArticle(article_id)
+        return Article.model_validate_json(raw)
+
+    def put_many(self, articles: Iterable[Article]) -> int:
+        mapping = {a.id: a.model_dump_json() for a in articles}
+        if not mapping:
+            return 0
+        try:
+            self._redis.hset(self.KEY, mapping=mapping)
+        except redis.RedisError as exc:
+            raise ServiceUnavailable(f"article store unavailable: {exc}") from None
+        return len(mapping)
+
+    def all(self) -> list[Article]:
+        try:
+            raws = self._redis.hvals(self.KEY)
+        except redis.RedisError as exc:
+            raise ServiceUnavailable(f"article store unavailable: {exc}") from None
+        articles = [Article.model_validate_json(raw) for raw in raws]
+        return sorted(articles, key=lambda a: a.published, reverse=True)

@@ -1,0 +1,179 @@
+"""Settings: one object, read from MAILER_* environment variables.
+
+Every field has a working default so the embedded demo runs with nothing configured.
+Entry points (API factory, CLI, Celery app) call `load_settings()` once and pass the
+result down; nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import parse_qsl, unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mailer.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV_PREFIX = "MAILER_"
+
+SmtpSecurity = Literal["none", "starttls", "tls"]
+_SMTP_SCHEMES: dict[str, tuple[SmtpSecurity, int]] = {
+    "smtp": ("none", 25),
+    "smtp+starttls": ("starttls", 587),
+    "smtps": ("tls", 465),
+}
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str
+    port: int
+    security: SmtpSecurity = "none"
+    username: str | None = None
+    password: str | None = None
+    timeout: float = 10.0
+    cafile: str | None = None
+
+    def __repr__(self) -> str:  # keeps the password out of logs
+        return (f"SmtpConfig(host={self.host!r}, port={self.port}, security={self.security!r}, "
+                f"username={self.username!r}, timeout={self.timeout})")
+
+
+def parse_smtp_url(url: str) -> SmtpConfig:
+    """`smtp://host:25`, `smtp+starttls://user:pass@host:587`, `smtps://host:465`.
+
+    Query parameters: `timeout` (seconds) and `cafile` (a CA bundle for a private relay).
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in _SMTP_SCHEMES:
+        raise ValueError(f"unsupported scheme {parts.scheme!r} (use smtp, smtp+starttls or smtps)")
+    security, default_port = _SMTP_SCHEMES[parts.scheme]
+    if not parts.hostname:
+        raise ValueError("no host")
+    try:
+        port = parts.port or default_port
+    except ValueError as exc:
+        raise ValueError("port is not a number from 1 to 65535") from exc
+    options = dict(parse_qsl(parts.query, keep_blank_values=True))
+    unknown = set(options) - {"timeout", "cafile"}
+    if unknown:
+        raise ValueError(f"unknown option(s) {', '.join(sorted(unknown))} (known: timeout, cafile)")
+    try:
+        timeout = float(options.get("timeout", "10"))
+    except ValueError as exc:
+        raise ValueError("timeout is not a number") from exc
+    if not 0 < timeout <= 600:
+        raise ValueError("timeout must be between 0 and 600 seconds")
+    return SmtpConfig(
+        host=parts.hostname,
+        port=port,
+        security=security,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        timeout=timeout,
+        cafile=options.get("cafile") or None,
+    )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    database_url: str = f"sqlite:///{ROOT / 'var' / 'mailer.db'}"
+    smtp_url: str = "smtp://127.0.0.1:8025"
+    site_name: str = Field("TODAY.AZ", min_length=1, max_length=60)
+    site_url: str = "https://www.today.az"
+    from_email: str = "news@today.az"
+    secret_key: SecretStr = SecretStr("insecure-demo-key-change-me")
+    timezone: str = "Asia/Baku"
+    inliner: Literal["css_inline", "premailer"] = "css_inline"
+    check_deliverability: bool = False
+    share_max_attempts: int = Field(8, ge=1, le=50)
+    retry_base_seconds: float = Field(30.0, gt=0)
+    retry_max_seconds: float = Field(3600.0, gt=0)
+    send_lease_seconds: int = Field(300, ge=5)
+    job_ttl_days: int = Field(30, ge=1)
+    max_body_bytes: int = Field(16_384, ge=1024)
+    templates_dir: Path = ROOT / "templates"
+    seeds_dir: Path = ROOT / "seeds"
+    var_dir: Path = ROOT / "var"
+    queue_backend: str = "worker.producer:CeleryJobQueue"
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if urlsplit(value).scheme not in {"redis", "rediss", "unix"}:
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp(cls, value: str) -> str:
+        parse_smtp_url(value)
+        return value
+
+    @field_validator("site_url")
+    @classmethod
+    def _site_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError("must be an http(s) URL with a host")
+        return value.rstrip("/")
+
+    @field_validator("from_email")
+    @classmethod
+    def _from_email(cls, value: str) -> str:
+        try:
+            return validate_email(value, check_deliverability=False).normalized
+        except EmailNotValidError as exc:
+            raise ValueError(str(exc)) from exc
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("queue_backend")
+    @classmethod
+    def _dotted(cls, value: str) -> str:
+        if ":" not in value:
+            raise ValueError("must look like 'package.module:ClassName'")
+        return value
+
+    @property
+    def smtp(self) -> SmtpConfig:
+        return parse_smtp_url(self.smtp_url)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def site_domain(self) -> str:
+        return urlsplit(self.site_url).hostname or "localhost"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.var_dir / "outbox"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment (and `overrides`), or fail with one line naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        message = first["msg"].removeprefix("Value error, ")
+        extra = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{ENV_PREFIX}{field.upper()}: {message}{extra}") from None

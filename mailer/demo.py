@@ -1,0 +1,116 @@
+"""The embedded stack and the demo: everything a newcomer needs on one machine.
+
+`run_stack` starts a private Redis, the SMTP sink, a Celery worker and the API;
+`run_demo` uses them to share the seed article through the real API and waits until
+the worker has delivered it over SMTP.
+"""
+
+from __future__ import annotations
+
+import email
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+
+from mailer.articles import read_seed_articles
+from mailer.config import Settings
+from mailer.embedded import ApiServer, RedisServer, WorkerProcess, free_port, worker_env
+from mailer.errors import ServiceUnavailable
+from mailer.sink import start_sink
+
+
+@dataclass(frozen=True)
+class Stack:
+    settings: Settings
+    api_url: str
+    worker_log: Path
+
+
+@contextmanager
+def run_stack(base: Settings, *, api_port: int | None = None) -> Iterator[Stack]:
+    """Starts everything, yields, stops everything (in reverse order) even on errors."""
+    from mailer.api import create_app
+
+    var = base.var_dir
+    with ExitStack() as stack:
+        redis_server = RedisServer(var / "redis").start()
+        stack.callback(redis_server.stop)
+        smtp_port = free_port()
+        sink = start_sink(base.outbox_dir, port=smtp_port)
+        stack.callback(sink.stop)
+        settings = base.model_copy(update={"redis_url": redis_server.url,
+                                           "smtp_url": f"smtp://127.0.0.1:{smtp_port}"})
+        worker = WorkerProcess(worker_env(settings), var / "log" / "worker.log").start()
+        stack.callback(worker.stop)
+        api = ApiServer(create_app(settings), port=api_port).start()
+        stack.callback(api.stop)
+        yield Stack(settings, api.url, worker.log_path)
+
+
+def _http(method: str, url: str, body: dict[str, object] | None = None) -> dict[str, object]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        raise ServiceUnavailable(f"{method} {url}: {exc.code} {exc.read().decode()}") from None
+
+
+def wait_for_job(api_url: str, job_id: str, timeout: float) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    while True:
+        job = _http("GET", f"{api_url}/jobs/{job_id}")
+        if job["status"] in {"sent", "failed"} or time.monotonic() > deadline:
+            return job
+        time.sleep(0.1)
+
+
+def save_preview(eml: Path, out_dir: Path) -> tuple[Path, Path]:
+    message = email.message_from_bytes(eml.read_bytes(), policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    html_path, text_path = out_dir / f"{eml.stem}.html", out_dir / f"{eml.stem}.txt"
+    html_part = message.get_body(("html",))
+    text_part = message.get_body(("plain",))
+    html_path.write_text(html_part.get_content() if html_part else "", encoding="utf-8")
+    text_path.write_text(text_part.get_content() if text_part else "", encoding="utf-8")
+    return html_path, text_path
+
+
+def run_demo(base: Settings, echo=print, timeout: float = 60) -> int:  # type: ignore[no-untyped-def]
+    article = read_seed_articles(base.seeds_dir)[0]
+    started = time.monotonic()
+    with run_stack(base) as stack:
+        echo(f"stack up in {time.monotonic() - started:.1f} s: redis {stack.settings.redis_url}, "
+             f"smtp {stack.settings.smtp_url}, api {stack.api_url}")
+        accepted = _http("POST", f"{stack.api_url}/share", {
+            "article_id": article.id,
+            "sender_name": "Aysel Məmmədova", "sender_email": "aysel@example.com",
+            "friend_name": "Vüqar Əliyev", "friend_email": "vuqar@example.org",
+            "message": "Worth reading: the NAM statement is quoted in full.",
+        })
+        job_id = str(accepted["job_id"])
+        echo(f"POST /share -> 202, job {job_id}")
+        job = wait_for_job(stack.api_url, job_id, timeout)
+        echo(f"job {job_id}: {job['status']} after {job['attempts']} attempt(s): "
+             f"{job['last_reply']}")
+        if job["status"] != "sent":
+            echo(f"not delivered; worker log: {stack.worker_log}")
+            return 1
+        names = str(job["last_reply"]).rsplit("queued as ", 1)[-1].split(",")
+        eml = base.outbox_dir / names[0]
+        html_path, text_path = save_preview(eml, base.var_dir / "preview")
+        echo(f"delivered message: {eml}")
+        echo(f"HTML preview:      {html_path}")
+        echo(f"text part:         {text_path}")
+    echo(f"stack stopped; demo took {time.monotonic() - started:.1f} s")
+    return 0

@@ -1,0 +1,65 @@
+"""The one error tree of the library.
+
+Every module raises these (wrapping what its own dependencies raise), so the HTTP and
+CLI layers can map them to a status or an exit code in one place each.
+"""
+
+from __future__ import annotations
+
+
+class MailerError(Exception):
+    """Root of every error the library raises on purpose."""
+
+
+class ConfigError(MailerError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+class InvalidInput(MailerError):
+    """Input failed validation; `errors` maps each field to a precise message."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        self.errors = dict(errors)
+        super().__init__("; ".join(f"{field}: {msg}" for field, msg in self.errors.items()))
+
+
+class NotFound(MailerError):
+    """A thing the caller named does not exist."""
+
+
+class UnknownArticle(NotFound):
+    def __init__(self, article_id: str) -> None:
+        self.article_id = article_id
+        super().__init__(f"unknown article {article_id!r}")
+
+
+class ServiceUnavailable(MailerError):
+    """A backing service (Redis, the broker, the database) did not answer.
+
+    The request was not accepted, so nothing was lost: the caller may try again.
+    """
+
+    retry_after = 5
+
+
+class RateLimited(MailerError):
+    def __init__(self, message: str, retry_after: float) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class DeliveryError(MailerError):
+    """SMTP did not take a message; `code` is the reply code, 0 for no reply at all."""
+
+    def __init__(self, code: int, reply: str) -> None:
+        self.code = code
+        self.reply = reply
+        super().__init__(f"{code} {reply}" if code else reply)
+
+
+class TransientDeliveryError(DeliveryError):
+    """Try again later: 4xx replies, timeouts, refused or dropped connections."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Retrying cannot help: 5xx replies, or an address this relay cannot carry."""

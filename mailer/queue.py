@@ -1,0 +1,35 @@
+"""The producer's view of the queue: a name, a JSON payload, a queue name.
+
+The library does not import Celery; the backend is named in settings
+(`MAILER_QUEUE_BACKEND`, default `worker.producer:CeleryJobQueue`) and loaded by the
+entry points, as Django loads its e-mail backend.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Protocol
+
+from mailer.config import Settings
+from mailer.errors import ConfigError
+
+SHARE_TASK = "mailer.share.deliver"
+SHARE_QUEUE = "share"
+
+
+class JobQueue(Protocol):
+    def enqueue(self, task: str, payload: dict[str, Any], *, queue: str) -> None:
+        """Hand a job to the broker; raise ServiceUnavailable if it cannot be taken."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def load_job_queue(settings: Settings) -> JobQueue:
+    module_name, _, attr = settings.queue_backend.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"MAILER_QUEUE_BACKEND: cannot load {settings.queue_backend!r}: {exc}") \
+            from None
+    return factory(settings)

@@ -1,0 +1,172 @@
+"""Rendering: Jinja2 templates to HTML with the stylesheet inlined, plus a text part.
+
+Inlining costs far more than the rest of a send, so a template is rendered and inlined
+once per (template, article version, layout variant) with placeholder slots where the
+per-message values go; a message is then a join of cached pieces and escaped values.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import jinja2
+
+from mailer.articles import Article
+from mailer.errors import ConfigError
+from mailer.validation import ShareRequest
+
+Inliner = Literal["css_inline", "premailer"]
+STYLESHEET = "email.css"
+
+
+@dataclass(frozen=True)
+class Site:
+    name: str
+    url: str
+    domain: str
+    zone: ZoneInfo
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    html: str
+    text: str
+
+
+def make_environment(templates_dir: Path, zone: ZoneInfo) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates_dir),
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["localtime"] = lambda value: _format_local(value, zone)
+    return env
+
+
+def _format_local(value: datetime, zone: ZoneInfo) -> str:
+    local = value.astimezone(zone)
+    return f"{local.day} {local:%B %Y, %H:%M}"
+
+
+def inline_css(document: str, css: str, inliner: Inliner) -> str:
+    """The one place CSS is inlined; both engines drop <style> and load nothing remote."""
+    if inliner == "css_inline":
+        import css_inline
+
+        return css_inline.CSSInliner(
+            extra_css=css, keep_style_tags=False, load_remote_stylesheets=False
+        ).inline(document)
+    if inliner == "premailer":
+        from premailer import Premailer
+
+        return Premailer(
+            document, css_text=css, keep_style_tags=False, allow_network=False,
+            disable_validation=True, cssutils_logging_level="CRITICAL",
+        ).transform()
+    raise ConfigError(f"MAILER_INLINER: unknown inliner {inliner!r}")
+
+
+_SLOT = re.compile(r"%%slot:([a-z_]+)%%")
+
+
+def slot(name: str) -> str:
+    return f"%%slot:{name}%%"
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A rendered document cut at its slots: literal text at even, slot names at odd indexes."""
+
+    pieces: tuple[str, ...]
+
+    @classmethod
+    def from_text(cls, text: str) -> Compiled:
+        return cls(tuple(_SLOT.split(text)))
+
+    def fill(self, values: Mapping[str, str]) -> str:
+        out = list(self.pieces)
+        for i in range(1, len(out), 2):
+            out[i] = values[out[i]]
+        return "".join(out)
+
+
+def _html_note(note: str) -> str:
+    return "<br>\n".join(html.escape(line) for line in note.split("\n"))
+
+
+def _text_note(note: str) -> str:
+    return "\n".join(f"> {line}" if line else ">" for line in note.split("\n"))
+
+
+class ShareRenderer:
+    """Renders share e-mails; holds the per-article cache, so keep one per process."""
+
+    SLOTS = ("sender_name", "sender_email", "friend_name", "note")
+
+    def __init__(self, env: jinja2.Environment, site: Site, inliner: Inliner,
+                 cache_size: int = 512) -> None:
+        self._env = env
+        self._site = site
+        self._inliner = inliner
+        self._css = env.loader.get_source(env, STYLESHEET)[0] if env.loader else ""
+        self._cache: OrderedDict[tuple[str, str, bool], tuple[Compiled, Compiled]] = OrderedDict()
+        self._cache_size = cache_size
+
+    def subject(self, article: Article) -> str:
+        return f"Recommended to you: {article.title}"
+
+    def render(self, article: Article, share: ShareRequest) -> RenderedEmail:
+        return self._fill(article, self._compiled(article, bool(share.note)), share)
+
+    def render_uncached(self, article: Article, share: ShareRequest) -> RenderedEmail:
+        """Render and inline for every message: the baseline the benchmark compares to."""
+        return self._fill(article, self._compile(article, bool(share.note)), share)
+
+    def _fill(self, article: Article, docs: tuple[Compiled, Compiled],
+              share: ShareRequest) -> RenderedEmail:
+        html_doc, text_doc = docs
+        plain = {
+            "sender_name": share.sender.name,
+            "sender_email": share.sender.email,
+            "friend_name": share.friend.name,
+        }
+        escaped = {key: html.escape(value) for key, value in plain.items()}
+        return RenderedEmail(
+            subject=self.subject(article),
+            html=html_doc.fill({**escaped, "note": _html_note(share.note)}),
+            text=text_doc.fill({**plain, "note": _text_note(share.note)}),
+        )
+
+    def _compiled(self, article: Article, has_note: bool) -> tuple[Compiled, Compiled]:
+        key = (article.id, article.version, has_note)
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            return hit
+        compiled = self._compile(article, has_note)
+        self._cache[key] = compiled
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return compiled
+
+    def _compile(self, article: Article, has_note: bool) -> tuple[Compiled, Compiled]:
+        context: dict[str, Any] = {
+            "site": self._site, "article": article, "has_note": has_note,
+            **{name: slot(name) for name in self.SLOTS},
+        }
+        html_doc = self._env.get_template("share.html").render(context)
+        html_doc = inline_css(html_doc, self._css, self._inliner)
+        text_doc = self._env.get_template("share.txt").render(context)
+        return Compiled.from_text(html_doc), Compiled.from_text(text_doc)

@@ -1,0 +1,163 @@
+"""SMTP backend: plain, STARTTLS or implicit TLS, with auth; one connection, many messages.
+
+Every failure is classified once, here: a 4xx reply or a broken connection is
+transient (try again later), a 5xx reply is permanent (retrying cannot help).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import smtplib
+import socket
+import ssl
+from collections.abc import Sequence
+
+from mailer.config import SmtpConfig
+from mailer.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from mailer.message import Envelope
+from mailer.transport import EmailBackend, SendResult
+
+_CONNECTION_ERRORS = (smtplib.SMTPServerDisconnected, OSError, ssl.SSLError, socket.timeout)
+
+
+def _text(reply: bytes | str) -> str:
+    if isinstance(reply, bytes):
+        return reply.decode("utf-8", "replace")
+    return reply
+
+
+def classify(code: int, reply: bytes | str, stage: str = "") -> DeliveryError:
+    text = f"{stage}: {_text(reply)}" if stage else _text(reply)
+    if 400 <= code < 500:
+        return TransientDeliveryError(code, text)
+    if code >= 500:
+        return PermanentDeliveryError(code, text)
+    return TransientDeliveryError(code, text or "unexpected reply")
+
+
+class SmtpBackend(EmailBackend):
+    def __init__(self, config: SmtpConfig, local_hostname: str | None = None) -> None:
+        self.config = config
+        self.local_hostname = local_hostname
+        self._conn: smtplib.SMTP | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._conn is not None
+
+    def _tls_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.config.cafile)
+
+    def open(self) -> None:
+        if self._conn is not None:
+            return
+        cfg = self.config
+        conn: smtplib.SMTP | None = None
+        try:
+            if cfg.security == "tls":
+                conn = smtplib.SMTP_SSL(cfg.host, cfg.port, local_hostname=self.local_hostname,
+                                        timeout=cfg.timeout, context=self._tls_context())
+            else:
+                conn = smtplib.SMTP(cfg.host, cfg.port, local_hostname=self.local_hostname,
+                                    timeout=cfg.timeout)
+            conn.ehlo()
+            if cfg.security == "starttls":
+                conn.starttls(context=self._tls_context())
+                conn.ehlo()
+            if cfg.username:
+                conn.login(cfg.username, cfg.password or "")
+        except smtplib.SMTPAuthenticationError as exc:
+            _quietly_close(conn)
+            # The relay refused our credentials: an operator must fix the settings, but
+            # the mail itself is fine, so it waits (transient) rather than failing.
+            raise TransientDeliveryError(exc.smtp_code, f"AUTH: {_text(exc.smtp_error)}") from None
+        except smtplib.SMTPResponseException as exc:
+            _quietly_close(conn)
+            raise classify(exc.smtp_code, exc.smtp_error, "connect") from None
+        except (*_CONNECTION_ERRORS, smtplib.SMTPException) as exc:
+            _quietly_close(conn)
+            raise TransientDeliveryError(
+                0, f"cannot connect to {cfg.host}:{cfg.port}: {exc or type(exc).__name__}"
+            ) from None
+        self._conn = conn
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            conn.quit()
+        except (*_CONNECTION_ERRORS, smtplib.SMTPException):
+            _quietly_close(conn)
+
+    def send_messages(self, envelopes: Sequence[Envelope]) -> list[SendResult]:
+        results: list[SendResult] = []
+        for index, env in enumerate(envelopes):
+            try:
+                self.open()
+                reply = self._send(env)
+            except DeliveryError as exc:
+                if self._conn is None:
+                    # Connection gone: every message not yet tried waits for the next attempt.
+                    results.extend(SendResult(e, "", exc) for e in envelopes[index:])
+                    return results
+                results.append(SendResult(env, "", exc))
+                continue
+            results.append(SendResult(env, reply))
+        return results
+
+    def _send(self, env: Envelope) -> str:
+        conn = self._conn
+        assert conn is not None
+        try:
+            return self._transact(conn, env)
+        except DeliveryError:
+            self._reset()
+            raise
+        except smtplib.SMTPResponseException as exc:
+            self._reset()
+            raise classify(exc.smtp_code, exc.smtp_error) from None
+        except (*_CONNECTION_ERRORS, smtplib.SMTPException) as exc:
+            _quietly_close(conn)
+            self._conn = None
+            reason = str(exc) or type(exc).__name__
+            raise TransientDeliveryError(0, f"connection lost: {reason}") from None
+
+    def _transact(self, conn: smtplib.SMTP, env: Envelope) -> str:
+        options: list[str] = []
+        if env.smtputf8:
+            if not conn.has_extn("smtputf8"):
+                raise PermanentDeliveryError(
+                    0, "the relay does not support SMTPUTF8, needed for this address")
+            options += ["SMTPUTF8", "BODY=8BITMIME"]
+        data = env.as_bytes()
+        if conn.has_extn("size"):
+            options.append(f"SIZE={len(data)}")
+        code, reply = conn.mail(env.sender, options)
+        if code != 250:
+            raise classify(code, reply, "MAIL FROM")
+        code, reply = conn.rcpt(env.recipient)
+        if code not in (250, 251):
+            raise classify(code, reply, "RCPT TO")
+        code, reply = conn.data(data)
+        if code != 250:
+            raise classify(code, reply, "DATA")
+        return f"{code} {_text(reply)}"
+
+    def _reset(self) -> None:
+        """After a refused message the session must be reset before the next one."""
+        conn = self._conn
+        if conn is None:
+            return
+        try:
+            conn.rset()
+        except (*_CONNECTION_ERRORS, smtplib.SMTPException):
+            _quietly_close(conn)
+            self._conn = None
+
+
+def _quietly_close(conn: smtplib.SMTP | None) -> None:
+    if conn is None:
+        return
+    with contextlib.suppress(OSError):
+        conn.close()

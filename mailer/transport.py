@@ -1,0 +1,100 @@
+"""Mail backends in the style of Django's: `open`, `close`, `send_messages`.
+
+They are interchangeable: the worker holds one and never asks which. `send_messages`
+reports every envelope's fate instead of raising on the first failure, because in a
+batch one bad address must not hide what happened to the others.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from uuid import uuid4
+
+from mailer.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from mailer.message import Envelope
+
+
+@dataclass(frozen=True)
+class SendResult:
+    envelope: Envelope
+    reply: str
+    error: DeliveryError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class EmailBackend(ABC):
+    def open(self) -> None:  # noqa: B027 - most backends have nothing to open
+        """Get ready to send; may be called when already open."""
+
+    def close(self) -> None:  # noqa: B027
+        """Release what `open` took; safe to call twice."""
+
+    @abstractmethod
+    def send_messages(self, envelopes: Sequence[Envelope]) -> list[SendResult]: ...
+
+    def __enter__(self) -> EmailBackend:
+        self.open()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+class MemoryBackend(EmailBackend):
+    """Keeps what it sends in `outbox`, for previews and tests of code above the transport."""
+
+    def __init__(self) -> None:
+        self.outbox: list[Envelope] = []
+        self._lock = threading.Lock()
+
+    def send_messages(self, envelopes: Sequence[Envelope]) -> list[SendResult]:
+        with self._lock:
+            self.outbox.extend(envelopes)
+        return [SendResult(env, "250 stored in memory") for env in envelopes]
+
+
+class FileBackend(EmailBackend):
+    """Writes each message as an .eml file: what the embedded SMTP sink stores, too."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def open(self) -> None:
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise TransientDeliveryError(0, f"cannot create {self.directory}: {exc}") from None
+
+    def send_messages(self, envelopes: Sequence[Envelope]) -> list[SendResult]:
+        self.open()
+        return [self._write(env) for env in envelopes]
+
+    def _write(self, env: Envelope) -> SendResult:
+        path = write_eml(self.directory, env.as_bytes(), env.sender, env.recipient)
+        if path is None:
+            return SendResult(env, "", PermanentDeliveryError(0, "cannot write file"))
+        return SendResult(env, f"250 written to {path.name}")
+
+
+def write_eml(directory: Path, data: bytes, sender: str, recipient: str) -> Path | None:
+    """Atomically (temp file, then rename) so a reader never sees half a message."""
+    name = f"{uuid4().hex}.eml"
+    tmp = directory / f".{name}.tmp"
+    try:
+        envelope = f"X-Envelope-From: {sender}\r\nX-Envelope-To: {recipient}\r\n".encode()
+        tmp.write_bytes(envelope + data)
+        final = directory / name
+        tmp.replace(final)
+        return final
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        return None

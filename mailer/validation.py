@@ -1,0 +1,147 @@
+"""Validation of everything a reader types into the share form.
+
+Values leave here normalised and safe to put in a header: names on one line without
+angle brackets, addresses in the form to send to, the note as plain text.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.headerregistry import Address as HeaderAddress
+
+from email_validator import EmailNotValidError, validate_email
+
+from mailer.articles import SLUG_MAX, SLUG_PATTERN
+from mailer.errors import InvalidInput
+
+NAME_MAX = 100
+EMAIL_MAX = 254
+NOTE_MAX = 500
+SHARE_FIELDS = ("article_id", "sender_name", "sender_email", "friend_name", "friend_email",
+                "message")
+_FORBIDDEN_IN_NAME = set("<>\r\n")
+_LINE_BREAKS = re.compile(r"\r\n|\r|\u2028|\u2029|\x85")
+
+
+@dataclass(frozen=True)
+class Address:
+    name: str
+    email: str
+    smtputf8: bool
+
+    def header(self) -> HeaderAddress:
+        local, _, domain = self.email.rpartition("@")
+        return HeaderAddress(display_name=self.name, username=local, domain=domain)
+
+
+@dataclass(frozen=True)
+class ShareRequest:
+    article_id: str
+    sender: Address
+    friend: Address
+    note: str
+
+    def as_fields(self) -> dict[str, str]:
+        """The normalised form fields; `validate_share` of these gives this request back."""
+        return {
+            "article_id": self.article_id,
+            "sender_name": self.sender.name,
+            "sender_email": self.sender.email,
+            "friend_name": self.friend.name,
+            "friend_email": self.friend.email,
+            "message": self.note,
+        }
+
+
+def clean_name(value: str) -> str:
+    """NFC, inner white space folded to single spaces; raises ValueError with the reason."""
+    if any(c in _FORBIDDEN_IN_NAME for c in value):
+        raise ValueError("must be one line without < or >")
+    if any(unicodedata.category(c) in {"Cc", "Zl", "Zp"} for c in value):
+        raise ValueError("contains control characters")
+    name = " ".join(unicodedata.normalize("NFC", value).split())
+    if not name:
+        raise ValueError("is required")
+    if len(name) > NAME_MAX:
+        raise ValueError(f"is longer than {NAME_MAX} characters")
+    return name
+
+
+def clean_email(value: str, *, check_deliverability: bool = False) -> tuple[str, bool]:
+    """The address to send to, and whether it needs SMTPUTF8 (a non-ASCII local part).
+
+    An ASCII local part with an internationalised domain is sent with the domain in
+    IDNA form, so any relay can carry it.
+    """
+    value = value.strip()
+    if not value:
+        raise ValueError("is required")
+    if len(value) > EMAIL_MAX:
+        raise ValueError(f"is longer than {EMAIL_MAX} characters")
+    if any(c in value for c in "\r\n\t "):
+        raise ValueError("must be a bare address with no spaces or line breaks")
+    try:
+        result = validate_email(value, check_deliverability=check_deliverability)
+    except EmailNotValidError as exc:
+        raise ValueError(str(exc)) from None
+    if result.ascii_email:
+        return result.ascii_email, False
+    return result.normalized, True
+
+
+def clean_note(value: str) -> str:
+    """Plain text: line breaks kept (as \\n), other control characters refused."""
+    note = _LINE_BREAKS.sub("\n", unicodedata.normalize("NFC", value)).strip()
+    if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in note):
+        raise ValueError("contains control characters")
+    if len(note) > NOTE_MAX:
+        raise ValueError(f"is longer than {NOTE_MAX} characters")
+    return note
+
+
+def validate_share(data: Mapping[str, object], *,
+                   check_deliverability: bool = False) -> ShareRequest:
+    """All fields are checked, so the reader sees every problem at once."""
+    errors: dict[str, str] = {}
+    text: dict[str, str] = {}
+    for field in SHARE_FIELDS:
+        value = data.get(field, "")
+        if value is None:
+            value = ""
+        if not isinstance(value, str):
+            errors[field] = "must be a string"
+        else:
+            text[field] = value
+
+    def check(field: str, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if field not in text:
+            return None
+        try:
+            return fn(text[field], *args, **kwargs)
+        except ValueError as exc:
+            errors[field] = str(exc)
+            return None
+
+    article_id = text.get("article_id", "").strip()
+    if "article_id" in text:
+        if not article_id:
+            errors["article_id"] = "is required"
+        elif len(article_id) > SLUG_MAX or not re.fullmatch(SLUG_PATTERN, article_id):
+            errors["article_id"] = "is not an article id (lower-case letters, digits and hyphens)"
+    sender_name = check("sender_name", clean_name)
+    sender_email = check("sender_email", clean_email, check_deliverability=check_deliverability)
+    friend_name = check("friend_name", clean_name)
+    friend_email = check("friend_email", clean_email, check_deliverability=check_deliverability)
+    note = check("message", clean_note)
+    if errors:
+        raise InvalidInput(errors)
+    assert sender_name and sender_email and friend_name and friend_email and note is not None
+    return ShareRequest(
+        article_id=article_id,
+        sender=Address(sender_name, *sender_email),
+        friend=Address(friend_name, *friend_email),
+        note=note,
+    )

@@ -1,0 +1,21 @@
+"""Celery entry point: `celery -A worker worker -Q share` finds `app` here.
+
+Settings are read here, once, from MAILER_* variables; a bad one stops the worker with
+one line naming it.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from mailer.config import load_settings
+from mailer.errors import ConfigError
+from worker.factory import create_celery
+
+try:
+    _settings = load_settings()
+except ConfigError as exc:
+    sys.stderr.write(f"error: {exc}\n")
+    raise SystemExit(2) from None
+
+app = create_celery(_settings)

@@ -1,0 +1,37 @@
+"""The Celery app: configuration only. Tasks live in worker.tasks."""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Queue
+
+from mailer.config import Settings
+from mailer.queue import SHARE_QUEUE, SHARE_TASK
+
+
+def create_celery(settings: Settings) -> Celery:
+    app = Celery("mailer", broker=settings.redis_url, set_as_current=False)
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        task_ignore_result=True,
+        # Acked after the task returns, so a worker that dies mid-send leaves the job to
+        # be redelivered; the job ledger's claim stops a redelivered job sending twice.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_queues=[Queue(SHARE_QUEUE)],
+        task_default_queue=SHARE_QUEUE,
+        task_routes={SHARE_TASK: {"queue": SHARE_QUEUE}},
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": 3600},
+        worker_hijack_root_logger=False,
+        timezone=settings.timezone,
+        enable_utc=True,
+    )
+    app.conf.mailer_settings = settings
+    from worker.tasks import register_tasks
+
+    register_tasks(app, settings)
+    return app
