@@ -12,7 +12,6 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from datetime import datetime
-from functools import cached_property
 from pathlib import Path
 from typing import Protocol
 
@@ -61,9 +60,10 @@ class Article(BaseModel):
             raise ValueError("must be a single line")
         return value
 
-    @cached_property
+    @property
     def version(self) -> str:
-        """Changes whenever the content does; render caches key on it."""
+        """Changes whenever the content does; render caches key on it. Not cached on the
+        instance: model_copy(update=...) would carry a stale value over."""
         return hashlib.blake2b(self.model_dump_json().encode(), digest_size=8).hexdigest()
 
 

@@ -251,3 +251,7 @@ def demo(settings: Settings) -> int:
     from mailer.demo import run_demo
 
     return run_demo(settings, echo=click.echo)
+
+
+if __name__ == "__main__":
+    main()

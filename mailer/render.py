@@ -123,6 +123,7 @@ class ShareRenderer:
         self._css = env.loader.get_source(env, STYLESHEET)[0] if env.loader else ""
         self._cache: OrderedDict[tuple[str, str, bool], tuple[Compiled, Compiled]] = OrderedDict()
         self._cache_size = cache_size
+        self.compilations = 0
 
     def subject(self, article: Article) -> str:
         return f"Recommended to you: {article.title}"
@@ -162,6 +163,7 @@ class ShareRenderer:
         return compiled
 
     def _compile(self, article: Article, has_note: bool) -> tuple[Compiled, Compiled]:
+        self.compilations += 1
         context: dict[str, Any] = {
             "site": self._site, "article": article, "has_note": has_note,
             **{name: slot(name) for name in self.SLOTS},

@@ -1,0 +1,65 @@
+"""A real SMTP server for tests (aiosmtpd on loopback) that records what it receives
+and can be told to answer chosen recipients with chosen replies."""
+
+from __future__ import annotations
+
+import email
+import threading
+from collections import defaultdict
+from dataclasses import dataclass
+from email import policy
+from email.message import EmailMessage
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+
+@dataclass(frozen=True)
+class Received:
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    data: bytes
+    smtputf8: bool
+
+    @property
+    def message(self) -> EmailMessage:
+        msg = email.message_from_bytes(self.data, policy=policy.default)
+        assert isinstance(msg, EmailMessage)
+        return msg
+
+
+class RecordingHandler:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.received: list[Received] = []
+        self.attempts: defaultdict[str, int] = defaultdict(int)
+        self._script: dict[str, list[str]] = {}
+
+    def script(self, recipient: str, *replies: str) -> None:
+        """Answer the next DATA transactions to `recipient` with these replies, in order;
+        after them, accept."""
+        with self._lock:
+            self._script[recipient] = list(replies)
+
+    def for_recipient(self, recipient: str) -> list[Received]:
+        with self._lock:
+            return [r for r in self.received if recipient in r.rcpt_tos]
+
+    def clear(self) -> None:
+        with self._lock:
+            self.received.clear()
+            self.attempts.clear()
+            self._script.clear()
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        rcpt = envelope.rcpt_tos[0]
+        with self._lock:
+            self.attempts[rcpt] += 1
+            replies = self._script.get(rcpt)
+            if replies:
+                return replies.pop(0)
+            data = envelope.original_content or b""
+            self.received.append(Received(
+                str(envelope.mail_from), tuple(envelope.rcpt_tos), bytes(data),
+                "SMTPUTF8" in (envelope.mail_options or []),
+            ))
+        return "250 2.0.0 OK recorded"

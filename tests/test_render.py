@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import jinja2
+import pytest
+
+from mailer.articles import read_seed_articles
+from mailer.config import ROOT, load_settings
+from mailer.render import ShareRenderer, inline_css, make_environment
+from mailer.services import make_renderer
+from mailer.validation import ShareRequest, validate_share
+
+ARTICLE = read_seed_articles(ROOT / "seeds")[0]
+
+
+def share(**changes: str) -> ShareRequest:
+    data = {"article_id": ARTICLE.id, "sender_name": "Aysel Məmmədova",
+            "sender_email": "aysel@example.com", "friend_name": "Vüqar Əliyev",
+            "friend_email": "vuqar@example.org", "message": "Read <b>this</b> & that.\nToday."}
+    data.update(changes)
+    return validate_share(data)
+
+
+@pytest.fixture(params=["css_inline", "premailer"])
+def renderer(request: pytest.FixtureRequest) -> ShareRenderer:
+    return make_renderer(load_settings(inliner=request.param))
+
+
+def test_styles_are_inlined_and_no_style_tag_is_left(renderer: ShareRenderer) -> None:
+    html = renderer.render(ARTICLE, share()).html
+    assert "<style" not in html
+    title_link = re.search(r'<h1 class="title"[^>]*><a href="([^"]+)" style="([^"]+)"', html)
+    assert title_link is not None
+    assert title_link.group(1) == ARTICLE.url
+    assert "color:#0b3d6e" in title_link.group(2).replace(" ", "")
+    body = re.search(r"<body[^>]*style=\"([^\"]+)\"", html) or \
+        re.search(r"<body[^>]*style='([^']+)'", html)
+    assert body is not None and "background-color" in body.group(1)
+
+
+def test_content_of_both_parts(renderer: ShareRenderer) -> None:
+    out = renderer.render(ARTICLE, share())
+    assert out.subject == f"Recommended to you: {ARTICLE.title}"
+    for part in (out.html, out.text):
+        assert ARTICLE.title in part
+        assert ARTICLE.url in part
+        assert "Vüqar Əliyev" in part
+        assert "Aysel Məmmədova" in part
+        assert "28 October 2020, 18:15" in part
+    assert "Read &lt;b&gt;this&lt;/b&gt; &amp; that.<br>\nToday." in out.html
+    assert "<b>this</b>" not in out.html
+    assert "> Read <b>this</b> & that.\n> Today." in out.text
+
+
+def test_names_are_escaped_in_html(renderer: ShareRenderer) -> None:
+    out = renderer.render(ARTICLE, share(sender_name='Tom & "Jerry"'))
+    assert "Tom &amp; &quot;Jerry&quot;" in out.html
+    assert 'Tom & "Jerry"' in out.text
+
+
+def test_slot_markers_in_input_are_not_expanded(renderer: ShareRenderer) -> None:
+    out = renderer.render(ARTICLE, share(sender_name="%%slot:note%%", message="secret"))
+    assert "%%slot:note%%" in out.text
+    assert out.text.count("secret") == 1
+
+
+def test_no_note_means_no_note_box(renderer: ShareRenderer) -> None:
+    out = renderer.render(ARTICLE, share(message=""))
+    assert 'class="note"' not in out.html
+    assert "\n>" not in out.text
+
+
+def test_article_part_is_rendered_once_per_variant(renderer: ShareRenderer) -> None:
+    first = renderer.render(ARTICLE, share(friend_name="One"))
+    renderer.render(ARTICLE, share(friend_name="Two", message="Another note"))
+    assert renderer.compilations == 1
+    renderer.render(ARTICLE, share(message=""))
+    assert renderer.compilations == 2
+    assert first == renderer.render_uncached(ARTICLE, share(friend_name="One"))
+    changed = ARTICLE.model_copy(update={"title": "A corrected title"})
+    assert "A corrected title" in renderer.render(changed, share()).html
+
+
+def test_both_inliners_give_the_same_styles() -> None:
+    css = "p.x { color: red; } a { font-weight: bold; }"
+    doc = '<html><body><p class="x">Hi <a href="https://e.x">there</a></p></body></html>'
+    for inliner in ("css_inline", "premailer"):
+        out = inline_css(doc, css, inliner)  # type: ignore[arg-type]
+        assert re.search(r'<p class="x" style="color:\s?red;?"', out), out
+        assert re.search(r'<a href="https://e.x" style="font-weight:\s?bold;?"', out), out
+
+
+def test_undefined_template_variables_fail_loudly(tmp_path: Path) -> None:
+    (tmp_path / "t.html").write_text("Hello {{ nobody }}", encoding="utf-8")
+    env = make_environment(tmp_path, load_settings().zone)
+    with pytest.raises(jinja2.UndefinedError):
+        env.get_template("t.html").render()
+
+
+def test_html_templates_autoescape(tmp_path: Path) -> None:
+    (tmp_path / "t.html").write_text("{{ value }}", encoding="utf-8")
+    (tmp_path / "t.txt").write_text("{{ value }}", encoding="utf-8")
+    env = make_environment(tmp_path, load_settings().zone)
+    assert env.get_template("t.html").render(value="<i>") == "&lt;i&gt;"
+    assert env.get_template("t.txt").render(value="<i>") == "<i>"

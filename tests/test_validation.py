@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import pytest
+
+from mailer.errors import InvalidInput
+from mailer.validation import NOTE_MAX, SHARE_FIELDS, validate_share
+
+ARTICLE = "non-aligned-movement-support-to-azerbaijan-over-karabakh-significant"
+
+
+def form(**changes: object) -> dict[str, object]:
+    data: dict[str, object] = {
+        "article_id": ARTICLE, "sender_name": "Aysel Məmmədova",
+        "sender_email": "aysel@example.com", "friend_name": "Vüqar Əliyev",
+        "friend_email": "vuqar@example.org", "message": "Read this.",
+    }
+    data.update(changes)
+    return data
+
+
+def errors_of(data: dict[str, object]) -> dict[str, str]:
+    with pytest.raises(InvalidInput) as info:
+        validate_share(data)
+    return info.value.errors
+
+
+def test_valid_request_is_normalised() -> None:
+    share = validate_share(form(sender_name="  Aysel   Məmmədova ", friend_email="Vuqar@EXAMPLE.org",
+                                message="  line one\r\nline two  "))
+    assert share.sender.name == "Aysel Məmmədova"
+    assert share.friend.email == "Vuqar@example.org"
+    assert share.note == "line one\nline two"
+    assert not share.friend.smtputf8
+
+
+def test_message_is_optional() -> None:
+    data = form()
+    del data["message"]
+    assert validate_share(data).note == ""
+
+
+def test_internationalised_address_and_name() -> None:
+    share = validate_share(form(friend_name="Vüqar Əliyev", friend_email="vüqar@bücher.az"))
+    assert share.friend.email == "vüqar@bücher.az"
+    assert share.friend.smtputf8
+    assert str(share.friend.header()) == "Vüqar Əliyev <vüqar@bücher.az>"
+
+
+def test_ascii_local_part_with_unicode_domain_is_sent_as_idna() -> None:
+    share = validate_share(form(friend_email="vuqar@bücher.az"))
+    assert share.friend.email == "vuqar@xn--bcher-kva.az"
+    assert not share.friend.smtputf8
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("article_id", "", "is required"),
+    ("article_id", "../etc/passwd", "is not an article id (lower-case letters, digits and hyphens)"),
+    ("sender_name", "", "is required"),
+    ("sender_name", "   ", "is required"),
+    ("sender_name", "x" * 101, "is longer than 100 characters"),
+    ("sender_name", "Bob <bob@evil.example>", "must be one line without < or >"),
+    ("friend_name", "Bob\x00", "contains control characters"),
+    ("sender_email", "not-an-address", "An email address must have an @-sign."),
+    ("friend_email", "a@b", "The part after the @-sign is not valid. It should have a period."),
+    ("friend_email", "x" * 250 + "@example.com", "is longer than 254 characters"),
+    ("friend_email", "two@example.com, three@example.com", 
+     "must be a bare address with no spaces or line breaks"),
+    ("message", "x" * (NOTE_MAX + 1), "is longer than 500 characters"),
+    ("message", "bell\x07", "contains control characters"),
+    ("sender_email", 42, "must be a string"),
+    ("message", ["a"], "must be a string"),
+])
+def test_each_invalid_field_has_a_precise_message(field: str, value: object,
+                                                  message: str) -> None:
+    assert errors_of(form(**{field: value})) == {field: message}
+
+
+@pytest.mark.parametrize("field", [f for f in SHARE_FIELDS if f != "message"])
+@pytest.mark.parametrize("payload", [
+    "x\r\nBcc: victim@example.net", "x\nBcc: victim@example.net", "x\rSubject: spam",
+    "x\u2028Bcc: victim@example.net",
+])
+def test_header_injection_is_refused_in_every_header_field(field: str, payload: str) -> None:
+    value = payload if field != "sender_email" and field != "friend_email" else \
+        "a@example.com" + payload.removeprefix("x")
+    errors = errors_of(form(**{field: value}))
+    assert list(errors) == [field]
+
+
+def test_note_may_span_lines_but_stays_text() -> None:
+    share = validate_share(form(message="<script>alert(1)</script>\nBcc: someone@example.net"))
+    assert share.note == "<script>alert(1)</script>\nBcc: someone@example.net"
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    assert set(errors_of({"article_id": "x"})) == {"sender_name", "sender_email", "friend_name",
+                                                   "friend_email"}
+
+
+def test_as_fields_round_trips() -> None:
+    share = validate_share(form(friend_email="vüqar@bücher.az"))
+    assert validate_share(share.as_fields()) == share
