@@ -25,7 +25,8 @@ def errors_of(data: dict[str, object]) -> dict[str, str]:
 
 
 def test_valid_request_is_normalised() -> None:
-    share = validate_share(form(sender_name="  Aysel   Məmmədova ", friend_email="Vuqar@EXAMPLE.org",
+    share = validate_share(form(sender_name="  Aysel   Məmmədova ",
+                                friend_email="Vuqar@EXAMPLE.org",
                                 message="  line one\r\nline two  "))
     assert share.sender.name == "Aysel Məmmədova"
     assert share.friend.email == "Vuqar@example.org"
@@ -54,7 +55,8 @@ def test_ascii_local_part_with_unicode_domain_is_sent_as_idna() -> None:
 
 @pytest.mark.parametrize(("field", "value", "message"), [
     ("article_id", "", "is required"),
-    ("article_id", "../etc/passwd", "is not an article id (lower-case letters, digits and hyphens)"),
+    ("article_id", "../etc/passwd",
+     "is not an article id (lower-case letters, digits and hyphens)"),
     ("sender_name", "", "is required"),
     ("sender_name", "   ", "is required"),
     ("sender_name", "x" * 101, "is longer than 100 characters"),
@@ -63,7 +65,7 @@ def test_ascii_local_part_with_unicode_domain_is_sent_as_idna() -> None:
     ("sender_email", "not-an-address", "An email address must have an @-sign."),
     ("friend_email", "a@b", "The part after the @-sign is not valid. It should have a period."),
     ("friend_email", "x" * 250 + "@example.com", "is longer than 254 characters"),
-    ("friend_email", "two@example.com, three@example.com", 
+    ("friend_email", "two@example.com, three@example.com",
      "must be a bare address with no spaces or line breaks"),
     ("message", "x" * (NOTE_MAX + 1), "is longer than 500 characters"),
     ("message", "bell\x07", "contains control characters"),

@@ -1,0 +1,206 @@
+"""One suite for every backend (memory, file, real SMTP), then SMTP's own cases."""
+
+from __future__ import annotations
+
+import email
+import socket
+import ssl
+from collections.abc import Callable, Iterator
+from email import policy
+from email.headerregistry import Address
+from pathlib import Path
+
+import pytest
+import trustme
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from mailer.config import SmtpConfig
+from mailer.embedded import free_port
+from mailer.errors import PermanentDeliveryError, TransientDeliveryError
+from mailer.message import Envelope, build_message
+from mailer.render import RenderedEmail
+from mailer.smtp import SmtpBackend
+from mailer.transport import EmailBackend, FileBackend, MemoryBackend
+from tests.support.smtp import RecordingHandler
+
+
+def make_envelope(to: str = "bob@example.org", subject: str = "Hello") -> Envelope:
+    local, _, domain = to.rpartition("@")
+    msg = build_message(
+        rendered=RenderedEmail(subject, "<p>Hi</p>", "Hi"),
+        from_addr=Address("Site", "news", "today.az"),
+        to_addr=Address("Bob", local, domain), reply_to=None, domain="today.az")
+    return Envelope(msg, "news@today.az", to, smtputf8=not to.isascii())
+
+
+Readback = Callable[[], list[bytes]]
+
+
+@pytest.fixture(params=["memory", "file", "smtp"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path
+            ) -> Iterator[tuple[EmailBackend, Readback]]:
+    if request.param == "memory":
+        mem = MemoryBackend()
+        yield mem, lambda: [e.as_bytes() for e in mem.outbox]
+    elif request.param == "file":
+        yield FileBackend(tmp_path), lambda: [
+            p.read_bytes().split(b"\r\n", 2)[2] for p in sorted(tmp_path.glob("*.eml"),
+                                                                key=lambda p: p.stat().st_mtime_ns)]
+    else:
+        handler: RecordingHandler = request.getfixturevalue("smtp")
+        port: int = request.getfixturevalue("smtp_port")
+        smtp = SmtpBackend(SmtpConfig("127.0.0.1", port, timeout=5))
+        yield smtp, lambda: [r.data for r in handler.received]
+        smtp.close()
+
+
+class TestBackendContract:
+    def test_sends_each_message_once(self, backend: tuple[EmailBackend, Readback]) -> None:
+        sender, readback = backend
+        envelopes = [make_envelope(subject=f"Message {i}") for i in range(3)]
+        with sender:
+            results = sender.send_messages(envelopes)
+        assert [r.ok for r in results] == [True, True, True]
+        assert all(r.reply.startswith("250") for r in results)
+        got = [email.message_from_bytes(raw, policy=policy.default) for raw in readback()]
+        assert sorted(m["Subject"] for m in got) == ["Message 0", "Message 1", "Message 2"]
+        assert {m["Message-ID"] for m in got} == {e.message["Message-ID"] for e in envelopes}
+
+    def test_open_and_close_are_idempotent(self, backend: tuple[EmailBackend, Readback]) -> None:
+        sender, readback = backend
+        sender.open()
+        sender.open()
+        sender.close()
+        sender.close()
+        assert sender.send_messages([make_envelope()])[0].ok
+        assert len(readback()) == 1
+
+    def test_empty_batch(self, backend: tuple[EmailBackend, Readback]) -> None:
+        sender, readback = backend
+        assert sender.send_messages([]) == []
+        assert readback() == []
+
+    def test_utf8_address(self, backend: tuple[EmailBackend, Readback]) -> None:
+        sender, readback = backend
+        assert sender.send_messages([make_envelope("vüqar@bücher.az")])[0].ok
+        assert "vüqar@bücher.az".encode() in readback()[0]
+
+
+def smtp_backend(port: int, **options: object) -> SmtpBackend:
+    return SmtpBackend(SmtpConfig("127.0.0.1", port, timeout=5, **options))  # type: ignore[arg-type]
+
+
+def test_one_connection_for_many_messages(smtp: RecordingHandler, smtp_port: int) -> None:
+    backend = smtp_backend(smtp_port)
+    backend.send_messages([make_envelope()])
+    first = backend._conn
+    backend.send_messages([make_envelope(), make_envelope()])
+    assert backend._conn is first and first is not None
+    backend.close()
+    assert len(smtp.received) == 3
+
+
+@pytest.mark.parametrize(("reply", "kind"), [
+    ("451 4.3.0 Try again later", TransientDeliveryError),
+    ("421 4.7.0 Too many connections", TransientDeliveryError),
+    ("550 5.1.1 No such user", PermanentDeliveryError),
+    ("554 5.7.1 Rejected as spam", PermanentDeliveryError),
+])
+def test_replies_are_classified(smtp: RecordingHandler, smtp_port: int, reply: str,
+                                kind: type) -> None:
+    smtp.script("bad@example.org", reply)
+    backend = smtp_backend(smtp_port)
+    results = backend.send_messages([make_envelope("bad@example.org"), make_envelope()])
+    backend.close()
+    assert isinstance(results[0].error, kind)
+    assert results[0].error.code == int(reply[:3])
+    assert reply[4:] in results[0].error.reply
+    assert results[1].ok, "a refused message must not stop the rest of the batch"
+    assert [r.rcpt_tos for r in smtp.received] == [("bob@example.org",)]
+
+
+def test_refused_connection_is_transient() -> None:
+    results = smtp_backend(free_port()).send_messages([make_envelope(), make_envelope()])
+    assert all(isinstance(r.error, TransientDeliveryError) for r in results)
+    assert "cannot connect" in str(results[0].error)
+
+
+def test_relay_without_smtputf8_refuses_utf8_address_permanently() -> None:
+    handler, port = RecordingHandler(), free_port()
+    plain = Controller(handler, hostname="127.0.0.1", port=port, enable_SMTPUTF8=False)
+    plain.start()
+    try:
+        backend = smtp_backend(port)
+        result = backend.send_messages([make_envelope("vüqar@bücher.az")])[0]
+        backend.close()
+    finally:
+        plain.stop()
+    assert isinstance(result.error, PermanentDeliveryError)
+    assert "SMTPUTF8" in str(result.error)
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContext, str]:
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(server_ctx)
+    cafile = tmp_path_factory.mktemp("ca") / "ca.pem"
+    ca.cert_pem.write_to_path(str(cafile))
+    return server_ctx, str(cafile)
+
+
+def _authenticator(server, session, envelope, mechanism, auth_data):  # type: ignore[no-untyped-def]
+    ok = isinstance(auth_data, LoginPassword) and auth_data == (b"relay-user", b"s3cret")
+    return AuthResult(success=ok, handled=False)
+
+
+def test_starttls_with_auth(tls_files: tuple[ssl.SSLContext, str]) -> None:
+    server_ctx, cafile = tls_files
+    handler, port = RecordingHandler(), free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, tls_context=server_ctx,
+                            require_starttls=True, authenticator=_authenticator,
+                            auth_require_tls=True)
+    controller.start()
+    try:
+        good = smtp_backend(port, security="starttls", username="relay-user", password="s3cret",
+                            cafile=cafile)
+        assert good.send_messages([make_envelope()])[0].ok
+        good.close()
+        wrong = smtp_backend(port, security="starttls", username="relay-user",
+                             password="nope", cafile=cafile)
+        result = wrong.send_messages([make_envelope()])[0]
+        plain = smtp_backend(port).send_messages([make_envelope()])[0]
+    finally:
+        controller.stop()
+    assert len(handler.received) == 1
+    assert isinstance(result.error, TransientDeliveryError) and result.error.code == 535
+    assert isinstance(plain.error, PermanentDeliveryError), "STARTTLS required by the server"
+
+
+def test_implicit_tls(tls_files: tuple[ssl.SSLContext, str]) -> None:
+    server_ctx, cafile = tls_files
+    handler, port = RecordingHandler(), free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, ssl_context=server_ctx)
+    controller.start()
+    try:
+        backend = smtp_backend(port, security="tls", cafile=cafile)
+        assert backend.send_messages([make_envelope()])[0].ok
+        backend.close()
+        untrusted = smtp_backend(port, security="tls").send_messages([make_envelope()])[0]
+    finally:
+        controller.stop()
+    assert len(handler.received) == 1
+    assert isinstance(untrusted.error, TransientDeliveryError)
+    assert "CERTIFICATE_VERIFY_FAILED" in str(untrusted.error)
+
+
+def test_server_that_stops_answering_times_out() -> None:
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        backend = SmtpBackend(SmtpConfig("127.0.0.1", silent.getsockname()[1], timeout=0.5))
+        result = backend.send_messages([make_envelope()])[0]
+    assert isinstance(result.error, TransientDeliveryError)
+    assert "timed out" in str(result.error)
