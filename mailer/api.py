@@ -16,6 +16,7 @@ import redis
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException, MultiPartParser
 
 from mailer.articles import Article, ArticleStore
 from mailer.config import Settings, load_settings
@@ -81,10 +82,19 @@ async def read_fields(request: Request, max_bytes: int) -> dict[str, object]:
             raise InvalidInput({"body": f"is not a valid UTF-8 form ({exc})"}) from None
         return _single_valued(pairs)
     if ctype == "multipart/form-data":
-        form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
+        try:
+            form = await MultiPartParser(request.headers, _replay(bytes(body)), max_files=0,
+                                         max_fields=MAX_FORM_FIELDS).parse()
+        except (MultiPartException, HTTPException) as exc:
+            detail = getattr(exc, "message", None) or getattr(exc, "detail", str(exc))
+            raise InvalidInput({"body": f"is not a valid form ({detail})"}) from None
         return _single_valued(list(form.multi_items()))
     raise HTTPException(415, "Content-Type must be application/json, "
                              "application/x-www-form-urlencoded or multipart/form-data")
+
+
+async def _replay(body: bytes) -> AsyncIterator[bytes]:
+    yield body
 
 
 def _single_valued(pairs: list[tuple[str, Any]]) -> dict[str, object]:

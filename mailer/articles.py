@@ -114,7 +114,12 @@ def read_seed_articles(seeds_dir: Path) -> list[Article]:
 
 class ArticleStore(Protocol):
     def get(self, article_id: str) -> Article: ...
-    def put_many(self, articles: Iterable[Article]) -> int: ...
+
+    def put_many(self, articles: Iterable[Article]) -> int:
+        """Insert or update; returns how many distinct articles were written (the last
+        of several rows with one id wins)."""
+        ...
+
     def all(self) -> list[Article]: ...
 
 
@@ -132,11 +137,9 @@ class MemoryArticleStore:
             raise UnknownArticle(article_id) from None
 
     def put_many(self, articles: Iterable[Article]) -> int:
-        count = 0
-        for article in articles:
-            self._articles[article.id] = article
-            count += 1
-        return count
+        batch = {a.id: a for a in articles}
+        self._articles.update(batch)
+        return len(batch)
 
     def all(self) -> list[Article]:
         return sorted(self._articles.values(), key=lambda a: a.published, reverse=True)

@@ -102,7 +102,8 @@ class TestArticleStoreContract:
         assert store.get("two") == make_article("two")
 
     def test_reimport_updates_without_duplicating(self, store: ArticleStore) -> None:
-        store.put_many([make_article("one")])
+        assert store.put_many([make_article("one"), make_article("one", lead="Later.")]) == 1
+        assert store.get("one").lead == "Later."
         store.put_many([make_article("one", title="Updated")])
         assert store.get("one").title == "Updated"
         assert [a.id for a in store.all()] == ["one"]

@@ -1,0 +1,62 @@
+"""The whole pipeline on real parts: uvicorn serving the API, a real `celery worker`
+process, the session's redis-server and the recording aiosmtpd server."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mailer.api import create_app
+from mailer.config import Settings, load_settings
+from mailer.embedded import ApiServer, RedisServer, WorkerProcess, worker_env
+
+FAST_RETRIES = {"share_max_attempts": 3, "retry_base_seconds": 0.3, "retry_max_seconds": 1.0}
+
+
+@pytest.fixture(scope="session")
+def e2e_settings(redis_server: RedisServer, smtp_port: int,
+                 tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return load_settings(redis_url=redis_server.url,
+                         smtp_url=f"smtp://127.0.0.1:{smtp_port}?timeout=5",
+                         var_dir=tmp_path_factory.mktemp("var"), **FAST_RETRIES)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    return worker_env(settings, **{f"MAILER_{k.upper()}": str(v) for k, v in FAST_RETRIES.items()})
+
+
+@pytest.fixture(scope="session")
+def worker(e2e_settings: Settings) -> Iterator[WorkerProcess]:
+    proc = WorkerProcess(settings_env(e2e_settings), e2e_settings.var_dir / "worker.log",
+                         concurrency=2).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def api(e2e_settings: Settings, worker: WorkerProcess) -> Iterator[httpx.Client]:
+    server = ApiServer(create_app(e2e_settings)).start()
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        yield client
+    server.stop()
+
+
+def wait_for_job(api: httpx.Client, job_id: str, until: set[str], timeout: float = 30
+                 ) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    while True:
+        job = api.get(f"/jobs/{job_id}").json()
+        if job["status"] in until:
+            return job
+        if time.monotonic() > deadline:
+            raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s")
+        time.sleep(0.05)
+
+
+def worker_log(settings: Settings) -> str:
+    path: Path = settings.var_dir / "worker.log"
+    return path.read_text(errors="replace") if path.exists() else ""

@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from mailer.config import ROOT, Settings
+from mailer.queue import SHARE_QUEUE, SHARE_TASK
+from tests.e2e.conftest import settings_env, wait_for_job, worker_log
+from tests.support.smtp import RecordingHandler
+
+ARTICLE = "non-aligned-movement-support-to-azerbaijan-over-karabakh-significant"
+TITLE = "Non-Aligned Movement support to Azerbaijan over Karabakh significant"
+URL = f"https://www.today.az/news/politics/{ARTICLE}.html"
+
+
+def share(api: httpx.Client, friend_email: str, **changes: str) -> str:
+    form = {"article_id": ARTICLE, "sender_name": "Aysel Məmmədova",
+            "sender_email": "aysel@example.com", "friend_name": "Vüqar Əliyev",
+            "friend_email": friend_email, "message": "Look at <b>this</b> & the NAM part."}
+    form.update(changes)
+    response = api.post("/share", json=form)
+    assert response.status_code == 202, response.text
+    return str(response.json()["job_id"])
+
+
+def test_share_is_delivered_as_a_complete_email(api: httpx.Client,
+                                                smtp_handler: RecordingHandler) -> None:
+    job_id = share(api, "friend1@example.org")
+    job = wait_for_job(api, job_id, {"sent", "failed"})
+    assert (job["status"], job["attempts"]) == ("sent", 1)
+    assert str(job["last_reply"]).startswith("250")
+    [received] = smtp_handler.for_recipient("friend1@example.org")
+    assert received.mail_from == "news@today.az"
+    msg = received.message
+    assert msg["From"] == '"Aysel Məmmədova via TODAY.AZ" <news@today.az>'
+    assert msg["Reply-To"] == "Aysel Məmmədova <aysel@example.com>"
+    assert msg["To"] == "Vüqar Əliyev <friend1@example.org>"
+    assert msg["Subject"] == f"Recommended to you: {TITLE}"
+    assert re.fullmatch(r"<[^@\s]+@www\.today\.az>", msg["Message-ID"])
+    assert msg["Date"].datetime is not None
+    text, html = (part.get_content() for part in msg.iter_parts())
+    assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
+    assert "<style" not in html
+    assert re.search(rf'<a href="{re.escape(URL)}" style="[^"]*color:\s?#0b3d6e', html)
+    assert "Look at &lt;b&gt;this&lt;/b&gt; &amp; the NAM part." in html
+    assert "<b>this</b>" not in html
+    assert TITLE in html and TITLE in text
+    assert URL in text
+    assert "> Look at <b>this</b> & the NAM part." in text
+
+
+def test_internationalised_addresses_and_names(api: httpx.Client,
+                                               smtp_handler: RecordingHandler) -> None:
+    job_id = share(api, "vüqar@bücher.az", sender_name="Əli Həsənov",
+                   sender_email="əli@bücher.az")
+    assert wait_for_job(api, job_id, {"sent", "failed"})["status"] == "sent"
+    [received] = smtp_handler.for_recipient("vüqar@bücher.az")
+    assert received.smtputf8
+    assert received.message["To"] == "Vüqar Əliyev <vüqar@bücher.az>"
+    assert received.message["Reply-To"] == "Əli Həsənov <əli@bücher.az>"
+
+
+def test_temporary_failure_is_retried_and_delivered_once(api: httpx.Client,
+                                                         smtp_handler: RecordingHandler) -> None:
+    smtp_handler.script("greylisted@example.org", "451 4.7.1 Greylisted, try again later")
+    job_id = share(api, "greylisted@example.org")
+    job = wait_for_job(api, job_id, {"sent", "failed"})
+    assert (job["status"], job["attempts"]) == ("sent", 2)
+    assert smtp_handler.attempts["greylisted@example.org"] == 2
+    assert len(smtp_handler.for_recipient("greylisted@example.org")) == 1
+
+
+def test_permanent_failure_is_recorded_and_not_retried(api: httpx.Client,
+                                                       smtp_handler: RecordingHandler) -> None:
+    smtp_handler.script("nobody@example.org", *["550 5.1.1 No such user"] * 5)
+    job_id = share(api, "nobody@example.org")
+    job = wait_for_job(api, job_id, {"sent", "failed"})
+    assert (job["status"], job["attempts"]) == ("failed", 1)
+    assert "550 DATA: 5.1.1 No such user" in str(job["last_reply"])
+    time.sleep(1.5)  # longer than the fastest retry: a retry would have shown by now
+    assert smtp_handler.attempts["nobody@example.org"] == 1
+    assert smtp_handler.for_recipient("nobody@example.org") == []
+
+
+def test_transient_failures_stop_at_the_attempt_limit(api: httpx.Client,
+                                                      smtp_handler: RecordingHandler) -> None:
+    smtp_handler.script("full@example.org", *["452 4.2.2 Mailbox full"] * 10)
+    job = wait_for_job(api, share(api, "full@example.org"), {"sent", "failed"})
+    assert (job["status"], job["attempts"]) == ("failed", 3)
+    assert "452" in str(job["last_reply"])
+    assert smtp_handler.attempts["full@example.org"] == 3
+
+
+def test_redelivered_task_does_not_email_twice(api: httpx.Client, e2e_settings: Settings,
+                                               smtp_handler: RecordingHandler) -> None:
+    from worker.producer import CeleryJobQueue
+
+    job_id = share(api, "twice@example.org")
+    wait_for_job(api, job_id, {"sent"})
+    payload = {"job_id": job_id, "queued_at": 0, "share": {
+        "article_id": ARTICLE, "sender_name": "A", "sender_email": "a@example.com",
+        "friend_name": "B", "friend_email": "twice@example.org", "message": ""}}
+    queue = CeleryJobQueue(e2e_settings)
+    queue.enqueue(SHARE_TASK, payload, queue=SHARE_QUEUE)
+    queue.close()
+    deadline = time.monotonic() + 20
+    while f"share {job_id} attempt 1: skipped" not in worker_log(e2e_settings):
+        assert time.monotonic() < deadline, "the duplicate task never ran"
+        time.sleep(0.05)
+    assert len(smtp_handler.for_recipient("twice@example.org")) == 1
+    assert api.get(f"/jobs/{job_id}").json()["attempts"] == 1
+
+
+@pytest.mark.usefixtures("worker")
+def test_cli_share_waits_for_delivery(e2e_settings: Settings,
+                                      smtp_handler: RecordingHandler) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "mailer.cli", "share", ARTICLE, "--sender-name", "Aysel",
+         "--sender-email", "aysel@example.com", "--friend-name", "Cli Friend",
+         "--friend-email", "cli@example.org", "--message", "From the shell", "--wait", "30"],
+        env=settings_env(e2e_settings), capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    job_id, status = done.stdout.strip().splitlines()
+    assert re.fullmatch(r"[0-9a-f]{32}", job_id)
+    assert status.startswith("sent: 250")
+    assert len(smtp_handler.for_recipient("cli@example.org")) == 1

@@ -1,0 +1,116 @@
+"""The `mailer` command, run in-process through its real entry point `main`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import redis
+
+from mailer.cli import main
+from mailer.embedded import RedisServer, free_port
+
+ARTICLE = "non-aligned-movement-support-to-azerbaijan-over-karabakh-significant"
+SHARE = ["share", ARTICLE, "--sender-name", "Aysel", "--sender-email", "aysel@example.com",
+         "--friend-name", "Vüqar", "--friend-email", "vuqar@example.org"]
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    out, err = capsys.readouterr()
+    return int(info.value.code or 0), out, err
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, redis_server: RedisServer, redis_client: redis.Redis,
+        tmp_path: Path) -> Path:
+    monkeypatch.setenv("MAILER_REDIS_URL", f"redis://127.0.0.1:{redis_server.port}/1")
+    monkeypatch.setenv("MAILER_VAR_DIR", str(tmp_path))
+    return tmp_path
+
+
+def test_bad_input_exits_2_with_one_line(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run([*SHARE[:-1], "vuqar@@example.org"], capsys)
+    assert code == 2
+    [line] = err.splitlines()
+    assert line == ("error: friend_email: The part after the @-sign contains invalid "
+                    "characters: '@'.")
+    assert out == ""
+
+
+def test_header_injection_exits_2(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [*SHARE]
+    argv[3] = "Aysel\r\nBcc: victim@example.net"
+    code, _, err = run(argv, capsys)
+    assert (code, err) == (2, "error: sender_name: must be one line without < or >\n")
+
+
+def test_unknown_article_exits_2(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [*SHARE]
+    argv[1] = "no-such-story"
+    code, _, err = run(argv, capsys)
+    assert (code, err) == (2, "error: unknown article 'no-such-story'\n")
+
+
+def test_share_queues_a_job(env: Path, capsys: pytest.CaptureFixture[str],
+                            redis_client: redis.Redis) -> None:
+    code, out, _ = run(SHARE, capsys)
+    assert code == 0
+    assert redis_client.llen("share") == 1
+    code, out2, _ = run(["job", out.strip()], capsys)
+    assert code == 0
+    assert json.loads(out2)["status"] == "queued"
+
+
+def test_redis_down_exits_3(monkeypatch: pytest.MonkeyPatch,
+                            capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("MAILER_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    code, _, err = run(SHARE, capsys)
+    assert code == 3
+    assert len(err.splitlines()) == 1 and "unavailable" in err
+
+
+def test_preview_works_without_redis(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("MAILER_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    code, out, err = run(["preview", "share", ARTICLE, "--out", str(tmp_path)], capsys)
+    assert code == 0
+    assert "seed articles only" in err
+    paths = [Path(p) for p in out.split()]
+    assert [p.suffix for p in paths] == [".html", ".txt", ".eml"]
+    assert "Non-Aligned Movement" in paths[0].read_text(encoding="utf-8")
+    assert "<style" not in paths[0].read_text(encoding="utf-8")
+
+
+def test_articles_import_and_list(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    feed = env / "feed.jsonl"
+    row = {"title": "Baku hosts a summit", "section": "Politics",
+           "published": "2026-11-27T09:00:00+04:00", "url": "https://www.today.az/summit.html",
+           "lead": "Leaders meet in Baku."}
+    feed.write_text(json.dumps(row) + "\n" + json.dumps({**row, "lead": "Updated."}) + "\n",
+                    encoding="utf-8")
+    assert run(["articles", "import", str(feed)], capsys)[:2] == (
+        0, f"imported 1 article(s) from {feed}\n")
+    code, out, _ = run(["articles", "list"], capsys)
+    assert code == 0
+    rows = [line.split("\t") for line in out.splitlines()]
+    assert [r[0] for r in rows] == ["baku-hosts-a-summit", ARTICLE]
+    assert run(["preview", "share", "baku-hosts-a-summit", "--out", str(env)], capsys)[0] == 0
+    assert "Updated." in (env / "share-baku-hosts-a-summit.txt").read_text(encoding="utf-8")
+
+
+def test_import_of_a_bad_file_names_the_line(env: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    feed = env / "bad.jsonl"
+    feed.write_text('{"title": "x", "section": "P"}\n', encoding="utf-8")
+    code, _, err = run(["articles", "import", str(feed)], capsys)
+    assert code == 2
+    assert err.startswith("error: bad.jsonl:1: published: Field required")
+
+
+def test_usage_error_exits_2(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["share", ARTICLE], capsys)
+    assert code == 2
+    assert "Missing option '--sender-name'" in err
