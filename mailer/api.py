@@ -7,6 +7,7 @@ uvicorn runs it with `uvicorn --factory mailer.api:app_from_env`.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -185,4 +186,10 @@ def create_app(settings: Settings, *, client: redis.Redis | None = None,
 
 
 def app_from_env() -> FastAPI:
-    return create_app(load_settings())
+    """For `uvicorn --factory mailer.api:app_from_env`: a bad setting or an unreachable
+    Redis stops start-up with one line, not a traceback."""
+    try:
+        return create_app(load_settings())
+    except MailerError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        raise SystemExit(2) from None

@@ -94,8 +94,17 @@ class SmtpBackend(EmailBackend):
         results: list[SendResult] = []
         for index, env in enumerate(envelopes):
             try:
+                reused = self._conn is not None
                 self.open()
-                reply = self._send(env)
+                try:
+                    reply = self._send(env)
+                except TransientDeliveryError:
+                    if not reused or self._conn is not None:
+                        raise
+                    # The relay dropped a connection we had kept open (idle timeout,
+                    # restart): one fresh connection before calling it a deferral.
+                    self.open()
+                    reply = self._send(env)
             except DeliveryError as exc:
                 if self._conn is None:
                     # Connection gone: every message not yet tried waits for the next attempt.

@@ -160,3 +160,35 @@ def test_ledger_holds_the_normalised_recipient(client: TestClient,
     job_id = response.json()["job_id"]
     record = JobLedger(redis_client, 60).get(job_id)
     assert record is not None and record.recipient == "Vuqar@xn--bcher-kva.az"
+
+
+@pytest.mark.parametrize("field", ["article_id", "sender_name", "sender_email", "friend_name",
+                                   "friend_email"])
+@pytest.mark.parametrize("payload", ["\r\nBcc: victim@example.net", "\nTo: victim@example.net",
+                                     "\rSubject: free money"])
+@pytest.mark.parametrize("encoding", ["json", "form"])
+def test_header_injection_in_every_header_field_is_422(client: TestClient,
+                                                       redis_client: redis.Redis, field: str,
+                                                       payload: str, encoding: str) -> None:
+    fields = {**FORM, field: FORM[field] + payload}
+    if encoding == "json":
+        response = client.post("/share", json=fields)
+    else:  # the line break travels as %0D%0A, as a browser or curl would send it
+        response = client.post("/share", data=fields)
+    assert response.status_code == 422
+    assert list(response.json()["errors"]) == [field]
+    assert redis_client.llen("share") == 0
+
+
+def test_uvicorn_factory_refuses_bad_settings_with_one_line() -> None:
+    import subprocess
+    import sys
+
+    from mailer.config import ROOT
+
+    done = subprocess.run(
+        [sys.executable, "-c", "from mailer.api import app_from_env; app_from_env()"],
+        env={"PATH": "/usr/bin:/bin", "MAILER_SMTP_URL": "smtp://relay:99999"},
+        capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 2
+    assert done.stderr == ("error: MAILER_SMTP_URL: port is not a number from 1 to 65535\n")

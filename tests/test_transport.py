@@ -204,3 +204,21 @@ def test_server_that_stops_answering_times_out() -> None:
         result = backend.send_messages([make_envelope()])[0]
     assert isinstance(result.error, TransientDeliveryError)
     assert "timed out" in str(result.error)
+
+
+def test_dropped_idle_connection_is_reopened_once(tmp_path: Path) -> None:
+    handler, port = RecordingHandler(), free_port()
+    first = Controller(handler, hostname="127.0.0.1", port=port)
+    first.start()
+    backend = smtp_backend(port)
+    assert backend.send_messages([make_envelope()])[0].ok
+    first.stop()  # the relay restarts while our connection sits idle
+    second = Controller(handler, hostname="127.0.0.1", port=port)
+    second.start()
+    try:
+        result = backend.send_messages([make_envelope()])[0]
+        backend.close()
+    finally:
+        second.stop()
+    assert result.ok, result.error
+    assert len(handler.received) == 2

@@ -129,3 +129,17 @@ def test_cli_share_waits_for_delivery(e2e_settings: Settings,
     assert re.fullmatch(r"[0-9a-f]{32}", job_id)
     assert status.startswith("sent: 250")
     assert len(smtp_handler.for_recipient("cli@example.org")) == 1
+
+
+def test_line_breaks_in_the_note_stay_in_the_body(api: httpx.Client,
+                                                  smtp_handler: RecordingHandler) -> None:
+    note = "Hi\r\nBcc: victim@example.net\r\n\r\n<a href='https://evil.example'>x</a>"
+    job_id = share(api, "note@example.org", message=note)
+    assert wait_for_job(api, job_id, {"sent", "failed"})["status"] == "sent"
+    [received] = smtp_handler.for_recipient("note@example.org")
+    assert received.rcpt_tos == ("note@example.org",)
+    assert received.message["Bcc"] is None
+    assert smtp_handler.for_recipient("victim@example.net") == []
+    html = received.message.get_body(("html",)).get_content()
+    assert "&lt;a href=&#x27;https://evil.example&#x27;&gt;x&lt;/a&gt;" in html
+    assert "<a href='https://evil.example'>" not in html
