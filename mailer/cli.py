@@ -18,6 +18,7 @@ from mailer.validation import validate_share
 EXIT_FAILED = 1  # the command ran, but what it waited for failed
 EXIT_INPUT = 2  # bad input or configuration: one line on stderr says which
 EXIT_UNAVAILABLE = 3  # Redis, the broker or another service did not answer
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM
 
 
 def exit_code(exc: MailerError) -> int:
@@ -36,9 +37,9 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         exc.show()
         code = exc.exit_code
-    except click.Abort:
-        click.echo("aborted", err=True)
-        code = EXIT_FAILED
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("interrupted", err=True)
+        code = EXIT_INTERRUPTED
     except MailerError as exc:
         click.echo(f"error: {exc}", err=True)
         code = exit_code(exc)
@@ -240,7 +241,7 @@ def stack(settings: Settings, port: int) -> int:
             while True:
                 time.sleep(3600)
         except KeyboardInterrupt:
-            pass
+            click.echo("stopping")
     return 0
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import email
 import json
+import signal
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -51,7 +53,16 @@ def run_stack(base: Settings, *, api_port: int | None = None) -> Iterator[Stack]
         stack.callback(worker.stop)
         api = ApiServer(create_app(settings), port=api_port).start()
         stack.callback(api.stop)
+        if threading.current_thread() is threading.main_thread():
+            # SIGTERM (a service manager, `timeout`, `kill`) must unwind this stack like
+            # Ctrl-C does, or the Redis and worker children outlive us.
+            previous = signal.signal(signal.SIGTERM, _interrupt)
+            stack.callback(signal.signal, signal.SIGTERM, previous)
         yield Stack(settings, api.url, worker.log_path)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _http(method: str, url: str, body: dict[str, object] | None = None) -> dict[str, object]:

@@ -24,3 +24,30 @@ def test_demo_delivers_the_seed_article_and_stops_everything(tmp_path: Path) -> 
     assert "stack stopped" in done.stdout
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert str(tmp_path) not in ps, "the demo left a process running"
+
+
+def test_stack_stops_its_children_on_sigterm(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    from mailer.embedded import free_port
+
+    env = {**os.environ, "MAILER_VAR_DIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "mailer.cli", "stack", "--port",
+                             str(free_port())], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().startswith("open http://127.0.0.1:")
+    children = _children(proc.pid)
+    assert len(children) >= 2, "redis-server and the celery worker"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in children):
+        assert time.monotonic() < deadline, "a child outlived the stack"
+        time.sleep(0.1)
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()]
