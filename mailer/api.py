@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import parse_qsl
@@ -94,7 +94,7 @@ async def read_fields(request: Request, max_bytes: int) -> dict[str, object]:
                              "application/x-www-form-urlencoded or multipart/form-data")
 
 
-async def _replay(body: bytes) -> AsyncIterator[bytes]:
+async def _replay(body: bytes) -> AsyncGenerator[bytes, None]:
     yield body
 
 

@@ -13,7 +13,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import redis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -165,7 +165,7 @@ class RedisArticleStore:
         return Article.model_validate_json(raw)
 
     def put_many(self, articles: Iterable[Article]) -> int:
-        mapping = {a.id: a.model_dump_json() for a in articles}
+        mapping: dict[Any, Any] = {a.id: a.model_dump_json() for a in articles}
         if not mapping:
             return 0
         try:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from mailer.articles import MemoryArticleStore, read_articles, read_seed_articles
+from mailer.articles import ArticleStore, MemoryArticleStore, read_articles, read_seed_articles
 from mailer.config import Settings, load_settings
 from mailer.errors import ConfigError, InvalidInput, MailerError, NotFound, ServiceUnavailable
 from mailer.message import build_share_envelope
@@ -153,7 +153,7 @@ def preview_share(settings: Settings, article_id: str, out_dir: Path | None, sen
     return 0
 
 
-def _article_store_for_reading(settings: Settings):  # type: ignore[no-untyped-def]
+def _article_store_for_reading(settings: Settings) -> ArticleStore:
     """The shared store if Redis answers; the shipped seeds alone if it does not, so a
     preview works before anything is running."""
     from mailer.services import connect_redis, seeded_article_store

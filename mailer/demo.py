@@ -14,7 +14,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from email import policy
@@ -97,7 +97,7 @@ def save_preview(eml: Path, out_dir: Path) -> tuple[Path, Path]:
     return html_path, text_path
 
 
-def run_demo(base: Settings, echo=print, timeout: float = 60) -> int:  # type: ignore[no-untyped-def]
+def run_demo(base: Settings, echo: Callable[[str], None] = print, timeout: float = 60) -> int:
     article = read_seed_articles(base.seeds_dir)[0]
     started = time.monotonic()
     with run_stack(base) as stack:

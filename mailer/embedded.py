@@ -13,14 +13,17 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import redis
 
 from mailer.config import ROOT, Settings
 from mailer.errors import ConfigError, ServiceUnavailable
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -50,7 +53,8 @@ def find_redis_server() -> str:
                       "or set MAILER_REDIS_SERVER")
 
 
-def _wait_for(check, timeout: float, what: str, proc: subprocess.Popen | None = None) -> None:  # type: ignore[no-untyped-def]
+def _wait_for(check: Callable[[], bool], timeout: float, what: str,
+              proc: subprocess.Popen[bytes] | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -148,7 +152,7 @@ class WorkerProcess:
         self.stop()
 
 
-def _terminate(proc: subprocess.Popen | None, grace: float) -> None:  # type: ignore[type-arg]
+def _terminate(proc: subprocess.Popen[bytes] | None, grace: float) -> None:
     if proc is None or proc.poll() is not None:
         return
     proc.send_signal(signal.SIGTERM)
@@ -175,7 +179,7 @@ def worker_env(settings: Settings, **overrides: str) -> dict[str, str]:
 class ApiServer:
     """uvicorn in a background thread, for the demo and the stack command."""
 
-    def __init__(self, app, host: str = "127.0.0.1", port: int | None = None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int | None = None) -> None:
         import uvicorn
 
         self.port = port or free_port()

@@ -13,12 +13,16 @@ Redis keys:
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any, TypeVar
 
 import redis
 
 from mailer.errors import ServiceUnavailable
+
+T = TypeVar("T")
 
 
 class JobStatus(StrEnum):
@@ -114,10 +118,9 @@ class JobLedger:
         """
         verdict, detail = self._call(self._claim, keys=[self.key(job_id)],
                                      args=[time.time(), lease_seconds, kind, recipient, reference])
-        verdict = verdict.decode() if isinstance(verdict, bytes) else verdict
-        if verdict == Claim.BUSY:
+        if _text(verdict) == Claim.BUSY:
             return Claim.BUSY, float(detail)
-        return Claim(verdict), 0.0
+        return Claim(_text(verdict)), 0.0
 
     def mark(self, job_id: str, status: JobStatus, reply: str) -> None:
         key = self.key(job_id)
@@ -132,7 +135,7 @@ class JobLedger:
         raw = self._call(self._redis.hgetall, self.key(job_id))
         if not raw:
             return None
-        data = {k.decode(): v.decode() for k, v in raw.items()}
+        data = {_text(k): _text(v) for k, v in raw.items()}
         return JobRecord(
             id=job_id, kind=data.get("kind", ""), status=JobStatus(data["status"]),
             recipient=data.get("recipient", ""), reference=data.get("reference", ""),
@@ -142,8 +145,13 @@ class JobLedger:
         )
 
     @staticmethod
-    def _call(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def _call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         try:
             return fn(*args, **kwargs)
         except redis.RedisError as exc:
             raise ServiceUnavailable(f"job ledger unavailable: {exc}") from None
+
+
+def _text(value: bytes | str) -> str:
+    """Works whether or not the caller's client was made with decode_responses."""
+    return value.decode() if isinstance(value, bytes) else str(value)

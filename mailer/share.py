@@ -74,7 +74,9 @@ class ShareDelivery:
     def deliver(self, payload: Mapping[str, Any], attempt: int) -> Outcome:
         """`attempt` counts from 1. Raises ServiceUnavailable when Redis is away; the
         caller should try the whole task again later."""
-        job_id = str(payload.get("job_id", ""))
+        job_id = str(payload.get("job_id") or "")
+        if not job_id:
+            return Outcome("failed", "bad payload: no job_id")
         try:
             share = validate_share(payload.get("share") or {})
         except InvalidInput as exc:

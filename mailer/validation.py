@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email.headerregistry import Address as HeaderAddress
+from typing import Any, TypeVar
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -23,6 +24,7 @@ NOTE_MAX = 500
 SHARE_FIELDS = ("article_id", "sender_name", "sender_email", "friend_name", "friend_email",
                 "message")
 _FORBIDDEN_IN_NAME = set("<>\r\n")
+T = TypeVar("T")
 _LINE_BREAKS = re.compile(r"\r\n|\r|\u2028|\u2029|\x85")
 
 
@@ -116,7 +118,7 @@ def validate_share(data: Mapping[str, object], *,
         else:
             text[field] = value
 
-    def check(field: str, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def check(field: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
         if field not in text:
             return None
         try:
