@@ -218,10 +218,7 @@ def sink(settings: Settings, host: str, port: int) -> int:
     controller = start_sink(settings.outbox_dir, host=host, port=port)
     click.echo(f"SMTP sink on {host}:{port}, writing to {settings.outbox_dir}; Ctrl-C stops")
     try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
+        _wait_for_interrupt()
     finally:
         controller.stop()
     return 0
@@ -237,12 +234,16 @@ def stack(settings: Settings, port: int) -> int:
     with run_stack(settings, api_port=port) as running:
         click.echo(f"open {running.api_url}/ ; mail lands in {settings.outbox_dir}; "
                    "Ctrl-C stops")
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            click.echo("stopping")
+        _wait_for_interrupt()
     return 0
+
+
+def _wait_for_interrupt() -> None:
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        click.echo("stopping")
 
 
 @cli.command()
