@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl
 import redis
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 
@@ -153,8 +154,10 @@ def create_app(settings: Settings, *, client: redis.Redis | None = None,
     async def share(request: Request) -> Response:
         fields = await read_fields(request, settings.max_body_bytes)
         try:
-            job_id = submit_share(fields, articles=articles, ledger=ledger, queue=job_queue,
-                                  check_deliverability=settings.check_deliverability)
+            # Blocking Redis and broker calls: off the event loop, so requests overlap.
+            job_id = await run_in_threadpool(
+                submit_share, fields, articles=articles, ledger=ledger, queue=job_queue,
+                check_deliverability=settings.check_deliverability)
         except InvalidInput as exc:
             if wants_html(request):
                 return _form_with_errors(fields, exc)
