@@ -1,64 +1,88 @@
-"""HTTP API: the share form's producer, a page to try it, and job status.
+"""HTTP API: the share and sign-up forms' producer, the links in e-mails, the CMS intake.
 
-`create_app` is the entry point: it takes settings and, optionally, ready-made clients;
-uvicorn runs it with `uvicorn --factory mailer.api:app_from_env`.
+`create_app` is the entry point: it takes settings and, optionally, ready-made stores
+and queue; uvicorn runs it with `uvicorn --factory mailer.api:app_from_env`.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import sys
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import parse_qsl
 
-import redis
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from mailer.articles import Article, ArticleStore
+from mailer.articles import Article, parse_article
 from mailer.config import Settings, load_settings
-from mailer.errors import InvalidInput, MailerError, NotFound, RateLimited, ServiceUnavailable
-from mailer.jobs import JobLedger
+from mailer.errors import (
+    ExpiredToken,
+    InvalidInput,
+    InvalidToken,
+    MailerError,
+    NotFound,
+    RateLimited,
+    ServiceUnavailable,
+    Unauthorized,
+)
 from mailer.queue import JobQueue, load_job_queue
 from mailer.render import make_environment
-from mailer.services import connect_redis, make_ledger, seeded_article_store, site_of
+from mailer.services import (
+    Stores,
+    default_preferences,
+    make_catalog,
+    make_tokens,
+    open_stores,
+    resend_after,
+    site_of,
+)
 from mailer.share import submit_share
+from mailer.subscribe import links, submit_signup
+from mailer.subscribers import Subscriber, validate_preferences
+from mailer.tokens import Purpose
 
 MAX_FORM_FIELDS = 32
+SIGNUP_ACCEPTED = ("If this address can receive mail, a message with a confirmation link "
+                   "is on its way to it.")
 
 
 def error_status(exc: MailerError) -> int:
     """The one mapping from library errors to HTTP status codes."""
-    if isinstance(exc, InvalidInput):
-        return 422
-    if isinstance(exc, NotFound):
-        return 404
-    if isinstance(exc, RateLimited):
-        return 429
-    if isinstance(exc, ServiceUnavailable):
-        return 503
+    for kind, status in ((InvalidInput, 422), (NotFound, 404), (ExpiredToken, 410),
+                         (InvalidToken, 400), (Unauthorized, 401), (RateLimited, 429),
+                         (ServiceUnavailable, 503)):
+        if isinstance(exc, kind):
+            return status
     return 500
+
+
+def error_headers(exc: MailerError) -> dict[str, str]:
+    if isinstance(exc, RateLimited | ServiceUnavailable):
+        return {"Retry-After": str(max(1, int(exc.retry_after + 0.999)))}
+    if isinstance(exc, Unauthorized):
+        return {"WWW-Authenticate": "Bearer"}
+    return {}
 
 
 def error_response(exc: MailerError) -> JSONResponse:
     status = error_status(exc)
-    body: dict[str, Any] = {"detail": str(exc) if status < 500 or status == 503 else
-                            "internal error"}
-    headers: dict[str, str] = {}
+    body: dict[str, Any] = {"detail": str(exc) if status != 500 else "internal error"}
     if isinstance(exc, InvalidInput):
         body["errors"] = exc.errors
-    if isinstance(exc, RateLimited | ServiceUnavailable):
-        headers["Retry-After"] = str(max(1, int(exc.retry_after + 0.999)))
-    return JSONResponse(body, status_code=status, headers=headers)
+    return JSONResponse(body, status_code=status, headers=error_headers(exc))
 
 
-async def read_fields(request: Request, max_bytes: int) -> dict[str, object]:
-    """The request's fields from JSON or a form, within `max_bytes`, each at most once."""
+async def read_fields(request: Request, max_bytes: int,
+                      lists: Collection[str] = ()) -> dict[str, object]:
+    """The request's fields from JSON or a form, within `max_bytes`. A form field may
+    repeat only if it is named in `lists` (checkboxes); it then comes back as a list."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
         raise HTTPException(413, f"request body is larger than {max_bytes} bytes")
@@ -82,7 +106,7 @@ async def read_fields(request: Request, max_bytes: int) -> dict[str, object]:
                               max_num_fields=MAX_FORM_FIELDS, errors="strict")
         except (UnicodeDecodeError, ValueError) as exc:
             raise InvalidInput({"body": f"is not a valid UTF-8 form ({exc})"}) from None
-        return _single_valued(pairs)
+        return _collect(pairs, lists)
     if ctype == "multipart/form-data":
         try:
             form = await MultiPartParser(request.headers, _replay(bytes(body)), max_files=0,
@@ -90,7 +114,7 @@ async def read_fields(request: Request, max_bytes: int) -> dict[str, object]:
         except (MultiPartException, HTTPException) as exc:
             detail = getattr(exc, "message", None) or getattr(exc, "detail", str(exc))
             raise InvalidInput({"body": f"is not a valid form ({detail})"}) from None
-        return _single_valued(list(form.multi_items()))
+        return _collect(list(form.multi_items()), lists)
     raise HTTPException(415, "Content-Type must be application/json, "
                              "application/x-www-form-urlencoded or multipart/form-data")
 
@@ -99,12 +123,18 @@ async def _replay(body: bytes) -> AsyncGenerator[bytes, None]:
     yield body
 
 
-def _single_valued(pairs: list[tuple[str, Any]]) -> dict[str, object]:
+def _collect(pairs: list[tuple[str, Any]], lists: Collection[str]) -> dict[str, object]:
     fields: dict[str, object] = {}
     for key, value in pairs:
-        if key in fields:
+        value = value if isinstance(value, str) else object()
+        if key in lists:
+            existing = fields.setdefault(key, [])
+            assert isinstance(existing, list)
+            existing.append(value)
+        elif key in fields:
             raise InvalidInput({key: "is given more than once"})
-        fields[key] = value if isinstance(value, str) else object()
+        else:
+            fields[key] = value
     return fields
 
 
@@ -114,25 +144,45 @@ def wants_html(request: Request) -> bool:
     return "form" in ctype and "text/html" in accept
 
 
-def create_app(settings: Settings, *, client: redis.Redis | None = None,
+def check_api_key(request: Request, expected: str | None) -> None:
+    if not expected:
+        raise Unauthorized("this endpoint is disabled: set MAILER_API_KEY to enable it")
+    given = request.headers.get("x-api-key") or ""
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer":
+        given = credentials.strip()
+    if not given or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise Unauthorized("missing or wrong API key")
+
+
+def create_app(settings: Settings, *, stores: Stores | None = None,
                queue: JobQueue | None = None) -> FastAPI:
-    client = client or connect_redis(settings)
-    articles: ArticleStore = seeded_article_store(settings, client)
-    ledger: JobLedger = make_ledger(settings, client)
+    db = stores or open_stores(settings)
     job_queue = queue or load_job_queue(settings)
     pages = make_environment(settings.templates_dir, settings.zone)
     site = site_of(settings)
+    tokens = make_tokens(settings)
+    catalog = make_catalog(settings)
+    defaults = default_preferences(settings)
+    api_key = settings.api_key.get_secret_value() if settings.api_key else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         job_queue.close()
+        if stores is None:
+            db.close()
 
-    app = FastAPI(title="newsmailer", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="newsmailer", version="0.2.0", lifespan=lifespan)
 
     def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        context.setdefault("catalog", catalog)
+        context.setdefault("defaults", defaults)
         html = pages.get_template(name).render(site=site, **context)
         return HTMLResponse(html, status_code=status)
+
+    def message_page(title: str, text: str, status: int = 200) -> HTMLResponse:
+        return page("web/message.html", status, title=title, text=text)
 
     @app.exception_handler(MailerError)
     async def on_mailer_error(request: Request, exc: MailerError) -> Response:
@@ -144,26 +194,27 @@ def create_app(settings: Settings, *, client: redis.Redis | None = None,
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> HTMLResponse:
-        return page("web/index.html", articles=articles.all())
+        return page("web/index.html", articles=db.articles.all(), values={}, errors={})
 
     @app.get("/articles/{article_id}", response_class=HTMLResponse)
     def article_page(article_id: str) -> HTMLResponse:
-        return page("web/article.html", article=articles.get(article_id), values={}, errors={})
+        return page("web/article.html", article=db.articles.get(article_id), values={},
+                    errors={})
 
     @app.post("/share", status_code=202)
     async def share(request: Request) -> Response:
         fields = await read_fields(request, settings.max_body_bytes)
         try:
-            # Blocking Redis and broker calls: off the event loop, so requests overlap.
+            # Blocking database and broker calls: off the event loop, so requests overlap.
             job_id = await run_in_threadpool(
-                submit_share, fields, articles=articles, ledger=ledger, queue=job_queue,
+                submit_share, fields, articles=db.articles, ledger=db.ledger, queue=job_queue,
                 check_deliverability=settings.check_deliverability)
         except InvalidInput as exc:
             if wants_html(request):
-                return _form_with_errors(fields, exc)
+                return await run_in_threadpool(_form_with_errors, fields, exc)
             raise
         if wants_html(request):
-            article = articles.get(str(fields["article_id"]).strip())
+            article = db.articles.get(str(fields["article_id"]).strip())
             return page("web/shared.html", 202, article=article,
                         friend_name=str(fields.get("friend_name", "")))
         return JSONResponse({"job_id": job_id, "status": "queued",
@@ -172,7 +223,7 @@ def create_app(settings: Settings, *, client: redis.Redis | None = None,
 
     def _form_with_errors(fields: dict[str, object], exc: InvalidInput) -> Response:
         try:
-            article: Article = articles.get(str(fields.get("article_id", "")).strip())
+            article: Article = db.articles.get(str(fields.get("article_id", "")).strip())
         except NotFound:
             return error_response(exc)
         values = {k: v for k, v in fields.items() if isinstance(v, str)}
@@ -180,17 +231,121 @@ def create_app(settings: Settings, *, client: redis.Redis | None = None,
 
     @app.get("/jobs/{job_id}")
     def job_status(job_id: str) -> dict[str, object]:
-        record = ledger.get(job_id) if len(job_id) <= 64 else None
+        record = db.ledger.get(job_id) if len(job_id) <= 64 else None
         if record is None:
             raise NotFound(f"unknown job {job_id[:64]!r}")
         return record.public()
+
+    @app.post("/subscribe", status_code=202)
+    async def subscribe(request: Request) -> Response:
+        fields = await read_fields(request, settings.max_body_bytes, lists={"sections"})
+        try:
+            await run_in_threadpool(
+                submit_signup, fields, catalog=catalog, default=defaults, store=db.subscribers,
+                ledger=db.ledger, queue=job_queue, resend_after=resend_after(settings),
+                check_deliverability=settings.check_deliverability)
+        except InvalidInput as exc:
+            if wants_html(request):
+                return page("web/index.html", 422, articles=db.articles.all(),
+                            values=fields, errors=exc.errors)
+            raise
+        if wants_html(request):
+            return message_page("Check your inbox", SIGNUP_ACCEPTED, 202)
+        return JSONResponse({"status": "accepted", "detail": SIGNUP_ACCEPTED}, status_code=202)
+
+    def token_page(purpose: Purpose, token: str,
+                   action: Callable[[str], HTMLResponse]) -> HTMLResponse:
+        """Links in e-mails are opened in browsers: errors are pages, with the status
+        code the JSON API would give."""
+        try:
+            return action(tokens.read(purpose, token))
+        except MailerError as exc:
+            status = error_status(exc)
+            title = {400: "This link is not valid", 410: "This link has expired",
+                     404: "Not found", 503: "Please try again in a minute"}.get(status, "Error")
+            return message_page(title, str(exc).capitalize() + ".", status)
+
+    @app.get("/confirm/{token}", response_class=HTMLResponse)
+    def confirm(token: str) -> HTMLResponse:
+        def action(subscriber_id: str) -> HTMLResponse:
+            subscriber = db.subscribers.confirm(subscriber_id)
+            return page("web/confirmed.html", subscriber=subscriber,
+                        links=links(tokens, settings.public_url, subscriber.id))
+        return token_page(Purpose.CONFIRM, token, action)
+
+    @app.get("/unsubscribe/{token}", response_class=HTMLResponse)
+    def unsubscribe_form(token: str) -> HTMLResponse:
+        # Changes nothing: mail scanners and link previews fetch GETs.
+        def action(subscriber_id: str) -> HTMLResponse:
+            return page("web/unsubscribe.html", subscriber=db.subscribers.get(subscriber_id),
+                        token=token)
+        return token_page(Purpose.UNSUBSCRIBE, token, action)
+
+    @app.post("/unsubscribe/{token}", response_class=HTMLResponse)
+    def unsubscribe(token: str) -> HTMLResponse:
+        # RFC 8058 one-click: the mailbox provider POSTs "List-Unsubscribe=One-Click";
+        # whatever the body, the answer is 200 and the address is off the list now.
+        def action(subscriber_id: str) -> HTMLResponse:
+            subscriber = db.subscribers.unsubscribe(subscriber_id)
+            return message_page("You are unsubscribed",
+                                f"{subscriber.masked_email} will get no more digests from "
+                                f"{site.name}.")
+        return token_page(Purpose.UNSUBSCRIBE, token, action)
+
+    @app.get("/preferences/{token}", response_class=HTMLResponse)
+    def preferences_form(token: str) -> HTMLResponse:
+        def action(subscriber_id: str) -> HTMLResponse:
+            return preferences_page(db.subscribers.get(subscriber_id), token, {})
+        return token_page(Purpose.PREFERENCES, token, action)
+
+    def preferences_page(subscriber: Subscriber, token: str, errors: dict[str, str],
+                         status: int = 200, saved: bool = False) -> HTMLResponse:
+        return page("web/preferences.html", status, subscriber=subscriber, token=token,
+                    errors=errors, saved=saved,
+                    unsubscribe_url=links(tokens, settings.public_url,
+                                          subscriber.id)["unsubscribe"])
+
+    @app.post("/preferences/{token}", response_class=HTMLResponse)
+    async def preferences(token: str, request: Request) -> HTMLResponse:
+        fields = await read_fields(request, settings.max_body_bytes, lists={"sections"})
+        fields.setdefault("sections", [])
+
+        def action(subscriber_id: str) -> HTMLResponse:
+            subscriber = db.subscribers.get(subscriber_id)
+            chosen, errors = validate_preferences(fields, catalog,
+                                                  default=subscriber.preferences)
+            if not fields["sections"]:
+                errors["sections"] = "choose at least one section, or unsubscribe below"
+            if errors:
+                return preferences_page(subscriber, token, errors, 422)
+            updated = db.subscribers.update_preferences(subscriber_id, chosen)
+            return preferences_page(updated, token, {}, saved=True)
+        return await run_in_threadpool(token_page, Purpose.PREFERENCES, token, action)
+
+    @app.post("/articles")
+    async def import_articles(request: Request) -> dict[str, int]:
+        check_api_key(request, api_key)
+        body = await read_fields_json(request)
+        items = body if isinstance(body, list) else [body]
+        articles = [parse_article(item, f"[{i}]") for i, item in enumerate(items)]
+        count = await run_in_threadpool(db.articles.put_many, articles)
+        return {"imported": count}
+
+    async def read_fields_json(request: Request) -> object:
+        raw = await request.body()
+        if len(raw) > settings.max_body_bytes * 64:
+            raise HTTPException(413, "request body is too large")
+        try:
+            return json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InvalidInput({"body": f"is not valid JSON ({exc})"}) from None
 
     return app
 
 
 def app_from_env() -> FastAPI:
-    """For `uvicorn --factory mailer.api:app_from_env`: a bad setting or an unreachable
-    Redis stops start-up with one line, not a traceback."""
+    """For `uvicorn --factory mailer.api:app_from_env`: a bad setting, an unreachable
+    or outdated database stops start-up with one line, not a traceback."""
     try:
         return create_app(load_settings())
     except MailerError as exc:

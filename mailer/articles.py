@@ -1,7 +1,6 @@
 """Articles: the model, loading from seed and import files, and where they are kept.
 
-Redis keys (RedisArticleStore):
-    mailer:articles     hash, article id -> the article as JSON
+Stores: MemoryArticleStore (previews, tests) and SqlArticleStore (the `articles` table).
 """
 
 from __future__ import annotations
@@ -13,12 +12,14 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-import redis
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy import select
 
-from mailer.errors import InvalidInput, ServiceUnavailable, UnknownArticle
+from mailer.db import SessionFactory, transaction, upsert
+from mailer.errors import InvalidInput, UnknownArticle
+from mailer.models import ArticleRow, utcnow
 
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 SLUG_MAX = 120
@@ -78,14 +79,22 @@ def parse_article(data: object, where: str) -> Article:
         raise InvalidInput({where: f"{field}: {first['msg']}"}) from None
 
 
-def read_articles(path: Path) -> list[Article]:
-    """Articles from a JSON file (one object or a list) or a JSON Lines file (.jsonl)."""
+FEED_SUFFIXES = {".xml", ".rss", ".atom"}
+
+
+def read_articles(path: Path, section: str | None = None) -> list[Article]:
+    """Articles from a JSON file (one object or a list), a JSON Lines file (.jsonl), or
+    an RSS/Atom feed (.xml, .rss, .atom; `section` for entries without a category)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InvalidInput({"path": f"cannot read {path}: {exc.strerror}"}) from None
     except UnicodeDecodeError:
         raise InvalidInput({"path": f"{path} is not UTF-8 text"}) from None
+    if path.suffix in FEED_SUFFIXES:
+        from mailer.feeds import read_feed
+
+        return read_feed(text, path.name, section)
     if path.suffix in {".jsonl", ".ndjson"}:
         rows = _json_lines(path, text)
         return [parse_article(item, f"{path.name}:{line}") for line, item in rows]
@@ -145,39 +154,34 @@ class MemoryArticleStore:
         return sorted(self._articles.values(), key=lambda a: a.published, reverse=True)
 
 
-class RedisArticleStore:
-    """Shared by the API and every worker, so an import is seen everywhere at once."""
+class SqlArticleStore:
+    """The `articles` table: shared by the API and every worker, so an import is seen
+    everywhere at once. The article is kept whole as JSON beside the columns queries need."""
 
-    KEY = "mailer:articles"
-
-    def __init__(self, client: redis.Redis) -> None:
-        self._redis = client
+    def __init__(self, sessions: SessionFactory) -> None:
+        self._sessions = sessions
 
     def get(self, article_id: str) -> Article:
         if len(article_id) > SLUG_MAX:
             raise UnknownArticle(article_id[:SLUG_MAX] + "…")
-        try:
-            raw = self._redis.hget(self.KEY, article_id)
-        except redis.RedisError as exc:
-            raise ServiceUnavailable(f"article store unavailable: {exc}") from None
-        if raw is None:
-            raise UnknownArticle(article_id)
-        return Article.model_validate_json(raw)
+        with transaction(self._sessions) as session:
+            row = session.get(ArticleRow, article_id)
+            if row is None:
+                raise UnknownArticle(article_id)
+            return Article.model_validate_json(row.data)
 
     def put_many(self, articles: Iterable[Article]) -> int:
-        mapping: dict[Any, Any] = {a.id: a.model_dump_json() for a in articles}
-        if not mapping:
-            return 0
-        try:
-            self._redis.hset(self.KEY, mapping=mapping)
-        except redis.RedisError as exc:
-            raise ServiceUnavailable(f"article store unavailable: {exc}") from None
-        return len(mapping)
+        batch = {a.id: a for a in articles}
+        now = utcnow()
+        rows = [{"id": a.id, "section": a.section, "published": a.published,
+                 "data": a.model_dump_json(), "updated_at": now} for a in batch.values()]
+        with transaction(self._sessions) as session:
+            for start in range(0, len(rows), 500):
+                upsert(session, ArticleRow, rows[start:start + 500], key=["id"],
+                       update=["section", "published", "data", "updated_at"])
+        return len(batch)
 
     def all(self) -> list[Article]:
-        try:
-            raws = self._redis.hvals(self.KEY)
-        except redis.RedisError as exc:
-            raise ServiceUnavailable(f"article store unavailable: {exc}") from None
-        articles = [Article.model_validate_json(raw) for raw in raws]
-        return sorted(articles, key=lambda a: a.published, reverse=True)
+        with transaction(self._sessions) as session:
+            rows = session.scalars(select(ArticleRow).order_by(ArticleRow.published.desc()))
+            return [Article.model_validate_json(row.data) for row in rows]

@@ -85,13 +85,19 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
 
     redis_url: str = "redis://127.0.0.1:6379/0"
-    database_url: str = f"sqlite:///{ROOT / 'var' / 'mailer.db'}"
+    database_url: str | None = None
     smtp_url: str = "smtp://127.0.0.1:8025"
     site_name: str = Field("TODAY.AZ", min_length=1, max_length=60)
     site_url: str = "https://www.today.az"
+    public_url: str = "http://127.0.0.1:8000"
     from_email: str = "news@today.az"
     secret_key: SecretStr = SecretStr("insecure-demo-key-change-me")
+    api_key: SecretStr | None = None
     timezone: str = "Asia/Baku"
+    sections: str = "Politics,Economy,Society,World,Culture,Sports"
+    digest_hour: int = Field(7, ge=0, le=23)
+    confirm_max_age_hours: int = Field(48, ge=1)
+    confirm_resend_seconds: int = Field(300, ge=0)
     inliner: Literal["css_inline", "premailer"] = "css_inline"
     check_deliverability: bool = False
     share_max_attempts: int = Field(8, ge=1, le=50)
@@ -118,7 +124,7 @@ class Settings(BaseSettings):
         parse_smtp_url(value)
         return value
 
-    @field_validator("site_url")
+    @field_validator("site_url", "public_url")
     @classmethod
     def _site_url(cls, value: str) -> str:
         parts = urlsplit(value)
@@ -143,6 +149,22 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value and urlsplit(value).scheme.split("+")[0] not in {"sqlite", "postgresql",
+                                                                    "postgres"}:
+            raise ValueError("must start with sqlite:/// or postgresql://")
+        return value or None
+
+    @field_validator("sections")
+    @classmethod
+    def _sections(cls, value: str) -> str:
+        names = [name.strip() for name in value.split(",") if name.strip()]
+        if not names:
+            raise ValueError("must name at least one section, comma-separated")
+        return ",".join(names)
+
     @field_validator("queue_backend")
     @classmethod
     def _dotted(cls, value: str) -> str:
@@ -165,6 +187,15 @@ class Settings(BaseSettings):
     @property
     def outbox_dir(self) -> Path:
         return self.var_dir / "outbox"
+
+    @property
+    def database(self) -> str:
+        """MAILER_DATABASE_URL, or a SQLite file under the var directory."""
+        return self.database_url or f"sqlite:///{self.var_dir / 'mailer.db'}"
+
+    @property
+    def section_names(self) -> tuple[str, ...]:
+        return tuple(self.sections.split(","))
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email
 import json
+import re
 import signal
 import threading
 import time
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from mailer.articles import read_seed_articles
 from mailer.config import Settings
+from mailer.db import make_engine, upgrade
 from mailer.embedded import ApiServer, RedisServer, WorkerProcess, free_port, worker_env
 from mailer.errors import ServiceUnavailable
 from mailer.sink import start_sink
@@ -41,14 +43,19 @@ def run_stack(base: Settings, *, api_port: int | None = None) -> Iterator[Stack]
     from mailer.api import create_app
 
     var = base.var_dir
+    engine = make_engine(base.database)
+    upgrade(engine)
+    engine.dispose()
     with ExitStack() as stack:
         redis_server = RedisServer(var / "redis").start()
         stack.callback(redis_server.stop)
         smtp_port = free_port()
         sink = start_sink(base.outbox_dir, port=smtp_port)
         stack.callback(sink.stop)
-        settings = base.model_copy(update={"redis_url": redis_server.url,
-                                           "smtp_url": f"smtp://127.0.0.1:{smtp_port}"})
+        api_port = api_port or free_port()
+        settings = base.model_copy(update={
+            "redis_url": redis_server.url, "smtp_url": f"smtp://127.0.0.1:{smtp_port}",
+            "public_url": f"http://127.0.0.1:{api_port}"})
         worker = WorkerProcess(worker_env(settings), var / "log" / "worker.log").start()
         stack.callback(worker.stop)
         api = ApiServer(create_app(settings), port=api_port).start()
@@ -123,5 +130,72 @@ def run_demo(base: Settings, echo: Callable[[str], None] = print, timeout: float
         echo(f"delivered message: {eml}")
         echo(f"HTML preview:      {html_path}")
         echo(f"text part:         {text_path}")
+        _forget_demo_readers(stack.settings)  # so the demo runs the same every time
+        since = time.time()
+        for reader in DEMO_READERS:
+            _http("POST", f"{stack.api_url}/subscribe", reader)
+            echo(f"POST /subscribe {reader['email']} -> 202")
+        for reader in DEMO_READERS:
+            link = wait_for_link(base.outbox_dir, str(reader["email"]),
+                                 f"{stack.api_url}/confirm/", since, timeout)
+            with urllib.request.urlopen(link, timeout=10) as response:
+                status = response.status
+            echo(f"confirmation link for {reader['email']} followed: HTTP {status}")
+        active = _active_subscribers(stack.settings)
+        echo(f"active subscribers: {', '.join(sorted(active)) or 'none'}")
+        if not {str(r["email"]) for r in DEMO_READERS} <= active:
+            return 1
     echo(f"stack stopped; demo took {time.monotonic() - started:.1f} s")
     return 0
+
+
+DEMO_READERS: list[dict[str, object]] = [
+    {"email": "leyla@example.com", "name": "Leyla Quliyeva", "sections": ["politics"]},
+    {"email": "tural@example.net", "name": "Tural Həsənli", "sections": ["politics", "economy"],
+     "timezone": "Europe/Berlin", "hour": 8},
+]
+
+
+def wait_for_link(outbox: Path, recipient: str, prefix: str, since: float,
+                  timeout: float) -> str:
+    """The first link starting with `prefix` in a message the sink stored for
+    `recipient` after `since` (a time.time() value)."""
+    deadline = time.monotonic() + timeout
+    marker = f"X-Envelope-To: {recipient}\r\n".encode()
+    while time.monotonic() < deadline:
+        for path in outbox.glob("*.eml"):
+            if path.stat().st_mtime < since - 1:
+                continue
+            raw = path.read_bytes()
+            if marker not in raw[:500]:
+                continue
+            message = email.message_from_bytes(raw, policy=policy.default)
+            assert isinstance(message, EmailMessage)
+            part = message.get_body(("plain",))
+            found = re.search(re.escape(prefix) + r"\S+", part.get_content() if part else "")
+            if found:
+                return found.group(0)
+        time.sleep(0.1)
+    raise ServiceUnavailable(f"no message with a {prefix} link reached {recipient}")
+
+
+def _forget_demo_readers(settings: Settings) -> None:
+    from mailer.services import open_stores
+
+    stores = open_stores(settings, seed=False)
+    try:
+        for reader in DEMO_READERS:
+            stores.subscribers.delete(str(reader["email"]))
+    finally:
+        stores.close()
+
+
+def _active_subscribers(settings: Settings) -> set[str]:
+    from mailer.services import open_stores
+    from mailer.subscribers import Status
+
+    stores = open_stores(settings, seed=False)
+    try:
+        return {s.email for s in stores.subscribers.list(Status.ACTIVE)}
+    finally:
+        stores.close()

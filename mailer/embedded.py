@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 import redis
+from pydantic import SecretStr
 
-from mailer.config import ROOT, Settings
+from mailer.config import ENV_PREFIX, ROOT, Settings
 from mailer.errors import ConfigError, ServiceUnavailable
 
 if TYPE_CHECKING:
@@ -164,13 +165,16 @@ def _terminate(proc: subprocess.Popen[bytes] | None, grace: float) -> None:
 
 
 def worker_env(settings: Settings, **overrides: str) -> dict[str, str]:
-    """The environment for a worker child: this one plus the settings that differ."""
+    """The environment for a worker child: this one, plus every setting as its MAILER_*
+    variable, so the child sees exactly the settings the parent built."""
     env = dict(os.environ)
-    env.update({
-        "MAILER_REDIS_URL": settings.redis_url,
-        "MAILER_SMTP_URL": settings.smtp_url,
-        "MAILER_VAR_DIR": str(settings.var_dir),
-    })
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        env[f"{ENV_PREFIX}{name.upper()}"] = str(value).lower() if isinstance(value, bool) \
+            else str(value)
     env.update(overrides)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return env

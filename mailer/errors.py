@@ -33,6 +33,18 @@ class UnknownArticle(NotFound):
         super().__init__(f"unknown article {article_id!r}")
 
 
+class InvalidToken(MailerError):
+    """A signed link was forged, tampered with, or made for another purpose."""
+
+
+class ExpiredToken(InvalidToken):
+    """A signed link was genuine but is too old."""
+
+
+class Unauthorized(MailerError):
+    """The caller did not present the API key an endpoint needs."""
+
+
 class ServiceUnavailable(MailerError):
     """A backing service (Redis, the broker, the database) did not answer.
 

@@ -14,6 +14,10 @@ from mailer.config import Settings
 from mailer.errors import ConfigError
 
 SHARE_TASK = "mailer.share.deliver"
+CONFIRM_TASK = "mailer.confirm.deliver"
+EXPIRE_TASK = "mailer.subscribers.expire"
+# The queue for transactional mail: shares and confirmation e-mails, which a reader is
+# waiting for and which must never wait behind a digest.
 SHARE_QUEUE = "share"
 
 

@@ -78,6 +78,26 @@ def inline_css(document: str, css: str, inliner: Inliner) -> str:
     raise ConfigError(f"MAILER_INLINER: unknown inliner {inliner!r}")
 
 
+def load_stylesheet(env: jinja2.Environment) -> str:
+    return env.loader.get_source(env, STYLESHEET)[0] if env.loader else ""
+
+
+class TemplateMail:
+    """Renders low-volume mail (confirmations) whole, every time: no cache to go stale."""
+
+    def __init__(self, env: jinja2.Environment, site: Site, inliner: Inliner) -> None:
+        self._env = env
+        self._site = site
+        self._inliner = inliner
+        self._css = load_stylesheet(env)
+
+    def render(self, template: str, subject: str, /, **context: Any) -> RenderedEmail:
+        context = {"site": self._site, **context}
+        html_doc = self._env.get_template(f"{template}.html").render(context)
+        text_doc = self._env.get_template(f"{template}.txt").render(context)
+        return RenderedEmail(subject, inline_css(html_doc, self._css, self._inliner), text_doc)
+
+
 _SLOT = re.compile(r"%%slot:([a-z_]+)%%")
 
 
@@ -120,7 +140,7 @@ class ShareRenderer:
         self._env = env
         self._site = site
         self._inliner = inliner
-        self._css = env.loader.get_source(env, STYLESHEET)[0] if env.loader else ""
+        self._css = load_stylesheet(env)
         self._cache: OrderedDict[tuple[str, str, bool], tuple[Compiled, Compiled]] = OrderedDict()
         self._cache_size = cache_size
         self.compilations = 0

@@ -2,18 +2,44 @@
 
 from __future__ import annotations
 
-import redis
+from dataclasses import dataclass
+from datetime import timedelta
 
-from mailer.articles import RedisArticleStore, read_seed_articles
+from sqlalchemy import Engine
+
+from mailer.articles import SqlArticleStore, read_seed_articles
 from mailer.config import Settings
-from mailer.jobs import JobLedger
-from mailer.render import ShareRenderer, Site, make_environment
+from mailer.db import SessionFactory, check_schema, make_engine, session_factory
+from mailer.ledger import DeliveryLedger
+from mailer.render import ShareRenderer, Site, TemplateMail, make_environment
 from mailer.smtp import SmtpBackend
+from mailer.subscribers import Preferences, SectionCatalog, SubscriberStore
+from mailer.tokens import Tokens
 
 
-def connect_redis(settings: Settings) -> redis.Redis:
-    return redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5,
-                                health_check_interval=30)
+@dataclass(frozen=True)
+class Stores:
+    engine: Engine
+    sessions: SessionFactory
+    articles: SqlArticleStore
+    subscribers: SubscriberStore
+    ledger: DeliveryLedger
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_stores(settings: Settings, *, seed: bool = True) -> Stores:
+    """The database's stores, after checking its schema is current; with `seed`, the
+    shipped seed articles are upserted (idempotent)."""
+    engine = make_engine(settings.database)
+    check_schema(engine)
+    sessions = session_factory(engine)
+    stores = Stores(engine, sessions, SqlArticleStore(sessions), SubscriberStore(sessions),
+                    DeliveryLedger(sessions))
+    if seed:
+        stores.articles.put_many(read_seed_articles(settings.seeds_dir))
+    return stores
 
 
 def site_of(settings: Settings) -> Site:
@@ -25,16 +51,30 @@ def make_renderer(settings: Settings) -> ShareRenderer:
     return ShareRenderer(env, site_of(settings), settings.inliner)
 
 
-def make_ledger(settings: Settings, client: redis.Redis) -> JobLedger:
-    return JobLedger(client, ttl_seconds=settings.job_ttl_days * 86_400)
+def make_template_mail(settings: Settings) -> TemplateMail:
+    env = make_environment(settings.templates_dir, settings.zone)
+    return TemplateMail(env, site_of(settings), settings.inliner)
 
 
 def make_smtp_backend(settings: Settings) -> SmtpBackend:
     return SmtpBackend(settings.smtp, local_hostname=settings.site_domain)
 
 
-def seeded_article_store(settings: Settings, client: redis.Redis) -> RedisArticleStore:
-    """The shared store with the shipped seed articles in it (an idempotent upsert)."""
-    store = RedisArticleStore(client)
-    store.put_many(read_seed_articles(settings.seeds_dir))
-    return store
+def make_tokens(settings: Settings) -> Tokens:
+    return Tokens(settings.secret_key.get_secret_value(),
+                  confirm_max_age=settings.confirm_max_age_hours * 3600)
+
+
+def make_catalog(settings: Settings) -> SectionCatalog:
+    return SectionCatalog(settings.section_names)
+
+
+def default_preferences(settings: Settings) -> Preferences:
+    """A sign-up that names no sections wants all the news, in the site's zone, at the
+    site's digest hour."""
+    return Preferences(tuple(sorted(make_catalog(settings).names)), settings.timezone,
+                       settings.digest_hour)
+
+
+def resend_after(settings: Settings) -> timedelta:
+    return timedelta(seconds=settings.confirm_resend_seconds)

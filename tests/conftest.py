@@ -1,22 +1,32 @@
-"""Real parts for the tests: a redis-server process, an aiosmtpd server, settings.
+"""Real parts for the tests: a redis-server process, an aiosmtpd server, a database.
 
 Everything listens on free loopback ports and is stopped at the end; nothing here
-needs a system Redis or mail server.
+needs a system Redis or mail server. The database is a SQLite file, and also
+PostgreSQL when MAILER_TEST_DATABASE_URL names one (`.ci/run` sets it where
+PostgreSQL runs): tests that take the `sessions` fixture run against each.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from uuid import uuid4
 
 import pytest
 import redis
+from sqlalchemy import make_url, text
 
 from mailer.config import Settings, load_settings
+from mailer.db import SessionFactory, make_engine, normalise_url, session_factory, upgrade
 from mailer.embedded import RedisServer, free_port
 from mailer.sink import start_sink
 from tests.support.smtp import RecordingHandler
+
+POSTGRES_URL = os.environ.get("MAILER_TEST_DATABASE_URL", "")
+BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
+TABLES = ("deliveries", "subscribers", "articles")
 
 
 @pytest.fixture(autouse=True)
@@ -63,12 +73,84 @@ def smtp(smtp_handler: RecordingHandler, smtp_port: int) -> RecordingHandler:
     return smtp_handler
 
 
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A database of its own on the PostgreSQL server, dropped at the end."""
+    if not POSTGRES_URL:
+        pytest.skip("MAILER_TEST_DATABASE_URL is not set")
+    server = make_url(normalise_url(POSTGRES_URL))
+    name = f"mailer_test_{uuid4().hex[:8]}"
+    admin = make_engine(server.render_as_string(hide_password=False))
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = server.set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    yield url
+    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest) -> str:
+    name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    return str(request.getfixturevalue(name))
+
+
+def _empty(url: str) -> None:
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        for table in TABLES:
+            conn.execute(text(f"DELETE FROM {table}"))
+    engine.dispose()
+
+
+@contextmanager
+def empty_database(url: str) -> Iterator[SessionFactory]:
+    _empty(url)
+    engine = make_engine(url)
+    yield session_factory(engine)
+    engine.dispose()
+
+
+def backend_sessions(request: pytest.FixtureRequest, backend: str
+                     ) -> Iterator[SessionFactory]:
+    """For fixtures with backends among other params (a dynamic parametrised fixture
+    cannot be asked for by name)."""
+    url = request.getfixturevalue("sqlite_url" if backend == "sqlite" else "postgres_url")
+    with empty_database(str(url)) as sessions:
+        yield sessions
+
+
 @pytest.fixture
-def make_settings(tmp_path: Path, redis_server: RedisServer, smtp_port: int):  # type: ignore[no-untyped-def]
+def sessions(database_url: str) -> Iterator[SessionFactory]:
+    """An empty, migrated database: SQLite, and PostgreSQL too when configured."""
+    with empty_database(database_url) as factory:
+        yield factory
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, redis_server: RedisServer, smtp_port: int,
+                  sqlite_url: str) -> Callable[..., Settings]:
+    """Settings on the session's Redis (database 1), SMTP server and an emptied SQLite."""
+    _empty(sqlite_url)
+
     def build(**overrides: object) -> Settings:
         values: dict[str, object] = {
             "redis_url": f"redis://127.0.0.1:{redis_server.port}/1",
             "smtp_url": f"smtp://127.0.0.1:{smtp_port}?timeout=5",
+            "database_url": sqlite_url,
             "var_dir": tmp_path / "var",
         }
         values.update(overrides)

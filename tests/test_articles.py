@@ -1,24 +1,24 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import redis
 
 from mailer.articles import (
     Article,
     ArticleStore,
     MemoryArticleStore,
-    RedisArticleStore,
+    SqlArticleStore,
     read_articles,
     read_seed_articles,
     slugify,
 )
 from mailer.config import ROOT
 from mailer.errors import InvalidInput, UnknownArticle
+from tests.conftest import BACKENDS, backend_sessions
 
 SEED_ID = "non-aligned-movement-support-to-azerbaijan-over-karabakh-significant"
 
@@ -81,15 +81,13 @@ def test_missing_file_is_invalid_input(tmp_path: Path) -> None:
         read_articles(tmp_path / "nope.json")
 
 
-StoreFactory = Callable[[], ArticleStore]
-
-
-@pytest.fixture(params=["memory", "redis"])
-def store(request: pytest.FixtureRequest) -> ArticleStore:
+@pytest.fixture(params=["memory", *BACKENDS])
+def store(request: pytest.FixtureRequest) -> Iterator[ArticleStore]:
     if request.param == "memory":
-        return MemoryArticleStore()
-    client: redis.Redis = request.getfixturevalue("redis_client")
-    return RedisArticleStore(client)
+        yield MemoryArticleStore()
+    else:
+        for sessions in backend_sessions(request, request.param):
+            yield SqlArticleStore(sessions)
 
 
 class TestArticleStoreContract:
@@ -107,6 +105,10 @@ class TestArticleStoreContract:
         store.put_many([make_article("one", title="Updated")])
         assert store.get("one").title == "Updated"
         assert [a.id for a in store.all()] == ["one"]
+
+    def test_published_time_survives_with_its_instant(self, store: ArticleStore) -> None:
+        store.put_many([make_article("one")])
+        assert store.get("one").published == make_article().published
 
     def test_all_is_newest_first(self, store: ArticleStore) -> None:
         store.put_many([make_article("old", published="2020-01-01T00:00:00+00:00"),

@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from mailer.cli import main
-from mailer.embedded import RedisServer, free_port
+from mailer.embedded import free_port
 
 ARTICLE = "non-aligned-movement-support-to-azerbaijan-over-karabakh-significant"
 SHARE = ["share", ARTICLE, "--sender-name", "Aysel", "--sender-email", "aysel@example.com",
@@ -24,9 +24,11 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 
 
 @pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, redis_server: RedisServer, redis_client: redis.Redis,
+def env(monkeypatch: pytest.MonkeyPatch, make_settings, redis_client: redis.Redis,  # type: ignore[no-untyped-def]
         tmp_path: Path) -> Path:
-    monkeypatch.setenv("MAILER_REDIS_URL", f"redis://127.0.0.1:{redis_server.port}/1")
+    settings = make_settings()
+    monkeypatch.setenv("MAILER_REDIS_URL", settings.redis_url)
+    monkeypatch.setenv("MAILER_DATABASE_URL", settings.database)
     monkeypatch.setenv("MAILER_VAR_DIR", str(tmp_path))
     return tmp_path
 
@@ -64,7 +66,7 @@ def test_share_queues_a_job(env: Path, capsys: pytest.CaptureFixture[str],
     assert json.loads(out2)["status"] == "queued"
 
 
-def test_redis_down_exits_3(monkeypatch: pytest.MonkeyPatch,
+def test_redis_down_exits_3(env: Path, monkeypatch: pytest.MonkeyPatch,
                             capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("MAILER_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
     code, _, err = run(SHARE, capsys)
@@ -72,12 +74,14 @@ def test_redis_down_exits_3(monkeypatch: pytest.MonkeyPatch,
     assert len(err.splitlines()) == 1 and "unavailable" in err
 
 
-def test_preview_works_without_redis(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("MAILER_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+def test_preview_works_before_the_database_is_set_up(monkeypatch: pytest.MonkeyPatch,
+                                                     tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("MAILER_VAR_DIR", str(tmp_path))
     code, out, err = run(["preview", "share", ARTICLE, "--out", str(tmp_path)], capsys)
     assert code == 0
-    assert "seed articles only" in err
+    assert "using the seed articles only" in err
+    assert "run `mailer db upgrade`" in err
     paths = [Path(p) for p in out.split()]
     assert [p.suffix for p in paths] == [".html", ".txt", ".eml"]
     assert "Non-Aligned Movement" in paths[0].read_text(encoding="utf-8")

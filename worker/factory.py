@@ -6,7 +6,7 @@ from celery import Celery
 from kombu import Queue
 
 from mailer.config import Settings
-from mailer.queue import SHARE_QUEUE, SHARE_TASK
+from mailer.queue import CONFIRM_TASK, EXPIRE_TASK, SHARE_QUEUE, SHARE_TASK
 
 
 def create_celery(settings: Settings) -> Celery:
@@ -23,7 +23,11 @@ def create_celery(settings: Settings) -> Celery:
         worker_prefetch_multiplier=1,
         task_queues=[Queue(SHARE_QUEUE)],
         task_default_queue=SHARE_QUEUE,
-        task_routes={SHARE_TASK: {"queue": SHARE_QUEUE}},
+        task_routes={name: {"queue": SHARE_QUEUE}
+                     for name in (SHARE_TASK, CONFIRM_TASK, EXPIRE_TASK)},
+        # `celery -A worker beat` runs these; the planner of the digest joins them later.
+        beat_schedule={"expire-unconfirmed-sign-ups": {"task": EXPIRE_TASK,
+                                                       "schedule": 3600.0}},
         broker_connection_retry_on_startup=True,
         broker_transport_options={"visibility_timeout": 3600},
         worker_hijack_root_logger=False,

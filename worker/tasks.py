@@ -5,51 +5,85 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from celery import Celery, Task
 
 from mailer.config import Settings
+from mailer.delivery import Deliverer, Outcome, RetryPolicy
 from mailer.errors import ServiceUnavailable
-from mailer.queue import SHARE_TASK
+from mailer.queue import CONFIRM_TASK, EXPIRE_TASK, SHARE_TASK
 from mailer.services import (
-    connect_redis,
-    make_ledger,
+    Stores,
+    make_catalog,
     make_renderer,
     make_smtp_backend,
-    seeded_article_store,
+    make_template_mail,
+    make_tokens,
+    open_stores,
 )
-from mailer.share import RetryPolicy, ShareDelivery
+from mailer.share import ShareMail
+from mailer.subscribe import ConfirmMail
 
 log = logging.getLogger("mailer.worker")
 
 
 class ProcessLocal:
-    """Builds the delivery objects once per worker process, after the fork, so each
-    child has its own Redis and SMTP connections."""
+    """Builds database, SMTP and render objects once per worker process, after the
+    fork, so each child has its own connections and caches."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._pid = -1
-        self._delivery: ShareDelivery | None = None
 
-    def share_delivery(self) -> ShareDelivery:
-        if self._delivery is None or self._pid != os.getpid():
-            s = self.settings
-            client = connect_redis(s)
-            self._delivery = ShareDelivery(
-                articles=seeded_article_store(s, client),
-                ledger=make_ledger(s, client),
-                renderer=make_renderer(s),
-                backend=make_smtp_backend(s),
-                retry=RetryPolicy(s.share_max_attempts, s.retry_base_seconds, s.retry_max_seconds),
-                lease_seconds=s.send_lease_seconds,
-                site_name=s.site_name,
-                from_email=s.from_email,
-                domain=s.site_domain,
-            )
-            self._pid = os.getpid()
-        return self._delivery
+    def _ensure(self) -> None:
+        if self._pid == os.getpid():
+            return
+        s = self.settings
+        self.stores: Stores = open_stores(s)
+        self.deliverer = Deliverer(
+            ledger=self.stores.ledger, backend=make_smtp_backend(s),
+            retry=RetryPolicy(s.share_max_attempts, s.retry_base_seconds, s.retry_max_seconds),
+            lease_seconds=s.send_lease_seconds)
+        self.share_mail = ShareMail(articles=self.stores.articles, renderer=make_renderer(s),
+                                    site_name=s.site_name, from_email=s.from_email,
+                                    domain=s.site_domain)
+        self.confirm_mail = ConfirmMail(
+            store=self.stores.subscribers, tokens=make_tokens(s), mail=make_template_mail(s),
+            catalog=make_catalog(s), public_url=s.public_url, site_name=s.site_name,
+            from_email=s.from_email, domain=s.site_domain,
+            confirm_hours=s.confirm_max_age_hours)
+        self._pid = os.getpid()
+
+    def share(self, payload: dict[str, Any], attempt: int) -> Outcome:
+        self._ensure()
+        return self.share_mail.deliver(self.deliverer, payload, attempt)
+
+    def confirm(self, payload: dict[str, Any], attempt: int) -> Outcome:
+        self._ensure()
+        return self.confirm_mail.deliver(self.deliverer, payload, attempt)
+
+    def expire(self) -> int:
+        self._ensure()
+        return self.stores.subscribers.expire_pending(
+            timedelta(hours=self.settings.confirm_max_age_hours))
+
+
+def run_delivery(task: Task, name: str, deliver: Callable[[dict[str, Any], int], Outcome],
+                 payload: dict[str, Any]) -> str:
+    attempt = task.request.retries + 1
+    try:
+        outcome = deliver(payload, attempt)
+    except ServiceUnavailable as exc:
+        log.warning("%s %s: %s; retrying in 5 s", name, payload.get("job_id"), exc)
+        raise task.retry(countdown=5) from None
+    log.info("%s %s attempt %d: %s %s", name, payload.get("job_id"), attempt, outcome.action,
+             outcome.reply)
+    if outcome.action == "retry":
+        raise task.retry(countdown=outcome.delay)
+    return outcome.action
 
 
 def register_tasks(app: Celery, settings: Settings) -> None:
@@ -57,14 +91,14 @@ def register_tasks(app: Celery, settings: Settings) -> None:
 
     @app.task(name=SHARE_TASK, bind=True, max_retries=None)
     def deliver_share(self: Task, payload: dict[str, Any]) -> str:
-        attempt = self.request.retries + 1
-        try:
-            outcome = local.share_delivery().deliver(payload, attempt)
-        except ServiceUnavailable as exc:
-            log.warning("share %s: %s; retrying in 5 s", payload.get("job_id"), exc)
-            raise self.retry(countdown=5) from None
-        log.info("share %s attempt %d: %s %s", payload.get("job_id"), attempt,
-                 outcome.action, outcome.reply)
-        if outcome.action == "retry":
-            raise self.retry(countdown=outcome.delay)
-        return outcome.action
+        return run_delivery(self, "share", local.share, payload)
+
+    @app.task(name=CONFIRM_TASK, bind=True, max_retries=None)
+    def deliver_confirm(self: Task, payload: dict[str, Any]) -> str:
+        return run_delivery(self, "confirm", local.confirm, payload)
+
+    @app.task(name=EXPIRE_TASK)
+    def expire_pending() -> int:
+        count = local.expire()
+        log.info("expired %d unconfirmed sign-up(s)", count)
+        return count

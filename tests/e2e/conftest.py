@@ -12,6 +12,7 @@ import pytest
 
 from mailer.api import create_app
 from mailer.config import Settings, load_settings
+from mailer.db import make_engine, upgrade
 from mailer.embedded import ApiServer, RedisServer, WorkerProcess, worker_env
 
 FAST_RETRIES = {"share_max_attempts": 3, "retry_base_seconds": 0.3, "retry_max_seconds": 1.0}
@@ -20,13 +21,18 @@ FAST_RETRIES = {"share_max_attempts": 3, "retry_base_seconds": 0.3, "retry_max_s
 @pytest.fixture(scope="session")
 def e2e_settings(redis_server: RedisServer, smtp_port: int,
                  tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return load_settings(redis_url=redis_server.url,
-                         smtp_url=f"smtp://127.0.0.1:{smtp_port}?timeout=5",
-                         var_dir=tmp_path_factory.mktemp("var"), **FAST_RETRIES)
+    var = tmp_path_factory.mktemp("var")
+    settings = load_settings(redis_url=redis_server.url,
+                             smtp_url=f"smtp://127.0.0.1:{smtp_port}?timeout=5",
+                             var_dir=var, public_url="http://127.0.0.1:9", **FAST_RETRIES)
+    engine = make_engine(settings.database)
+    upgrade(engine)
+    engine.dispose()
+    return settings
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    return worker_env(settings, **{f"MAILER_{k.upper()}": str(v) for k, v in FAST_RETRIES.items()})
+    return worker_env(settings)
 
 
 @pytest.fixture(scope="session")

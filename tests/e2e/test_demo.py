@@ -15,10 +15,14 @@ def test_demo_delivers_the_seed_article_and_stops_everything(tmp_path: Path) -> 
     done = subprocess.run([sys.executable, "-m", "mailer.cli", "demo"], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
-    [eml] = list((tmp_path / "outbox").glob("*.eml"))
-    assert f"delivered message: {eml}" in done.stdout
+    [line] = [x for x in done.stdout.splitlines() if x.startswith("delivered message: ")]
+    eml = Path(line.removeprefix("delivered message: "))
     msg = email.message_from_bytes(eml.read_bytes(), policy=policy.default)
     assert msg["Subject"].startswith("Recommended to you: Non-Aligned Movement")
+    subjects = sorted(email.message_from_bytes(p.read_bytes(), policy=policy.default)["Subject"]
+                      for p in (tmp_path / "outbox").glob("*.eml"))
+    assert subjects == ["Confirm your subscription to TODAY.AZ"] * 2 + [msg["Subject"]]
+    assert "active subscribers: leyla@example.com, tural@example.net" in done.stdout
     preview = tmp_path / "preview" / f"{eml.stem}.html"
     assert preview.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     assert "stack stopped" in done.stdout

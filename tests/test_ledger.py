@@ -2,29 +2,28 @@ from __future__ import annotations
 
 import time
 
-import redis
+import pytest
 
-from mailer.jobs import Claim, JobLedger, JobStatus, mask_address
+from mailer.db import SessionFactory
+from mailer.ledger import Claim, DeliveryLedger, JobStatus, mask_address
 
 CLAIM = {"kind": "share", "recipient": "bob@example.org", "reference": "a-story"}
 
 
-def ledger_for(client: redis.Redis) -> JobLedger:
-    return JobLedger(client, ttl_seconds=3600)
+@pytest.fixture
+def ledger(sessions: SessionFactory) -> DeliveryLedger:
+    return DeliveryLedger(sessions)
 
 
-def test_new_job_is_queued(redis_client: redis.Redis) -> None:
-    ledger = ledger_for(redis_client)
+def test_new_job_is_queued(ledger: DeliveryLedger) -> None:
     ledger.create("j1", kind="share", recipient="bob@example.org", reference="a-story")
     record = ledger.get("j1")
     assert record is not None
     assert (record.status, record.attempts, record.recipient) == (JobStatus.QUEUED, 0,
                                                                   "bob@example.org")
-    assert redis_client.ttl(JobLedger.key("j1")) == -1, "an open job never expires"
 
 
-def test_claim_then_a_second_claim_waits(redis_client: redis.Redis) -> None:
-    ledger = ledger_for(redis_client)
+def test_claim_then_a_second_claim_waits(ledger: DeliveryLedger) -> None:
     ledger.create("j2", **CLAIM)
     assert ledger.claim("j2", 30, **CLAIM) == (Claim.CLAIMED, 0.0)
     verdict, wait = ledger.claim("j2", 30, **CLAIM)
@@ -32,19 +31,17 @@ def test_claim_then_a_second_claim_waits(redis_client: redis.Redis) -> None:
     assert 25 < wait <= 30
 
 
-def test_sent_job_is_never_claimed_again(redis_client: redis.Redis) -> None:
-    ledger = ledger_for(redis_client)
+def test_sent_job_is_never_claimed_again(ledger: DeliveryLedger) -> None:
     ledger.create("j3", **CLAIM)
     ledger.claim("j3", 30, **CLAIM)
     ledger.mark("j3", JobStatus.SENT, "250 OK")
     assert ledger.claim("j3", 30, **CLAIM) == (Claim.DONE, 0.0)
     record = ledger.get("j3")
     assert record is not None and record.status is JobStatus.SENT and record.attempts == 1
-    assert 0 < redis_client.ttl(JobLedger.key("j3")) <= 3600
+    assert record.last_reply == "250 OK"
 
 
-def test_deferred_job_can_be_claimed_again(redis_client: redis.Redis) -> None:
-    ledger = ledger_for(redis_client)
+def test_deferred_job_can_be_claimed_again(ledger: DeliveryLedger) -> None:
     ledger.create("j4", **CLAIM)
     ledger.claim("j4", 30, **CLAIM)
     ledger.mark("j4", JobStatus.DEFERRED, "451 later")
@@ -53,26 +50,34 @@ def test_deferred_job_can_be_claimed_again(redis_client: redis.Redis) -> None:
     assert record is not None and record.attempts == 2 and record.last_reply == "451 later"
 
 
-def test_expired_lease_is_taken_over(redis_client: redis.Redis) -> None:
-    ledger = ledger_for(redis_client)
+def test_expired_lease_is_taken_over(ledger: DeliveryLedger) -> None:
     ledger.create("j5", **CLAIM)
     ledger.claim("j5", 0.2, **CLAIM)
     time.sleep(0.3)
     assert ledger.claim("j5", 30, **CLAIM)[0] is Claim.CLAIMED
 
 
-def test_missing_record_is_recreated_on_claim(redis_client: redis.Redis) -> None:
-    ledger = ledger_for(redis_client)
+def test_missing_record_is_recreated_on_claim(ledger: DeliveryLedger) -> None:
     assert ledger.claim("gone", 30, **CLAIM)[0] is Claim.CLAIMED
     record = ledger.get("gone")
     assert record is not None
-    assert (record.kind, record.recipient, record.reference) == ("share", "bob@example.org",
-                                                                 "a-story")
+    assert (record.kind, record.recipient, record.reference, record.status) == (
+        "share", "bob@example.org", "a-story", JobStatus.SENDING)
+
+
+def test_only_one_of_many_racing_claims_wins(ledger: DeliveryLedger) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    ledger.create("race", **CLAIM)
+    with ThreadPoolExecutor(8) as pool:
+        verdicts = list(pool.map(lambda _: ledger.claim("race", 30, **CLAIM)[0], range(16)))
+    assert verdicts.count(Claim.CLAIMED) == 1
+    assert verdicts.count(Claim.BUSY) == 15
 
 
 def test_public_view_masks_the_address() -> None:
     assert mask_address("vuqar@example.org") == "v***@example.org"
 
 
-def test_get_unknown_job_is_none(redis_client: redis.Redis) -> None:
-    assert ledger_for(redis_client).get("nope") is None
+def test_get_unknown_job_is_none(ledger: DeliveryLedger) -> None:
+    assert ledger.get("nope") is None

@@ -1,0 +1,122 @@
+"""The database: engines, sessions, upserts and migrations.
+
+SQLite (a file under var/) is the embedded default; PostgreSQL through psycopg 3 when
+MAILER_DATABASE_URL points to one. Schema changes go through Alembic only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailer.errors import ConfigError, ServiceUnavailable
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def normalise_url(url: str) -> str:
+    """`postgresql://` means psycopg 3 here, not SQLAlchemy's default psycopg2."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def make_engine(url: str) -> Engine:
+    url = normalise_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    raise ConfigError(f"MAILER_DATABASE_URL: unsupported database {parsed.get_backend_name()!r} "
+                      "(use sqlite:/// or postgresql://)")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
+    # WAL lets the API read while a worker writes; busy_timeout makes writers queue
+    # instead of failing at once when several processes share the file.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+SessionFactory = sessionmaker[Session]
+
+
+def session_factory(engine: Engine) -> SessionFactory:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(sessions: SessionFactory) -> Iterator[Session]:
+    """A session in a transaction: committed on success, rolled back on error, with a
+    database that does not answer reported as ServiceUnavailable."""
+    try:
+        with sessions.begin() as session:
+            yield session
+    except OperationalError as exc:
+        raise ServiceUnavailable(f"database unavailable: {exc.orig or exc}") from None
+
+
+def upsert(session: Session, table: Any, rows: Sequence[dict[str, Any]], key: Sequence[str],
+           update: Sequence[str]) -> None:
+    """INSERT ... ON CONFLICT (key) DO UPDATE, on SQLite and PostgreSQL alike."""
+    if not rows:
+        return
+    stmt: sqlite.Insert | postgresql.Insert
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = postgresql.insert(table).values(list(rows))
+    else:
+        stmt = sqlite.insert(table).values(list(rows))
+    session.execute(stmt.on_conflict_do_update(
+        index_elements=list(key), set_={c: getattr(stmt.excluded, c) for c in update}))
+
+
+def _alembic_config(engine: Engine) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["engine"] = engine
+    return config
+
+
+def upgrade(engine: Engine) -> None:
+    from alembic import command
+
+    try:
+        command.upgrade(_alembic_config(engine), "head")
+    except OperationalError as exc:
+        raise ServiceUnavailable(f"database unavailable: {exc.orig or exc}") from None
+
+
+def check_schema(engine: Engine) -> None:
+    """Refuse to start on a database that is behind the code: a clear line beats the
+    first query failing in production."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_alembic_config(engine)).get_current_head()
+    try:
+        with engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+    except SQLAlchemyError as exc:
+        raise ServiceUnavailable(f"database unavailable: {exc}") from None
+    if current != head:
+        raise ConfigError(f"MAILER_DATABASE_URL: schema is at {current or 'nothing'}, the code "
+                          f"needs {head}: run `mailer db upgrade`")

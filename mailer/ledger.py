@@ -1,0 +1,129 @@
+"""The delivery ledger: one row per message sent or attempted, in the `deliveries` table.
+
+It is what makes redelivery safe: a worker claims a delivery before sending and marks
+it sent after, so a task that runs twice (acks_late, a retry, a crash) finds it sent
+and does not e-mail anyone again. The claim is one conditional UPDATE, atomic on
+SQLite and PostgreSQL alike, so any number of workers on any machines can race for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import CursorResult, or_, update
+
+from mailer.db import SessionFactory, transaction
+from mailer.models import DeliveryRow, utcnow
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    DEFERRED = "deferred"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+FINAL = {JobStatus.SENT, JobStatus.FAILED}
+
+
+class Claim(StrEnum):
+    CLAIMED = "claimed"  # go ahead and send
+    DONE = "done"  # already sent or failed: do nothing
+    BUSY = "busy"  # another worker holds the lease: look again later
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: str
+    kind: str
+    status: JobStatus
+    recipient: str
+    reference: str
+    attempts: int
+    last_reply: str
+    created_at: datetime
+    updated_at: datetime
+
+    def public(self) -> dict[str, object]:
+        """What the HTTP API may show anyone holding the job id: the address is masked."""
+        return {
+            "job_id": self.id, "kind": self.kind, "status": self.status.value,
+            "recipient": mask_address(self.recipient), "reference": self.reference,
+            "attempts": self.attempts, "last_reply": self.last_reply,
+            "created_at": self.created_at.isoformat(), "updated_at": self.updated_at.isoformat(),
+        }
+
+
+def mask_address(address: str) -> str:
+    local, _, domain = address.rpartition("@")
+    return f"{local[:1]}***@{domain}" if local else address
+
+
+def _record(row: DeliveryRow) -> JobRecord:
+    return JobRecord(id=row.id, kind=row.kind, status=JobStatus(row.status),
+                     recipient=row.recipient, reference=row.reference, attempts=row.attempts,
+                     last_reply=row.last_reply, created_at=row.created_at,
+                     updated_at=row.updated_at)
+
+
+class DeliveryLedger:
+    def __init__(self, sessions: SessionFactory) -> None:
+        self._sessions = sessions
+
+    def create(self, job_id: str, *, kind: str, recipient: str, reference: str) -> None:
+        now = utcnow()
+        with transaction(self._sessions) as session:
+            session.add(DeliveryRow(id=job_id, kind=kind, recipient=recipient,
+                                    reference=reference[:200], status=JobStatus.QUEUED.value,
+                                    attempts=0, last_reply="", created_at=now, updated_at=now))
+
+    def claim(self, job_id: str, lease_seconds: float, *, kind: str, recipient: str,
+              reference: str) -> tuple[Claim, float]:
+        """(CLAIMED, 0), (DONE, 0) or (BUSY, seconds until the other worker's lease ends).
+
+        A lease that has run out means the worker that held it died mid-send: whether
+        the relay took the message is unknown, and we send again rather than lose it.
+        kind, recipient and reference recreate a row that has gone missing, so the
+        message is still sent and recorded.
+        """
+        now = utcnow()
+        lease_until = now + timedelta(seconds=lease_seconds)
+        with transaction(self._sessions) as session:
+            result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+                update(DeliveryRow)
+                .where(DeliveryRow.id == job_id)
+                .where(or_(DeliveryRow.status.in_([JobStatus.QUEUED, JobStatus.DEFERRED]),
+                           (DeliveryRow.status == JobStatus.SENDING)
+                           & (DeliveryRow.lease_until < now)))
+                .values(status=JobStatus.SENDING.value, lease_until=lease_until,
+                        attempts=DeliveryRow.attempts + 1, updated_at=now))
+            if result.rowcount:
+                return Claim.CLAIMED, 0.0
+            row = session.get(DeliveryRow, job_id)
+            if row is None:
+                session.add(DeliveryRow(id=job_id, kind=kind, recipient=recipient,
+                                        reference=reference[:200],
+                                        status=JobStatus.SENDING.value, attempts=1,
+                                        last_reply="", lease_until=lease_until,
+                                        created_at=now, updated_at=now))
+                return Claim.CLAIMED, 0.0
+            if row.status in FINAL:
+                return Claim.DONE, 0.0
+            held = row.lease_until or now
+            return Claim.BUSY, max(0.0, (held - now).total_seconds())
+
+    def mark(self, job_id: str, status: JobStatus, reply: str) -> None:
+        with transaction(self._sessions) as session:
+            session.execute(
+                update(DeliveryRow).where(DeliveryRow.id == job_id)
+                .values(status=status.value, last_reply=reply[:1000], lease_until=None,
+                        updated_at=utcnow()))
+
+    def get(self, job_id: str) -> JobRecord | None:
+        with transaction(self._sessions) as session:
+            row = session.get(DeliveryRow, job_id)
+            return _record(row) if row else None

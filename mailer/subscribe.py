@@ -1,0 +1,110 @@
+"""The subscription flow: sign-up with double opt-in, and the confirmation e-mail.
+
+The sign-up answers the same whatever the address's state, so the form tells nobody
+who is subscribed; what differs is only the e-mail that goes to the address itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from email.headerregistry import Address as HeaderAddress
+from typing import Any
+from uuid import uuid4
+
+from mailer.delivery import Deliverer, Job, Outcome
+from mailer.errors import NotFound, ServiceUnavailable
+from mailer.ledger import DeliveryLedger, JobStatus
+from mailer.message import Envelope, build_message
+from mailer.queue import CONFIRM_TASK, SHARE_QUEUE, JobQueue
+from mailer.render import TemplateMail
+from mailer.subscribers import (
+    Preferences,
+    SectionCatalog,
+    Status,
+    SubscriberStore,
+    validate_signup,
+)
+from mailer.tokens import Purpose, Tokens
+
+KIND = "confirm"
+
+
+def submit_signup(fields: Mapping[str, object], *, catalog: SectionCatalog,
+                  default: Preferences, store: SubscriberStore, ledger: DeliveryLedger,
+                  queue: JobQueue, resend_after: timedelta,
+                  check_deliverability: bool = False) -> None:
+    signup = validate_signup(fields, catalog, default=default,
+                             check_deliverability=check_deliverability)
+    subscriber, send = store.sign_up(signup, resend_after)
+    if not send:
+        return
+    job_id = uuid4().hex
+    ledger.create(job_id, kind=KIND, recipient=subscriber.email, reference=subscriber.id)
+    try:
+        queue.enqueue(CONFIRM_TASK, {"job_id": job_id, "subscriber_id": subscriber.id},
+                      queue=SHARE_QUEUE)
+    except ServiceUnavailable:
+        ledger.mark(job_id, JobStatus.FAILED, "not queued: the broker did not take the job")
+        raise
+
+
+def links(tokens: Tokens, public_url: str, subscriber_id: str) -> dict[str, str]:
+    return {purpose.value: f"{public_url}/{purpose.value}/{tokens.make(purpose, subscriber_id)}"
+            for purpose in Purpose}
+
+
+class ConfirmMail:
+    """Builds the e-mail a sign-up triggers: a confirmation link for a pending address,
+    a "you are already subscribed" note with the preferences link for an active one."""
+
+    def __init__(self, *, store: SubscriberStore, tokens: Tokens, mail: TemplateMail,
+                 catalog: SectionCatalog, public_url: str, site_name: str, from_email: str,
+                 domain: str, confirm_hours: int) -> None:
+        self.store = store
+        self.tokens = tokens
+        self.mail = mail
+        self.catalog = catalog
+        self.public_url = public_url
+        self.site_name = site_name
+        self.from_email = from_email
+        self.domain = domain
+        self.confirm_hours = confirm_hours
+
+    def deliver(self, deliverer: Deliverer, payload: Mapping[str, Any], attempt: int) -> Outcome:
+        job_id = str(payload.get("job_id") or "")
+        subscriber_id = str(payload.get("subscriber_id") or "")
+        if not job_id or not subscriber_id:
+            return Outcome("failed", "bad payload: no job_id or subscriber_id")
+
+        def build() -> Envelope:
+            return self.build(subscriber_id)
+
+        job = Job(job_id, KIND, "", subscriber_id)
+        return deliverer.deliver(job, attempt, build)
+
+    def build(self, subscriber_id: str) -> Envelope:
+        subscriber = self.store.get(subscriber_id)
+        context = {
+            "name": subscriber.name,
+            "sections": [self.catalog.names.get(s, s) for s in subscriber.preferences.sections],
+            "hour": subscriber.preferences.hour, "timezone": subscriber.preferences.timezone,
+            "links": links(self.tokens, self.public_url, subscriber.id),
+            "confirm_hours": self.confirm_hours,
+        }
+        if subscriber.status is Status.PENDING:
+            rendered = self.mail.render("confirm", f"Confirm your subscription to "
+                                        f"{self.site_name}", **context)
+        elif subscriber.status is Status.ACTIVE:
+            rendered = self.mail.render("subscribed", f"You are already subscribed to "
+                                        f"{self.site_name}", **context)
+        else:
+            raise NotFound("nothing to send: the address unsubscribed before this went out")
+        local, _, host = self.from_email.rpartition("@")
+        to_local, _, to_host = subscriber.email.rpartition("@")
+        message = build_message(
+            rendered=rendered, from_addr=HeaderAddress(self.site_name, local, host),
+            to_addr=HeaderAddress(subscriber.name, to_local, to_host), reply_to=None,
+            domain=self.domain)
+        return Envelope(message, self.from_email, subscriber.email,
+                        smtputf8=not subscriber.email.isascii())

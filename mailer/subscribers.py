@@ -1,0 +1,346 @@
+"""Subscribers: who gets the digest, in which sections, at what local hour.
+
+A subscriber is `pending` from sign-up until the confirmation link is followed, then
+`active`; `unsubscribed` is final until the person signs up and confirms again. Only
+active subscribers ever get a digest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from uuid import uuid4
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from mailer.articles import slugify
+from mailer.db import SessionFactory, transaction, upsert
+from mailer.errors import InvalidInput, NotFound
+from mailer.models import SubscriberRow, utcnow
+from mailer.validation import clean_email, clean_name
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+
+
+@dataclass(frozen=True)
+class Preferences:
+    sections: tuple[str, ...]  # section slugs, sorted
+    timezone: str
+    hour: int
+
+
+@dataclass(frozen=True)
+class SignUp:
+    email: str
+    name: str
+    preferences: Preferences
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    id: str
+    email: str
+    name: str
+    preferences: Preferences
+    status: Status
+    created_at: datetime
+    confirmation_sent_at: datetime | None
+    confirmed_at: datetime | None
+
+    @property
+    def masked_email(self) -> str:
+        local, _, domain = self.email.rpartition("@")
+        return f"{local[:1]}***@{domain}"
+
+
+class SectionCatalog:
+    """The sections readers can choose, by display name and slug ("Politics", "politics")."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = {slugify(name): name for name in names}
+
+    def parse(self, value: object) -> tuple[str, ...]:
+        """A list, or one comma-separated string, of names or slugs; case does not matter."""
+        if isinstance(value, str):
+            items: list[object] = [v for v in value.split(",") if v.strip()]
+        elif isinstance(value, list | tuple):
+            items = list(value)
+        else:
+            raise ValueError("must be a list of section names")
+        slugs = set()
+        for item in items:
+            if not isinstance(item, str):
+                raise ValueError("must be a list of section names")
+            slug = slugify(item)
+            if slug not in self.names:
+                known = ", ".join(self.names.values())
+                raise ValueError(f"unknown section {item.strip()[:60]!r} (choose from {known})")
+            slugs.add(slug)
+        if not slugs:
+            raise ValueError("choose at least one section")
+        return tuple(sorted(slugs))
+
+
+def parse_timezone(value: object) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > 64:
+        raise ValueError("must be a time zone name such as Asia/Baku")
+    try:
+        ZoneInfo(value.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value.strip()!r}") from None
+    return value.strip()
+
+
+def parse_hour(value: object) -> int:
+    if isinstance(value, bool):
+        raise ValueError("must be a whole hour from 0 to 23")
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if not isinstance(value, int) or not 0 <= value <= 23:
+        raise ValueError("must be a whole hour from 0 to 23")
+    return value
+
+
+def validate_preferences(data: Mapping[str, object], catalog: SectionCatalog, *,
+                         default: Preferences) -> tuple[Preferences, dict[str, str]]:
+    errors: dict[str, str] = {}
+    values: dict[str, object] = {}
+    for field, parse, fallback in (("sections", catalog.parse, default.sections),
+                                   ("timezone", parse_timezone, default.timezone),
+                                   ("hour", parse_hour, default.hour)):
+        raw = data.get(field)
+        if raw is None or raw == "" or raw == []:
+            values[field] = fallback
+            continue
+        try:
+            values[field] = parse(raw)
+        except ValueError as exc:
+            errors[field] = str(exc)
+    if errors:
+        return default, errors
+    return Preferences(values["sections"], values["timezone"], values["hour"]), {}  # type: ignore[arg-type]
+
+
+def validate_signup(data: Mapping[str, object], catalog: SectionCatalog, *,
+                    default: Preferences, check_deliverability: bool = False) -> SignUp:
+    errors: dict[str, str] = {}
+    email = data.get("email", "")
+    name = data.get("name") or ""
+    clean = ""
+    if not isinstance(email, str):
+        errors["email"] = "must be a string"
+    else:
+        try:
+            clean = clean_email(email, check_deliverability=check_deliverability)[0]
+        except ValueError as exc:
+            errors["email"] = str(exc)
+    if not isinstance(name, str):
+        errors["name"] = "must be a string"
+    elif name.strip():
+        try:
+            name = clean_name(name)
+        except ValueError as exc:
+            errors["name"] = str(exc)
+    preferences, pref_errors = validate_preferences(data, catalog, default=default)
+    errors.update(pref_errors)
+    if errors:
+        raise InvalidInput(errors)
+    return SignUp(clean, str(name).strip(), preferences)
+
+
+def email_key(email: str) -> str:
+    return email.lower()
+
+
+def _subscriber(row: SubscriberRow) -> Subscriber:
+    return Subscriber(
+        id=row.id, email=row.email, name=row.name,
+        preferences=Preferences(tuple(s for s in row.sections.split(",") if s), row.timezone,
+                                row.hour),
+        status=Status(row.status), created_at=row.created_at,
+        confirmation_sent_at=row.confirmation_sent_at, confirmed_at=row.confirmed_at)
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    added: int
+    updated: int
+    kept_unsubscribed: int
+
+
+class SubscriberStore:
+    def __init__(self, sessions: SessionFactory) -> None:
+        self._sessions = sessions
+
+    def get(self, subscriber_id: str) -> Subscriber:
+        with transaction(self._sessions) as session:
+            row = session.get(SubscriberRow, subscriber_id)
+            if row is None:
+                raise NotFound("no such subscriber (the address may have been removed)")
+            return _subscriber(row)
+
+    def find(self, email: str) -> Subscriber | None:
+        with transaction(self._sessions) as session:
+            row = session.scalar(select(SubscriberRow)
+                                 .where(SubscriberRow.email_key == email_key(email)))
+            return _subscriber(row) if row else None
+
+    def sign_up(self, signup: SignUp, resend_after: timedelta) -> tuple[Subscriber, bool]:
+        """Record a sign-up; returns the subscriber and whether to e-mail them now.
+
+        New and unsubscribed addresses become pending; a pending one gets its choices
+        updated; an active one is left as it is (its preferences page changes it). A
+        mail goes out unless one went to the address less than `resend_after` ago, so
+        the form cannot be used to flood someone's inbox.
+        """
+        try:
+            return self._sign_up(signup, resend_after)
+        except IntegrityError:
+            # Two sign-ups of one new address raced and the other inserted first: the
+            # second pass finds its row.
+            return self._sign_up(signup, resend_after)
+
+    def _sign_up(self, signup: SignUp, resend_after: timedelta) -> tuple[Subscriber, bool]:
+        now = utcnow()
+        with transaction(self._sessions) as session:
+            row = session.scalar(select(SubscriberRow)
+                                 .where(SubscriberRow.email_key == email_key(signup.email))
+                                 .with_for_update())
+            if row is None:
+                row = SubscriberRow(id=uuid4().hex, email=signup.email,
+                                    email_key=email_key(signup.email), created_at=now)
+                session.add(row)
+            if row.status != Status.ACTIVE:
+                row.status = Status.PENDING.value
+                row.name = signup.name or row.name or ""
+                row.sections = ",".join(signup.preferences.sections)
+                row.timezone = signup.preferences.timezone
+                row.hour = signup.preferences.hour
+                row.updated_at = now
+            last = row.confirmation_sent_at
+            send = last is None or now - last >= resend_after
+            if send:
+                row.confirmation_sent_at = now
+            session.flush()
+            return _subscriber(row), send
+
+    def add_active(self, signup: SignUp) -> Subscriber:
+        """For an operator who already holds the person's consent (CLI `add --confirmed`)."""
+        now = utcnow()
+        with transaction(self._sessions) as session:
+            row = session.scalar(select(SubscriberRow)
+                                 .where(SubscriberRow.email_key == email_key(signup.email)))
+            if row is None:
+                row = SubscriberRow(id=uuid4().hex, email=signup.email,
+                                    email_key=email_key(signup.email), created_at=now)
+                session.add(row)
+            row.name = signup.name or row.name or ""
+            row.sections = ",".join(signup.preferences.sections)
+            row.timezone = signup.preferences.timezone
+            row.hour = signup.preferences.hour
+            row.status = Status.ACTIVE.value
+            row.confirmed_at = row.confirmed_at or now
+            row.unsubscribed_at = None
+            row.updated_at = now
+            session.flush()
+            return _subscriber(row)
+
+    def confirm(self, subscriber_id: str) -> Subscriber:
+        """Pending becomes active; confirming twice is harmless; an unsubscribed address
+        must sign up again (its old link does not resubscribe it)."""
+        with transaction(self._sessions) as session:
+            row = session.get(SubscriberRow, subscriber_id, with_for_update=True)
+            if row is None:
+                raise NotFound("this sign-up has expired or was removed: please sign up again")
+            if row.status == Status.PENDING:
+                row.status = Status.ACTIVE.value
+                row.confirmed_at = row.updated_at = utcnow()
+            elif row.status == Status.UNSUBSCRIBED:
+                raise NotFound("this address has unsubscribed since: please sign up again")
+            return _subscriber(row)
+
+    def unsubscribe(self, subscriber_id: str) -> Subscriber:
+        with transaction(self._sessions) as session:
+            row = session.get(SubscriberRow, subscriber_id, with_for_update=True)
+            if row is None:
+                raise NotFound("no such subscriber (the address may have been removed)")
+            if row.status != Status.UNSUBSCRIBED:
+                row.status = Status.UNSUBSCRIBED.value
+                row.unsubscribed_at = row.updated_at = utcnow()
+            return _subscriber(row)
+
+    def update_preferences(self, subscriber_id: str, preferences: Preferences) -> Subscriber:
+        with transaction(self._sessions) as session:
+            row = session.get(SubscriberRow, subscriber_id, with_for_update=True)
+            if row is None:
+                raise NotFound("no such subscriber (the address may have been removed)")
+            row.sections = ",".join(preferences.sections)
+            row.timezone = preferences.timezone
+            row.hour = preferences.hour
+            row.updated_at = utcnow()
+            return _subscriber(row)
+
+    def expire_pending(self, older_than: timedelta) -> int:
+        """Forget sign-ups never confirmed: their confirmation links have expired anyway."""
+        cutoff = utcnow() - older_than
+        with transaction(self._sessions) as session:
+            result = session.execute(delete(SubscriberRow)
+                                     .where(SubscriberRow.status == Status.PENDING.value)
+                                     .where(SubscriberRow.created_at < cutoff))
+            return int(getattr(result, "rowcount", 0) or 0)
+
+    def delete(self, email: str) -> bool:
+        """Erase an address entirely (a person's request to be forgotten)."""
+        with transaction(self._sessions) as session:
+            result = session.execute(delete(SubscriberRow)
+                                     .where(SubscriberRow.email_key == email_key(email)))
+            return bool(getattr(result, "rowcount", 0))
+
+    def list(self, status: Status | None = None) -> list[Subscriber]:
+        with transaction(self._sessions) as session:
+            query = select(SubscriberRow).order_by(SubscriberRow.created_at, SubscriberRow.id)
+            if status is not None:
+                query = query.where(SubscriberRow.status == status.value)
+            return [_subscriber(row) for row in session.scalars(query)]
+
+    def import_active(self, signups: Iterable[SignUp]) -> ImportReport:
+        """Insert or update many at once, as active. An address that unsubscribed stays
+        unsubscribed: re-importing an old list must never undo an unsubscribe."""
+        batch = {email_key(s.email): s for s in signups}
+        now = utcnow()
+        added = updated = kept = 0
+        keys = list(batch)
+        with transaction(self._sessions) as session:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start:start + 500]
+                existing = dict(session.execute(
+                    select(SubscriberRow.email_key, SubscriberRow.status)
+                    .where(SubscriberRow.email_key.in_(chunk))).tuples())
+                rows = []
+                for key in chunk:
+                    signup = batch[key]
+                    status = existing.get(key)
+                    if status == Status.UNSUBSCRIBED:
+                        kept += 1
+                        continue
+                    added += status is None
+                    updated += status is not None
+                    rows.append({
+                        "id": uuid4().hex, "email": signup.email, "email_key": key,
+                        "name": signup.name, "sections": ",".join(signup.preferences.sections),
+                        "timezone": signup.preferences.timezone, "hour": signup.preferences.hour,
+                        "status": Status.ACTIVE.value, "created_at": now, "updated_at": now,
+                        "confirmed_at": now,
+                    })
+                upsert(session, SubscriberRow, rows, key=["email_key"],
+                       update=["email", "name", "sections", "timezone", "hour", "status",
+                               "updated_at"])
+        return ImportReport(added, updated, kept)
