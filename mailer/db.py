@@ -80,11 +80,14 @@ def upsert(session: Session, table: Any, rows: Sequence[dict[str, Any]], key: Se
         return
     stmt: sqlite.Insert | postgresql.Insert
     if session.get_bind().dialect.name == "postgresql":
-        stmt = postgresql.insert(table).values(list(rows))
+        stmt = postgresql.insert(table)
     else:
-        stmt = sqlite.insert(table).values(list(rows))
+        stmt = sqlite.insert(table)
+    # executemany with one cached statement: SQLAlchemy batches it into multi-row
+    # INSERTs ("insertmanyvalues") without compiling a new statement per batch.
     session.execute(stmt.on_conflict_do_update(
-        index_elements=list(key), set_={c: getattr(stmt.excluded, c) for c in update}))
+        index_elements=list(key), set_={c: getattr(stmt.excluded, c) for c in update}),
+        list(rows))
 
 
 def _alembic_config(engine: Engine) -> Any:

@@ -306,7 +306,8 @@ class SubscriberStore:
 
     def list(self, status: Status | None = None) -> list[Subscriber]:
         with transaction(self._sessions) as session:
-            query = select(SubscriberRow).order_by(SubscriberRow.created_at, SubscriberRow.id)
+            query = select(SubscriberRow).order_by(SubscriberRow.created_at,
+                                                   SubscriberRow.email_key)
             if status is not None:
                 query = query.where(SubscriberRow.status == status.value)
             return [_subscriber(row) for row in session.scalars(query)]
@@ -321,9 +322,9 @@ class SubscriberStore:
         with transaction(self._sessions) as session:
             for start in range(0, len(keys), 500):
                 chunk = keys[start:start + 500]
-                existing = dict(session.execute(
+                existing = {key: status for key, status in session.execute(
                     select(SubscriberRow.email_key, SubscriberRow.status)
-                    .where(SubscriberRow.email_key.in_(chunk))).tuples())
+                    .where(SubscriberRow.email_key.in_(chunk)))}
                 rows = []
                 for key in chunk:
                     signup = batch[key]

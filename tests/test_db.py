@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from mailer.db import check_schema, make_engine, normalise_url, upgrade
+from mailer.errors import ConfigError, ServiceUnavailable
+from mailer.models import Base
+
+
+def test_postgres_urls_mean_psycopg3() -> None:
+    assert normalise_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert normalise_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert normalise_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_migrations_build_exactly_the_models(database_url: str) -> None:
+    engine = make_engine(database_url)
+    with engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+    check_schema(engine)
+    engine.dispose()
+
+
+def test_unmigrated_database_is_refused_with_the_fix(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'new' / 'fresh.db'}")
+    with pytest.raises(ConfigError, match="schema is at nothing.*run `mailer db upgrade`"):
+        check_schema(engine)
+    upgrade(engine)
+    upgrade(engine)  # a second run changes nothing
+    check_schema(engine)
+    engine.dispose()
+
+
+def test_unreachable_postgres_is_service_unavailable() -> None:
+    from mailer.embedded import free_port
+
+    engine = make_engine(f"postgresql://nobody@127.0.0.1:{free_port()}/none?connect_timeout=2")
+    with pytest.raises(ServiceUnavailable, match="database unavailable"):
+        check_schema(engine)
+
+
+def test_unsupported_database_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="MAILER_DATABASE_URL: unsupported database"):
+        make_engine("mysql://x@y/z")
