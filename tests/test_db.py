@@ -27,7 +27,7 @@ def test_migrations_build_exactly_the_models(database_url: str) -> None:
 
 def test_unmigrated_database_is_refused_with_the_fix(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'new' / 'fresh.db'}")
-    with pytest.raises(ConfigError, match="schema is at nothing.*run `mailer db upgrade`"):
+    with pytest.raises(ConfigError, match=r"schema is at nothing.*run `mailer db upgrade`"):
         check_schema(engine)
     upgrade(engine)
     upgrade(engine)  # a second run changes nothing

@@ -23,7 +23,8 @@ RSS = """<?xml version="1.0" encoding="UTF-8"?>
   <category>Politics</category>
   <author>news@today.az (Vafa Ismayilova)</author>
   <pubDate>Wed, 28 Oct 2020 14:15:00 GMT</pubDate>
-  <description>&lt;p&gt;Leaders &lt;b&gt;meet&lt;/b&gt; in Baku.&lt;/p&gt;&lt;script&gt;x()&lt;/script&gt;</description>
+  <description>&lt;p&gt;Leaders &lt;b&gt;meet&lt;/b&gt; in Baku.&lt;/p&gt;
+    &lt;script&gt;x()&lt;/script&gt;</description>
 </item>
 <item>
   <title>Manat holds steady</title>
@@ -43,7 +44,8 @@ ATOM = """<?xml version="1.0" encoding="utf-8"?>
   <updated>2020-10-28T18:15:00+04:00</updated>
   <category term="Politics"/>
   <summary>The NAM supports Azerbaijan.</summary>
-  <content type="html">&lt;p&gt;First paragraph.&lt;/p&gt;&lt;p&gt;Second paragraph.&lt;/p&gt;</content>
+  <content type="html">&lt;p&gt;First paragraph.&lt;/p&gt;
+    &lt;p&gt;Second paragraph.&lt;/p&gt;</content>
 </entry>
 </feed>"""
 
@@ -159,7 +161,7 @@ def test_rss_import(tmp_path: Path) -> None:
 def test_feed_entry_without_category_needs_a_section(tmp_path: Path) -> None:
     path = tmp_path / "today.xml"
     path.write_text(RSS, encoding="utf-8")
-    with pytest.raises(InvalidInput, match="today.xml entry 2: no category"):
+    with pytest.raises(InvalidInput, match=r"today\.xml entry 2: no category"):
         read_articles(path)
 
 
@@ -171,7 +173,7 @@ def test_atom_import_then_reimport_updates(db_env: str, tmp_path: Path,
         0, f"imported 1 article(s) from {path}\n")
     path.write_text(ATOM.replace("First paragraph.", "Corrected paragraph."), encoding="utf-8")
     run(["articles", "import", str(path)], capsys)
-    code, out, _ = run(["articles", "list"], capsys)
+    _, out, _ = run(["articles", "list"], capsys)
     ids = [line.split("\t")[0] for line in out.splitlines()]
     assert ids.count("news-politics-201283") == 1
     from mailer.articles import SqlArticleStore
@@ -185,5 +187,5 @@ def test_atom_import_then_reimport_updates(db_env: str, tmp_path: Path,
 def test_not_a_feed(tmp_path: Path) -> None:
     path = tmp_path / "broken.xml"
     path.write_text("<html>no feed here</html>", encoding="utf-8")
-    with pytest.raises(InvalidInput, match="broken.xml: not an RSS or Atom feed"):
+    with pytest.raises(InvalidInput, match=r"broken\.xml: not an RSS or Atom feed"):
         read_articles(path)
