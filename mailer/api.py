@@ -260,10 +260,13 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
         try:
             return action(tokens.read(purpose, token))
         except MailerError as exc:
-            status = error_status(exc)
-            title = {400: "This link is not valid", 410: "This link has expired",
-                     404: "Not found", 503: "Please try again in a minute"}.get(status, "Error")
-            return message_page(title, str(exc).capitalize() + ".", status)
+            return error_page(exc)
+
+    def error_page(exc: MailerError) -> HTMLResponse:
+        status = error_status(exc)
+        title = {400: "This link is not valid", 410: "This link has expired",
+                 404: "Not found", 503: "Please try again in a minute"}.get(status, "Error")
+        return message_page(title, str(exc).capitalize() + ".", status)
 
     @app.get("/confirm/{token}", response_class=HTMLResponse)
     def confirm(token: str) -> HTMLResponse:
@@ -307,6 +310,10 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
 
     @app.post("/preferences/{token}", response_class=HTMLResponse)
     async def preferences(token: str, request: Request) -> HTMLResponse:
+        try:
+            tokens.read(Purpose.PREFERENCES, token)  # a bad link says so before the body
+        except MailerError as exc:
+            return error_page(exc)
         fields = await read_fields(request, settings.max_body_bytes, lists={"sections"})
         fields.setdefault("sections", [])
 

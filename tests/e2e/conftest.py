@@ -16,6 +16,7 @@ from mailer.db import make_engine, upgrade
 from mailer.embedded import ApiServer, RedisServer, WorkerProcess, worker_env
 
 FAST_RETRIES = {"share_max_attempts": 3, "retry_base_seconds": 0.3, "retry_max_seconds": 1.0}
+PUBLIC_URL = "https://news.example.test"
 
 
 @pytest.fixture(scope="session")
@@ -24,7 +25,8 @@ def e2e_settings(redis_server: RedisServer, smtp_port: int,
     var = tmp_path_factory.mktemp("var")
     settings = load_settings(redis_url=redis_server.url,
                              smtp_url=f"smtp://127.0.0.1:{smtp_port}?timeout=5",
-                             var_dir=var, public_url="http://127.0.0.1:9", **FAST_RETRIES)
+                             var_dir=var, public_url=PUBLIC_URL, confirm_resend_seconds=0,
+                             **FAST_RETRIES)
     engine = make_engine(settings.database)
     upgrade(engine)
     engine.dispose()
