@@ -104,7 +104,6 @@ class Settings(BaseSettings):
     retry_base_seconds: float = Field(30.0, gt=0)
     retry_max_seconds: float = Field(3600.0, gt=0)
     send_lease_seconds: int = Field(300, ge=5)
-    job_ttl_days: int = Field(30, ge=1)
     max_body_bytes: int = Field(16_384, ge=1024)
     templates_dir: Path = ROOT / "templates"
     seeds_dir: Path = ROOT / "seeds"
