@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from mailer.errors import NotFound, ServiceUnavailable, TransientDeliveryError
 from mailer.ledger import Claim, DeliveryLedger, JobStatus
 from mailer.message import Envelope
+from mailer.queue import SHARE_QUEUE, JobQueue
 from mailer.retry import backoff_delay
 from mailer.transport import EmailBackend
 
@@ -40,6 +41,19 @@ class Job:
     kind: str
     recipient: str
     reference: str
+
+
+def queue_delivery(job: Job, *, ledger: DeliveryLedger, queue: JobQueue, task: str,
+                   payload: dict[str, Any]) -> None:
+    """The producer's half: record the message as queued, then hand it to the broker.
+    If the broker does not take it, the row says so and the caller gets
+    ServiceUnavailable: an accepted message is never one that silently vanished."""
+    ledger.create(job.id, kind=job.kind, recipient=job.recipient, reference=job.reference)
+    try:
+        queue.enqueue(task, payload, queue=SHARE_QUEUE)
+    except ServiceUnavailable:
+        ledger.mark(job.id, JobStatus.FAILED, "not queued: the broker did not take the job")
+        raise
 
 
 class Deliverer:

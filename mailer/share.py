@@ -11,11 +11,11 @@ from typing import Any
 from uuid import uuid4
 
 from mailer.articles import ArticleStore
-from mailer.delivery import Deliverer, Job, Outcome
-from mailer.errors import InvalidInput, ServiceUnavailable
+from mailer.delivery import Deliverer, Job, Outcome, queue_delivery
+from mailer.errors import InvalidInput
 from mailer.ledger import DeliveryLedger, JobStatus
 from mailer.message import Envelope, build_share_envelope
-from mailer.queue import SHARE_QUEUE, SHARE_TASK, JobQueue
+from mailer.queue import SHARE_TASK, JobQueue
 from mailer.render import ShareRenderer
 from mailer.validation import validate_share
 
@@ -29,15 +29,10 @@ def submit_share(fields: Mapping[str, object], *, articles: ArticleStore,
     worker's to deliver or to record as failed: it is never dropped."""
     share = validate_share(fields, check_deliverability=check_deliverability)
     articles.get(share.article_id)
-    job_id = uuid4().hex
-    ledger.create(job_id, kind=KIND, recipient=share.friend.email, reference=share.article_id)
-    payload = {"job_id": job_id, "share": share.as_fields(), "queued_at": time.time()}
-    try:
-        queue.enqueue(SHARE_TASK, payload, queue=SHARE_QUEUE)
-    except ServiceUnavailable:
-        ledger.mark(job_id, JobStatus.FAILED, "not queued: the broker did not take the job")
-        raise
-    return job_id
+    job = Job(uuid4().hex, KIND, share.friend.email, share.article_id)
+    queue_delivery(job, ledger=ledger, queue=queue, task=SHARE_TASK, payload={
+        "job_id": job.id, "share": share.as_fields(), "queued_at": time.time()})
+    return job.id
 
 
 class ShareMail:

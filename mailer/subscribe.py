@@ -12,11 +12,11 @@ from email.headerregistry import Address as HeaderAddress
 from typing import Any
 from uuid import uuid4
 
-from mailer.delivery import Deliverer, Job, Outcome
-from mailer.errors import NotFound, ServiceUnavailable
-from mailer.ledger import DeliveryLedger, JobStatus
+from mailer.delivery import Deliverer, Job, Outcome, queue_delivery
+from mailer.errors import NotFound
+from mailer.ledger import DeliveryLedger
 from mailer.message import Envelope, build_message
-from mailer.queue import CONFIRM_TASK, SHARE_QUEUE, JobQueue
+from mailer.queue import CONFIRM_TASK, JobQueue
 from mailer.render import TemplateMail
 from mailer.subscribers import (
     Preferences,
@@ -39,14 +39,9 @@ def submit_signup(fields: Mapping[str, object], *, catalog: SectionCatalog,
     subscriber, send = store.sign_up(signup, resend_after)
     if not send:
         return
-    job_id = uuid4().hex
-    ledger.create(job_id, kind=KIND, recipient=subscriber.email, reference=subscriber.id)
-    try:
-        queue.enqueue(CONFIRM_TASK, {"job_id": job_id, "subscriber_id": subscriber.id},
-                      queue=SHARE_QUEUE)
-    except ServiceUnavailable:
-        ledger.mark(job_id, JobStatus.FAILED, "not queued: the broker did not take the job")
-        raise
+    job = Job(uuid4().hex, KIND, subscriber.email, subscriber.id)
+    queue_delivery(job, ledger=ledger, queue=queue, task=CONFIRM_TASK,
+                   payload={"job_id": job.id, "subscriber_id": subscriber.id})
 
 
 def links(tokens: Tokens, public_url: str, subscriber_id: str) -> dict[str, str]:

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from mailer.articles import slugify
 from mailer.db import SessionFactory, transaction, upsert
@@ -160,6 +161,33 @@ def email_key(email: str) -> str:
     return email.lower()
 
 
+def _locked(session: Session, subscriber_id: str, *, lock: bool = True,
+            missing: str = "no such subscriber (the address may have been removed)"
+            ) -> SubscriberRow:
+    row = session.get(SubscriberRow, subscriber_id, with_for_update=lock)
+    if row is None:
+        raise NotFound(missing)
+    return row
+
+
+def _find_or_add(session: Session, email: str, now: datetime) -> SubscriberRow:
+    row = session.scalar(select(SubscriberRow)
+                         .where(SubscriberRow.email_key == email_key(email)).with_for_update())
+    if row is None:
+        row = SubscriberRow(id=uuid4().hex, email=email, email_key=email_key(email),
+                            created_at=now)
+        session.add(row)
+    return row
+
+
+def _apply(row: SubscriberRow, signup: SignUp, now: datetime) -> None:
+    row.name = signup.name or row.name or ""
+    row.sections = ",".join(signup.preferences.sections)
+    row.timezone = signup.preferences.timezone
+    row.hour = signup.preferences.hour
+    row.updated_at = now
+
+
 def _subscriber(row: SubscriberRow) -> Subscriber:
     return Subscriber(
         id=row.id, email=row.email, name=row.name,
@@ -182,10 +210,7 @@ class SubscriberStore:
 
     def get(self, subscriber_id: str) -> Subscriber:
         with transaction(self._sessions) as session:
-            row = session.get(SubscriberRow, subscriber_id)
-            if row is None:
-                raise NotFound("no such subscriber (the address may have been removed)")
-            return _subscriber(row)
+            return _subscriber(_locked(session, subscriber_id, lock=False))
 
     def find(self, email: str) -> Subscriber | None:
         with transaction(self._sessions) as session:
@@ -211,20 +236,10 @@ class SubscriberStore:
     def _sign_up(self, signup: SignUp, resend_after: timedelta) -> tuple[Subscriber, bool]:
         now = utcnow()
         with transaction(self._sessions) as session:
-            row = session.scalar(select(SubscriberRow)
-                                 .where(SubscriberRow.email_key == email_key(signup.email))
-                                 .with_for_update())
-            if row is None:
-                row = SubscriberRow(id=uuid4().hex, email=signup.email,
-                                    email_key=email_key(signup.email), created_at=now)
-                session.add(row)
+            row = _find_or_add(session, signup.email, now)
             if row.status != Status.ACTIVE:
                 row.status = Status.PENDING.value
-                row.name = signup.name or row.name or ""
-                row.sections = ",".join(signup.preferences.sections)
-                row.timezone = signup.preferences.timezone
-                row.hour = signup.preferences.hour
-                row.updated_at = now
+                _apply(row, signup, now)
             last = row.confirmation_sent_at
             send = last is None or now - last >= resend_after
             if send:
@@ -236,20 +251,11 @@ class SubscriberStore:
         """For an operator who already holds the person's consent (CLI `add --confirmed`)."""
         now = utcnow()
         with transaction(self._sessions) as session:
-            row = session.scalar(select(SubscriberRow)
-                                 .where(SubscriberRow.email_key == email_key(signup.email)))
-            if row is None:
-                row = SubscriberRow(id=uuid4().hex, email=signup.email,
-                                    email_key=email_key(signup.email), created_at=now)
-                session.add(row)
-            row.name = signup.name or row.name or ""
-            row.sections = ",".join(signup.preferences.sections)
-            row.timezone = signup.preferences.timezone
-            row.hour = signup.preferences.hour
+            row = _find_or_add(session, signup.email, now)
+            _apply(row, signup, now)
             row.status = Status.ACTIVE.value
             row.confirmed_at = row.confirmed_at or now
             row.unsubscribed_at = None
-            row.updated_at = now
             session.flush()
             return _subscriber(row)
 
@@ -257,9 +263,8 @@ class SubscriberStore:
         """Pending becomes active; confirming twice is harmless; an unsubscribed address
         must sign up again (its old link does not resubscribe it)."""
         with transaction(self._sessions) as session:
-            row = session.get(SubscriberRow, subscriber_id, with_for_update=True)
-            if row is None:
-                raise NotFound("this sign-up has expired or was removed: please sign up again")
+            row = _locked(session, subscriber_id, missing="this sign-up has expired or was "
+                                                          "removed: please sign up again")
             if row.status == Status.PENDING:
                 row.status = Status.ACTIVE.value
                 row.confirmed_at = row.updated_at = utcnow()
@@ -269,9 +274,7 @@ class SubscriberStore:
 
     def unsubscribe(self, subscriber_id: str) -> Subscriber:
         with transaction(self._sessions) as session:
-            row = session.get(SubscriberRow, subscriber_id, with_for_update=True)
-            if row is None:
-                raise NotFound("no such subscriber (the address may have been removed)")
+            row = _locked(session, subscriber_id)
             if row.status != Status.UNSUBSCRIBED:
                 row.status = Status.UNSUBSCRIBED.value
                 row.unsubscribed_at = row.updated_at = utcnow()
@@ -279,9 +282,7 @@ class SubscriberStore:
 
     def update_preferences(self, subscriber_id: str, preferences: Preferences) -> Subscriber:
         with transaction(self._sessions) as session:
-            row = session.get(SubscriberRow, subscriber_id, with_for_update=True)
-            if row is None:
-                raise NotFound("no such subscriber (the address may have been removed)")
+            row = _locked(session, subscriber_id)
             row.sections = ",".join(preferences.sections)
             row.timezone = preferences.timezone
             row.hour = preferences.hour

@@ -8,19 +8,13 @@ from pathlib import Path
 import pytest
 import redis
 
-from mailer.cli import main
 from mailer.embedded import free_port
+from tests.support.cli import run
 
 ARTICLE = "non-aligned-movement-support-to-azerbaijan-over-karabakh-significant"
 SHARE = ["share", ARTICLE, "--sender-name", "Aysel", "--sender-email", "aysel@example.com",
          "--friend-name", "Vüqar", "--friend-email", "vuqar@example.org"]
 
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
 
 
 @pytest.fixture

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from mailer.articles import read_articles
-from mailer.cli import main
 from mailer.db import session_factory
 from mailer.errors import InvalidInput
 from mailer.subscribers import Status, SubscriberStore
 from tests.conftest import empty_database
+from tests.support.cli import run
 
 RSS = """<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0"><channel><title>TODAY.AZ</title><link>https://www.today.az</link>
@@ -49,12 +49,6 @@ ATOM = """<?xml version="1.0" encoding="utf-8"?>
 </entry>
 </feed>"""
 
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    out, err = capsys.readouterr()
-    return int(info.value.code or 0), out, err
 
 
 @pytest.fixture
