@@ -1,0 +1,155 @@
+"""Commands about messages and articles: share, job, preview, articles."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import click
+
+from mailer.articles import ArticleStore, MemoryArticleStore, read_articles, read_seed_articles
+from mailer.cli.base import EXIT_FAILED, pass_settings
+from mailer.config import Settings
+from mailer.errors import ConfigError, NotFound, ServiceUnavailable
+from mailer.message import build_share_envelope
+from mailer.validation import validate_share
+
+
+@click.command()
+@click.argument("article_id")
+@click.option("--sender-name", required=True)
+@click.option("--sender-email", required=True)
+@click.option("--friend-name", required=True)
+@click.option("--friend-email", required=True)
+@click.option("--message", default="", help="A short plain-text note.")
+@click.option("--wait", "wait_seconds", type=float, default=0,
+              help="Wait up to this many seconds for delivery.")
+@pass_settings
+def share(settings: Settings, article_id: str, sender_name: str, sender_email: str,
+          friend_name: str, friend_email: str, message: str, wait_seconds: float) -> int:
+    """Queue a share of ARTICLE_ID; prints the job id."""
+    from mailer.queue import load_job_queue
+    from mailer.services import open_stores
+    from mailer.share import submit_share
+
+    fields = {"article_id": article_id, "sender_name": sender_name,
+              "sender_email": sender_email, "friend_name": friend_name,
+              "friend_email": friend_email, "message": message}
+    validate_share(fields, check_deliverability=settings.check_deliverability)
+    stores = open_stores(settings)
+    ledger = stores.ledger
+    queue = load_job_queue(settings)
+    try:
+        job_id = submit_share(fields, articles=stores.articles, ledger=ledger, queue=queue,
+                              check_deliverability=settings.check_deliverability)
+    finally:
+        queue.close()
+    click.echo(job_id)
+    if wait_seconds <= 0:
+        return 0
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        record = ledger.get(job_id)
+        if record and record.status in {"sent", "failed"}:
+            click.echo(f"{record.status}: {record.last_reply}")
+            return 0 if record.status == "sent" else EXIT_FAILED
+        time.sleep(0.2)
+    click.echo("still queued; check later with `mailer job ID`", err=True)
+    return EXIT_FAILED
+
+
+@click.command()
+@click.argument("job_id")
+@pass_settings
+def job(settings: Settings, job_id: str) -> int:
+    """Show a job's delivery record as JSON."""
+    from mailer.services import open_stores
+
+    record = open_stores(settings, seed=False).ledger.get(job_id)
+    if record is None:
+        raise NotFound(f"unknown job {job_id!r}")
+    click.echo(json.dumps({**record.public(), "recipient": record.recipient}, indent=2))
+    return 0
+
+
+@click.group()
+def preview() -> None:
+    """Render e-mails to files without sending them."""
+
+
+@preview.command("share")
+@click.argument("article_id")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="Directory for the files (default: var/preview).")
+@click.option("--sender-name", default="Aysel Məmmədova")
+@click.option("--sender-email", default="aysel@example.com")
+@click.option("--friend-name", default="Vüqar Əliyev")
+@click.option("--friend-email", default="vuqar@example.org")
+@click.option("--message", default="Worth reading: the NAM statement is quoted in full.")
+@pass_settings
+def preview_share(settings: Settings, article_id: str, out_dir: Path | None, sender_name: str,
+                  sender_email: str, friend_name: str, friend_email: str, message: str) -> int:
+    """Write the share e-mail for ARTICLE_ID as .html, .txt and .eml files."""
+    from mailer.services import make_renderer
+
+    store = _article_store_for_reading(settings)
+    share = validate_share({"article_id": article_id, "sender_name": sender_name,
+                            "sender_email": sender_email, "friend_name": friend_name,
+                            "friend_email": friend_email, "message": message})
+    article = store.get(share.article_id)
+    rendered = make_renderer(settings).render(article, share)
+    envelope = build_share_envelope(rendered, share, site_name=settings.site_name,
+                                    from_email=settings.from_email, domain=settings.site_domain)
+    out = out_dir or settings.var_dir / "preview"
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / f"share-{article.id}"
+    for suffix, content in ((".html", rendered.html), (".txt", rendered.text)):
+        stem.with_suffix(suffix).write_text(content, encoding="utf-8")
+    stem.with_suffix(".eml").write_bytes(envelope.as_bytes())
+    for suffix in (".html", ".txt", ".eml"):
+        click.echo(str(stem.with_suffix(suffix)))
+    return 0
+
+
+def _article_store_for_reading(settings: Settings) -> ArticleStore:
+    """The database's articles if it answers; the shipped seeds alone if it does not
+    (or is not migrated yet), so a preview works before anything is set up."""
+    from mailer.services import open_stores
+
+    try:
+        return open_stores(settings).articles
+    except (ServiceUnavailable, ConfigError) as exc:
+        click.echo(f"note: using the seed articles only ({exc})", err=True)
+        return MemoryArticleStore(read_seed_articles(settings.seeds_dir))
+
+
+@click.group()
+def articles() -> None:
+    """Articles that can be shared."""
+
+
+@articles.command("import")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--section", default=None, help="Section for feed entries without a category.")
+@pass_settings
+def articles_import(settings: Settings, path: Path, section: str | None) -> int:
+    """Import articles from JSON, JSON Lines or an RSS/Atom feed (.xml, .rss, .atom).
+
+    The same id again updates the article; it never makes a second one."""
+    from mailer.services import open_stores
+
+    items = read_articles(path, section)
+    count = open_stores(settings).articles.put_many(items)
+    click.echo(f"imported {count} article(s) from {path}")
+    return 0
+
+
+@articles.command("list")
+@pass_settings
+def articles_list(settings: Settings) -> int:
+    """List known articles, newest first."""
+    for article in _article_store_for_reading(settings).all():
+        click.echo(f"{article.id}\t{article.section}\t{article.published.isoformat()}\t"
+                   f"{article.title}")
+    return 0

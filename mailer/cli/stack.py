@@ -1,0 +1,72 @@
+"""Commands that run things: the API, the SMTP sink, the embedded stack, the demo."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from mailer.cli.base import pass_settings
+from mailer.config import Settings
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=8000, type=int)
+@pass_settings
+def serve(settings: Settings, host: str, port: int) -> int:
+    """Run the HTTP API under uvicorn (for production, run uvicorn yourself)."""
+    import uvicorn
+
+    from mailer.api import create_app
+
+    uvicorn.run(create_app(settings), host=host, port=port)
+    return 0
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=8025, type=int)
+@pass_settings
+def sink(settings: Settings, host: str, port: int) -> int:
+    """Run the local SMTP sink, storing every message under var/outbox/."""
+    from mailer.sink import start_sink
+
+    controller = start_sink(settings.outbox_dir, host=host, port=port)
+    click.echo(f"SMTP sink on {host}:{port}, writing to {settings.outbox_dir}; Ctrl-C stops")
+    try:
+        _wait_for_interrupt()
+    finally:
+        controller.stop()
+    return 0
+
+
+@click.command()
+@click.option("--port", default=8000, type=int, help="Port for the API.")
+@pass_settings
+def stack(settings: Settings, port: int) -> int:
+    """Run the embedded stack (Redis, SMTP sink, worker, API) until Ctrl-C."""
+    from mailer.demo import run_stack
+
+    with run_stack(settings, api_port=port) as running:
+        click.echo(f"open {running.api_url}/ ; mail lands in {settings.outbox_dir}; "
+                   "Ctrl-C stops")
+        _wait_for_interrupt()
+    return 0
+
+
+def _wait_for_interrupt() -> None:
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        click.echo("stopping")
+
+
+@click.command()
+@pass_settings
+def demo(settings: Settings) -> int:
+    """Start the embedded stack, share the seed article, wait for delivery, stop."""
+    from mailer.demo import run_demo
+
+    return run_demo(settings, echo=click.echo)
