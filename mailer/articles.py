@@ -185,3 +185,12 @@ class SqlArticleStore:
         with transaction(self._sessions) as session:
             rows = session.scalars(select(ArticleRow).order_by(ArticleRow.published.desc()))
             return [Article.model_validate_json(row.data) for row in rows]
+
+    def published_between(self, start: datetime, end: datetime) -> list[Article]:
+        """Newest first; `start` included, `end` not."""
+        with transaction(self._sessions) as session:
+            rows = session.scalars(select(ArticleRow)
+                                   .where(ArticleRow.published >= start)
+                                   .where(ArticleRow.published < end)
+                                   .order_by(ArticleRow.published.desc()))
+            return [Article.model_validate_json(row.data) for row in rows]

@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     digest_hour: int = Field(7, ge=0, le=23)
     confirm_max_age_hours: int = Field(48, ge=1)
     confirm_resend_seconds: int = Field(300, ge=0)
+    digest_window_hours: int = Field(5, ge=1, le=23)
+    digest_batch_size: int = Field(200, ge=1, le=5000)
+    digest_plan_minutes: int = Field(15, ge=1, le=60)
+    unsubscribe_email: str | None = None
     inliner: Literal["css_inline", "premailer"] = "css_inline"
     check_deliverability: bool = False
     share_max_attempts: int = Field(8, ge=1, le=50)
@@ -191,6 +195,11 @@ class Settings(BaseSettings):
     def database(self) -> str:
         """MAILER_DATABASE_URL, or a SQLite file under the var directory."""
         return self.database_url or f"sqlite:///{self.var_dir / 'mailer.db'}"
+
+    @property
+    def unsubscribe_mailbox(self) -> str:
+        """The mailto: of List-Unsubscribe; by default unsubscribe@ the From domain."""
+        return self.unsubscribe_email or f"unsubscribe@{self.from_email.rpartition('@')[2]}"
 
     @property
     def section_names(self) -> tuple[str, ...]:

@@ -18,6 +18,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -145,6 +146,14 @@ def run_demo(base: Settings, echo: Callable[[str], None] = print, timeout: float
         echo(f"active subscribers: {', '.join(sorted(active)) or 'none'}")
         if not {str(r["email"]) for r in DEMO_READERS} <= active:
             return 1
+        edition = article.published.astimezone(base.zone).date()
+        counts = _run_digest(stack.settings, edition, timeout)
+        echo(f"digest of {edition}: {counts}")
+        for reader in DEMO_READERS:
+            digest_eml = wait_for_message(base.outbox_dir, str(reader["email"]), "digest",
+                                          since, timeout)
+            html_path, _ = save_preview(digest_eml, base.var_dir / "preview")
+            echo(f"digest for {reader['email']}: {digest_eml} (HTML: {html_path})")
     echo(f"stack stopped; demo took {time.monotonic() - started:.1f} s")
     return 0
 
@@ -177,6 +186,46 @@ def wait_for_link(outbox: Path, recipient: str, prefix: str, since: float,
                 return found.group(0)
         time.sleep(0.1)
     raise ServiceUnavailable(f"no message with a {prefix} link reached {recipient}")
+
+
+def wait_for_message(outbox: Path, recipient: str, subject_has: str, since: float,
+                     timeout: float) -> Path:
+    deadline = time.monotonic() + timeout
+    marker = f"X-Envelope-To: {recipient}\r\n".encode()
+    while time.monotonic() < deadline:
+        for path in outbox.glob("*.eml"):
+            if path.stat().st_mtime < since - 1:
+                continue
+            raw = path.read_bytes()
+            if marker in raw[:500]:
+                message = email.message_from_bytes(raw, policy=policy.default)
+                if subject_has in str(message["Subject"]):
+                    return path
+        time.sleep(0.1)
+    raise ServiceUnavailable(f"no {subject_has!r} message reached {recipient}")
+
+
+def _run_digest(settings: Settings, edition: date, timeout: float) -> str:
+    """What `mailer digest run --date` does: plan the edition now, wait until sent."""
+    from mailer.ledger import FINAL
+    from mailer.queue import load_job_queue
+    from mailer.services import make_planner, open_stores
+
+    stores = open_stores(settings, seed=False)
+    queue = load_job_queue(settings)
+    try:
+        report = make_planner(settings, stores, queue).plan(datetime.now(UTC), edition)
+        deadline = time.monotonic() + timeout
+        counts = stores.ledger.run_counts(report.run_id) if report.run_id else {}
+        while report.run_id and time.monotonic() < deadline:
+            counts = stores.ledger.run_counts(report.run_id)
+            if sum(n for s, n in counts.items() if s in FINAL) >= report.planned:
+                break
+            time.sleep(0.1)
+        return ", ".join(f"{n} {s.value}" for s, n in sorted(counts.items())) or "nothing due"
+    finally:
+        queue.close()
+        stores.close()
 
 
 def _forget_demo_readers(settings: Settings) -> None:

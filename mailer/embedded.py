@@ -103,7 +103,7 @@ class RedisServer:
 class WorkerProcess:
     """A real `celery worker` child process; its log goes to `log_path`."""
 
-    def __init__(self, env: Mapping[str, str], log_path: Path, *, queues: str = "share",
+    def __init__(self, env: Mapping[str, str], log_path: Path, *, queues: str = "share,digest",
                  concurrency: int = 1, pool: str = "prefork", name: str = "mailer") -> None:
         self.env = dict(env)
         self.log_path = log_path

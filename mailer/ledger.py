@@ -8,12 +8,13 @@ SQLite and PostgreSQL alike, so any number of workers on any machines can race f
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import CursorResult, or_, update
+from sqlalchemy import CursorResult, func, or_, select, update
 
 from mailer.db import SessionFactory, transaction
 from mailer.models import DeliveryRow, utcnow
@@ -25,9 +26,11 @@ class JobStatus(StrEnum):
     DEFERRED = "deferred"
     SENT = "sent"
     FAILED = "failed"
+    EXPIRED = "expired"  # a digest that could not go out in its window: never sent late
+    SKIPPED = "skipped"  # a digest whose subscriber left between planning and sending
 
 
-FINAL = {JobStatus.SENT, JobStatus.FAILED}
+FINAL = {JobStatus.SENT, JobStatus.FAILED, JobStatus.EXPIRED, JobStatus.SKIPPED}
 
 
 class Claim(StrEnum):
@@ -56,6 +59,14 @@ class JobRecord:
             "attempts": self.attempts, "last_reply": self.last_reply,
             "created_at": self.created_at.isoformat(), "updated_at": self.updated_at.isoformat(),
         }
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: str
+    subscriber_id: str
+    reference: str
+    attempts: int
 
 
 def mask_address(address: str) -> str:
@@ -122,6 +133,59 @@ class DeliveryLedger:
                 update(DeliveryRow).where(DeliveryRow.id == job_id)
                 .values(status=status.value, last_reply=reply[:1000], lease_until=None,
                         updated_at=utcnow()))
+
+    def claim_many(self, ids: Sequence[str], lease_seconds: float) -> list[Claimed]:
+        """Claim a digest batch in one UPDATE ... RETURNING, atomic on SQLite and
+        PostgreSQL alike; rows past their expiry are marked expired instead. Returns the
+        claimed rows (rows already sent, or held by another worker, are left out)."""
+        now = utcnow()
+        with transaction(self._sessions) as session:
+            session.execute(
+                update(DeliveryRow)
+                .where(DeliveryRow.id.in_(ids))
+                .where(DeliveryRow.status.in_([JobStatus.QUEUED, JobStatus.DEFERRED]))
+                .where(DeliveryRow.expires_at < now)
+                .values(status=JobStatus.EXPIRED.value, updated_at=now,
+                        last_reply="not sent: past its delivery window"))
+            claimable = or_(DeliveryRow.status.in_([JobStatus.QUEUED, JobStatus.DEFERRED]),
+                            (DeliveryRow.status == JobStatus.SENDING)
+                            & (DeliveryRow.lease_until < now))
+            claimed = session.execute(
+                update(DeliveryRow).where(DeliveryRow.id.in_(ids)).where(claimable)
+                .values(status=JobStatus.SENDING.value,
+                        lease_until=now + timedelta(seconds=lease_seconds),
+                        attempts=DeliveryRow.attempts + 1, updated_at=now)
+                .returning(DeliveryRow.id, DeliveryRow.subscriber_id, DeliveryRow.reference,
+                           DeliveryRow.attempts))
+            return [Claimed(id_, subscriber_id or "", reference, attempts)
+                    for id_, subscriber_id, reference, attempts in claimed]
+
+    def record(self, outcomes: Sequence[tuple[str, JobStatus, str]]) -> None:
+        """Many rows at once, each with its own status and reply (one executemany)."""
+        if not outcomes:
+            return
+        now = utcnow()
+        with transaction(self._sessions) as session:
+            session.execute(update(DeliveryRow), [
+                {"id": id_, "status": status.value, "last_reply": reply[:1000],
+                 "lease_until": None, "updated_at": now} for id_, status, reply in outcomes])
+
+    def mark_many(self, ids: Sequence[str], status: JobStatus, reply: str) -> None:
+        if not ids:
+            return
+        with transaction(self._sessions) as session:
+            session.execute(
+                update(DeliveryRow).where(DeliveryRow.id.in_(list(ids)))
+                .values(status=status.value, last_reply=reply[:1000], lease_until=None,
+                        updated_at=utcnow()))
+
+    def run_counts(self, run_id: str) -> dict[JobStatus, int]:
+        """How many of a digest run's messages are in each state."""
+        with transaction(self._sessions) as session:
+            rows = session.execute(select(DeliveryRow.status, func.count())
+                                   .where(DeliveryRow.run_id == run_id)
+                                   .group_by(DeliveryRow.status)).all()
+        return {JobStatus(status): int(count) for status, count in rows}
 
     def get(self, job_id: str) -> JobRecord | None:
         with transaction(self._sessions) as session:

@@ -21,12 +21,15 @@ MESSAGE_POLICY = policy.SMTP
 class Envelope:
     """One message for one recipient: the unit every backend sends and reports on."""
 
-    message: EmailMessage
+    message: EmailMessage | bytes  # bytes: already encoded (digests are spliced, not built)
     sender: str
     recipient: str
     smtputf8: bool = False
+    eightbit: bool = False  # the encoded body has 8bit parts: ask for BODY=8BITMIME
 
     def as_bytes(self) -> bytes:
+        if isinstance(self.message, bytes):
+            return self.message
         return self.message.as_bytes(policy=MESSAGE_POLICY.clone(utf8=self.smtputf8))
 
 

@@ -79,3 +79,21 @@ class DeliveryRow(Base):
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Digests only: one row per (edition, subscriber), whoever plans it and how often.
+    dedupe_key: Mapped[str | None] = mapped_column(String(120), unique=True, nullable=True)
+    subscriber_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    run_id: Mapped[str | None] = mapped_column(String(32), index=True, nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class DigestRunRow(Base):
+    """One planning pass that queued digests: what `mailer digest run` and ops follow."""
+
+    __tablename__ = "digest_runs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    edition: Mapped[str] = mapped_column(String(10), index=True)  # YYYY-MM-DD
+    status: Mapped[str] = mapped_column(String(16))
+    total: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -16,9 +16,13 @@ from mailer.errors import ConfigError
 SHARE_TASK = "mailer.share.deliver"
 CONFIRM_TASK = "mailer.confirm.deliver"
 EXPIRE_TASK = "mailer.subscribers.expire"
+DIGEST_PLAN_TASK = "mailer.digest.plan"
+DIGEST_BATCH_TASK = "mailer.digest.send_batch"
 # The queue for transactional mail: shares and confirmation e-mails, which a reader is
 # waiting for and which must never wait behind a digest.
 SHARE_QUEUE = "share"
+# Bulk mail: digest batches and their planning.
+DIGEST_QUEUE = "digest"
 
 
 class JobQueue(Protocol):

@@ -10,7 +10,11 @@ from sqlalchemy import Engine
 from mailer.articles import SqlArticleStore, read_seed_articles
 from mailer.config import Settings
 from mailer.db import SessionFactory, check_schema, make_engine, session_factory
+from mailer.delivery import RetryPolicy
+from mailer.digest import DigestPlanner
+from mailer.digest_mail import DigestMail
 from mailer.ledger import DeliveryLedger
+from mailer.queue import JobQueue
 from mailer.render import ShareRenderer, Site, TemplateMail, make_environment
 from mailer.smtp import SmtpBackend
 from mailer.subscribers import Preferences, SectionCatalog, SubscriberStore
@@ -74,6 +78,26 @@ def default_preferences(settings: Settings) -> Preferences:
     site's digest hour."""
     return Preferences(tuple(sorted(make_catalog(settings).names)), settings.timezone,
                        settings.digest_hour)
+
+
+def make_digest_mail(settings: Settings) -> DigestMail:
+    return DigestMail(env=make_environment(settings.templates_dir, settings.zone),
+                      site=site_of(settings), inliner=settings.inliner,
+                      tokens=make_tokens(settings), catalog=make_catalog(settings),
+                      public_url=settings.public_url, from_email=settings.from_email,
+                      unsubscribe_mailbox=settings.unsubscribe_mailbox)
+
+
+def make_planner(settings: Settings, stores: Stores, queue: JobQueue) -> DigestPlanner:
+    return DigestPlanner(sessions=stores.sessions, subscribers=stores.subscribers,
+                         articles=stores.articles, queue=queue,
+                         batch_size=settings.digest_batch_size,
+                         window_hours=settings.digest_window_hours)
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(settings.share_max_attempts, settings.retry_base_seconds,
+                       settings.retry_max_seconds)
 
 
 def resend_after(settings: Settings) -> timedelta:

@@ -139,6 +139,8 @@ class SmtpBackend(EmailBackend):
                 raise PermanentDeliveryError(
                     0, "the relay does not support SMTPUTF8, needed for this address")
             options += ["SMTPUTF8", "BODY=8BITMIME"]
+        elif env.eightbit and conn.has_extn("8bitmime"):
+            options.append("BODY=8BITMIME")
         data = env.as_bytes()
         if conn.has_extn("size"):
             options.append(f"SIZE={len(data)}")

@@ -212,6 +212,16 @@ class SubscriberStore:
         with transaction(self._sessions) as session:
             return _subscriber(_locked(session, subscriber_id, lock=False))
 
+    def get_many(self, ids: Iterable[str]) -> dict[str, Subscriber]:
+        wanted = list(set(ids))
+        found: dict[str, Subscriber] = {}
+        with transaction(self._sessions) as session:
+            for start in range(0, len(wanted), 500):
+                for row in session.scalars(select(SubscriberRow).where(
+                        SubscriberRow.id.in_(wanted[start:start + 500]))):
+                    found[row.id] = _subscriber(row)
+        return found
+
     def find(self, email: str) -> Subscriber | None:
         with transaction(self._sessions) as session:
             row = session.scalar(select(SubscriberRow)

@@ -6,7 +6,15 @@ from celery import Celery
 from kombu import Queue
 
 from mailer.config import Settings
-from mailer.queue import CONFIRM_TASK, EXPIRE_TASK, SHARE_QUEUE, SHARE_TASK
+from mailer.queue import (
+    CONFIRM_TASK,
+    DIGEST_BATCH_TASK,
+    DIGEST_PLAN_TASK,
+    DIGEST_QUEUE,
+    EXPIRE_TASK,
+    SHARE_QUEUE,
+    SHARE_TASK,
+)
 
 
 def create_celery(settings: Settings) -> Celery:
@@ -21,13 +29,19 @@ def create_celery(settings: Settings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        task_queues=[Queue(SHARE_QUEUE)],
+        task_queues=[Queue(SHARE_QUEUE), Queue(DIGEST_QUEUE)],
         task_default_queue=SHARE_QUEUE,
-        task_routes={name: {"queue": SHARE_QUEUE}
-                     for name in (SHARE_TASK, CONFIRM_TASK, EXPIRE_TASK)},
-        # `celery -A worker beat` runs these; the planner of the digest joins them later.
-        beat_schedule={"expire-unconfirmed-sign-ups": {"task": EXPIRE_TASK,
-                                                       "schedule": 3600.0}},
+        task_routes={
+            **{name: {"queue": SHARE_QUEUE} for name in (SHARE_TASK, CONFIRM_TASK, EXPIRE_TASK)},
+            **{name: {"queue": DIGEST_QUEUE} for name in (DIGEST_PLAN_TASK, DIGEST_BATCH_TASK)},
+        },
+        # `celery -A worker beat` runs these. Planning is idempotent, so a second beat
+        # process by mistake costs a query, not a second digest.
+        beat_schedule={
+            "expire-unconfirmed-sign-ups": {"task": EXPIRE_TASK, "schedule": 3600.0},
+            "plan-digests": {"task": DIGEST_PLAN_TASK,
+                             "schedule": settings.digest_plan_minutes * 60.0},
+        },
         broker_connection_retry_on_startup=True,
         broker_transport_options={"visibility_timeout": 3600},
         worker_hijack_root_logger=False,

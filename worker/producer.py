@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from celery import Celery
 from kombu.exceptions import OperationalError
 
 from mailer.config import Settings
@@ -11,10 +12,12 @@ from mailer.errors import ServiceUnavailable
 
 
 class CeleryJobQueue:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, app: Celery | None = None) -> None:
+        """`app`: a worker passes its own, so producing from a task opens nothing new."""
         from worker.factory import create_celery
 
-        self._app = create_celery(settings)
+        self._own = app is None
+        self._app = app or create_celery(settings)
 
     def enqueue(self, task: str, payload: dict[str, Any], *, queue: str) -> None:
         try:
@@ -25,4 +28,5 @@ class CeleryJobQueue:
             raise ServiceUnavailable(f"queue unavailable: {exc}") from None
 
     def close(self) -> None:
-        self._app.close()
+        if self._own:
+            self._app.close()

@@ -6,23 +6,35 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from celery import Celery, Task
 
 from mailer.config import Settings
-from mailer.delivery import Deliverer, Outcome, RetryPolicy
+from mailer.delivery import Deliverer, Outcome
+from mailer.digest import ArticleDays
+from mailer.digest_mail import BatchOutcome as DigestBatch
+from mailer.digest_mail import DigestSender
 from mailer.errors import ServiceUnavailable
-from mailer.queue import CONFIRM_TASK, EXPIRE_TASK, SHARE_TASK
+from mailer.queue import (
+    CONFIRM_TASK,
+    DIGEST_BATCH_TASK,
+    DIGEST_PLAN_TASK,
+    EXPIRE_TASK,
+    SHARE_TASK,
+)
 from mailer.services import (
     Stores,
     make_catalog,
+    make_digest_mail,
+    make_planner,
     make_renderer,
     make_smtp_backend,
     make_template_mail,
     make_tokens,
     open_stores,
+    retry_policy,
 )
 from mailer.share import ShareMail
 from mailer.subscribe import ConfirmMail
@@ -34,8 +46,9 @@ class ProcessLocal:
     """Builds database, SMTP and render objects once per worker process, after the
     fork, so each child has its own connections and caches."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, app: Celery) -> None:
         self.settings = settings
+        self.app = app
         self._pid = -1
 
     def _ensure(self) -> None:
@@ -43,10 +56,13 @@ class ProcessLocal:
             return
         s = self.settings
         self.stores: Stores = open_stores(s)
-        self.deliverer = Deliverer(
-            ledger=self.stores.ledger, backend=make_smtp_backend(s),
-            retry=RetryPolicy(s.share_max_attempts, s.retry_base_seconds, s.retry_max_seconds),
-            lease_seconds=s.send_lease_seconds)
+        backend = make_smtp_backend(s)
+        self.deliverer = Deliverer(ledger=self.stores.ledger, backend=backend,
+                                   retry=retry_policy(s), lease_seconds=s.send_lease_seconds)
+        self.digest_sender = DigestSender(
+            ledger=self.stores.ledger, subscribers=self.stores.subscribers,
+            days=ArticleDays(self.stores.articles), mail=make_digest_mail(s), backend=backend,
+            retry=retry_policy(s), lease_seconds=s.send_lease_seconds)
         self.share_mail = ShareMail(articles=self.stores.articles, renderer=make_renderer(s),
                                     site_name=s.site_name, from_email=s.from_email,
                                     domain=s.site_domain)
@@ -64,6 +80,24 @@ class ProcessLocal:
     def confirm(self, payload: dict[str, Any], attempt: int) -> Outcome:
         self._ensure()
         return self.confirm_mail.deliver(self.deliverer, payload, attempt)
+
+    def plan_digests(self, now: datetime, edition: date | None) -> str:
+        self._ensure()
+        from worker.producer import CeleryJobQueue
+
+        queue = CeleryJobQueue(self.settings, app=self.app)
+        try:
+            planner = make_planner(self.settings, self.stores, queue)
+            report = planner.plan(now, edition)
+            stale = planner.requeue_stale(now, timedelta(minutes=10))
+        finally:
+            queue.close()
+        return (f"planned {report.planned} in {report.batches} batch(es), "
+                f"{report.without_articles} without articles, {stale} stale re-queued")
+
+    def send_digest_batch(self, ids: list[str]) -> DigestBatch:
+        self._ensure()
+        return self.digest_sender.send_batch(ids)
 
     def expire(self) -> int:
         self._ensure()
@@ -87,7 +121,7 @@ def run_delivery(task: Task, name: str, deliver: Callable[[dict[str, Any], int],
 
 
 def register_tasks(app: Celery, settings: Settings) -> None:
-    local = ProcessLocal(settings)
+    local = ProcessLocal(settings, app)
 
     @app.task(name=SHARE_TASK, bind=True, max_retries=None)
     def deliver_share(self: Task, payload: dict[str, Any]) -> str:
@@ -96,6 +130,35 @@ def register_tasks(app: Celery, settings: Settings) -> None:
     @app.task(name=CONFIRM_TASK, bind=True, max_retries=None)
     def deliver_confirm(self: Task, payload: dict[str, Any]) -> str:
         return run_delivery(self, "confirm", local.confirm, payload)
+
+    @app.task(name=DIGEST_PLAN_TASK, bind=True, max_retries=None)
+    def plan_digests(self: Task, now: str | None = None, edition: str | None = None) -> str:
+        """Beat calls this with no arguments (now, whatever is due); tests and
+        `mailer digest run` name the time or the edition."""
+        when = datetime.fromisoformat(now) if now else datetime.now(UTC)
+        try:
+            summary = local.plan_digests(when, date.fromisoformat(edition) if edition else None)
+        except ServiceUnavailable as exc:
+            log.warning("digest planning: %s; retrying in 30 s", exc)
+            raise self.retry(countdown=30) from None
+        log.info("digest planning at %s: %s", when.isoformat(), summary)
+        return summary
+
+    @app.task(name=DIGEST_BATCH_TASK, bind=True, max_retries=None)
+    def send_digest_batch(self: Task, payload: dict[str, Any]) -> str:
+        ids = [str(i) for i in payload.get("ids", [])]
+        try:
+            outcome = local.send_digest_batch(ids)
+        except ServiceUnavailable as exc:
+            log.warning("digest batch of %d: %s; retrying in 10 s", len(ids), exc)
+            raise self.retry(countdown=10) from None
+        log.info("digest batch %s of %d: %d sent, %d failed, %d skipped, %d deferred",
+                 payload.get("run_id"), len(ids), outcome.sent, outcome.failed,
+                 outcome.skipped, len(outcome.deferred))
+        if outcome.deferred:
+            raise self.retry(args=[{**payload, "ids": outcome.deferred}],
+                             countdown=outcome.retry_in)
+        return "done"
 
     @app.task(name=EXPIRE_TASK)
     def expire_pending() -> int:

@@ -93,7 +93,7 @@ def preview_share(settings: Settings, article_id: str, out_dir: Path | None, sen
     """Write the share e-mail for ARTICLE_ID as .html, .txt and .eml files."""
     from mailer.services import make_renderer
 
-    store = _article_store_for_reading(settings)
+    store = article_store_for_reading(settings)
     share = validate_share({"article_id": article_id, "sender_name": sender_name,
                             "sender_email": sender_email, "friend_name": friend_name,
                             "friend_email": friend_email, "message": message})
@@ -112,7 +112,7 @@ def preview_share(settings: Settings, article_id: str, out_dir: Path | None, sen
     return 0
 
 
-def _article_store_for_reading(settings: Settings) -> ArticleStore:
+def article_store_for_reading(settings: Settings) -> ArticleStore:
     """The database's articles if it answers; the shipped seeds alone if it does not
     (or is not migrated yet), so a preview works before anything is set up."""
     from mailer.services import open_stores
@@ -149,7 +149,7 @@ def articles_import(settings: Settings, path: Path, section: str | None) -> int:
 @pass_settings
 def articles_list(settings: Settings) -> int:
     """List known articles, newest first."""
-    for article in _article_store_for_reading(settings).all():
+    for article in article_store_for_reading(settings).all():
         click.echo(f"{article.id}\t{article.section}\t{article.published.isoformat()}\t"
                    f"{article.title}")
     return 0

@@ -1,0 +1,191 @@
+"""The daily digest: who is due, with which articles, and planning each exactly once.
+
+Edition D is the articles published on local date D in the subscriber's time zone; it
+goes out the next morning at the subscriber's hour, and may go out until `window_hours`
+after that hour; later it is not sent at all (the ledger row says `expired`).
+One row per (edition, subscriber) in `deliveries`, under a unique key, is what makes
+planning idempotent: beat firing twice, two beat processes, a manual run and a
+redelivered batch all meet at that row.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from uuid import uuid4
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from mailer.articles import Article, SqlArticleStore, slugify
+from mailer.db import SessionFactory, transaction
+from mailer.ledger import JobStatus
+from mailer.models import DeliveryRow, DigestRunRow
+from mailer.queue import DIGEST_BATCH_TASK, DIGEST_QUEUE, JobQueue
+from mailer.subscribers import Status, Subscriber, SubscriberStore
+
+KIND = "digest"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Everything one rendered digest depends on: subscribers who share it share the
+    render, and differ only in greeting and links."""
+
+    edition: date
+    timezone: str
+    sections: tuple[str, ...]
+
+
+def edition_bounds(edition: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    start = datetime.combine(edition, time(0), tzinfo=zone)
+    end = datetime.combine(edition + timedelta(days=1), time(0), tzinfo=zone)
+    return start, end
+
+
+def due_edition(now: datetime, timezone: str, hour: int,
+                window_hours: int) -> tuple[date, datetime] | None:
+    """(edition, expires_at) if a digest is due at `now` for this hour and zone."""
+    zone = ZoneInfo(timezone)
+    local = now.astimezone(zone)
+    for day in (local.date(), local.date() - timedelta(days=1)):
+        scheduled = datetime.combine(day, time(hour), tzinfo=zone)
+        expires = scheduled + timedelta(hours=window_hours)
+        if scheduled <= now < expires:
+            return day - timedelta(days=1), expires
+    return None
+
+
+def in_sections(articles: Iterable[Article], sections: Sequence[str]) -> list[Article]:
+    wanted = set(sections)
+    return [a for a in articles if slugify(a.section) in wanted]
+
+
+class ArticleDays:
+    """The articles of an edition in a zone, read once per (edition, zone) and kept
+    for the life of this object (one planning pass, or one worker process)."""
+
+    def __init__(self, store: SqlArticleStore) -> None:
+        self._store = store
+        self._days: dict[tuple[date, str], list[Article]] = {}
+
+    def for_variant(self, variant: Variant) -> list[Article]:
+        key = (variant.edition, variant.timezone)
+        if key not in self._days:
+            self._days[key] = self._store.published_between(
+                *edition_bounds(variant.edition, ZoneInfo(variant.timezone)))
+        return in_sections(self._days[key], variant.sections)
+
+    def forget(self) -> None:
+        self._days.clear()
+
+
+@dataclass(frozen=True)
+class PlanReport:
+    run_id: str | None
+    planned: int
+    batches: int
+    without_articles: int
+
+
+def dedupe_key(edition: date, subscriber_id: str) -> str:
+    return f"digest:{edition.isoformat()}:{subscriber_id}"
+
+
+class DigestPlanner:
+    def __init__(self, *, sessions: SessionFactory, subscribers: SubscriberStore,
+                 articles: SqlArticleStore, queue: JobQueue, batch_size: int,
+                 window_hours: int) -> None:
+        self._sessions = sessions
+        self._subscribers = subscribers
+        self._articles = articles
+        self._queue = queue
+        self._batch_size = batch_size
+        self._window = window_hours
+
+    def plan(self, now: datetime, edition: date | None = None) -> PlanReport:
+        """Queue every digest due at `now` (or, with `edition`, that edition for every
+        active subscriber, due at once). Safe to call any number of times."""
+        days = ArticleDays(self._articles)
+        due: list[tuple[Subscriber, date, datetime]] = []
+        for subscriber in self._subscribers.list(Status.ACTIVE):
+            prefs = subscriber.preferences
+            if edition is not None:
+                due.append((subscriber, edition, now + timedelta(hours=self._window)))
+                continue
+            found = due_edition(now, prefs.timezone, prefs.hour, self._window)
+            if found:
+                due.append((subscriber, *found))
+        rows, without = [], 0
+        for subscriber, day, expires in due:
+            prefs = subscriber.preferences
+            if not days.for_variant(Variant(day, prefs.timezone, prefs.sections)):
+                without += 1  # no new articles: no e-mail
+                continue
+            rows.append({"id": uuid4().hex, "kind": KIND, "recipient": subscriber.email,
+                         "reference": day.isoformat(), "status": JobStatus.QUEUED.value,
+                         "attempts": 0, "last_reply": "", "created_at": now,
+                         "updated_at": now, "dedupe_key": dedupe_key(day, subscriber.id),
+                         "subscriber_id": subscriber.id, "expires_at": expires})
+        run_id = uuid4().hex
+        inserted = self._insert_new(rows, run_id, now)
+        if not inserted:
+            return PlanReport(None, 0, 0, without)
+        new = set(inserted)
+        # Around midnight UTC one pass can plan two editions (zones far apart): the run
+        # is filed under the latest.
+        latest = max(str(r["reference"]) for r in rows if r["id"] in new)
+        with transaction(self._sessions) as session:
+            session.add(DigestRunRow(id=run_id, edition=latest,
+                                     status="running", total=len(inserted), created_at=now,
+                                     updated_at=now))
+        batches = self._enqueue(run_id, inserted)
+        return PlanReport(run_id, len(inserted), batches, without)
+
+    def _insert_new(self, rows: list[dict[str, object]], run_id: str,
+                    now: datetime) -> list[str]:
+        """Insert the rows whose (edition, subscriber) has none yet; the ids inserted."""
+        if not rows:
+            return []
+        for row in rows:
+            row["run_id"] = run_id
+        inserted: list[str] = []
+        with transaction(self._sessions) as session:
+            dialect = session.get_bind().dialect.name
+            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+            stmt = insert(DeliveryRow).on_conflict_do_nothing(index_elements=["dedupe_key"])
+            for start in range(0, len(rows), 1000):
+                result = session.execute(stmt.returning(DeliveryRow.id),
+                                         rows[start:start + 1000])
+                inserted.extend(result.scalars())
+        return inserted
+
+    def _enqueue(self, run_id: str, ids: Sequence[str]) -> int:
+        count = 0
+        for start in range(0, len(ids), self._batch_size):
+            batch = list(ids[start:start + self._batch_size])
+            self._queue.enqueue(DIGEST_BATCH_TASK, {"run_id": run_id, "ids": batch},
+                                queue=DIGEST_QUEUE)
+            count += 1
+        return count
+
+    def requeue_stale(self, now: datetime, older_than: timedelta) -> int:
+        """Batches for digest rows still `queued` long after planning: their task was
+        lost (the broker did not take it, or lost it). Their claim stops a double send
+        if the old task turns up after all."""
+        with transaction(self._sessions) as session:
+            stale = session.execute(
+                select(DeliveryRow.id, DeliveryRow.run_id)
+                .where(DeliveryRow.kind == KIND)
+                .where(DeliveryRow.status == JobStatus.QUEUED.value)
+                .where(DeliveryRow.created_at < now - older_than)
+                .where(DeliveryRow.expires_at > now)).all()
+        by_run: dict[str, list[str]] = defaultdict(list)
+        for id_, run in stale:
+            by_run[run or ""].append(id_)
+        for run, ids in by_run.items():
+            self._enqueue(run, ids)
+        return len(stale)
