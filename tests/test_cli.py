@@ -112,3 +112,30 @@ def test_usage_error_exits_2(env: Path, capsys: pytest.CaptureFixture[str]) -> N
     code, _, err = run(["share", ARTICLE], capsys)
     assert code == 2
     assert "Missing option '--sender-name'" in err
+
+
+def test_digest_preview_of_the_seed_edition(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("MAILER_VAR_DIR", str(tmp_path))
+    code, out, _ = run(["digest", "preview", "--date", "2020-10-28", "--sections", "Politics",
+                        "--out", str(tmp_path)], capsys)
+    assert code == 0
+    html_path, text_path = (Path(p) for p in out.split())
+    assert "Non-Aligned Movement" in html_path.read_text(encoding="utf-8")
+    assert text_path.read_text(encoding="utf-8").startswith(
+        "Subject: Non-Aligned Movement support to Azerbaijan over Karabakh significant | "
+        "TODAY.AZ digest, 28 October")
+    code, _, err = run(["digest", "preview", "--date", "2020-10-29"], capsys)
+    assert code == 2 and "no articles on 2020-10-29" in err
+    code, _, err = run(["digest", "preview", "--date", "yesterday"], capsys)
+    assert (code, err) == (2, "error: --date: 'yesterday' is not a date like 2020-10-28\n")
+
+
+def test_digest_run_queues_the_edition_once(env: Path, capsys: pytest.CaptureFixture[str],
+                                            redis_client: redis.Redis) -> None:
+    assert run(["subscribers", "add", "a@example.com", "--confirmed"], capsys)[0] == 0
+    argv = ["digest", "run", "--date", "2020-10-28", "--no-wait"]
+    assert run(argv, capsys)[1] == ("edition 2020-10-28: 1 digest(s) queued in 1 batch(es); "
+                                    "0 subscriber(s) without articles\n")
+    assert run(argv, capsys)[1].startswith("edition 2020-10-28: 0 digest(s) queued")
+    assert redis_client.llen("digest") == 1

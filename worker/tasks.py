@@ -132,9 +132,10 @@ def register_tasks(app: Celery, settings: Settings) -> None:
         return run_delivery(self, "confirm", local.confirm, payload)
 
     @app.task(name=DIGEST_PLAN_TASK, bind=True, max_retries=None)
-    def plan_digests(self: Task, now: str | None = None, edition: str | None = None) -> str:
-        """Beat calls this with no arguments (now, whatever is due); tests and
-        `mailer digest run` name the time or the edition."""
+    def plan_digests(self: Task, payload: dict[str, Any] | None = None) -> str:
+        """Beat calls this with no payload: plan whatever is due now. A payload may name
+        `now` (ISO time) or an `edition` (ISO date) to plan for every subscriber."""
+        now, edition = (payload or {}).get("now"), (payload or {}).get("edition")
         when = datetime.fromisoformat(now) if now else datetime.now(UTC)
         try:
             summary = local.plan_digests(when, date.fromisoformat(edition) if edition else None)

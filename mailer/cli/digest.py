@@ -81,7 +81,7 @@ def digest_run(settings: Settings, day: str, wait: bool, timeout: float) -> int:
     from mailer.services import make_planner, open_stores
 
     edition = _edition(day)
-    stores = open_stores(settings, seed=False)
+    stores = open_stores(settings)
     queue = load_job_queue(settings)
     try:
         report = make_planner(settings, stores, queue).plan(datetime.now(UTC), edition)
