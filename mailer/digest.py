@@ -17,15 +17,15 @@ from datetime import date, datetime, time, timedelta
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from mailer.articles import Article, SqlArticleStore, slugify
 from mailer.db import SessionFactory, transaction
 from mailer.ledger import JobStatus
-from mailer.models import DeliveryRow, DigestRunRow
+from mailer.models import DeliveryRow, DigestRunRow, utcnow
 from mailer.queue import DIGEST_BATCH_TASK, DIGEST_QUEUE, JobQueue
-from mailer.subscribers import Status, Subscriber, SubscriberStore
+from mailer.subscribers import SubscriberStore
 
 KIND = "digest"
 
@@ -65,22 +65,27 @@ def in_sections(articles: Iterable[Article], sections: Sequence[str]) -> list[Ar
 
 
 class ArticleDays:
-    """The articles of an edition in a zone, read once per (edition, zone) and kept
-    for the life of this object (one planning pass, or one worker process)."""
+    """The articles of an edition in a zone, read once per (edition, zone), and each
+    variant's selection, kept for the life of this object (one planning pass or batch)."""
 
     def __init__(self, store: SqlArticleStore) -> None:
         self._store = store
         self._days: dict[tuple[date, str], list[Article]] = {}
+        self._variants: dict[Variant, list[Article]] = {}
 
     def for_variant(self, variant: Variant) -> list[Article]:
-        key = (variant.edition, variant.timezone)
-        if key not in self._days:
-            self._days[key] = self._store.published_between(
-                *edition_bounds(variant.edition, ZoneInfo(variant.timezone)))
-        return in_sections(self._days[key], variant.sections)
+        found = self._variants.get(variant)
+        if found is None:
+            key = (variant.edition, variant.timezone)
+            if key not in self._days:
+                self._days[key] = self._store.published_between(
+                    *edition_bounds(variant.edition, ZoneInfo(variant.timezone)))
+            found = self._variants[variant] = in_sections(self._days[key], variant.sections)
+        return found
 
     def forget(self) -> None:
         self._days.clear()
+        self._variants.clear()
 
 
 @dataclass(frozen=True)
@@ -108,21 +113,22 @@ class DigestPlanner:
 
     def plan(self, now: datetime, edition: date | None = None) -> PlanReport:
         """Queue every digest due at `now` (or, with `edition`, that edition for every
-        active subscriber, due at once). Safe to call any number of times."""
+        active subscriber, due at once). Safe to call any number of times.
+
+        Rows are inserted and their batches queued a chunk at a time, so workers start
+        sending while the rest of a large list is still being planned."""
         days = ArticleDays(self._articles)
-        due: list[tuple[Subscriber, date, datetime]] = []
-        for subscriber in self._subscribers.list(Status.ACTIVE):
-            prefs = subscriber.preferences
+        rows: list[dict[str, object]] = []
+        without = 0
+        for subscriber in self._subscribers.active_for_planning():
             if edition is not None:
-                due.append((subscriber, edition, now + timedelta(hours=self._window)))
-                continue
-            found = due_edition(now, prefs.timezone, prefs.hour, self._window)
-            if found:
-                due.append((subscriber, *found))
-        rows, without = [], 0
-        for subscriber, day, expires in due:
-            prefs = subscriber.preferences
-            if not days.for_variant(Variant(day, prefs.timezone, prefs.sections)):
+                day, expires = edition, now + timedelta(hours=self._window)
+            else:
+                found = due_edition(now, subscriber.timezone, subscriber.hour, self._window)
+                if found is None:
+                    continue
+                day, expires = found
+            if not days.for_variant(Variant(day, subscriber.timezone, subscriber.sections)):
                 without += 1  # no new articles: no e-mail
                 continue
             rows.append({"id": uuid4().hex, "kind": KIND, "recipient": subscriber.email,
@@ -131,37 +137,40 @@ class DigestPlanner:
                          "updated_at": now, "dedupe_key": dedupe_key(day, subscriber.id),
                          "subscriber_id": subscriber.id, "expires_at": expires})
         run_id = uuid4().hex
-        inserted = self._insert_new(rows, run_id, now)
-        if not inserted:
+        planned = batches = 0
+        chunk = max(self._batch_size, 1000)
+        for start in range(0, len(rows), chunk):
+            part = rows[start:start + chunk]
+            inserted = self._insert_new(part, run_id)
+            if not inserted:
+                continue
+            if planned == 0:
+                # Around midnight UTC one pass can plan two editions (zones far apart):
+                # the run is filed under the latest.
+                self._open_run(run_id, max(str(r["reference"]) for r in rows), now)
+            planned += len(inserted)
+            batches += self._enqueue(run_id, inserted)
+        if planned == 0:
             return PlanReport(None, 0, 0, without)
-        new = set(inserted)
-        # Around midnight UTC one pass can plan two editions (zones far apart): the run
-        # is filed under the latest.
-        latest = max(str(r["reference"]) for r in rows if r["id"] in new)
         with transaction(self._sessions) as session:
-            session.add(DigestRunRow(id=run_id, edition=latest,
-                                     status="running", total=len(inserted), created_at=now,
-                                     updated_at=now))
-        batches = self._enqueue(run_id, inserted)
-        return PlanReport(run_id, len(inserted), batches, without)
+            session.execute(update(DigestRunRow).where(DigestRunRow.id == run_id)
+                            .values(total=planned, updated_at=utcnow()))
+        return PlanReport(run_id, planned, batches, without)
 
-    def _insert_new(self, rows: list[dict[str, object]], run_id: str,
-                    now: datetime) -> list[str]:
+    def _open_run(self, run_id: str, edition: str, now: datetime) -> None:
+        with transaction(self._sessions) as session:
+            session.add(DigestRunRow(id=run_id, edition=edition, status="running", total=0,
+                                     created_at=now, updated_at=now))
+
+    def _insert_new(self, rows: list[dict[str, object]], run_id: str) -> list[str]:
         """Insert the rows whose (edition, subscriber) has none yet; the ids inserted."""
-        if not rows:
-            return []
         for row in rows:
             row["run_id"] = run_id
-        inserted: list[str] = []
         with transaction(self._sessions) as session:
             dialect = session.get_bind().dialect.name
             insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
             stmt = insert(DeliveryRow).on_conflict_do_nothing(index_elements=["dedupe_key"])
-            for start in range(0, len(rows), 1000):
-                result = session.execute(stmt.returning(DeliveryRow.id),
-                                         rows[start:start + 1000])
-                inserted.extend(result.scalars())
-        return inserted
+            return list(session.execute(stmt.returning(DeliveryRow.id), rows).scalars())
 
     def _enqueue(self, run_id: str, ids: Sequence[str]) -> int:
         count = 0

@@ -155,6 +155,9 @@ class DigestMail:
             for kind, body in (("plain", _short_lines(text_doc.rstrip("\n"))),
                                ("html", _short_lines(html_doc))))
         data = head + parts + f"--{boundary}--\r\n".encode()
+        # Dot-stuffed once here (RFC 5321 4.5.2), so the SMTP client sends the bytes as
+        # they are; no slot value starts a line.
+        data = data.replace(b"\r\n.", b"\r\n..")
         template = EncodedTemplate(tuple(_SLOT.split(data)), subject)
         self._cache[key] = template
         if len(self._cache) > self._cache_size:
@@ -179,7 +182,8 @@ class DigestMail:
                                    f"{unsubscribe}".encode(),
         }
         return Envelope(template.fill(values), self._from, subscriber.email,
-                        smtputf8=not subscriber.email.isascii(), eightbit=True)
+                        smtputf8=not subscriber.email.isascii(), eightbit=True,
+                        wire_ready=True)
 
 
 @dataclass(frozen=True)
@@ -212,6 +216,7 @@ class DigestSender:
         date_header = format_datetime(datetime.now(UTC)).encode()
         skipped: list[tuple[str, JobStatus, str]] = []
         work: list[tuple[str, int, Envelope]] = []
+        templates: dict[Variant, EncodedTemplate | None] = {}
         for row in claimed:
             person = people.get(row.subscriber_id)
             if person is None or person.status is not Status.ACTIVE:
@@ -219,11 +224,13 @@ class DigestSender:
                 continue
             prefs = person.preferences
             variant = Variant(date.fromisoformat(row.reference), prefs.timezone, prefs.sections)
-            articles = self.days.for_variant(variant)
-            if not articles:
+            if variant not in templates:
+                articles = self.days.for_variant(variant)
+                templates[variant] = self.mail.template(variant, articles) if articles else None
+            template = templates[variant]
+            if template is None:
                 skipped.append((row.id, JobStatus.SKIPPED, "not sent: no articles any more"))
                 continue
-            template = self.mail.template(variant, articles)
             work.append((row.id, row.attempts, self.mail.envelope(template, person, date_header)))
         self.ledger.record(skipped)
         sent = failed = 0

@@ -26,11 +26,18 @@ class Envelope:
     recipient: str
     smtputf8: bool = False
     eightbit: bool = False  # the encoded body has 8bit parts: ask for BODY=8BITMIME
+    wire_ready: bool = False  # bytes already CRLF and dot-stuffed: sent as they are
 
     def as_bytes(self) -> bytes:
+        """What goes after DATA (dot-stuffed if `wire_ready`)."""
         if isinstance(self.message, bytes):
             return self.message
         return self.message.as_bytes(policy=MESSAGE_POLICY.clone(utf8=self.smtputf8))
+
+    def content(self) -> bytes:
+        """The message itself, as a mailbox or an .eml file holds it."""
+        data = self.as_bytes()
+        return data.replace(b"\r\n..", b"\r\n.") if self.wire_ready else data
 
 
 def _is_ascii(text: str) -> bool:

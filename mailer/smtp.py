@@ -144,6 +144,8 @@ class SmtpBackend(EmailBackend):
         data = env.as_bytes()
         if conn.has_extn("size"):
             options.append(f"SIZE={len(data)}")
+        if env.wire_ready:
+            return self._transact_raw(conn, env, data, options)
         code, reply = conn.mail(env.sender, options)
         if code != 250:
             raise classify(code, reply, "MAIL FROM")
@@ -154,6 +156,43 @@ class SmtpBackend(EmailBackend):
         if code != 250:
             raise classify(code, reply, "DATA")
         return f"{code} {_text(reply)}"
+
+    def _transact_raw(self, conn: smtplib.SMTP, env: Envelope, data: bytes,
+                      options: list[str]) -> str:
+        """For data already in wire form (CRLF, dot-stuffed): no per-message regex
+        passes over the body, and, where the relay offers PIPELINING (RFC 2920), MAIL,
+        RCPT and DATA go out in one write: two round trips a message instead of four."""
+        commands = [f"MAIL FROM:<{env.sender}>{''.join(' ' + o for o in options)}",
+                    f"RCPT TO:<{env.recipient}>", "DATA"]
+        conn.command_encoding = "utf-8" if env.smtputf8 else "ascii"
+        if conn.has_extn("pipelining"):
+            conn.send("".join(c + "\r\n" for c in commands))
+            replies = [conn.getreply() for _ in commands]
+        else:
+            replies = []
+            for command in commands:
+                conn.putcmd(command)
+                replies.append(conn.getreply())
+                if replies[-1][0] >= 400:
+                    break
+        (mail, mail_text), *rest = replies
+        if len(rest) == 2 and rest[1][0] == 354 and (mail != 250 or rest[0][0] >= 300):
+            conn.send(".\r\n")  # a server that opened DATA anyway: close it empty
+            conn.getreply()
+        if mail != 250:
+            raise classify(mail, mail_text, "MAIL FROM")
+        rcpt, rcpt_text = rest[0]
+        if rcpt not in (250, 251):
+            raise classify(rcpt, rcpt_text, "RCPT TO")
+        code, text = rest[1]
+        if code != 354:
+            raise classify(code, text, "DATA")
+        assert conn.sock is not None
+        conn.sock.sendall(data + (b".\r\n" if data.endswith(b"\r\n") else b"\r\n.\r\n"))
+        code, text = conn.getreply()
+        if code != 250:
+            raise classify(code, text, "DATA")
+        return f"{code} {_text(text)}"
 
     def _reset(self) -> None:
         """After a refused message the session must be reset before the next one."""

@@ -62,6 +62,15 @@ class Subscriber:
         return f"{local[:1]}***@{domain}"
 
 
+@dataclass(frozen=True)
+class PlanningRow:
+    id: str
+    email: str
+    sections: tuple[str, ...]
+    timezone: str
+    hour: int
+
+
 class SectionCatalog:
     """The sections readers can choose, by display name and slug ("Politics", "politics")."""
 
@@ -314,6 +323,18 @@ class SubscriberStore:
             result = session.execute(delete(SubscriberRow)
                                      .where(SubscriberRow.email_key == email_key(email)))
             return bool(getattr(result, "rowcount", 0))
+
+    def active_for_planning(self) -> list[PlanningRow]:
+        """Only what the digest planner needs, without building full objects: it reads
+        the whole active list every few minutes."""
+        with transaction(self._sessions) as session:
+            rows = session.execute(select(SubscriberRow.id, SubscriberRow.email,
+                                          SubscriberRow.sections, SubscriberRow.timezone,
+                                          SubscriberRow.hour)
+                                   .where(SubscriberRow.status == Status.ACTIVE.value)
+                                   .order_by(SubscriberRow.email_key))
+            return [PlanningRow(id_, email, tuple(s for s in sections.split(",") if s), tz, hour)
+                    for id_, email, sections, tz, hour in rows]
 
     def list(self, status: Status | None = None) -> list[Subscriber]:
         with transaction(self._sessions) as session:

@@ -79,7 +79,7 @@ class FileBackend(EmailBackend):
         return [self._write(env) for env in envelopes]
 
     def _write(self, env: Envelope) -> SendResult:
-        path = write_eml(self.directory, env.as_bytes(), env.sender, env.recipient)
+        path = write_eml(self.directory, env.content(), env.sender, env.recipient)
         if path is None:
             return SendResult(env, "", PermanentDeliveryError(0, "cannot write file"))
         return SendResult(env, f"250 written to {path.name}")

@@ -42,7 +42,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path
             ) -> Iterator[tuple[EmailBackend, Readback]]:
     if request.param == "memory":
         mem = MemoryBackend()
-        yield mem, lambda: [e.as_bytes() for e in mem.outbox]
+        yield mem, lambda: [e.content() for e in mem.outbox]
     elif request.param == "file":
         yield FileBackend(tmp_path), lambda: [
             p.read_bytes().split(b"\r\n", 2)[2] for p in sorted(tmp_path.glob("*.eml"),
@@ -222,3 +222,31 @@ def test_dropped_idle_connection_is_reopened_once(tmp_path: Path) -> None:
         second.stop()
     assert result.ok, result.error
     assert len(handler.received) == 2
+
+
+@pytest.mark.parametrize("pipelining", [False, True])
+def test_wire_ready_bytes_with_and_without_pipelining(pipelining: bool) -> None:
+    """Pre-encoded (CRLF, dot-stuffed) messages, as digests send them: a line that
+    starts with a dot arrives intact, refusals are classified, the session goes on."""
+    handler, port = RecordingHandler(pipelining=pipelining), free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+
+    def raw(to: str) -> Envelope:
+        body = b"Subject: dots\r\n\r\nfirst\r\n.. a line that starts with a dot\r\nlast\r\n"
+        return Envelope(body, "news@today.az", to, eightbit=True, wire_ready=True)
+
+    handler.script("refused@example.org", "550 5.1.1 no such user")
+    try:
+        backend = smtp_backend(port)
+        results = backend.send_messages([raw("a@example.org"), raw("refused@example.org"),
+                                         raw("b@example.org")])
+        assert backend._conn is not None
+        assert backend._conn.has_extn("pipelining") is pipelining
+        backend.close()
+    finally:
+        controller.stop()
+    assert [r.ok for r in results] == [True, False, True]
+    assert isinstance(results[1].error, PermanentDeliveryError)
+    assert [r.rcpt_tos for r in handler.received] == [("a@example.org",), ("b@example.org",)]
+    assert handler.received[0].data.split(b"\r\n")[3] == b". a line that starts with a dot"

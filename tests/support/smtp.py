@@ -28,7 +28,8 @@ class Received:
 
 
 class RecordingHandler:
-    def __init__(self) -> None:
+    def __init__(self, pipelining: bool = False) -> None:
+        self.pipelining = pipelining
         self._lock = threading.Lock()
         self.received: list[Received] = []
         self.attempts: defaultdict[str, int] = defaultdict(int)
@@ -49,6 +50,13 @@ class RecordingHandler:
             self.received.clear()
             self.attempts.clear()
             self._script.clear()
+
+    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope,
+                          hostname: str, responses: list[str]) -> list[str]:
+        session.host_name = hostname
+        if self.pipelining:  # aiosmtpd reads commands in order, so it can take them
+            responses.insert(1, "250-PIPELINING")
+        return responses
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         rcpt = envelope.rcpt_tos[0]

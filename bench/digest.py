@@ -1,0 +1,192 @@
+"""Digest throughput: the whole pipeline (planning in the database, batches through
+Redis, real Celery worker processes, SMTP into Postfix's smtp-sink) beside a naive
+baseline and the ceiling, Postfix's own C load generator smtp-source, in one run.
+
+    python bench/digest.py [--subscribers 100000] [--naive 1000] [--workers 2]
+
+Needs Postfix's smtp-sink and smtp-source (Debian package `postfix`); everything else
+is started here on loopback ports and stopped at the end. The last line reads
+`digest N=100000: 1834 emails/s; naive 61 emails/s; smtp-source 5970 emails/s`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import redis  # noqa: E402
+
+from mailer.articles import Article  # noqa: E402
+from mailer.config import Settings, load_settings  # noqa: E402
+from mailer.db import make_engine, upgrade  # noqa: E402
+from mailer.embedded import RedisServer, WorkerProcess, free_port, worker_env  # noqa: E402
+from mailer.ledger import FINAL  # noqa: E402
+from mailer.services import make_planner, open_stores  # noqa: E402
+from mailer.subscribers import Preferences, SignUp  # noqa: E402
+from worker.producer import CeleryJobQueue  # noqa: E402
+
+EDITION = date(2026, 11, 26)
+SECTION_CHOICES = [("politics",), ("economy", "politics"), ("politics", "society"),
+                   ("economy",), ("economy", "politics", "society")]
+
+
+def tool(name: str) -> str:
+    found = shutil.which(name) or (f"/usr/sbin/{name}" if os.path.exists(f"/usr/sbin/{name}")
+                                   else None)
+    if not found:
+        sys.exit(f"{name} not found: install Debian's postfix package "
+                 "(apt-get install postfix; choose 'No configuration')")
+    return found
+
+
+def articles() -> list[Article]:
+    sections = ["Politics", "Economy", "Society"]
+    return [Article.model_validate({
+        "id": f"story-{i}", "title": f"Story number {i} of the day in Baku",
+        "section": sections[i % 3], "author": "Vafa Ismayilova", "source": "Azernews",
+        "published": f"2026-11-26T{8 + i // 2:02d}:{(i % 2) * 30:02d}:00+04:00",
+        "url": f"https://www.today.az/news/{i}.html",
+        "lead": "As part of its international integration, Azerbaijan has built and "
+                "continues to build good relations with a number of influential "
+                "organisations. " * 2}) for i in range(20)]
+
+
+def subscribers(count: int) -> list[SignUp]:
+    return [SignUp(f"reader{i}@example.org", f"Reader {i}",
+                   Preferences(SECTION_CHOICES[i % len(SECTION_CHOICES)], "Asia/Baku", 7))
+            for i in range(count)]
+
+
+def wait_until(check, timeout: float) -> float:  # type: ignore[no-untyped-def]
+    start = time.monotonic()
+    while not check():
+        if time.monotonic() - start > timeout:
+            raise SystemExit("benchmark timed out")
+        time.sleep(0.05)
+    return time.monotonic() - start
+
+
+def run_ours(settings: Settings, count: int, workers: int) -> tuple[float, float, float]:
+    """(emails/s, planning seconds, total seconds)."""
+    stores = open_stores(settings, seed=False)
+    procs = [WorkerProcess(worker_env(settings), settings.var_dir / f"worker{i}.log",
+                           queues="digest", concurrency=1, name=f"bench{i}").start()
+             for i in range(workers)]
+    queue = CeleryJobQueue(settings)
+    try:
+        start = time.monotonic()
+        report = make_planner(settings, stores, queue).plan(datetime.now(UTC), EDITION)
+        planned = time.monotonic() - start
+        assert report.run_id and report.planned == count, report
+
+        def finished() -> bool:
+            counts = stores.ledger.run_counts(report.run_id or "")
+            return sum(n for s, n in counts.items() if s in FINAL) >= count
+
+        wait_until(finished, 3600)
+        total = time.monotonic() - start
+        counts = stores.ledger.run_counts(report.run_id)
+        assert counts.get(next(s for s in FINAL if s.value == "sent"), 0) == count, counts
+    finally:
+        queue.close()
+        for proc in procs:
+            proc.stop()
+    return count / total, planned, total
+
+
+def run_naive(settings: Settings, count: int, workers: int) -> float:
+    client = redis.Redis.from_url(settings.redis_url)
+    env = worker_env(settings)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "bench.naive", "worker", "-Q", "naive",
+         "-c", str(workers), "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
+         "--without-heartbeat"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    from celery import Celery
+
+    app = Celery("naive-producer", broker=settings.redis_url, set_as_current=False)
+    app.conf.update(task_serializer="json", accept_content=["json"])
+    try:
+        ids = [s.id for s in open_stores(settings, seed=False).subscribers.list()[:count]]
+        time.sleep(3)  # let the worker come up before the clock starts
+        start = time.monotonic()
+        for subscriber_id in ids:
+            app.send_task("bench.naive.send_one", args=[subscriber_id, EDITION.isoformat()],
+                          queue="naive")
+        wait_until(lambda: int(client.get("bench:naive:sent") or 0)
+                   + int(client.get("bench:naive:failed") or 0) >= count, 60 + count)
+        elapsed = time.monotonic() - start
+        assert int(client.get("bench:naive:failed") or 0) == 0
+    finally:
+        app.close()
+        proc.terminate()
+        proc.wait()
+    return count / elapsed
+
+
+def run_smtp_source(port: int, count: int) -> float:
+    start = time.monotonic()
+    subprocess.run([tool("smtp-source"), "-s", "20", "-d", "-m", str(count), "-l", "20000",
+                    "-f", "news@today.az", "-t", "reader@example.org", f"127.0.0.1:{port}"],
+                   check=True, stdout=subprocess.DEVNULL)
+    return count / (time.monotonic() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--subscribers", type=int, default=100_000)
+    parser.add_argument("--naive", type=int, default=1_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=500)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="digest-bench-") as tmp:
+        var = Path(tmp)
+        redis_server = RedisServer(var / "redis").start()
+        port = free_port()
+        sink = subprocess.Popen([tool("smtp-sink"), "-u", "nobody", f"127.0.0.1:{port}",
+                                 "1000"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            settings = load_settings(redis_url=redis_server.url, var_dir=var,
+                                     smtp_url=f"smtp://127.0.0.1:{port}?timeout=30",
+                                     digest_batch_size=args.batch_size,
+                                     digest_window_hours=23)
+            engine = make_engine(settings.database)
+            upgrade(engine)
+            engine.dispose()
+            stores = open_stores(settings, seed=False)
+            stores.articles.put_many(articles())
+            started = time.monotonic()
+            stores.subscribers.import_active(subscribers(args.subscribers))
+            print(f"setup: {args.subscribers} subscribers imported in "
+                  f"{time.monotonic() - started:.1f} s; 20 articles; {args.workers} worker "
+                  f"processes; batches of {args.batch_size}; SQLite", flush=True)
+            ours, planning, total = run_ours(settings, args.subscribers, args.workers)
+            naive = run_naive(settings, min(args.naive, args.subscribers), args.workers)
+            ceiling = run_smtp_source(port, 20_000)
+        finally:
+            sink.terminate()
+            sink.wait()
+            redis_server.stop()
+    print(f"{'pipeline':<44}{'emails/s':>10}")
+    print(f"{'ours (plan, batch tasks, spliced messages)':<44}{ours:>10.0f}   "
+          f"plan {planning:.1f} s, all sent in {total:.1f} s")
+    print(f"{'naive (task, render, message, connection each)':<44}{naive:>10.0f}   "
+          f"ours is {ours / naive:.0f}x")
+    print(f"{'smtp-source -s 20 (ceiling)':<44}{ceiling:>10.0f}   "
+          f"ours is {100 * ours / ceiling:.0f}% of it")
+    print(f"digest N={args.subscribers}: {ours:.0f} emails/s; naive {naive:.0f} emails/s; "
+          f"smtp-source {ceiling:.0f} emails/s")
+
+
+if __name__ == "__main__":
+    main()

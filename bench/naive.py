@@ -1,0 +1,58 @@
+"""The naive digest sender the benchmark compares against: what a straightforward
+Celery + Jinja + premailer implementation does. One task per e-mail; per e-mail a full
+render and CSS inlining (premailer, the design card's inliner), a new EmailMessage and a
+new SMTP connection. Not used by the product: `celery -A bench.naive worker -Q naive`.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from email.headerregistry import Address
+from typing import Any
+
+import redis
+from celery import Celery
+
+from mailer.config import load_settings
+from mailer.digest import ArticleDays, Variant
+from mailer.message import Envelope, build_message
+from mailer.render import RenderedEmail
+from mailer.services import make_digest_mail, make_smtp_backend, open_stores
+
+settings = load_settings()
+app = Celery("naive", broker=settings.redis_url, set_as_current=False)
+app.conf.update(task_serializer="json", accept_content=["json"], task_ignore_result=True,
+                worker_prefetch_multiplier=4, worker_hijack_root_logger=False)
+_state: dict[str, Any] = {}
+
+
+def _setup() -> dict[str, Any]:
+    if _state.get("pid") != os.getpid():
+        premailer_settings = settings.model_copy(update={"inliner": "premailer"})
+        _state.update(pid=os.getpid(), stores=open_stores(settings, seed=False),
+                      mail=make_digest_mail(premailer_settings),
+                      counter=redis.Redis.from_url(settings.redis_url))
+    return _state
+
+
+@app.task(name="bench.naive.send_one")
+def send_one(subscriber_id: str, edition: str) -> None:
+    state = _setup()
+    person = state["stores"].subscribers.get(subscriber_id)
+    prefs = person.preferences
+    variant = Variant(date.fromisoformat(edition), prefs.timezone, prefs.sections)
+    articles = ArticleDays(state["stores"].articles).for_variant(variant)
+    subject, html, text = state["mail"].render(
+        variant, articles, salutation=f", {person.name}",
+        unsubscribe_url=f"{settings.public_url}/unsubscribe/x",
+        preferences_url=f"{settings.public_url}/preferences/x")
+    local, _, domain = person.email.rpartition("@")
+    message = build_message(rendered=RenderedEmail(subject, html, text),
+                            from_addr=Address(settings.site_name, "news", "today.az"),
+                            to_addr=Address(person.name, local, domain), reply_to=None,
+                            domain=settings.site_domain)
+    backend = make_smtp_backend(settings)
+    result = backend.send_messages([Envelope(message, settings.from_email, person.email)])[0]
+    backend.close()
+    state["counter"].incr("bench:naive:sent" if result.ok else "bench:naive:failed")
