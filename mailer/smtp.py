@@ -91,6 +91,14 @@ class SmtpBackend(EmailBackend):
             _quietly_close(conn)
 
     def send_messages(self, envelopes: Sequence[Envelope]) -> list[SendResult]:
+        if len(envelopes) > 1 and all(e.wire_ready for e in envelopes):
+            try:
+                self.open()
+            except DeliveryError as exc:
+                return [SendResult(e, "", exc) for e in envelopes]
+            assert self._conn is not None
+            if self._conn.has_extn("pipelining"):
+                return self._send_pipelined(self._conn, envelopes)
         results: list[SendResult] = []
         for index, env in enumerate(envelopes):
             try:
@@ -193,6 +201,81 @@ class SmtpBackend(EmailBackend):
         if code != 250:
             raise classify(code, text, "DATA")
         return f"{code} {_text(text)}"
+
+    def _commands(self, conn: smtplib.SMTP, env: Envelope) -> bytes:
+        options = []
+        if env.smtputf8:
+            options += ["SMTPUTF8", "BODY=8BITMIME"]
+        elif env.eightbit and conn.has_extn("8bitmime"):
+            options.append("BODY=8BITMIME")
+        if conn.has_extn("size"):
+            options.append(f"SIZE={len(env.as_bytes())}")
+        line = (f"MAIL FROM:<{env.sender}>{''.join(' ' + o for o in options)}\r\n"
+                f"RCPT TO:<{env.recipient}>\r\nDATA\r\n")
+        return line.encode("utf-8" if env.smtputf8 else "ascii")
+
+    def _send_pipelined(self, conn: smtplib.SMTP, envelopes: Sequence[Envelope]
+                        ) -> list[SendResult]:
+        """One round trip a message (RFC 2920): each write carries the previous
+        message's content and end-of-data with the next message's MAIL, RCPT and DATA,
+        and the replies come back in that order."""
+        results: list[SendResult | None] = [None] * len(envelopes)
+        pending: int | None = None  # its DATA got 354: its content goes out next
+        reset = False  # a MAIL was accepted for a message that then failed: RSET first
+        index = 0
+        assert conn.sock is not None
+        try:
+            while index < len(envelopes) or pending is not None:
+                out = bytearray()
+                if pending is not None:
+                    data = envelopes[pending].as_bytes()
+                    out += data + (b".\r\n" if data.endswith(b"\r\n") else b"\r\n.\r\n")
+                if reset:
+                    out += b"RSET\r\n"
+                current = index if index < len(envelopes) else None
+                if current is not None:
+                    env = envelopes[current]
+                    if env.smtputf8 and not conn.has_extn("smtputf8"):
+                        results[current] = SendResult(env, "", PermanentDeliveryError(
+                            0, "the relay does not support SMTPUTF8, needed for this address"))
+                        current = None
+                    else:
+                        out += self._commands(conn, env)
+                    index += 1
+                conn.sock.sendall(bytes(out))
+                if pending is not None:
+                    code, text = conn.getreply()
+                    env = envelopes[pending]
+                    results[pending] = SendResult(env, f"{code} {_text(text)}") if code == 250 \
+                        else SendResult(env, "", classify(code, text, "DATA"))
+                    pending = None
+                if reset:
+                    conn.getreply()
+                    reset = False
+                if current is not None:
+                    (mail, mail_text), (rcpt, rcpt_text), (data_code, data_text) = (
+                        conn.getreply(), conn.getreply(), conn.getreply())
+                    if mail == 250 and rcpt in (250, 251) and data_code == 354:
+                        pending = current
+                        continue
+                    if data_code == 354:  # opened anyway: close it empty
+                        conn.sock.sendall(b".\r\n")
+                        conn.getreply()
+                    error = (classify(mail, mail_text, "MAIL FROM") if mail != 250 else
+                             classify(rcpt, rcpt_text, "RCPT TO") if rcpt not in (250, 251)
+                             else classify(data_code, data_text, "DATA"))
+                    results[current] = SendResult(envelopes[current], "", error)
+                    reset = mail == 250
+            if reset:
+                conn.rset()
+        except (*_CONNECTION_ERRORS, smtplib.SMTPException) as exc:
+            _quietly_close(conn)
+            self._conn = None
+            lost = TransientDeliveryError(0, f"connection lost: {exc or type(exc).__name__}")
+            return [r or SendResult(e, "", lost) for r, e in zip(results, envelopes, strict=True)]
+        done = [r for r in results if r is not None]
+        assert len(done) == len(envelopes)
+        return done
 
     def _reset(self) -> None:
         """After a refused message the session must be reset before the next one."""

@@ -237,16 +237,25 @@ def test_wire_ready_bytes_with_and_without_pipelining(pipelining: bool) -> None:
         return Envelope(body, "news@today.az", to, eightbit=True, wire_ready=True)
 
     handler.script("refused@example.org", "550 5.1.1 no such user")
+    handler.refuse_rcpt["unknown@example.org"] = "550 5.1.1 unknown at RCPT"
+    handler.refuse_rcpt["later@example.org"] = "450 4.2.0 try later"
     try:
         backend = smtp_backend(port)
-        results = backend.send_messages([raw("a@example.org"), raw("refused@example.org"),
-                                         raw("b@example.org")])
+        results = backend.send_messages([
+            raw("a@example.org"), raw("refused@example.org"), raw("unknown@example.org"),
+            raw("later@example.org"), raw("b@example.org")])
         assert backend._conn is not None
         assert backend._conn.has_extn("pipelining") is pipelining
+        assert backend.send_messages([raw("c@example.org")])[0].ok, "the session goes on"
         backend.close()
     finally:
         controller.stop()
-    assert [r.ok for r in results] == [True, False, True]
+    assert [r.ok for r in results] == [True, False, False, False, True]
     assert isinstance(results[1].error, PermanentDeliveryError)
-    assert [r.rcpt_tos for r in handler.received] == [("a@example.org",), ("b@example.org",)]
+    assert "DATA" in str(results[1].error)
+    assert isinstance(results[2].error, PermanentDeliveryError)
+    assert "RCPT TO" in str(results[2].error)
+    assert isinstance(results[3].error, TransientDeliveryError)
+    assert [r.rcpt_tos for r in handler.received] == [("a@example.org",), ("b@example.org",),
+                                                      ("c@example.org",)]
     assert handler.received[0].data.split(b"\r\n")[3] == b". a line that starts with a dot"

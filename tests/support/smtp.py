@@ -34,6 +34,7 @@ class RecordingHandler:
         self.received: list[Received] = []
         self.attempts: defaultdict[str, int] = defaultdict(int)
         self._script: dict[str, list[str]] = {}
+        self.refuse_rcpt: dict[str, str] = {}  # address -> reply at RCPT TO
 
     def script(self, recipient: str, *replies: str) -> None:
         """Answer the next DATA transactions to `recipient` with these replies, in order;
@@ -57,6 +58,14 @@ class RecordingHandler:
         if self.pipelining:  # aiosmtpd reads commands in order, so it can take them
             responses.insert(1, "250-PIPELINING")
         return responses
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
+                          address: str, rcpt_options: list[str]) -> str:
+        refusal = self.refuse_rcpt.get(address)
+        if refusal:
+            return refusal
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         rcpt = envelope.rcpt_tos[0]
