@@ -17,7 +17,7 @@ from datetime import date, datetime, time, timedelta
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from mailer.articles import Article, SqlArticleStore, slugify
@@ -182,15 +182,18 @@ class DigestPlanner:
         return count
 
     def requeue_stale(self, now: datetime, older_than: timedelta) -> int:
-        """Batches for digest rows still `queued` long after planning: their task was
-        lost (the broker did not take it, or lost it). Their claim stops a double send
-        if the old task turns up after all."""
+        """Batches for digest rows whose task is gone: still `queued` long after
+        planning (the broker did not take the batch, or lost it), or `sending` past
+        their lease (the worker died mid-batch). The claim stops a double send if the
+        old task turns up after all."""
         with transaction(self._sessions) as session:
             stale = session.execute(
                 select(DeliveryRow.id, DeliveryRow.run_id)
                 .where(DeliveryRow.kind == KIND)
-                .where(DeliveryRow.status == JobStatus.QUEUED.value)
-                .where(DeliveryRow.created_at < now - older_than)
+                .where(or_((DeliveryRow.status == JobStatus.QUEUED.value)
+                           & (DeliveryRow.created_at < now - older_than),
+                           (DeliveryRow.status == JobStatus.SENDING.value)
+                           & (DeliveryRow.lease_until < now)))
                 .where(DeliveryRow.expires_at > now)).all()
         by_run: dict[str, list[str]] = defaultdict(list)
         for id_, run in stale:

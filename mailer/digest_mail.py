@@ -36,7 +36,7 @@ from mailer.tokens import Purpose, Tokens
 from mailer.transport import EmailBackend
 
 _SLOT = re.compile(rb"%%slot:([a-z_]+)%%")
-SEND_CHUNK = 50  # rows marked sent after each chunk: the most a crash can send twice
+SEND_CHUNK = 20  # rows recorded after each chunk: the most a crash can send twice
 
 
 def _fold(name: str, value: str) -> bytes:

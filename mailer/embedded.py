@@ -5,6 +5,7 @@ use these same pieces, so what the tests start is what a newcomer runs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -124,8 +125,10 @@ class WorkerProcess:
     def start(self, timeout: float = 60) -> WorkerProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
+        # Its own process group, so `kill` takes the pool children down with it.
         self.proc = subprocess.Popen(self.command(), cwd=ROOT, env=self.env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
         threading.Thread(target=self._pump, daemon=True).start()
         _wait_for(self._ready.is_set, timeout, "celery worker", self.proc)
         return self
@@ -148,7 +151,8 @@ class WorkerProcess:
     def kill(self) -> None:
         """SIGKILL the whole process group: a crash, not a shutdown."""
         if self.proc is not None:
-            self.proc.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
         self.stop()
 

@@ -89,7 +89,8 @@ class ProcessLocal:
         try:
             planner = make_planner(self.settings, self.stores, queue)
             report = planner.plan(now, edition)
-            stale = planner.requeue_stale(now, timedelta(minutes=10))
+            stale = planner.requeue_stale(
+                now, timedelta(seconds=self.settings.digest_requeue_seconds))
         finally:
             queue.close()
         return (f"planned {report.planned} in {report.batches} batch(es), "

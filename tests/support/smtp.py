@@ -3,6 +3,7 @@ and can be told to answer chosen recipients with chosen replies."""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import threading
 from collections import defaultdict
@@ -28,8 +29,9 @@ class Received:
 
 
 class RecordingHandler:
-    def __init__(self, pipelining: bool = False) -> None:
+    def __init__(self, pipelining: bool = False, delay: float = 0.0) -> None:
         self.pipelining = pipelining
+        self.delay = delay  # seconds before each DATA reply: a slow relay
         self._lock = threading.Lock()
         self.received: list[Received] = []
         self.attempts: defaultdict[str, int] = defaultdict(int)
@@ -68,6 +70,8 @@ class RecordingHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
         rcpt = envelope.rcpt_tos[0]
         with self._lock:
             self.attempts[rcpt] += 1
