@@ -14,10 +14,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import cast
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Table, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from mailer.articles import Article, SqlArticleStore, slugify
@@ -169,8 +170,10 @@ class DigestPlanner:
         with transaction(self._sessions) as session:
             dialect = session.get_bind().dialect.name
             insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-            stmt = insert(DeliveryRow).on_conflict_do_nothing(index_elements=["dedupe_key"])
-            return list(session.execute(stmt.returning(DeliveryRow.id), rows).scalars())
+            # The Core table, not the ORM entity: no per-row ORM bookkeeping.
+            table = cast(Table, DeliveryRow.__table__)
+            stmt = insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"])
+            return list(session.execute(stmt.returning(table.c.id), rows).scalars())
 
     def _enqueue(self, run_id: str, ids: Sequence[str]) -> int:
         count = 0

@@ -11,10 +11,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 from uuid import uuid4
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import delete, select
+from sqlalchemy import Row, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -197,7 +198,8 @@ def _apply(row: SubscriberRow, signup: SignUp, now: datetime) -> None:
     row.updated_at = now
 
 
-def _subscriber(row: SubscriberRow) -> Subscriber:
+def _subscriber(row: SubscriberRow | Row[Any]) -> Subscriber:
+    """From an ORM row or a plain result row: both name the same columns."""
     return Subscriber(
         id=row.id, email=row.email, name=row.name,
         preferences=Preferences(tuple(s for s in row.sections.split(",") if s), row.timezone,
@@ -222,12 +224,14 @@ class SubscriberStore:
             return _subscriber(_locked(session, subscriber_id, lock=False))
 
     def get_many(self, ids: Iterable[str]) -> dict[str, Subscriber]:
+        """By id, for a digest batch: plain rows, not ORM objects (it is per message)."""
         wanted = list(set(ids))
         found: dict[str, Subscriber] = {}
+        table = SubscriberRow.__table__
         with transaction(self._sessions) as session:
             for start in range(0, len(wanted), 500):
-                for row in session.scalars(select(SubscriberRow).where(
-                        SubscriberRow.id.in_(wanted[start:start + 500]))):
+                for row in session.execute(select(table).where(
+                        table.c.id.in_(wanted[start:start + 500]))):
                     found[row.id] = _subscriber(row)
         return found
 
