@@ -24,6 +24,8 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/render.py
+	$(BIN)/python bench/smtp.py
+	$(BIN)/python bench/digest.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
