@@ -136,9 +136,11 @@ def run_demo(base: Settings, echo: Callable[[str], None] = print, timeout: float
         for reader in DEMO_READERS:
             _http("POST", f"{stack.api_url}/subscribe", reader)
             echo(f"POST /subscribe {reader['email']} -> 202")
+        prefix = f"{stack.api_url}/confirm/"
         for reader in DEMO_READERS:
-            link = wait_for_link(base.outbox_dir, str(reader["email"]),
-                                 f"{stack.api_url}/confirm/", since, timeout)
+            _, confirmation = wait_for_message(base.outbox_dir, str(reader["email"]), since,
+                                               timeout, lambda m: link_in(m, prefix) is not None)
+            link = str(link_in(confirmation, prefix))
             with urllib.request.urlopen(link, timeout=10) as response:
                 status = response.status
             echo(f"confirmation link for {reader['email']} followed: HTTP {status}")
@@ -150,8 +152,8 @@ def run_demo(base: Settings, echo: Callable[[str], None] = print, timeout: float
         counts = _run_digest(stack.settings, edition, timeout)
         echo(f"digest of {edition}: {counts}")
         for reader in DEMO_READERS:
-            digest_eml = wait_for_message(base.outbox_dir, str(reader["email"]), "digest",
-                                          since, timeout)
+            digest_eml, _ = wait_for_message(base.outbox_dir, str(reader["email"]), since,
+                                             timeout, lambda m: "digest" in str(m["Subject"]))
             html_path, _ = save_preview(digest_eml, base.var_dir / "preview")
             echo(f"digest for {reader['email']}: {digest_eml} (HTML: {html_path})")
     echo(f"stack stopped; demo took {time.monotonic() - started:.1f} s")
@@ -165,10 +167,10 @@ DEMO_READERS: list[dict[str, object]] = [
 ]
 
 
-def wait_for_link(outbox: Path, recipient: str, prefix: str, since: float,
-                  timeout: float) -> str:
-    """The first link starting with `prefix` in a message the sink stored for
-    `recipient` after `since` (a time.time() value)."""
+def wait_for_message(outbox: Path, recipient: str, since: float, timeout: float,
+                     accept: Callable[[EmailMessage], bool]) -> tuple[Path, EmailMessage]:
+    """The first message the sink stored for `recipient` after `since` (a time.time()
+    value) that `accept` takes."""
     deadline = time.monotonic() + timeout
     marker = f"X-Envelope-To: {recipient}\r\n".encode()
     while time.monotonic() < deadline:
@@ -180,29 +182,16 @@ def wait_for_link(outbox: Path, recipient: str, prefix: str, since: float,
                 continue
             message = email.message_from_bytes(raw, policy=policy.default)
             assert isinstance(message, EmailMessage)
-            part = message.get_body(("plain",))
-            found = re.search(re.escape(prefix) + r"\S+", part.get_content() if part else "")
-            if found:
-                return found.group(0)
+            if accept(message):
+                return path, message
         time.sleep(0.1)
-    raise ServiceUnavailable(f"no message with a {prefix} link reached {recipient}")
+    raise ServiceUnavailable(f"the expected message did not reach {recipient}")
 
 
-def wait_for_message(outbox: Path, recipient: str, subject_has: str, since: float,
-                     timeout: float) -> Path:
-    deadline = time.monotonic() + timeout
-    marker = f"X-Envelope-To: {recipient}\r\n".encode()
-    while time.monotonic() < deadline:
-        for path in outbox.glob("*.eml"):
-            if path.stat().st_mtime < since - 1:
-                continue
-            raw = path.read_bytes()
-            if marker in raw[:500]:
-                message = email.message_from_bytes(raw, policy=policy.default)
-                if subject_has in str(message["Subject"]):
-                    return path
-        time.sleep(0.1)
-    raise ServiceUnavailable(f"no {subject_has!r} message reached {recipient}")
+def link_in(message: EmailMessage, prefix: str) -> str | None:
+    part = message.get_body(("plain",))
+    found = re.search(re.escape(prefix) + r"\S+", part.get_content() if part else "")
+    return found.group(0) if found else None
 
 
 def _run_digest(settings: Settings, edition: date, timeout: float) -> str:
