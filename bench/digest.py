@@ -2,7 +2,7 @@
 Redis, real Celery worker processes, SMTP into Postfix's smtp-sink) beside a naive
 baseline and the ceiling, Postfix's own C load generator smtp-source, in one run.
 
-    python bench/digest.py [--subscribers 100000] [--naive 1000] [--workers 2]
+    python bench/digest.py [--subscribers 100000] [--naive 1000] [--workers 4]
 
 Needs Postfix's smtp-sink and smtp-source (Debian package `postfix`); everything else
 is started here on loopback ports and stopped at the end. The last line reads
@@ -146,7 +146,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--subscribers", type=int, default=100_000)
     parser.add_argument("--naive", type=int, default=1_000)
-    parser.add_argument("--workers", type=int, default=2)
+    # Four processes on two cores: while one waits for the relay's reply another sends.
+    parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=500)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="digest-bench-") as tmp:
