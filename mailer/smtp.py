@@ -10,12 +10,12 @@ import contextlib
 import smtplib
 import socket
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from mailer.config import SmtpConfig
 from mailer.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from mailer.message import Envelope
-from mailer.transport import EmailBackend, SendResult
+from mailer.transport import EmailBackend, ResultHook, SendResult
 
 _CONNECTION_ERRORS = (smtplib.SMTPServerDisconnected, OSError, ssl.SSLError, socket.timeout)
 
@@ -90,16 +90,33 @@ class SmtpBackend(EmailBackend):
         except (*_CONNECTION_ERRORS, smtplib.SMTPException):
             _quietly_close(conn)
 
-    def send_messages(self, envelopes: Sequence[Envelope]) -> list[SendResult]:
+    def send_messages(self, envelopes: Sequence[Envelope],
+                      on_result: ResultHook | None = None) -> list[SendResult]:
+        results: list[SendResult] = []
+
+        def emit(result: SendResult) -> None:
+            if on_result is not None:
+                try:
+                    on_result(len(results), result)
+                except BaseException:
+                    # The caller gave up mid-session (its database went away): the
+                    # session's state is unknown, so it is not reused.
+                    _quietly_close(self._conn)
+                    self._conn = None
+                    raise
+            results.append(result)
+
         if len(envelopes) > 1 and all(e.wire_ready for e in envelopes):
             try:
                 self.open()
             except DeliveryError as exc:
-                return [SendResult(e, "", exc) for e in envelopes]
+                for env in envelopes:
+                    emit(SendResult(env, "", exc))
+                return results
             assert self._conn is not None
             if self._conn.has_extn("pipelining"):
-                return self._send_pipelined(self._conn, envelopes)
-        results: list[SendResult] = []
+                self._send_pipelined(self._conn, envelopes, emit)
+                return results
         for index, env in enumerate(envelopes):
             try:
                 reused = self._conn is not None
@@ -116,11 +133,12 @@ class SmtpBackend(EmailBackend):
             except DeliveryError as exc:
                 if self._conn is None:
                     # Connection gone: every message not yet tried waits for the next attempt.
-                    results.extend(SendResult(e, "", exc) for e in envelopes[index:])
+                    for rest in envelopes[index:]:
+                        emit(SendResult(rest, "", exc))
                     return results
-                results.append(SendResult(env, "", exc))
+                emit(SendResult(env, "", exc))
                 continue
-            results.append(SendResult(env, reply))
+            emit(SendResult(env, reply))
         return results
 
     def _send(self, env: Envelope) -> str:
@@ -214,15 +232,15 @@ class SmtpBackend(EmailBackend):
                 f"RCPT TO:<{env.recipient}>\r\nDATA\r\n")
         return line.encode("utf-8" if env.smtputf8 else "ascii")
 
-    def _send_pipelined(self, conn: smtplib.SMTP, envelopes: Sequence[Envelope]
-                        ) -> list[SendResult]:
+    def _send_pipelined(self, conn: smtplib.SMTP, envelopes: Sequence[Envelope],
+                        emit: Callable[[SendResult], None]) -> None:
         """One round trip a message (RFC 2920): each write carries the previous
         message's content and end-of-data with the next message's MAIL, RCPT and DATA,
-        and the replies come back in that order."""
-        results: list[SendResult | None] = [None] * len(envelopes)
+        and the replies come back in that order. Results are emitted in order, each as
+        soon as its reply is read."""
         pending: int | None = None  # its DATA got 354: its content goes out next
         reset = False  # a MAIL was accepted for a message that then failed: RSET first
-        index = 0
+        index = emitted = 0
         assert conn.sock is not None
         try:
             while index < len(envelopes) or pending is not None:
@@ -233,25 +251,31 @@ class SmtpBackend(EmailBackend):
                 if reset:
                     out += b"RSET\r\n"
                 current = index if index < len(envelopes) else None
+                refused: SendResult | None = None
                 if current is not None:
                     env = envelopes[current]
                     if env.smtputf8 and not conn.has_extn("smtputf8"):
-                        results[current] = SendResult(env, "", PermanentDeliveryError(
+                        refused = SendResult(env, "", PermanentDeliveryError(
                             0, "the relay does not support SMTPUTF8, needed for this address"))
                         current = None
                     else:
                         out += self._commands(conn, env)
                     index += 1
-                conn.sock.sendall(bytes(out))
+                if out:
+                    conn.sock.sendall(bytes(out))
                 if pending is not None:
                     code, text = conn.getreply()
                     env = envelopes[pending]
-                    results[pending] = SendResult(env, f"{code} {_text(text)}") if code == 250 \
-                        else SendResult(env, "", classify(code, text, "DATA"))
+                    emit(SendResult(env, f"{code} {_text(text)}") if code == 250
+                         else SendResult(env, "", classify(code, text, "DATA")))
+                    emitted += 1
                     pending = None
                 if reset:
                     conn.getreply()
                     reset = False
+                if refused is not None:
+                    emit(refused)
+                    emitted += 1
                 if current is not None:
                     (mail, mail_text), (rcpt, rcpt_text), (data_code, data_text) = (
                         conn.getreply(), conn.getreply(), conn.getreply())
@@ -264,7 +288,8 @@ class SmtpBackend(EmailBackend):
                     error = (classify(mail, mail_text, "MAIL FROM") if mail != 250 else
                              classify(rcpt, rcpt_text, "RCPT TO") if rcpt not in (250, 251)
                              else classify(data_code, data_text, "DATA"))
-                    results[current] = SendResult(envelopes[current], "", error)
+                    emit(SendResult(envelopes[current], "", error))
+                    emitted += 1
                     reset = mail == 250
             if reset:
                 conn.rset()
@@ -272,10 +297,8 @@ class SmtpBackend(EmailBackend):
             _quietly_close(conn)
             self._conn = None
             lost = TransientDeliveryError(0, f"connection lost: {exc or type(exc).__name__}")
-            return [r or SendResult(e, "", lost) for r, e in zip(results, envelopes, strict=True)]
-        done = [r for r in results if r is not None]
-        assert len(done) == len(envelopes)
-        return done
+            for env in envelopes[emitted:]:
+                emit(SendResult(env, "", lost))
 
     def _reset(self) -> None:
         """After a refused message the session must be reset before the next one."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -30,6 +30,16 @@ class SendResult:
         return self.error is None
 
 
+ResultHook = Callable[[int, "SendResult"], None]
+
+
+def report_all(results: list[SendResult], on_result: ResultHook | None) -> list[SendResult]:
+    if on_result is not None:
+        for index, result in enumerate(results):
+            on_result(index, result)
+    return results
+
+
 class EmailBackend(ABC):
     def open(self) -> None:  # noqa: B027 - most backends have nothing to open
         """Get ready to send; may be called when already open."""
@@ -38,7 +48,10 @@ class EmailBackend(ABC):
         """Release what `open` took; safe to call twice."""
 
     @abstractmethod
-    def send_messages(self, envelopes: Sequence[Envelope]) -> list[SendResult]: ...
+    def send_messages(self, envelopes: Sequence[Envelope],
+                      on_result: ResultHook | None = None) -> list[SendResult]:
+        """Send in order; `on_result(index, result)` is called as soon as each message's
+        fate is known, so a caller can record it before the next one goes out."""
 
     def __enter__(self) -> EmailBackend:
         self.open()
@@ -56,10 +69,12 @@ class MemoryBackend(EmailBackend):
         self.outbox: list[Envelope] = []
         self._lock = threading.Lock()
 
-    def send_messages(self, envelopes: Sequence[Envelope]) -> list[SendResult]:
+    def send_messages(self, envelopes: Sequence[Envelope],
+                      on_result: ResultHook | None = None) -> list[SendResult]:
         with self._lock:
             self.outbox.extend(envelopes)
-        return [SendResult(env, "250 stored in memory") for env in envelopes]
+        return report_all([SendResult(env, "250 stored in memory") for env in envelopes],
+                          on_result)
 
 
 class FileBackend(EmailBackend):
@@ -74,9 +89,10 @@ class FileBackend(EmailBackend):
         except OSError as exc:
             raise TransientDeliveryError(0, f"cannot create {self.directory}: {exc}") from None
 
-    def send_messages(self, envelopes: Sequence[Envelope]) -> list[SendResult]:
+    def send_messages(self, envelopes: Sequence[Envelope],
+                      on_result: ResultHook | None = None) -> list[SendResult]:
         self.open()
-        return [self._write(env) for env in envelopes]
+        return report_all([self._write(env) for env in envelopes], on_result)
 
     def _write(self, env: Envelope) -> SendResult:
         path = write_eml(self.directory, env.content(), env.sender, env.recipient)

@@ -1,5 +1,6 @@
 """A worker killed (SIGKILL) in the middle of a digest batch: a new worker and the next
-planning pass finish the batch; nobody is left out and duplicates stay bounded."""
+planning pass finish the batch; nobody is left out, and at most the one message that was
+in flight (accepted by the relay, not yet recorded) goes out twice."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ import pytest
 from mailer.articles import Article
 from mailer.config import Settings, load_settings
 from mailer.db import make_engine, upgrade
-from mailer.digest_mail import SEND_CHUNK
 from mailer.embedded import RedisServer, WorkerProcess, free_port, worker_env
 from mailer.ledger import FINAL, JobStatus
 from mailer.queue import DIGEST_PLAN_TASK, DIGEST_QUEUE
@@ -60,7 +60,7 @@ def test_killed_worker_mid_batch(tmp_path: Path, redis_server: RedisServer,
     assert (report.planned, report.batches) == (READERS, 1)
 
     deadline = time.monotonic() + 30
-    while len(handler.received) < SEND_CHUNK + 10:  # past the first recorded chunk
+    while len(handler.received) < READERS // 2:
         assert time.monotonic() < deadline
         time.sleep(0.02)
     first.kill()
@@ -88,4 +88,4 @@ def test_killed_worker_mid_batch(tmp_path: Path, redis_server: RedisServer,
     assert set(per_reader) == {f"r{i}@example.org" for i in range(READERS)}, "nobody left out"
     duplicates = sum(n - 1 for n in per_reader.values())
     print(f"killed after {delivered_before} deliveries; {duplicates} duplicate(s)")
-    assert duplicates <= SEND_CHUNK, "at most the unrecorded part of one chunk"
+    assert duplicates <= 1, "at most the message in flight when the worker died"
