@@ -199,7 +199,11 @@ class DigestSender:
 
     def __init__(self, *, ledger: DeliveryLedger, subscribers: SubscriberStore,
                  days: ArticleDays, mail: DigestMail, backend: EmailBackend,
-                 retry: RetryPolicy, lease_seconds: float) -> None:
+                 retry: RetryPolicy, lease_seconds: float, record_every: int = 20) -> None:
+        """`record_every`: SMTP replies per ledger commit, the most a worker killed
+        mid-batch can leave sent but unrecorded (and so send twice). 1 makes that one
+        message; on SQLite with four workers it costs about a fifth of the throughput."""
+        self.record_every = record_every
         self.ledger = ledger
         self.subscribers = subscribers
         self.days = days
@@ -236,22 +240,28 @@ class DigestSender:
         deferred: list[str] = []
         worst_attempt = 0
 
+        unrecorded: list[tuple[str, JobStatus, str]] = []
+
         def record(index: int, result: SendResult) -> None:
             nonlocal sent, failed, worst_attempt
             row_id, attempts, _ = work[index]
             if result.error is None:
-                self.ledger.record_now(row_id, JobStatus.SENT, result.reply)
+                unrecorded.append((row_id, JobStatus.SENT, result.reply))
                 sent += 1
             elif isinstance(result.error, TransientDeliveryError) \
                     and attempts < self.retry.max_attempts:
-                self.ledger.record_now(row_id, JobStatus.DEFERRED, str(result.error))
+                unrecorded.append((row_id, JobStatus.DEFERRED, str(result.error)))
                 deferred.append(row_id)
                 worst_attempt = max(worst_attempt, attempts)
             else:
-                self.ledger.record_now(row_id, JobStatus.FAILED, str(result.error))
+                unrecorded.append((row_id, JobStatus.FAILED, str(result.error)))
                 failed += 1
+            if len(unrecorded) >= self.record_every:
+                self.ledger.record_now(unrecorded)
+                unrecorded.clear()
 
         self.backend.send_messages([envelope for _, _, envelope in work], on_result=record)
+        self.ledger.record_now(unrecorded)
         delay = backoff_delay(worst_attempt, base=self.retry.base_seconds,
                               cap=self.retry.max_seconds) if deferred else 0.0
         return BatchOutcome(sent, failed, len(skipped), deferred, delay)

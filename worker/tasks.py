@@ -62,7 +62,8 @@ class ProcessLocal:
         self.digest_sender = DigestSender(
             ledger=self.stores.ledger, subscribers=self.stores.subscribers,
             days=ArticleDays(self.stores.articles), mail=make_digest_mail(s), backend=backend,
-            retry=retry_policy(s), lease_seconds=s.send_lease_seconds)
+            retry=retry_policy(s), lease_seconds=s.send_lease_seconds,
+            record_every=s.digest_record_every)
         self.share_mail = ShareMail(articles=self.stores.articles, renderer=make_renderer(s),
                                     site_name=s.site_name, from_email=s.from_email,
                                     domain=s.site_domain)
