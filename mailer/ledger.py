@@ -214,15 +214,6 @@ class DeliveryLedger:
             with contextlib.suppress(SQLAlchemyError):
                 fast.close()
 
-    def mark_many(self, ids: Sequence[str], status: JobStatus, reply: str) -> None:
-        if not ids:
-            return
-        with transaction(self._sessions) as session:
-            session.execute(
-                update(DeliveryRow).where(DeliveryRow.id.in_(list(ids)))
-                .values(status=status.value, last_reply=reply[:1000], lease_until=None,
-                        updated_at=utcnow()))
-
     def run_counts(self, run_id: str) -> dict[JobStatus, int]:
         """How many of a digest run's messages are in each state."""
         with transaction(self._sessions) as session:
