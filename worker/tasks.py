@@ -16,7 +16,7 @@ from mailer.delivery import Deliverer, Outcome
 from mailer.digest import ArticleDays
 from mailer.digest_mail import BatchOutcome as DigestBatch
 from mailer.digest_mail import DigestSender
-from mailer.errors import ServiceUnavailable
+from mailer.errors import ConfigError, ServiceUnavailable
 from mailer.queue import (
     CONFIRM_TASK,
     DIGEST_BATCH_TASK,
@@ -109,10 +109,12 @@ class ProcessLocal:
 
 def run_delivery(task: Task, name: str, deliver: Callable[[dict[str, Any], int], Outcome],
                  payload: dict[str, Any]) -> str:
+    """A database or broker that is away, or a schema not yet migrated, is waited out:
+    the message is retried, never acknowledged as done."""
     attempt = task.request.retries + 1
     try:
         outcome = deliver(payload, attempt)
-    except ServiceUnavailable as exc:
+    except (ServiceUnavailable, ConfigError) as exc:
         log.warning("%s %s: %s; retrying in 5 s", name, payload.get("job_id"), exc)
         raise task.retry(countdown=5) from None
     log.info("%s %s attempt %d: %s %s", name, payload.get("job_id"), attempt, outcome.action,
@@ -141,7 +143,7 @@ def register_tasks(app: Celery, settings: Settings) -> None:
         when = datetime.fromisoformat(now) if now else datetime.now(UTC)
         try:
             summary = local.plan_digests(when, date.fromisoformat(edition) if edition else None)
-        except ServiceUnavailable as exc:
+        except (ServiceUnavailable, ConfigError) as exc:
             log.warning("digest planning: %s; retrying in 30 s", exc)
             raise self.retry(countdown=30) from None
         log.info("digest planning at %s: %s", when.isoformat(), summary)
@@ -152,7 +154,7 @@ def register_tasks(app: Celery, settings: Settings) -> None:
         ids = [str(i) for i in payload.get("ids", [])]
         try:
             outcome = local.send_digest_batch(ids)
-        except ServiceUnavailable as exc:
+        except (ServiceUnavailable, ConfigError) as exc:
             log.warning("digest batch of %d: %s; retrying in 10 s", len(ids), exc)
             raise self.retry(countdown=10) from None
         log.info("digest batch %s of %d: %d sent, %d failed, %d skipped, %d deferred",
