@@ -196,7 +196,7 @@ def link_in(message: EmailMessage, prefix: str) -> str | None:
 
 def _run_digest(settings: Settings, edition: date, timeout: float) -> str:
     """What `mailer digest run --date` does: plan the edition now, wait until sent."""
-    from mailer.ledger import FINAL
+    from mailer.ledger import summarise
     from mailer.queue import load_job_queue
     from mailer.services import make_planner, open_stores
 
@@ -204,14 +204,9 @@ def _run_digest(settings: Settings, edition: date, timeout: float) -> str:
     queue = load_job_queue(settings)
     try:
         report = make_planner(settings, stores, queue).plan(datetime.now(UTC), edition)
-        deadline = time.monotonic() + timeout
-        counts = stores.ledger.run_counts(report.run_id) if report.run_id else {}
-        while report.run_id and time.monotonic() < deadline:
-            counts = stores.ledger.run_counts(report.run_id)
-            if sum(n for s, n in counts.items() if s in FINAL) >= report.planned:
-                break
-            time.sleep(0.1)
-        return ", ".join(f"{n} {s.value}" for s, n in sorted(counts.items())) or "nothing due"
+        if not report.run_id:
+            return "nothing due"
+        return summarise(stores.ledger.wait_for_run(report.run_id, report.planned, timeout))
     finally:
         queue.close()
         stores.close()

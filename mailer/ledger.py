@@ -9,7 +9,8 @@ SQLite and PostgreSQL alike, so any number of workers on any machines can race f
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -79,6 +80,10 @@ class Claimed:
     subscriber_id: str
     reference: str
     attempts: int
+
+
+def summarise(counts: dict[JobStatus, int]) -> str:
+    return ", ".join(f"{n} {status.value}" for status, n in sorted(counts.items()))
 
 
 def mask_address(address: str) -> str:
@@ -221,6 +226,21 @@ class DeliveryLedger:
                                    .where(DeliveryRow.run_id == run_id)
                                    .group_by(DeliveryRow.status)).all()
         return {JobStatus(status): int(count) for status, count in rows}
+
+    def wait_for_run(self, run_id: str, total: int, timeout: float,
+                     on_progress: Callable[[int], None] | None = None,
+                     poll: float = 0.1) -> dict[JobStatus, int]:
+        """Poll a digest run until `total` of its messages are final or `timeout`
+        passes; `on_progress(finished)` after each look. Returns the last counts."""
+        deadline = time.monotonic() + timeout
+        while True:
+            counts = self.run_counts(run_id)
+            finished = sum(n for status, n in counts.items() if status in FINAL)
+            if on_progress is not None:
+                on_progress(finished)
+            if finished >= total or time.monotonic() > deadline:
+                return counts
+            time.sleep(poll)
 
     def get(self, job_id: str) -> JobRecord | None:
         with transaction(self._sessions) as session:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -76,7 +75,7 @@ def digest_preview(settings: Settings, day: str, sections: str, tz: str,
 def digest_run(settings: Settings, day: str, wait: bool, timeout: float) -> int:
     """Queue edition DATE for every active subscriber now (each gets it once, however
     often this runs), then show sent/total until the run is through."""
-    from mailer.ledger import FINAL, JobStatus
+    from mailer.ledger import summarise
     from mailer.queue import load_job_queue
     from mailer.services import make_planner, open_stores
 
@@ -91,16 +90,15 @@ def digest_run(settings: Settings, day: str, wait: bool, timeout: float) -> int:
                f"batch(es); {report.without_articles} subscriber(s) without articles")
     if not report.run_id or not wait:
         return 0
-    deadline = time.monotonic() + timeout
     done = 0
-    counts: dict[JobStatus, int] = {}
     with click.progressbar(length=report.planned, label="sent") as bar:
-        while done < report.planned and time.monotonic() < deadline:
-            time.sleep(0.25)
-            counts = stores.ledger.run_counts(report.run_id)
-            finished = sum(n for status, n in counts.items() if status in FINAL)
+
+        def progress(finished: int) -> None:
+            nonlocal done
             bar.update(finished - done)
             done = finished
-    summary = ", ".join(f"{n} {status.value}" for status, n in sorted(counts.items()))
-    click.echo(f"run {report.run_id}: {summary}")
+
+        counts = stores.ledger.wait_for_run(report.run_id, report.planned, timeout,
+                                            on_progress=progress, poll=0.25)
+    click.echo(f"run {report.run_id}: {summarise(counts)}")
     return 0 if done == report.planned else EXIT_FAILED
