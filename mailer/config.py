@@ -7,6 +7,7 @@ result down; nothing else reads the environment.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +19,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mailer.errors import ConfigError
+from mailer.ratelimit import Rate, parse_domain_rates, parse_rate
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV_PREFIX = "MAILER_"
@@ -39,16 +41,24 @@ class SmtpConfig:
     password: str | None = None
     timeout: float = 10.0
     cafile: str | None = None
+    rate: Rate | None = None  # this relay's send-rate limit, shared by all workers
+
+    @property
+    def id(self) -> str:
+        """Names the relay's rate-limit bucket: the same on every machine."""
+        user = f"{self.username}@" if self.username else ""
+        return f"{user}{self.host}:{self.port}"
 
     def __repr__(self) -> str:  # keeps the password out of logs
         return (f"SmtpConfig(host={self.host!r}, port={self.port}, security={self.security!r}, "
                 f"username={self.username!r}, timeout={self.timeout})")
 
 
-def parse_smtp_url(url: str) -> SmtpConfig:
+def parse_smtp_url(url: str, default_rate: Rate | None = None) -> SmtpConfig:
     """`smtp://host:25`, `smtp+starttls://user:pass@host:587`, `smtps://host:465`.
 
-    Query parameters: `timeout` (seconds) and `cafile` (a CA bundle for a private relay).
+    Query parameters: `timeout` (seconds), `cafile` (a CA bundle for a private relay)
+    and `rate` (this relay's send-rate limit, e.g. `14/s`; default MAILER_RATE_LIMIT).
     """
     parts = urlsplit(url)
     if parts.scheme not in _SMTP_SCHEMES:
@@ -61,9 +71,10 @@ def parse_smtp_url(url: str) -> SmtpConfig:
     except ValueError as exc:
         raise ValueError("port is not a number from 1 to 65535") from exc
     options = dict(parse_qsl(parts.query, keep_blank_values=True))
-    unknown = set(options) - {"timeout", "cafile"}
+    unknown = set(options) - {"timeout", "cafile", "rate"}
     if unknown:
-        raise ValueError(f"unknown option(s) {', '.join(sorted(unknown))} (known: timeout, cafile)")
+        raise ValueError(f"unknown option(s) {', '.join(sorted(unknown))} "
+                         "(known: timeout, cafile, rate)")
     try:
         timeout = float(options.get("timeout", "10"))
     except ValueError as exc:
@@ -78,7 +89,19 @@ def parse_smtp_url(url: str) -> SmtpConfig:
         password=unquote(parts.password) if parts.password else None,
         timeout=timeout,
         cafile=options.get("cafile") or None,
+        rate=parse_rate(options["rate"]) if "rate" in options else default_rate,
     )
+
+
+def parse_smtp_urls(text: str, default_rate: Rate | None = None) -> tuple[SmtpConfig, ...]:
+    """One relay, or a pool of them separated by commas or spaces."""
+    urls = [u for u in re.split(r"[\s,]+", text.strip()) if u]
+    if not urls:
+        raise ValueError("no SMTP URL")
+    relays = tuple(parse_smtp_url(u, default_rate) for u in urls)
+    if len({r.id for r in relays}) != len(relays):
+        raise ValueError("the same relay is named twice")
+    return relays
 
 
 class Settings(BaseSettings):
@@ -106,10 +129,19 @@ class Settings(BaseSettings):
     unsubscribe_email: str | None = None
     inliner: Literal["css_inline", "premailer"] = "css_inline"
     check_deliverability: bool = False
-    share_max_attempts: int = Field(8, ge=1, le=50)
     retry_base_seconds: float = Field(30.0, gt=0)
     retry_max_seconds: float = Field(3600.0, gt=0)
+    retry_horizon_hours: float = Field(48.0, gt=0, le=24 * 30)
     send_lease_seconds: int = Field(300, ge=5)
+    rate_limit: str = "none"
+    domain_rate_limit: str = "none"
+    domain_rate_limits: str = ""
+    rate_reserve: float = Field(0.1, ge=0, le=0.9)
+    rate_max_wait_seconds: float = Field(2.0, gt=0, le=60)
+    share_rate_max_wait_seconds: float = Field(10.0, gt=0, le=300)
+    smtp_idle_seconds: float = Field(30.0, gt=0)
+    pause_failure_ratio: float = Field(0.1, gt=0, le=1)
+    pause_window: int = Field(200, ge=10, le=100_000)
     max_body_bytes: int = Field(16_384, ge=1024)
     templates_dir: Path = ROOT / "templates"
     seeds_dir: Path = ROOT / "seeds"
@@ -126,7 +158,19 @@ class Settings(BaseSettings):
     @field_validator("smtp_url")
     @classmethod
     def _smtp(cls, value: str) -> str:
-        parse_smtp_url(value)
+        parse_smtp_urls(value)
+        return value
+
+    @field_validator("rate_limit", "domain_rate_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        parse_rate(value)
+        return value
+
+    @field_validator("domain_rate_limits")
+    @classmethod
+    def _domain_rates(cls, value: str) -> str:
+        parse_domain_rates(value)
         return value
 
     @field_validator("site_url", "public_url")
@@ -178,8 +222,13 @@ class Settings(BaseSettings):
         return value
 
     @property
+    def smtp_relays(self) -> tuple[SmtpConfig, ...]:
+        return parse_smtp_urls(self.smtp_url, parse_rate(self.rate_limit))
+
+    @property
     def smtp(self) -> SmtpConfig:
-        return parse_smtp_url(self.smtp_url)
+        """The first relay: the one tools that send a single message use."""
+        return self.smtp_relays[0]
 
     @property
     def zone(self) -> ZoneInfo:

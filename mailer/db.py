@@ -90,6 +90,18 @@ def upsert(session: Session, table: Any, rows: Sequence[dict[str, Any]], key: Se
         list(rows))
 
 
+def insert_ignore(session: Session, table: Any, rows: Sequence[dict[str, Any]],
+                  key: Sequence[str]) -> int:
+    """INSERT ... ON CONFLICT (key) DO NOTHING; how many rows were new."""
+    if not rows:
+        return 0
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" \
+        else sqlite.insert
+    stmt = insert(table).on_conflict_do_nothing(index_elements=list(key))
+    return sum(1 for _ in session.execute(stmt.returning(*[table.c[k] for k in key]),
+                                          list(rows)))
+
+
 def _alembic_config(engine: Engine) -> Any:
     from alembic.config import Config
 

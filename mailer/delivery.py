@@ -1,5 +1,5 @@
-"""Delivering one transactional message: claim it in the ledger, build it, send it,
-record the outcome, and say whether and when to try again.
+"""Delivering one transactional message: claim it in the ledger, check the suppression
+list, build it, send it, record the outcome, and say whether and when to try again.
 
 Shares and confirmation e-mails both go through `Deliverer.deliver`; what differs is
 only how the envelope is built.
@@ -9,28 +9,53 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from mailer.errors import NotFound, ServiceUnavailable, TransientDeliveryError
-from mailer.ledger import Claim, DeliveryLedger, JobStatus
+from mailer.errors import (
+    NotFound,
+    PermanentDeliveryError,
+    ServiceUnavailable,
+    Throttled,
+    TransientDeliveryError,
+)
+from mailer.ledger import NOT_QUEUED, Claim, DeliveryLedger, JobStatus
 from mailer.message import Envelope
+from mailer.models import utcnow
 from mailer.queue import SHARE_QUEUE, JobQueue
 from mailer.retry import backoff_delay
+from mailer.suppression import SuppressionStore
 from mailer.transport import EmailBackend
+
+SUPPRESSED_REPLY = "not sent: the address is on the suppression list"
 
 
 @dataclass(frozen=True)
 class Outcome:
-    action: Literal["sent", "skipped", "retry", "failed"]
+    action: Literal["sent", "skipped", "retry", "failed", "suppressed"]
     reply: str = ""
     delay: float = 0.0
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    max_attempts: int
+    """Deferred messages come back after `backoff_delay`, until `horizon_seconds` after
+    they were queued; then they are recorded as failed."""
+
     base_seconds: float
     max_seconds: float
+    horizon_seconds: float
+
+    def next_try(self, attempt: int, since: datetime | None,
+                 now: datetime | None = None) -> float | None:
+        """Seconds until the next attempt, or None when it would fall past the horizon."""
+        delay = backoff_delay(attempt, base=self.base_seconds, cap=self.max_seconds)
+        if since is None:
+            return delay
+        now = now or utcnow()
+        if now + timedelta(seconds=delay) > since + timedelta(seconds=self.horizon_seconds):
+            return None
+        return delay
 
 
 @dataclass(frozen=True)
@@ -48,34 +73,37 @@ def queue_delivery(job: Job, *, ledger: DeliveryLedger, queue: JobQueue, task: s
     """The producer's half: record the message as queued, then hand it to the broker.
     If the broker does not take it, the row says so and the caller gets
     ServiceUnavailable: an accepted message is never one that silently vanished."""
-    ledger.create(job.id, kind=job.kind, recipient=job.recipient, reference=job.reference)
+    ledger.create(job.id, kind=job.kind, recipient=job.recipient, reference=job.reference,
+                  payload=payload)
     try:
         queue.enqueue(task, payload, queue=SHARE_QUEUE)
     except ServiceUnavailable:
-        ledger.mark(job.id, JobStatus.FAILED, "not queued: the broker did not take the job")
+        ledger.mark(job.id, JobStatus.FAILED, NOT_QUEUED)
         raise
 
 
 class Deliverer:
     def __init__(self, *, ledger: DeliveryLedger, backend: EmailBackend, retry: RetryPolicy,
-                 lease_seconds: float) -> None:
+                 lease_seconds: float, suppressions: SuppressionStore | None = None) -> None:
         self.ledger = ledger
         self.backend = backend
         self.retry = retry
         self.lease_seconds = lease_seconds
+        self.suppressions = suppressions
 
     def deliver(self, job: Job, attempt: int, build: Callable[[], Envelope]) -> Outcome:
         """`attempt` counts from 1. `build` may raise NotFound (the article or subscriber
         is gone: recorded as failed). Raises ServiceUnavailable when the database is
         away; the caller should try the whole task again later."""
-        claim, wait = self.ledger.claim(job.id, self.lease_seconds, kind=job.kind,
-                                        recipient=job.recipient, reference=job.reference)
+        claim, wait, since = self.ledger.claim(job.id, self.lease_seconds, kind=job.kind,
+                                               recipient=job.recipient,
+                                               reference=job.reference)
         if claim is Claim.DONE:
             return Outcome("skipped", "already delivered or failed")
         if claim is Claim.BUSY:
             return Outcome("retry", "another worker is sending it", delay=wait + 1)
         try:
-            return self._send(job, attempt, build)
+            return self._send(job, attempt, since, build)
         except ServiceUnavailable:
             raise
         except Exception as exc:
@@ -84,21 +112,35 @@ class Deliverer:
             self.ledger.mark(job.id, JobStatus.FAILED, f"internal error: {type(exc).__name__}")
             raise
 
-    def _send(self, job: Job, attempt: int, build: Callable[[], Envelope]) -> Outcome:
+    def _send(self, job: Job, attempt: int, since: datetime | None,
+              build: Callable[[], Envelope]) -> Outcome:
+        if self.suppressions is not None and self.suppressions.suppressed([job.recipient]):
+            self.ledger.mark(job.id, JobStatus.SUPPRESSED, SUPPRESSED_REPLY)
+            return Outcome("suppressed", SUPPRESSED_REPLY)
         try:
             envelope = build()
         except NotFound as exc:
             self.ledger.mark(job.id, JobStatus.FAILED, str(exc))
             return Outcome("failed", str(exc))
         result = self.backend.send_messages([envelope])[0]
-        if result.error is None:
+        error = result.error
+        if error is None:
             self.ledger.mark(job.id, JobStatus.SENT, result.reply)
             return Outcome("sent", result.reply)
-        reply = str(result.error)
-        if isinstance(result.error, TransientDeliveryError) and attempt < self.retry.max_attempts:
-            self.ledger.mark(job.id, JobStatus.DEFERRED, reply)
-            delay = backoff_delay(attempt, base=self.retry.base_seconds,
-                                  cap=self.retry.max_seconds)
-            return Outcome("retry", reply, delay=delay)
+        reply = str(error)
+        if isinstance(error, Throttled):
+            # Not an attempt: the message never left. It waits its turn, unrecorded
+            # as a deferral.
+            self.ledger.mark(job.id, JobStatus.QUEUED, reply)
+            return Outcome("retry", reply, delay=error.retry_after)
+        if isinstance(error, TransientDeliveryError):
+            delay = self.retry.next_try(attempt, since)
+            if delay is not None:
+                self.ledger.mark(job.id, JobStatus.DEFERRED, reply)
+                return Outcome("retry", reply, delay=delay)
+            reply = f"gave up after {attempt} attempts: {reply}"
         self.ledger.mark(job.id, JobStatus.FAILED, reply)
+        if isinstance(error, PermanentDeliveryError) and error.hard_bounce \
+                and self.suppressions is not None:
+            self.suppressions.add(job.recipient, reply, "smtp")
         return Outcome("failed", reply)

@@ -175,6 +175,10 @@ class DigestPlanner:
             stmt = insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"])
             return list(session.execute(stmt.returning(table.c.id), rows).scalars())
 
+    def enqueue_batches(self, run_id: str, ids: Sequence[str]) -> int:
+        """Queue these rows' digests in batches; how many batches."""
+        return self._enqueue(run_id, ids)
+
     def _enqueue(self, run_id: str, ids: Sequence[str]) -> int:
         count = 0
         for start in range(0, len(ids), self._batch_size):
@@ -197,7 +201,10 @@ class DigestPlanner:
                            & (DeliveryRow.created_at < now - older_than),
                            (DeliveryRow.status == JobStatus.SENDING.value)
                            & (DeliveryRow.lease_until < now)))
-                .where(DeliveryRow.expires_at > now)).all()
+                .where(DeliveryRow.expires_at > now)
+                # A paused run keeps its rows queued on purpose; resume queues them.
+                .where(or_(DeliveryRow.run_id.is_(None), DeliveryRow.run_id.not_in(
+                    select(DigestRunRow.id).where(DigestRunRow.status != "running"))))).all()
         by_run: dict[str, list[str]] = defaultdict(list)
         for id_, run in stale:
             by_run[run or ""].append(id_)

@@ -14,26 +14,20 @@ import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from email import policy
 from email.header import Header
-from email.utils import format_datetime
 from typing import Any
 from uuid import uuid4
 
 import jinja2
 
 from mailer.articles import Article
-from mailer.delivery import RetryPolicy
-from mailer.digest import ArticleDays, Variant
-from mailer.errors import TransientDeliveryError
-from mailer.ledger import DeliveryLedger, JobStatus
+from mailer.digest import Variant
 from mailer.message import Envelope
 from mailer.render import Site, inline_css, load_stylesheet, slot
-from mailer.retry import backoff_delay
-from mailer.subscribers import SectionCatalog, Status, Subscriber, SubscriberStore
+from mailer.subscribers import SectionCatalog, Subscriber
 from mailer.tokens import Purpose, Tokens
-from mailer.transport import EmailBackend, SendResult
 
 _SLOT = re.compile(rb"%%slot:([a-z_]+)%%")
 
@@ -183,85 +177,3 @@ class DigestMail:
         return Envelope(template.fill(values), self._from, subscriber.email,
                         smtputf8=not subscriber.email.isascii(), eightbit=True,
                         wire_ready=True)
-
-
-@dataclass(frozen=True)
-class BatchOutcome:
-    sent: int
-    failed: int
-    skipped: int
-    deferred: list[str]
-    retry_in: float
-
-
-class DigestSender:
-    """Sends one batch of planned digests over one SMTP connection."""
-
-    def __init__(self, *, ledger: DeliveryLedger, subscribers: SubscriberStore,
-                 days: ArticleDays, mail: DigestMail, backend: EmailBackend,
-                 retry: RetryPolicy, lease_seconds: float, record_every: int = 20) -> None:
-        """`record_every`: SMTP replies per ledger commit, the most a worker killed
-        mid-batch can leave sent but unrecorded (and so send twice). 1 makes that one
-        message; on SQLite with four workers it costs about a fifth of the throughput."""
-        self.record_every = record_every
-        self.ledger = ledger
-        self.subscribers = subscribers
-        self.days = days
-        self.mail = mail
-        self.backend = backend
-        self.retry = retry
-        self.lease_seconds = lease_seconds
-
-    def send_batch(self, ids: Sequence[str]) -> BatchOutcome:
-        self.days.forget()  # articles may have been corrected since the last batch
-        claimed = self.ledger.claim_many(ids, self.lease_seconds)
-        people = self.subscribers.get_many(c.subscriber_id for c in claimed)
-        date_header = format_datetime(datetime.now(UTC)).encode()
-        skipped: list[tuple[str, JobStatus, str]] = []
-        work: list[tuple[str, int, Envelope]] = []
-        templates: dict[Variant, EncodedTemplate | None] = {}
-        for row in claimed:
-            person = people.get(row.subscriber_id)
-            if person is None or person.status is not Status.ACTIVE:
-                skipped.append((row.id, JobStatus.SKIPPED, "not sent: unsubscribed since"))
-                continue
-            prefs = person.preferences
-            variant = Variant(date.fromisoformat(row.reference), prefs.timezone, prefs.sections)
-            if variant not in templates:
-                articles = self.days.for_variant(variant)
-                templates[variant] = self.mail.template(variant, articles) if articles else None
-            template = templates[variant]
-            if template is None:
-                skipped.append((row.id, JobStatus.SKIPPED, "not sent: no articles any more"))
-                continue
-            work.append((row.id, row.attempts, self.mail.envelope(template, person, date_header)))
-        self.ledger.record(skipped)
-        sent = failed = 0
-        deferred: list[str] = []
-        worst_attempt = 0
-
-        unrecorded: list[tuple[str, JobStatus, str]] = []
-
-        def record(index: int, result: SendResult) -> None:
-            nonlocal sent, failed, worst_attempt
-            row_id, attempts, _ = work[index]
-            if result.error is None:
-                unrecorded.append((row_id, JobStatus.SENT, result.reply))
-                sent += 1
-            elif isinstance(result.error, TransientDeliveryError) \
-                    and attempts < self.retry.max_attempts:
-                unrecorded.append((row_id, JobStatus.DEFERRED, str(result.error)))
-                deferred.append(row_id)
-                worst_attempt = max(worst_attempt, attempts)
-            else:
-                unrecorded.append((row_id, JobStatus.FAILED, str(result.error)))
-                failed += 1
-            if len(unrecorded) >= self.record_every:
-                self.ledger.record_now(unrecorded)
-                unrecorded.clear()
-
-        self.backend.send_messages([envelope for _, _, envelope in work], on_result=record)
-        self.ledger.record_now(unrecorded)
-        delay = backoff_delay(worst_attempt, base=self.retry.base_seconds,
-                              cap=self.retry.max_seconds) if deferred else 0.0
-        return BatchOutcome(sent, failed, len(skipped), deferred, delay)

@@ -6,6 +6,10 @@ CLI layers can map them to a status or an exit code in one place each.
 
 from __future__ import annotations
 
+import re
+
+_MAILBOX_STATUS = re.compile(r"\b5\.(1\.\d{1,3}|2\.1)\b")
+
 
 class MailerError(Exception):
     """Root of every error the library raises on purpose."""
@@ -61,11 +65,13 @@ class RateLimited(MailerError):
 
 
 class DeliveryError(MailerError):
-    """SMTP did not take a message; `code` is the reply code, 0 for no reply at all."""
+    """SMTP did not take a message; `code` is the reply code, 0 for no reply at all;
+    `stage` the command that was refused (MAIL FROM, RCPT TO, DATA, connect)."""
 
-    def __init__(self, code: int, reply: str) -> None:
+    def __init__(self, code: int, reply: str, stage: str = "") -> None:
         self.code = code
         self.reply = reply
+        self.stage = stage
         super().__init__(f"{code} {reply}" if code else reply)
 
 
@@ -75,3 +81,32 @@ class TransientDeliveryError(DeliveryError):
 
 class PermanentDeliveryError(DeliveryError):
     """Retrying cannot help: 5xx replies, or an address this relay cannot carry."""
+
+    @property
+    def hard_bounce(self) -> bool:
+        """The address itself is bad, so no later message should be sent to it: a 5xx
+        to RCPT TO, or any 5xx whose enhanced status (RFC 3463) is about the mailbox
+        (5.1.x) or a disabled one (5.2.1). Content, policy and size refusals (554 at
+        DATA, 552) fail the message without blaming the address."""
+        if self.code < 500:
+            return False
+        if self.stage == "RCPT TO":
+            return True
+        return bool(_MAILBOX_STATUS.search(self.reply))
+
+
+class RelayUnavailable(TransientDeliveryError):
+    """No session with the relay at all (refused, unreachable, TLS or AUTH failure):
+    another relay of a pool may take the messages."""
+
+
+class Throttled(TransientDeliveryError):
+    """Not sent: the shared send-rate limit has no slot within the caller's wait.
+
+    `scope` is "relay" (the whole relay is busy: so is every message after this one)
+    or "domain" (only this recipient's domain is)."""
+
+    def __init__(self, retry_after: float, scope: str, detail: str) -> None:
+        self.retry_after = retry_after
+        self.scope = scope
+        super().__init__(0, f"rate limit: {detail}; next slot in {retry_after:.1f} s")

@@ -9,6 +9,7 @@ SQLite and PostgreSQL alike, so any number of workers on any machines can race f
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,10 +19,11 @@ from typing import Any, cast
 
 from sqlalchemy import (
     Connection,
-    CursorResult,
     Table,
     bindparam,
+    case,
     func,
+    literal,
     or_,
     select,
     update,
@@ -41,9 +43,15 @@ class JobStatus(StrEnum):
     FAILED = "failed"
     EXPIRED = "expired"  # a digest that could not go out in its window: never sent late
     SKIPPED = "skipped"  # a digest whose subscriber left between planning and sending
+    SUPPRESSED = "suppressed"  # not sent: the address is on the suppression list
+    CANCELLED = "cancelled"  # not sent: its digest run was cancelled
 
 
-FINAL = {JobStatus.SENT, JobStatus.FAILED, JobStatus.EXPIRED, JobStatus.SKIPPED}
+FINAL = {JobStatus.SENT, JobStatus.FAILED, JobStatus.EXPIRED, JobStatus.SKIPPED,
+         JobStatus.SUPPRESSED, JobStatus.CANCELLED}
+# A share the broker refused: the client got a 503, so resending it would send what
+# its sender was told had not been accepted.
+NOT_QUEUED = "not queued: the broker did not take the job"
 
 
 class Claim(StrEnum):
@@ -63,6 +71,7 @@ class JobRecord:
     last_reply: str
     created_at: datetime
     updated_at: datetime
+    run_id: str | None = None
 
     def public(self) -> dict[str, object]:
         """What the HTTP API may show anyone holding the job id: the address is masked."""
@@ -95,7 +104,15 @@ def _record(row: DeliveryRow) -> JobRecord:
     return JobRecord(id=row.id, kind=row.kind, status=JobStatus(row.status),
                      recipient=row.recipient, reference=row.reference, attempts=row.attempts,
                      last_reply=row.last_reply, created_at=row.created_at,
-                     updated_at=row.updated_at)
+                     updated_at=row.updated_at, run_id=row.run_id)
+
+
+@dataclass(frozen=True)
+class Resent:
+    id: str
+    kind: str
+    payload: dict[str, Any] | None
+    run_id: str | None
 
 
 class DeliveryLedger:
@@ -108,16 +125,21 @@ class DeliveryLedger:
                                     last_reply=bindparam("reply"),
                                     updated_at=bindparam("at")))
 
-    def create(self, job_id: str, *, kind: str, recipient: str, reference: str) -> None:
+    def create(self, job_id: str, *, kind: str, recipient: str, reference: str,
+               payload: dict[str, Any] | None = None) -> None:
+        """`payload` is kept so that a failed message can be resent."""
         now = utcnow()
         with transaction(self._sessions) as session:
             session.add(DeliveryRow(id=job_id, kind=kind, recipient=recipient,
                                     reference=reference[:200], status=JobStatus.QUEUED.value,
-                                    attempts=0, last_reply="", created_at=now, updated_at=now))
+                                    attempts=0, last_reply="", created_at=now, updated_at=now,
+                                    payload=json.dumps(payload) if payload else None))
 
     def claim(self, job_id: str, lease_seconds: float, *, kind: str, recipient: str,
-              reference: str) -> tuple[Claim, float]:
-        """(CLAIMED, 0), (DONE, 0) or (BUSY, seconds until the other worker's lease ends).
+              reference: str) -> tuple[Claim, float, datetime | None]:
+        """(CLAIMED, 0, since), (DONE, 0, None) or (BUSY, seconds until the other
+        worker's lease ends, None). `since` is when the message's retries started (its
+        queuing, or its resending): the retry horizon counts from it.
 
         A lease that has run out means the worker that held it died mid-send: whether
         the relay took the message is unknown, and we send again rather than lose it.
@@ -127,16 +149,18 @@ class DeliveryLedger:
         now = utcnow()
         lease_until = now + timedelta(seconds=lease_seconds)
         with transaction(self._sessions) as session:
-            result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+            claimed = session.execute(
                 update(DeliveryRow)
                 .where(DeliveryRow.id == job_id)
                 .where(or_(DeliveryRow.status.in_([JobStatus.QUEUED, JobStatus.DEFERRED]),
                            (DeliveryRow.status == JobStatus.SENDING)
                            & (DeliveryRow.lease_until < now)))
                 .values(status=JobStatus.SENDING.value, lease_until=lease_until,
-                        attempts=DeliveryRow.attempts + 1, updated_at=now))
-            if result.rowcount:
-                return Claim.CLAIMED, 0.0
+                        attempts=DeliveryRow.attempts + 1, updated_at=now)
+                .returning(DeliveryRow.created_at, DeliveryRow.expires_at)).first()
+            if claimed is not None:
+                created, resent = claimed
+                return Claim.CLAIMED, 0.0, resent or created
             row = session.get(DeliveryRow, job_id)
             if row is None:
                 session.add(DeliveryRow(id=job_id, kind=kind, recipient=recipient,
@@ -144,11 +168,11 @@ class DeliveryLedger:
                                         status=JobStatus.SENDING.value, attempts=1,
                                         last_reply="", lease_until=lease_until,
                                         created_at=now, updated_at=now))
-                return Claim.CLAIMED, 0.0
+                return Claim.CLAIMED, 0.0, now
             if row.status in FINAL:
-                return Claim.DONE, 0.0
+                return Claim.DONE, 0.0, None
             held = row.lease_until or now
-            return Claim.BUSY, max(0.0, (held - now).total_seconds())
+            return Claim.BUSY, max(0.0, (held - now).total_seconds()), None
 
     def mark(self, job_id: str, status: JobStatus, reply: str) -> None:
         with transaction(self._sessions) as session:
@@ -241,6 +265,43 @@ class DeliveryLedger:
             if finished >= total or time.monotonic() > deadline:
                 return counts
             time.sleep(poll)
+
+    def failed(self, since: datetime | None = None, *, run_id: str | None = None,
+               limit: int = 1000) -> list[JobRecord]:
+        """Failed messages, newest first."""
+        query = select(DeliveryRow).where(DeliveryRow.status == JobStatus.FAILED.value)
+        if since is not None:
+            query = query.where(DeliveryRow.updated_at >= since)
+        if run_id is not None:
+            query = query.where(DeliveryRow.run_id == run_id)
+        with transaction(self._sessions) as session:
+            rows = session.execute(query.order_by(DeliveryRow.updated_at.desc())
+                                   .limit(limit)).scalars()
+            return [_record(row) for row in rows]
+
+    def requeue_failed(self, *, run_id: str | None, digest_until: datetime) -> list[Resent]:
+        """Failed messages back to `queued`, in one atomic UPDATE: two operators
+        resending at once re-queue each message once between them. Digests get a new
+        window (`digest_until`); for the others `expires_at` records the resending, so
+        their retry horizon starts again. Returns what the caller must now hand to the
+        broker."""
+        now = utcnow()
+        query = (update(DeliveryRow).where(DeliveryRow.status == JobStatus.FAILED.value)
+                 .where(DeliveryRow.last_reply != NOT_QUEUED)
+                 .where(or_(DeliveryRow.kind == "digest", DeliveryRow.payload.is_not(None))))
+        if run_id is not None:
+            query = query.where(DeliveryRow.run_id == run_id)
+        was = func.substr(literal("resent; was: ") + DeliveryRow.last_reply, 1, 1000)
+        with transaction(self._sessions) as session:
+            found = session.execute(
+                query.values(status=JobStatus.QUEUED.value, lease_until=None, updated_at=now,
+                             last_reply=was,
+                             expires_at=case((DeliveryRow.kind == "digest", digest_until),
+                                             else_=now))
+                .returning(DeliveryRow.id, DeliveryRow.kind, DeliveryRow.payload,
+                           DeliveryRow.run_id)).all()
+        return [Resent(id_, kind, json.loads(payload) if payload else None, run)
+                for id_, kind, payload, run in found]
 
     def get(self, job_id: str) -> JobRecord | None:
         with transaction(self._sessions) as session:

@@ -83,7 +83,11 @@ class DeliveryRow(Base):
     dedupe_key: Mapped[str | None] = mapped_column(String(120), unique=True, nullable=True)
     subscriber_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     run_id: Mapped[str | None] = mapped_column(String(32), index=True, nullable=True)
+    # Digests: the end of the edition's window. Shares and confirmations: when an
+    # operator last resent it (its retry horizon counts from then, else from created_at).
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Shares and confirmations: the task payload (JSON), so a failed one can be resent.
+    payload: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class DigestRunRow(Base):
@@ -93,7 +97,20 @@ class DigestRunRow(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     edition: Mapped[str] = mapped_column(String(10), index=True)  # YYYY-MM-DD
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))  # running, paused, cancelled
     total: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reason: Mapped[str] = mapped_column(String(300), default="")  # why it was paused
+
+
+class SuppressionRow(Base):
+    """An address no mail goes to any more: it hard-bounced, or complained."""
+
+    __tablename__ = "suppressions"
+
+    email_key: Mapped[str] = mapped_column(String(254), primary_key=True)  # lower-cased
+    email: Mapped[str] = mapped_column(String(254))
+    reason: Mapped[str] = mapped_column(String(500))
+    source: Mapped[str] = mapped_column(String(16))  # smtp, webhook, manual
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

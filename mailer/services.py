@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+import redis
 from sqlalchemy import Engine
 
 from mailer.articles import SqlArticleStore, read_seed_articles
@@ -14,10 +15,15 @@ from mailer.delivery import RetryPolicy
 from mailer.digest import DigestPlanner
 from mailer.digest_mail import DigestMail
 from mailer.ledger import DeliveryLedger
+from mailer.pacing import Pacer, PacingPolicy
 from mailer.queue import JobQueue
+from mailer.ratelimit import RedisBuckets, parse_domain_rates, parse_rate
+from mailer.relays import Relay, RelayPool
 from mailer.render import ShareRenderer, Site, TemplateMail, make_environment
+from mailer.runs import DigestRuns, FailureWindow, PausePolicy
 from mailer.smtp import SmtpBackend
 from mailer.subscribers import Preferences, SectionCatalog, SubscriberStore
+from mailer.suppression import SuppressionStore
 from mailer.tokens import Tokens
 
 
@@ -28,6 +34,8 @@ class Stores:
     articles: SqlArticleStore
     subscribers: SubscriberStore
     ledger: DeliveryLedger
+    suppressions: SuppressionStore
+    runs: DigestRuns
 
     def close(self) -> None:
         self.engine.dispose()
@@ -40,7 +48,7 @@ def open_stores(settings: Settings, *, seed: bool = True) -> Stores:
     check_schema(engine)
     sessions = session_factory(engine)
     stores = Stores(engine, sessions, SqlArticleStore(sessions), SubscriberStore(sessions),
-                    DeliveryLedger(sessions))
+                    DeliveryLedger(sessions), SuppressionStore(sessions), DigestRuns(sessions))
     if seed:
         stores.articles.put_many(read_seed_articles(settings.seeds_dir))
     return stores
@@ -62,6 +70,32 @@ def make_template_mail(settings: Settings) -> TemplateMail:
 
 def make_smtp_backend(settings: Settings) -> SmtpBackend:
     return SmtpBackend(settings.smtp, local_hostname=settings.site_domain)
+
+
+def make_redis(settings: Settings) -> redis.Redis:
+    return redis.Redis.from_url(settings.redis_url, socket_timeout=5,
+                                socket_connect_timeout=5)
+
+
+def pacing_policy(settings: Settings) -> PacingPolicy:
+    return PacingPolicy(domain_default=parse_rate(settings.domain_rate_limit),
+                        domains=parse_domain_rates(settings.domain_rate_limits),
+                        reserve=settings.rate_reserve,
+                        share_max_wait=settings.share_rate_max_wait_seconds,
+                        bulk_max_wait=settings.rate_max_wait_seconds)
+
+
+def make_relay_pool(settings: Settings, client: redis.Redis) -> RelayPool:
+    """Every relay of MAILER_SMTP_URL, paced by the limits kept in Redis."""
+    relays = [Relay(config.id, SmtpBackend(config, local_hostname=settings.site_domain),
+                    config.rate) for config in settings.smtp_relays]
+    return RelayPool(relays, Pacer(RedisBuckets(client), pacing_policy(settings)),
+                     idle_seconds=settings.smtp_idle_seconds)
+
+
+def make_failure_window(settings: Settings, client: redis.Redis) -> FailureWindow:
+    return FailureWindow(client, PausePolicy(settings.pause_failure_ratio,
+                                             settings.pause_window))
 
 
 def make_tokens(settings: Settings) -> Tokens:
@@ -96,8 +130,8 @@ def make_planner(settings: Settings, stores: Stores, queue: JobQueue) -> DigestP
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:
-    return RetryPolicy(settings.share_max_attempts, settings.retry_base_seconds,
-                       settings.retry_max_seconds)
+    return RetryPolicy(settings.retry_base_seconds, settings.retry_max_seconds,
+                       settings.retry_horizon_hours * 3600)
 
 
 def resend_after(settings: Settings) -> timedelta:

@@ -13,9 +13,14 @@ import ssl
 from collections.abc import Callable, Sequence
 
 from mailer.config import SmtpConfig
-from mailer.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from mailer.errors import (
+    DeliveryError,
+    PermanentDeliveryError,
+    RelayUnavailable,
+    TransientDeliveryError,
+)
 from mailer.message import Envelope
-from mailer.transport import EmailBackend, ResultHook, SendResult
+from mailer.transport import Admit, EmailBackend, Gate, ResultHook, SendResult
 
 _CONNECTION_ERRORS = (smtplib.SMTPServerDisconnected, OSError, ssl.SSLError, socket.timeout)
 
@@ -27,12 +32,13 @@ def _text(reply: bytes | str) -> str:
 
 
 def classify(code: int, reply: bytes | str, stage: str = "") -> DeliveryError:
+    """4xx (421, 450, 451, 452, 454, ...) and anything unexpected defer; 5xx fail."""
     text = f"{stage}: {_text(reply)}" if stage else _text(reply)
     if 400 <= code < 500:
-        return TransientDeliveryError(code, text)
+        return TransientDeliveryError(code, text, stage)
     if code >= 500:
-        return PermanentDeliveryError(code, text)
-    return TransientDeliveryError(code, text or "unexpected reply")
+        return PermanentDeliveryError(code, text, stage)
+    return TransientDeliveryError(code, text or "unexpected reply", stage)
 
 
 class SmtpBackend(EmailBackend):
@@ -70,13 +76,16 @@ class SmtpBackend(EmailBackend):
             _quietly_close(conn)
             # The relay refused our credentials: an operator must fix the settings, but
             # the mail itself is fine, so it waits (transient) rather than failing.
-            raise TransientDeliveryError(exc.smtp_code, f"AUTH: {_text(exc.smtp_error)}") from None
+            raise RelayUnavailable(exc.smtp_code, f"AUTH: {_text(exc.smtp_error)}",
+                                   "connect") from None
         except smtplib.SMTPResponseException as exc:
             _quietly_close(conn)
-            raise classify(exc.smtp_code, exc.smtp_error, "connect") from None
+            # Even a 5xx greeting is about the relay, not about any one message.
+            raise RelayUnavailable(exc.smtp_code, f"connect: {_text(exc.smtp_error)}",
+                                   "connect") from None
         except (*_CONNECTION_ERRORS, smtplib.SMTPException) as exc:
             _quietly_close(conn)
-            raise TransientDeliveryError(
+            raise RelayUnavailable(
                 0, f"cannot connect to {cfg.host}:{cfg.port}: {exc or type(exc).__name__}"
             ) from None
         self._conn = conn
@@ -90,9 +99,10 @@ class SmtpBackend(EmailBackend):
         except (*_CONNECTION_ERRORS, smtplib.SMTPException):
             _quietly_close(conn)
 
-    def send_messages(self, envelopes: Sequence[Envelope],
-                      on_result: ResultHook | None = None) -> list[SendResult]:
+    def send_messages(self, envelopes: Sequence[Envelope], on_result: ResultHook | None = None,
+                      admit: Admit | None = None) -> list[SendResult]:
         results: list[SendResult] = []
+        gate = Gate(admit)
 
         def emit(result: SendResult) -> None:
             if on_result is not None:
@@ -115,9 +125,13 @@ class SmtpBackend(EmailBackend):
                 return results
             assert self._conn is not None
             if self._conn.has_extn("pipelining"):
-                self._send_pipelined(self._conn, envelopes, emit)
+                self._send_pipelined(self._conn, envelopes, emit, gate)
                 return results
         for index, env in enumerate(envelopes):
+            held = gate.check(env)
+            if held is not None:
+                emit(SendResult(env, "", held))
+                continue
             try:
                 reused = self._conn is not None
                 self.open()
@@ -233,7 +247,7 @@ class SmtpBackend(EmailBackend):
         return line.encode("utf-8" if env.smtputf8 else "ascii")
 
     def _send_pipelined(self, conn: smtplib.SMTP, envelopes: Sequence[Envelope],
-                        emit: Callable[[SendResult], None]) -> None:
+                        emit: Callable[[SendResult], None], gate: Gate) -> None:
         """One round trip a message (RFC 2920): each write carries the previous
         message's content and end-of-data with the next message's MAIL, RCPT and DATA,
         and the replies come back in that order. Results are emitted in order, each as
@@ -254,9 +268,17 @@ class SmtpBackend(EmailBackend):
                 refused: SendResult | None = None
                 if current is not None:
                     env = envelopes[current]
-                    if env.smtputf8 and not conn.has_extn("smtputf8"):
-                        refused = SendResult(env, "", PermanentDeliveryError(
-                            0, "the relay does not support SMTPUTF8, needed for this address"))
+                    if out:
+                        # The previous message is finished off before any wait for
+                        # this one's send slot.
+                        conn.sock.sendall(bytes(out))
+                        out.clear()
+                    held: DeliveryError | None = gate.check(env)
+                    if held is None and env.smtputf8 and not conn.has_extn("smtputf8"):
+                        held = PermanentDeliveryError(
+                            0, "the relay does not support SMTPUTF8, needed for this address")
+                    if held is not None:
+                        refused = SendResult(env, "", held)
                         current = None
                     else:
                         out += self._commands(conn, env)

@@ -15,7 +15,12 @@ from pathlib import Path
 from types import TracebackType
 from uuid import uuid4
 
-from mailer.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from mailer.errors import (
+    DeliveryError,
+    PermanentDeliveryError,
+    Throttled,
+    TransientDeliveryError,
+)
 from mailer.message import Envelope
 
 
@@ -31,6 +36,31 @@ class SendResult:
 
 
 ResultHook = Callable[[int, "SendResult"], None]
+# Called just before each message goes out: returns once it may go (after waiting for
+# a send slot), or raises Throttled to hold that message back.
+Admit = Callable[[Envelope], None]
+
+
+class Gate:
+    """One `send_messages` call's view of `admit`: once the relay itself has no slot,
+    every later message is held back too, without asking again."""
+
+    def __init__(self, admit: Admit | None) -> None:
+        self._admit = admit
+        self._blocked: Throttled | None = None
+
+    def check(self, envelope: Envelope) -> Throttled | None:
+        if self._admit is None:
+            return None
+        if self._blocked is not None:
+            return self._blocked
+        try:
+            self._admit(envelope)
+        except Throttled as exc:
+            if exc.scope == "relay":
+                self._blocked = exc
+            return exc
+        return None
 
 
 def report_all(results: list[SendResult], on_result: ResultHook | None) -> list[SendResult]:
@@ -48,10 +78,11 @@ class EmailBackend(ABC):
         """Release what `open` took; safe to call twice."""
 
     @abstractmethod
-    def send_messages(self, envelopes: Sequence[Envelope],
-                      on_result: ResultHook | None = None) -> list[SendResult]:
+    def send_messages(self, envelopes: Sequence[Envelope], on_result: ResultHook | None = None,
+                      admit: Admit | None = None) -> list[SendResult]:
         """Send in order; `on_result(index, result)` is called as soon as each message's
-        fate is known, so a caller can record it before the next one goes out."""
+        fate is known, so a caller can record it before the next one goes out.
+        `admit(envelope)` paces the sending (see Gate)."""
 
     def __enter__(self) -> EmailBackend:
         self.open()
@@ -69,12 +100,19 @@ class MemoryBackend(EmailBackend):
         self.outbox: list[Envelope] = []
         self._lock = threading.Lock()
 
-    def send_messages(self, envelopes: Sequence[Envelope],
-                      on_result: ResultHook | None = None) -> list[SendResult]:
-        with self._lock:
-            self.outbox.extend(envelopes)
-        return report_all([SendResult(env, "250 stored in memory") for env in envelopes],
-                          on_result)
+    def send_messages(self, envelopes: Sequence[Envelope], on_result: ResultHook | None = None,
+                      admit: Admit | None = None) -> list[SendResult]:
+        gate = Gate(admit)
+        results = []
+        for env in envelopes:
+            held = gate.check(env)
+            if held is not None:
+                results.append(SendResult(env, "", held))
+                continue
+            with self._lock:
+                self.outbox.append(env)
+            results.append(SendResult(env, "250 stored in memory"))
+        return report_all(results, on_result)
 
 
 class FileBackend(EmailBackend):
@@ -89,10 +127,15 @@ class FileBackend(EmailBackend):
         except OSError as exc:
             raise TransientDeliveryError(0, f"cannot create {self.directory}: {exc}") from None
 
-    def send_messages(self, envelopes: Sequence[Envelope],
-                      on_result: ResultHook | None = None) -> list[SendResult]:
+    def send_messages(self, envelopes: Sequence[Envelope], on_result: ResultHook | None = None,
+                      admit: Admit | None = None) -> list[SendResult]:
         self.open()
-        return report_all([self._write(env) for env in envelopes], on_result)
+        gate = Gate(admit)
+        results = []
+        for env in envelopes:
+            held = gate.check(env)
+            results.append(self._write(env) if held is None else SendResult(env, "", held))
+        return report_all(results, on_result)
 
     def _write(self, env: Envelope) -> SendResult:
         path = write_eml(self.directory, env.content(), env.sender, env.recipient)

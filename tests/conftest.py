@@ -26,7 +26,7 @@ from tests.support.smtp import RecordingHandler
 
 POSTGRES_URL = os.environ.get("MAILER_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
-TABLES = ("deliveries", "digest_runs", "subscribers", "articles")
+TABLES = ("deliveries", "digest_runs", "subscribers", "articles", "suppressions")
 
 
 @pytest.fixture(autouse=True)

@@ -37,7 +37,11 @@ def test_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
     ("MAILER_FROM_EMAIL", "not-an-address", "MAILER_FROM_EMAIL: "),
     ("MAILER_SITE_URL", "today.az", "MAILER_SITE_URL: must be an http(s) URL"),
     ("MAILER_CHECK_DELIVERABILITY", "maybe", "MAILER_CHECK_DELIVERABILITY: "),
-    ("MAILER_SHARE_MAX_ATTEMPTS", "0", "MAILER_SHARE_MAX_ATTEMPTS: "),
+    ("MAILER_RETRY_HORIZON_HOURS", "0", "MAILER_RETRY_HORIZON_HOURS: "),
+    ("MAILER_RATE_LIMIT", "fast", "MAILER_RATE_LIMIT: 'fast' is not a rate like 14/s"),
+    ("MAILER_DOMAIN_RATE_LIMITS", "gmail.com", "MAILER_DOMAIN_RATE_LIMITS: 'gmail.com' is not"),
+    ("MAILER_SMTP_URL", "smtp://a:25?rate=lots", "MAILER_SMTP_URL: 'lots' is not a rate"),
+    ("MAILER_SMTP_URL", "smtp://a:25,smtp://a:25", "MAILER_SMTP_URL: the same relay is named"),
     ("MAILER_INLINER", "magic", "MAILER_INLINER: "),
 ])
 def test_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, name: str, value: str,

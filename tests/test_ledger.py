@@ -5,7 +5,7 @@ import time
 import pytest
 
 from mailer.db import SessionFactory
-from mailer.ledger import Claim, DeliveryLedger, JobStatus, mask_address
+from mailer.ledger import NOT_QUEUED, Claim, DeliveryLedger, JobStatus, mask_address
 
 CLAIM = {"kind": "share", "recipient": "bob@example.org", "reference": "a-story"}
 
@@ -25,8 +25,9 @@ def test_new_job_is_queued(ledger: DeliveryLedger) -> None:
 
 def test_claim_then_a_second_claim_waits(ledger: DeliveryLedger) -> None:
     ledger.create("j2", **CLAIM)
-    assert ledger.claim("j2", 30, **CLAIM) == (Claim.CLAIMED, 0.0)
-    verdict, wait = ledger.claim("j2", 30, **CLAIM)
+    verdict, _, since = ledger.claim("j2", 30, **CLAIM)
+    assert verdict is Claim.CLAIMED and since is not None
+    verdict, wait, _ = ledger.claim("j2", 30, **CLAIM)
     assert verdict is Claim.BUSY
     assert 25 < wait <= 30
 
@@ -35,7 +36,7 @@ def test_sent_job_is_never_claimed_again(ledger: DeliveryLedger) -> None:
     ledger.create("j3", **CLAIM)
     ledger.claim("j3", 30, **CLAIM)
     ledger.mark("j3", JobStatus.SENT, "250 OK")
-    assert ledger.claim("j3", 30, **CLAIM) == (Claim.DONE, 0.0)
+    assert ledger.claim("j3", 30, **CLAIM) == (Claim.DONE, 0.0, None)
     record = ledger.get("j3")
     assert record is not None and record.status is JobStatus.SENT and record.attempts == 1
     assert record.last_reply == "250 OK"
@@ -81,3 +82,39 @@ def test_public_view_masks_the_address() -> None:
 
 def test_get_unknown_job_is_none(ledger: DeliveryLedger) -> None:
     assert ledger.get("nope") is None
+
+
+def test_failed_lists_only_failed_newest_first(ledger: DeliveryLedger) -> None:
+    for job_id, status in (("a", JobStatus.FAILED), ("b", JobStatus.SENT),
+                           ("c", JobStatus.FAILED)):
+        ledger.create(job_id, **CLAIM)
+        ledger.mark(job_id, status, f"{job_id} reply")
+        time.sleep(0.01)
+    assert [r.id for r in ledger.failed()] == ["c", "a"]
+    later = ledger.get("c")
+    assert later is not None
+    assert [r.id for r in ledger.failed(since=later.updated_at)] == ["c"]
+
+
+def test_requeue_failed_takes_each_message_once(ledger: DeliveryLedger) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import UTC, datetime
+
+    for job_id in ("x", "y"):
+        ledger.create(job_id, **CLAIM, payload={"job_id": job_id})
+        ledger.mark(job_id, JobStatus.FAILED, "550 no")
+    ledger.create("sent", **CLAIM, payload={"job_id": "sent"})
+    ledger.mark("sent", JobStatus.SENT, "250 ok")
+    ledger.create("refused", **CLAIM, payload={"job_id": "refused"})
+    ledger.mark("refused", JobStatus.FAILED, NOT_QUEUED)
+    with ThreadPoolExecutor(4) as pool:
+        rounds = list(pool.map(lambda _: ledger.requeue_failed(
+            run_id=None, digest_until=datetime.now(UTC)), range(4)))
+    resent = [r for found in rounds for r in found]
+    assert sorted(r.id for r in resent) == ["x", "y"], "each failed one once; never a 503'd one"
+    assert {r.id: r.payload for r in resent} == {"x": {"job_id": "x"}, "y": {"job_id": "y"}}
+    record = ledger.get("x")
+    assert record is not None and record.status is JobStatus.QUEUED
+    assert record.last_reply == "resent; was: 550 no"
+    verdict, _, since = ledger.claim("x", 30, **CLAIM)
+    assert verdict is Claim.CLAIMED and since is not None and since > record.created_at

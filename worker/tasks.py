@@ -10,17 +10,19 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from celery import Celery, Task
+from celery.signals import worker_process_shutdown
 
 from mailer.config import Settings
 from mailer.delivery import Deliverer, Outcome
 from mailer.digest import ArticleDays
-from mailer.digest_mail import BatchOutcome as DigestBatch
-from mailer.digest_mail import DigestSender
+from mailer.digest_send import BatchOutcome as DigestBatch
+from mailer.digest_send import DigestSender
 from mailer.errors import ConfigError, ServiceUnavailable
 from mailer.queue import (
     CONFIRM_TASK,
     DIGEST_BATCH_TASK,
     DIGEST_PLAN_TASK,
+    DIGEST_QUEUE,
     EXPIRE_TASK,
     SHARE_TASK,
 )
@@ -28,9 +30,11 @@ from mailer.services import (
     Stores,
     make_catalog,
     make_digest_mail,
+    make_failure_window,
     make_planner,
+    make_redis,
+    make_relay_pool,
     make_renderer,
-    make_smtp_backend,
     make_template_mail,
     make_tokens,
     open_stores,
@@ -56,14 +60,18 @@ class ProcessLocal:
             return
         s = self.settings
         self.stores: Stores = open_stores(s)
-        backend = make_smtp_backend(s)
-        self.deliverer = Deliverer(ledger=self.stores.ledger, backend=backend,
-                                   retry=retry_policy(s), lease_seconds=s.send_lease_seconds)
+        self.redis = make_redis(s)
+        self.relays = make_relay_pool(s, self.redis)
+        self.deliverer = Deliverer(ledger=self.stores.ledger, backend=self.relays.lane("share"),
+                                   retry=retry_policy(s), lease_seconds=s.send_lease_seconds,
+                                   suppressions=self.stores.suppressions)
         self.digest_sender = DigestSender(
             ledger=self.stores.ledger, subscribers=self.stores.subscribers,
-            days=ArticleDays(self.stores.articles), mail=make_digest_mail(s), backend=backend,
-            retry=retry_policy(s), lease_seconds=s.send_lease_seconds,
-            record_every=s.digest_record_every)
+            days=ArticleDays(self.stores.articles), mail=make_digest_mail(s),
+            backend=self.relays.lane("bulk"), retry=retry_policy(s),
+            lease_seconds=s.send_lease_seconds, record_every=s.digest_record_every,
+            suppressions=self.stores.suppressions, runs=self.stores.runs,
+            failures=make_failure_window(s, self.redis))
         self.share_mail = ShareMail(articles=self.stores.articles, renderer=make_renderer(s),
                                     site_name=s.site_name, from_email=s.from_email,
                                     domain=s.site_domain)
@@ -97,9 +105,13 @@ class ProcessLocal:
         return (f"planned {report.planned} in {report.batches} batch(es), "
                 f"{report.without_articles} without articles, {stale} stale re-queued")
 
-    def send_digest_batch(self, ids: list[str]) -> DigestBatch:
+    def send_digest_batch(self, ids: list[str], run_id: str | None) -> DigestBatch:
         self._ensure()
-        return self.digest_sender.send_batch(ids)
+        return self.digest_sender.send_batch(ids, run_id)
+
+    def shutdown(self) -> None:
+        if self._pid == os.getpid():
+            self.relays.shutdown()
 
     def expire(self) -> int:
         self._ensure()
@@ -126,6 +138,7 @@ def run_delivery(task: Task, name: str, deliver: Callable[[dict[str, Any], int],
 
 def register_tasks(app: Celery, settings: Settings) -> None:
     local = ProcessLocal(settings, app)
+    worker_process_shutdown.connect(lambda **_: local.shutdown(), weak=False)
 
     @app.task(name=SHARE_TASK, bind=True, max_retries=None)
     def deliver_share(self: Task, payload: dict[str, Any]) -> str:
@@ -152,18 +165,26 @@ def register_tasks(app: Celery, settings: Settings) -> None:
     @app.task(name=DIGEST_BATCH_TASK, bind=True, max_retries=None)
     def send_digest_batch(self: Task, payload: dict[str, Any]) -> str:
         ids = [str(i) for i in payload.get("ids", [])]
+        run_id = payload.get("run_id") or None
         try:
-            outcome = local.send_digest_batch(ids)
+            outcome = local.send_digest_batch(ids, run_id)
         except (ServiceUnavailable, ConfigError) as exc:
             log.warning("digest batch of %d: %s; retrying in 10 s", len(ids), exc)
             raise self.retry(countdown=10) from None
-        log.info("digest batch %s of %d: %d sent, %d failed, %d skipped, %d deferred",
-                 payload.get("run_id"), len(ids), outcome.sent, outcome.failed,
-                 outcome.skipped, len(outcome.deferred))
+        log.info("digest batch %s of %d: %d sent, %d failed, %d skipped, %d deferred, "
+                 "%d waiting for a send slot%s", run_id, len(ids), outcome.sent,
+                 outcome.failed, outcome.skipped, len(outcome.deferred),
+                 len(outcome.throttled), f"; {outcome.halted}" if outcome.halted else "")
+        if outcome.throttled:
+            # Handed back, not slept on: the worker is free for the share queue, and
+            # the batch comes back when the limit has room. Queued before this task
+            # is acknowledged, so a crash in between loses nothing.
+            self.apply_async(args=[{**payload, "ids": outcome.throttled}],
+                             countdown=outcome.throttle_wait, queue=DIGEST_QUEUE)
         if outcome.deferred:
             raise self.retry(args=[{**payload, "ids": outcome.deferred}],
                              countdown=outcome.retry_in)
-        return "done"
+        return outcome.halted or "done"
 
     @app.task(name=EXPIRE_TASK)
     def expire_pending() -> int:

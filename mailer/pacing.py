@@ -1,0 +1,87 @@
+"""Which send-rate buckets a message needs, and waiting for its slot.
+
+Two lanes share each relay. Transactional mail (shares, confirmations: a reader is
+waiting) takes a slot from the relay's bucket only. Bulk mail (digests) also needs a
+slot from the relay's bulk bucket, which runs at (1 - reserve) of the relay's rate, so
+the reserved part of the rate is always free for transactional mail however large the
+digest; and bulk mail gives up sooner (`bulk_max_wait`), so it never queues far ahead
+of a share.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from mailer.errors import Throttled
+from mailer.message import Envelope
+from mailer.ratelimit import Buckets, Rate
+
+Lane = Literal["share", "bulk"]
+LANES: tuple[Lane, ...] = ("share", "bulk")
+
+
+@dataclass(frozen=True)
+class PacingPolicy:
+    domain_default: Rate | None = None
+    domains: Mapping[str, Rate | None] = field(default_factory=dict)
+    reserve: float = 0.1  # share of each relay's rate kept for transactional mail
+    share_max_wait: float = 10.0
+    bulk_max_wait: float = 2.0
+
+    def domain_rate(self, domain: str) -> Rate | None:
+        return self.domains.get(domain, self.domain_default)
+
+
+def relay_key(relay_id: str) -> str:
+    return f"relay:{relay_id}"
+
+
+def recipient_domain(address: str) -> str:
+    return address.rpartition("@")[2].lower()
+
+
+class Pacer:
+    def __init__(self, buckets: Buckets, policy: PacingPolicy,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.buckets = buckets
+        self.policy = policy
+        self._sleep = sleep
+
+    def buckets_for(self, relay_id: str, relay_rate: Rate | None, lane: Lane,
+                    recipient: str) -> list[tuple[str, float, str]]:
+        """(key, interval, scope) for each limit this message is under."""
+        found: list[tuple[str, float, str]] = []
+        if relay_rate is not None:
+            found.append((relay_key(relay_id), relay_rate.interval, "relay"))
+            if lane == "bulk" and self.policy.reserve > 0:
+                bulk = relay_rate.per_second * (1 - self.policy.reserve)
+                found.append((relay_key(relay_id) + ":bulk", 1 / bulk, "relay"))
+        domain = recipient_domain(recipient)
+        rate = self.policy.domain_rate(domain)
+        if rate is not None:
+            found.append((f"domain:{domain}", rate.interval, "domain"))
+        return found
+
+    def admit(self, relay_id: str, relay_rate: Rate | None, lane: Lane,
+              envelope: Envelope) -> None:
+        """Wait for this message's slot; raise Throttled when it is further away than
+        the lane may wait (the caller hands the message back to the queue)."""
+        needed = self.buckets_for(relay_id, relay_rate, lane, envelope.recipient)
+        if not needed:
+            return
+        max_wait = self.policy.share_max_wait if lane == "share" else self.policy.bulk_max_wait
+        got = self.buckets.reserve([(key, interval) for key, interval, _ in needed], max_wait)
+        if not got.ok:
+            key, _, scope = needed[got.refused]
+            raise Throttled(got.wait, scope, key)
+        if got.wait > 0:
+            self._sleep(got.wait)
+
+    def admitter(self, relay_id: str, relay_rate: Rate | None,
+                 lane: Lane) -> Callable[[Envelope], None]:
+        def admit(envelope: Envelope) -> None:
+            self.admit(relay_id, relay_rate, lane, envelope)
+        return admit
