@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from mailer.articles import Article, parse_article
+from mailer.bounces import parse_bounces, record_bounces
 from mailer.config import Settings, load_settings
 from mailer.errors import (
     ExpiredToken,
@@ -343,6 +344,14 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
         articles = [parse_article(item, f"[{i}]") for i, item in enumerate(items)]
         count = await run_in_threadpool(db.articles.put_many, articles)
         return {"imported": count}
+
+    @app.post("/webhooks/bounce")
+    async def bounce_webhook(request: Request) -> dict[str, int]:
+        """Hard bounces and complaints from the relay or ESP: see mailer/bounces.py."""
+        check_api_key(request, api_key)
+        bounces = parse_bounces(await read_json(request))
+        report = await run_in_threadpool(record_bounces, db.suppressions, bounces)
+        return report.as_dict()
 
     async def read_json(request: Request) -> object:
         # A CMS may post a day's articles at once: a larger limit than the forms'.

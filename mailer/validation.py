@@ -94,6 +94,14 @@ def clean_email(value: str, *, check_deliverability: bool = False) -> tuple[str,
     return result.normalized, True
 
 
+def check_address(value: object, field: str) -> str:
+    """One address from an operator or a webhook, or InvalidInput naming the field."""
+    try:
+        return clean_email(value if isinstance(value, str) else "")[0]
+    except ValueError as exc:
+        raise InvalidInput({field: str(exc)}) from None
+
+
 def clean_note(value: str) -> str:
     """Plain text: line breaks kept (as \\n), other control characters refused."""
     note = _LINE_BREAKS.sub("\n", unicodedata.normalize("NFC", value)).strip()

@@ -17,7 +17,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from mailer.config import SmtpConfig
 from mailer.embedded import free_port
-from mailer.errors import PermanentDeliveryError, TransientDeliveryError
+from mailer.errors import PermanentDeliveryError, Throttled, TransientDeliveryError
 from mailer.message import Envelope, build_message
 from mailer.render import RenderedEmail
 from mailer.smtp import SmtpBackend
@@ -80,6 +80,30 @@ class TestBackendContract:
         sender, readback = backend
         assert sender.send_messages([]) == []
         assert readback() == []
+
+    def test_admit_holds_back_a_domain_or_the_rest(
+            self, backend: tuple[EmailBackend, Readback]) -> None:
+        sender, readback = backend
+        asked: list[str] = []
+
+        def admit(env: Envelope) -> None:
+            asked.append(env.recipient)
+            if env.recipient.endswith("@slow.example"):
+                raise Throttled(3.0, "domain", "domain:slow.example")
+            if env.recipient.startswith("stop"):
+                raise Throttled(1.0, "relay", "relay:x")
+
+        to = ["a@fast.example", "b@slow.example", "c@fast.example", "stop@fast.example",
+              "d@fast.example"]
+        results = sender.send_messages([make_envelope(t, t) for t in to], admit=admit)
+        held = [(r.envelope.recipient, r.error.scope) for r in results
+                if isinstance(r.error, Throttled)]
+        assert held == [("b@slow.example", "domain"), ("stop@fast.example", "relay"),
+                        ("d@fast.example", "relay")]
+        assert asked == to[:4], "once the relay is full the rest are held without asking"
+        sent = [email.message_from_bytes(raw, policy=policy.default)["Subject"]
+                for raw in readback()]
+        assert sent == ["a@fast.example", "c@fast.example"]
 
     def test_utf8_address(self, backend: tuple[EmailBackend, Readback]) -> None:
         sender, readback = backend

@@ -102,3 +102,66 @@ def digest_run(settings: Settings, day: str, wait: bool, timeout: float) -> int:
                                             on_progress=progress, poll=0.25)
     click.echo(f"run {report.run_id}: {summarise(counts)}")
     return 0 if done == report.planned else EXIT_FAILED
+
+
+@digest.command("runs")
+@click.option("--limit", default=10, show_default=True)
+@pass_settings
+def digest_runs(settings: Settings, limit: int) -> int:
+    """Recent digest runs, newest first, with their progress."""
+    from mailer.ledger import summarise
+    from mailer.services import open_stores
+
+    stores = open_stores(settings, seed=False)
+    for run in stores.runs.recent(limit):
+        reason = f"  ({run.reason})" if run.reason else ""
+        click.echo(f"{run.id}  {run.edition}  {run.status.value:<9} {run.total:>7} planned  "
+                   f"{summarise(stores.ledger.run_counts(run.id))}{reason}")
+    return 0
+
+
+@digest.command("pause")
+@click.argument("run_id")
+@pass_settings
+def digest_pause(settings: Settings, run_id: str) -> int:
+    """Stop sending RUN_ID: batches that start from now on send nothing (a batch
+    already sending finishes); its messages wait, queued, for `resume`."""
+    from mailer.services import open_stores
+
+    open_stores(settings, seed=False).runs.pause_or_explain(run_id, "paused by an operator")
+    click.echo(f"run {run_id}: paused")
+    return 0
+
+
+@digest.command("resume")
+@click.argument("run_id")
+@pass_settings
+def digest_resume(settings: Settings, run_id: str) -> int:
+    """Send the rest of a paused run (what is still inside its delivery window)."""
+    from mailer.queue import load_job_queue
+    from mailer.services import make_failure_window, make_planner, make_redis, open_stores
+
+    stores = open_stores(settings, seed=False)
+    ids = stores.runs.resume(run_id)
+    client = make_redis(settings)
+    make_failure_window(settings, client).reset(run_id)  # judged afresh from here
+    client.close()
+    queue = load_job_queue(settings)
+    try:
+        batches = make_planner(settings, stores, queue).enqueue_batches(run_id, ids)
+    finally:
+        queue.close()
+    click.echo(f"run {run_id}: running; {len(ids)} message(s) queued in {batches} batch(es)")
+    return 0
+
+
+@digest.command("cancel")
+@click.argument("run_id")
+@pass_settings
+def digest_cancel(settings: Settings, run_id: str) -> int:
+    """Stop RUN_ID for good: its unsent messages are recorded as cancelled."""
+    from mailer.services import open_stores
+
+    count = open_stores(settings, seed=False).runs.cancel(run_id)
+    click.echo(f"run {run_id}: cancelled; {count} message(s) will not be sent")
+    return 0

@@ -15,7 +15,9 @@ from mailer.config import Settings, load_settings
 from mailer.db import make_engine, upgrade
 from mailer.embedded import ApiServer, RedisServer, WorkerProcess, worker_env
 
-FAST_RETRIES = {"share_max_attempts": 3, "retry_base_seconds": 0.3, "retry_max_seconds": 1.0}
+# Deferred shares retried within a 3-second horizon.
+FAST_RETRIES = {"retry_horizon_hours": 3 / 3600, "retry_base_seconds": 0.3,
+                "retry_max_seconds": 1.0}
 PUBLIC_URL = "https://news.example.test"
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import email
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from email import policy
@@ -20,6 +21,7 @@ class Received:
     rcpt_tos: tuple[str, ...]
     data: bytes
     smtputf8: bool
+    at: float = 0.0  # time.monotonic() when the message was taken
 
     @property
     def message(self) -> EmailMessage:
@@ -37,12 +39,20 @@ class RecordingHandler:
         self.attempts: defaultdict[str, int] = defaultdict(int)
         self._script: dict[str, list[str]] = {}
         self.refuse_rcpt: dict[str, str] = {}  # address -> reply at RCPT TO
+        self._domain_script: dict[str, list[str]] = {}
+        self.quits = 0  # sessions the client closed with QUIT
 
     def script(self, recipient: str, *replies: str) -> None:
         """Answer the next DATA transactions to `recipient` with these replies, in order;
         after them, accept."""
         with self._lock:
             self._script[recipient] = list(replies)
+
+    def script_domain(self, domain: str, *replies: str) -> None:
+        """Answer the next DATA transactions to any address at `domain` with these
+        replies, in order (a provider throttling us); after them, accept."""
+        with self._lock:
+            self._domain_script[domain] = list(replies)
 
     def for_recipient(self, recipient: str) -> list[Received]:
         with self._lock:
@@ -53,6 +63,14 @@ class RecordingHandler:
             self.received.clear()
             self.attempts.clear()
             self._script.clear()
+            self._domain_script.clear()
+            self.refuse_rcpt.clear()
+            self.quits = 0
+
+    async def handle_QUIT(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        with self._lock:
+            self.quits += 1
+        return "221 Bye"
 
     async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope,
                           hostname: str, responses: list[str]) -> list[str]:
@@ -75,12 +93,13 @@ class RecordingHandler:
         rcpt = envelope.rcpt_tos[0]
         with self._lock:
             self.attempts[rcpt] += 1
-            replies = self._script.get(rcpt)
+            replies = self._script.get(rcpt) or self._domain_script.get(
+                rcpt.rpartition("@")[2].lower())
             if replies:
                 return replies.pop(0)
             data = envelope.original_content or b""
             self.received.append(Received(
                 str(envelope.mail_from), tuple(envelope.rcpt_tos), bytes(data),
-                "SMTPUTF8" in (envelope.mail_options or []),
+                "SMTPUTF8" in (envelope.mail_options or []), time.monotonic(),
             ))
         return "250 2.0.0 OK recorded"

@@ -1,0 +1,55 @@
+"""Resending failed messages, each once: `mailer deliveries resend --failed`."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+
+from mailer.digest import DigestPlanner
+from mailer.errors import ServiceUnavailable
+from mailer.ledger import DeliveryLedger, JobStatus
+from mailer.models import utcnow
+from mailer.queue import CONFIRM_TASK, SHARE_QUEUE, SHARE_TASK, JobQueue
+
+TASKS = {"share": SHARE_TASK, "confirm": CONFIRM_TASK}
+
+
+@dataclass(frozen=True)
+class ResendReport:
+    messages: int
+    digests: int
+    batches: int
+
+
+def resend_failed(*, ledger: DeliveryLedger, queue: JobQueue, planner: DigestPlanner,
+                  run_id: str | None, window_hours: int) -> ResendReport:
+    """Failed messages (of one digest run, or all) go back to the queue. A digest gets a
+    new window from now; a share or confirmation a new retry horizon. If the broker
+    stops taking jobs midway, the ones it did not take are failed again with that
+    reason, so the next resend picks them up."""
+    found = ledger.requeue_failed(run_id=run_id,
+                                  digest_until=utcnow() + timedelta(hours=window_hours))
+    by_run: dict[str, list[str]] = defaultdict(list)
+    messages = batches = 0
+    pending = list(found)
+    try:
+        while pending:
+            row = pending[0]
+            if row.kind == "digest":
+                by_run[row.run_id or ""].append(row.id)
+            elif row.kind in TASKS and row.payload is not None:
+                queue.enqueue(TASKS[row.kind], row.payload, queue=SHARE_QUEUE)
+                messages += 1
+            else:
+                ledger.mark(row.id, JobStatus.FAILED, f"cannot resend a {row.kind!r} message")
+            pending.pop(0)
+        for run, ids in by_run.items():
+            batches += planner.enqueue_batches(run, ids)
+    except ServiceUnavailable:
+        # A digest batch the broker did take finds its rows failed and skips them.
+        unsent = [r.id for r in pending] + [i for ids in by_run.values() for i in ids]
+        ledger.record([(i, JobStatus.FAILED, "resend not queued: the broker did not take it")
+                       for i in unsent])
+        raise
+    return ResendReport(messages, sum(len(ids) for ids in by_run.values()), batches)
