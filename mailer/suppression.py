@@ -32,9 +32,11 @@ class SuppressionStore:
         """(address, reason) pairs; an address already listed keeps its first reason.
         Returns how many were new."""
         now = utcnow()
-        rows = {email.lower(): {"email_key": email.lower(), "email": email,
-                                "reason": reason[:500], "source": source, "created_at": now}
-                for email, reason in entries}
+        rows: dict[str, dict[str, object]] = {}
+        for email, reason in entries:
+            rows.setdefault(email.lower(), {"email_key": email.lower(), "email": email,
+                                            "reason": reason[:500], "source": source,
+                                            "created_at": now})
         with transaction(self._sessions) as session:
             return insert_ignore(session, cast(Table, SuppressionRow.__table__),
                                  list(rows.values()), ["email_key"])

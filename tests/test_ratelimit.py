@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +33,7 @@ def buckets(request: pytest.FixtureRequest) -> Iterator[Buckets]:
 def test_slots_are_spaced_by_the_interval(buckets: Buckets) -> None:
     waits = [buckets.reserve([("relay:a", 0.1)], max_wait=5).wait for _ in range(5)]
     assert waits[0] == 0
-    for earlier, later in zip(waits, waits[1:], strict=False):
+    for earlier, later in itertools.pairwise(waits):
         assert later - earlier == pytest.approx(0.1, abs=0.01)
 
 

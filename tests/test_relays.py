@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,7 +52,7 @@ def test_a_pipelined_batch_goes_at_the_relay_rate(
     pool.shutdown()
     assert all(r.ok for r in results)
     times = [r.at for r in handler.received]
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert min(gaps) > 0.03, gaps
     assert times[-1] - times[0] == pytest.approx(9 / 20, abs=0.06)
 
