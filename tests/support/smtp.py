@@ -36,7 +36,8 @@ class RecordingHandler:
         self.delay = delay  # seconds before each DATA reply: a slow relay
         self._lock = threading.Lock()
         self.received: list[Received] = []
-        self.attempts: defaultdict[str, int] = defaultdict(int)
+        self.attempts: defaultdict[str, int] = defaultdict(int)  # DATA, per recipient
+        self.rcpt_attempts: defaultdict[str, int] = defaultdict(int)
         self._script: dict[str, list[str]] = {}
         self.refuse_rcpt: dict[str, str] = {}  # address -> reply at RCPT TO
         self._domain_script: dict[str, list[str]] = {}
@@ -62,6 +63,7 @@ class RecordingHandler:
         with self._lock:
             self.received.clear()
             self.attempts.clear()
+            self.rcpt_attempts.clear()
             self._script.clear()
             self._domain_script.clear()
             self.refuse_rcpt.clear()
@@ -81,6 +83,8 @@ class RecordingHandler:
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, rcpt_options: list[str]) -> str:
+        with self._lock:
+            self.rcpt_attempts[address] += 1
         refusal = self.refuse_rcpt.get(address)
         if refusal:
             return refusal
