@@ -26,6 +26,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/render.py
 	$(BIN)/python bench/smtp.py
 	$(BIN)/python bench/digest.py
+	$(BIN)/python bench/ratelimit.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

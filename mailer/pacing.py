@@ -49,6 +49,8 @@ class Pacer:
         self.buckets = buckets
         self.policy = policy
         self._sleep = sleep
+        self._needed: dict[tuple[str, Rate | None, Lane, str],
+                           tuple[list[tuple[str, float]], list[str]]] = {}
 
     def buckets_for(self, relay_id: str, relay_rate: Rate | None, lane: Lane,
                     recipient: str) -> list[tuple[str, float, str]]:
@@ -69,14 +71,23 @@ class Pacer:
               envelope: Envelope) -> None:
         """Wait for this message's slot; raise Throttled when it is further away than
         the lane may wait (the caller hands the message back to the queue)."""
-        needed = self.buckets_for(relay_id, relay_rate, lane, envelope.recipient)
-        if not needed:
+        domain = recipient_domain(envelope.recipient)
+        cache_key = (relay_id, relay_rate, lane, domain)
+        found = self._needed.get(cache_key)
+        if found is None:
+            if len(self._needed) > 10_000:
+                self._needed.clear()
+            needed = self.buckets_for(relay_id, relay_rate, lane, envelope.recipient)
+            found = ([(key, interval) for key, interval, _ in needed],
+                     [scope for _, _, scope in needed])
+            self._needed[cache_key] = found
+        buckets, scopes = found
+        if not buckets:
             return
         max_wait = self.policy.share_max_wait if lane == "share" else self.policy.bulk_max_wait
-        got = self.buckets.reserve([(key, interval) for key, interval, _ in needed], max_wait)
+        got = self.buckets.reserve(buckets, max_wait)
         if not got.ok:
-            key, _, scope = needed[got.refused]
-            raise Throttled(got.wait, scope, key)
+            raise Throttled(got.wait, scopes[got.refused], buckets[got.refused][0])
         if got.wait > 0:
             self._sleep(got.wait)
 

@@ -24,6 +24,7 @@ MemoryBuckets implements the same contract inside one process, for tests and too
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import threading
@@ -33,6 +34,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import redis
+from redis.exceptions import NoScriptError
 
 from mailer.errors import ConfigError, ServiceUnavailable
 
@@ -123,17 +125,25 @@ return {1, send - now, -1}
 class RedisBuckets:
     """The buckets in Redis, reserved by one Lua script: one round trip a message."""
 
+    _SHA = hashlib.sha1(_RESERVE.encode()).hexdigest()
+
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
-        self._script = client.register_script(_RESERVE)
 
     def reserve(self, buckets: Sequence[tuple[str, float]], max_wait: float) -> Reservation:
         if not buckets:
             return Reservation(True, 0.0)
-        keys = [KEY_PREFIX + key for key, _ in buckets]
-        args = [math.floor(max_wait * 1e6)] + [max(1, round(i * 1e6)) for _, i in buckets]
+        # EVALSHA by hand: redis-py's Script wrapper costs a third of the call.
+        command = ["EVALSHA", self._SHA, len(buckets)]
+        command += [KEY_PREFIX + key for key, _ in buckets]
+        command.append(math.floor(max_wait * 1e6))
+        command += [max(1, round(interval * 1e6)) for _, interval in buckets]
         try:
-            ok, wait_us, refused = self._script(keys=keys, args=args)
+            try:
+                ok, wait_us, refused = self._client.execute_command(*command)
+            except NoScriptError:
+                self._client.script_load(_RESERVE)
+                ok, wait_us, refused = self._client.execute_command(*command)
         except redis.RedisError as exc:
             raise ServiceUnavailable(f"rate limits unavailable (Redis): {exc}") from None
         return Reservation(bool(ok), int(wait_us) / 1e6, int(refused))
