@@ -92,7 +92,13 @@ class Pacer:
             self._sleep(got.wait)
 
     def admitter(self, relay_id: str, relay_rate: Rate | None,
-                 lane: Lane) -> Callable[[Envelope], None]:
+                 lane: Lane) -> Callable[[Envelope], None] | None:
+        """None when no limit applies to this relay at all: nothing to ask per message."""
+        policy = self.policy
+        if relay_rate is None and policy.domain_default is None \
+                and not any(policy.domains.values()):
+            return None
+
         def admit(envelope: Envelope) -> None:
             self.admit(relay_id, relay_rate, lane, envelope)
         return admit

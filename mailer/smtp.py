@@ -88,6 +88,11 @@ class SmtpBackend(EmailBackend):
             raise RelayUnavailable(
                 0, f"cannot connect to {cfg.host}:{cfg.port}: {exc or type(exc).__name__}"
             ) from None
+        if conn.sock is not None:
+            # Commands and replies alternate: Nagle's algorithm would only hold a
+            # paced message's commands back until the previous write is acknowledged.
+            with contextlib.suppress(OSError):
+                conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._conn = conn
 
     def close(self) -> None:
@@ -268,9 +273,9 @@ class SmtpBackend(EmailBackend):
                 refused: SendResult | None = None
                 if current is not None:
                     env = envelopes[current]
-                    if out:
-                        # The previous message is finished off before any wait for
-                        # this one's send slot.
+                    if out and gate.paced:
+                        # The previous message is finished off before the wait for this
+                        # one's send slot (unpaced, both go in one write).
                         conn.sock.sendall(bytes(out))
                         out.clear()
                     held: DeliveryError | None = gate.check(env)

@@ -49,6 +49,10 @@ class Gate:
         self._admit = admit
         self._blocked: Throttled | None = None
 
+    @property
+    def paced(self) -> bool:
+        return self._admit is not None
+
     def check(self, envelope: Envelope) -> Throttled | None:
         if self._admit is None:
             return None
