@@ -32,7 +32,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from mailer.db import SessionFactory, transaction
 from mailer.errors import ServiceUnavailable
-from mailer.models import DeliveryRow, utcnow
+from mailer.models import DeliveryRow, DigestRunRow, utcnow
 
 
 class JobStatus(StrEnum):
@@ -291,6 +291,9 @@ class DeliveryLedger:
                  .where(or_(DeliveryRow.kind == "digest", DeliveryRow.payload.is_not(None))))
         if run_id is not None:
             query = query.where(DeliveryRow.run_id == run_id)
+        # A cancelled run's messages stay unsent.
+        query = query.where(or_(DeliveryRow.run_id.is_(None), DeliveryRow.run_id.not_in(
+            select(DigestRunRow.id).where(DigestRunRow.status == "cancelled"))))
         was = func.substr(literal("resent; was: ") + DeliveryRow.last_reply, 1, 1000)
         with transaction(self._sessions) as session:
             found = session.execute(

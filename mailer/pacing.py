@@ -15,11 +15,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from mailer.errors import Throttled
+from mailer.errors import ServiceUnavailable, Throttled
 from mailer.message import Envelope
 from mailer.ratelimit import Buckets, Rate
 
 Lane = Literal["share", "bulk"]
+UNAVAILABLE_RETRY = 5.0  # seconds before trying again when Redis does not answer
 LANES: tuple[Lane, ...] = ("share", "bulk")
 
 
@@ -85,7 +86,11 @@ class Pacer:
         if not buckets:
             return
         max_wait = self.policy.share_max_wait if lane == "share" else self.policy.bulk_max_wait
-        got = self.buckets.reserve(buckets, max_wait)
+        try:
+            got = self.buckets.reserve(buckets, max_wait)
+        except ServiceUnavailable as exc:
+            # No way to know the rate: hold everything back rather than send unpaced.
+            raise Throttled(UNAVAILABLE_RETRY, "relay", str(exc)) from None
         if not got.ok:
             raise Throttled(got.wait, scopes[got.refused], buckets[got.refused][0])
         if got.wait > 0:

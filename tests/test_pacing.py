@@ -77,3 +77,17 @@ def test_a_slot_too_far_away_is_throttled_with_its_scope() -> None:
         p2.admit("relay", Rate(1), "bulk", envelope("b@example.org"))
     assert relay.value.scope == "relay"
     assert "next slot in 0.7 s" in str(relay.value)
+
+
+def test_redis_away_holds_messages_back_instead_of_sending_unpaced() -> None:
+    import redis
+
+    from mailer.embedded import free_port
+    from mailer.ratelimit import RedisBuckets
+
+    gone = RedisBuckets(redis.Redis(port=free_port(), socket_connect_timeout=0.2))
+    p = Pacer(gone, PacingPolicy())
+    with pytest.raises(Throttled) as held:
+        p.admit("relay", Rate(10), "share", envelope("a@example.org"))
+    assert held.value.scope == "relay" and held.value.retry_after == 5.0
+    assert "rate limits unavailable" in str(held.value)
