@@ -157,7 +157,7 @@ def main() -> None:
         sink = subprocess.Popen([tool("smtp-sink"), "-u", "nobody", f"127.0.0.1:{port}",
                                  "1000"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            settings = load_settings(redis_url=redis_server.url, var_dir=var,
+            settings = load_settings(redis_url=redis_server.url, var_dir=var, demo=True,
                                      smtp_url=f"smtp://127.0.0.1:{port}?timeout=30",
                                      digest_batch_size=args.batch_size,
                                      digest_window_hours=23)

@@ -164,6 +164,7 @@ def check_api_key(request: Request, expected: str | None) -> None:
 
 def create_app(settings: Settings, *, stores: Stores | None = None,
                queue: JobQueue | None = None) -> FastAPI:
+    settings.check_secrets()
     db = stores or open_stores(settings)
     job_queue = queue or load_job_queue(settings)
     pages = make_environment(settings.templates_dir, settings.zone)

@@ -24,6 +24,9 @@ from mailer.ratelimit import Rate, parse_domain_rates, parse_rate
 ROOT = Path(__file__).resolve().parent.parent
 ENV_PREFIX = "MAILER_"
 
+DEMO_SECRET = "insecure-demo-key-change-me"
+SECRET_MIN = 16
+
 SmtpSecurity = Literal["none", "starttls", "tls"]
 _SMTP_SCHEMES: dict[str, tuple[SmtpSecurity, int]] = {
     "smtp": ("none", 25),
@@ -114,7 +117,8 @@ class Settings(BaseSettings):
     site_url: str = "https://www.today.az"
     public_url: str = "http://127.0.0.1:8000"
     from_email: str = "news@today.az"
-    secret_key: SecretStr = SecretStr("insecure-demo-key-change-me")
+    secret_key: SecretStr = SecretStr(DEMO_SECRET)
+    demo: bool = False
     api_key: SecretStr | None = None
     timezone: str = "Asia/Baku"
     sections: str = "Politics,Economy,Society,World,Culture,Sports"
@@ -220,6 +224,19 @@ class Settings(BaseSettings):
         if ":" not in value:
             raise ValueError("must look like 'package.module:ClassName'")
         return value
+
+    def check_secrets(self) -> None:
+        """The API and the workers sign and check links: outside the embedded demo they
+        refuse to start on the built-in key (anyone could forge unsubscribe links) or a
+        short one."""
+        if self.demo:
+            return
+        key = self.secret_key.get_secret_value()
+        if key == DEMO_SECRET or len(key) < SECRET_MIN:
+            raise ConfigError(
+                f"{ENV_PREFIX}SECRET_KEY: set a secret key of at least {SECRET_MIN} "
+                "characters (the built-in one is for `mailer demo` only); e.g. "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'")
 
     @property
     def smtp_relays(self) -> tuple[SmtpConfig, ...]:

@@ -56,7 +56,7 @@ def run_stack(base: Settings, *, api_port: int | None = None) -> Iterator[Stack]
         api_port = api_port or free_port()
         settings = base.model_copy(update={
             "redis_url": redis_server.url, "smtp_url": f"smtp://127.0.0.1:{smtp_port}",
-            "public_url": f"http://127.0.0.1:{api_port}"})
+            "public_url": f"http://127.0.0.1:{api_port}", "demo": True})
         worker = WorkerProcess(worker_env(settings), var / "log" / "worker.log").start()
         stack.callback(worker.stop)
         api = ApiServer(create_app(settings), port=api_port).start()

@@ -24,6 +24,7 @@ from mailer.embedded import RedisServer, free_port
 from mailer.sink import start_sink
 from tests.support.smtp import RecordingHandler
 
+TEST_SECRET = "test-secret-key-0123456789"
 POSTGRES_URL = os.environ.get("MAILER_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
 TABLES = ("deliveries", "digest_runs", "subscribers", "articles", "suppressions")
@@ -152,6 +153,7 @@ def make_settings(tmp_path: Path, redis_server: RedisServer, smtp_port: int,
             "smtp_url": f"smtp://127.0.0.1:{smtp_port}?timeout=5",
             "database_url": sqlite_url,
             "var_dir": tmp_path / "var",
+            "secret_key": TEST_SECRET,
         }
         values.update(overrides)
         return load_settings(**values)

@@ -189,3 +189,17 @@ def test_uvicorn_factory_refuses_bad_settings_with_one_line() -> None:
         capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 2
     assert done.stderr == ("error: MAILER_SMTP_URL: port is not a number from 1 to 65535\n")
+
+
+def test_uvicorn_factory_refuses_the_demo_secret_key() -> None:
+    import subprocess
+    import sys
+
+    from mailer.config import ROOT
+
+    done = subprocess.run(
+        [sys.executable, "-c", "from mailer.api import app_from_env; app_from_env()"],
+        env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: MAILER_SECRET_KEY: set a secret key of at least 16 ")
+    assert done.stderr.count("\n") == 1

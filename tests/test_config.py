@@ -79,3 +79,16 @@ def test_entry_points_refuse_bad_settings_with_one_line(argv: list[str]) -> None
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         "error: MAILER_TIMEZONE: unknown time zone 'Nowhere/Land'"]
+
+
+@pytest.mark.parametrize(("key", "demo", "refused"), [
+    (None, False, True), ("short", False, True), ("a-long-enough-secret-key", False, False),
+    (None, True, False)])
+def test_secret_key_is_required_outside_the_demo(key: str | None, demo: bool,
+                                                  refused: bool) -> None:
+    settings = load_settings(demo=demo, **({"secret_key": key} if key else {}))
+    if refused:
+        with pytest.raises(ConfigError, match="MAILER_SECRET_KEY: set a secret key"):
+            settings.check_secrets()
+    else:
+        settings.check_secrets()

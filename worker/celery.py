@@ -14,6 +14,7 @@ from worker.factory import create_celery
 
 try:
     _settings = load_settings()
+    _settings.check_secrets()
 except ConfigError as exc:
     sys.stderr.write(f"error: {exc}\n")
     raise SystemExit(2) from None

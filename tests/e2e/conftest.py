@@ -14,6 +14,7 @@ from mailer.api import create_app
 from mailer.config import Settings, load_settings
 from mailer.db import make_engine, upgrade
 from mailer.embedded import ApiServer, RedisServer, WorkerProcess, worker_env
+from tests.conftest import TEST_SECRET
 
 # Deferred shares retried within a 3-second horizon.
 FAST_RETRIES = {"retry_horizon_hours": 3 / 3600, "retry_base_seconds": 0.3,
@@ -25,7 +26,7 @@ PUBLIC_URL = "https://news.example.test"
 def e2e_settings(redis_server: RedisServer, smtp_port: int,
                  tmp_path_factory: pytest.TempPathFactory) -> Settings:
     var = tmp_path_factory.mktemp("var")
-    settings = load_settings(redis_url=redis_server.url,
+    settings = load_settings(redis_url=redis_server.url, secret_key=TEST_SECRET,
                              smtp_url=f"smtp://127.0.0.1:{smtp_port}?timeout=5",
                              var_dir=var, public_url=PUBLIC_URL, confirm_resend_seconds=0,
                              **FAST_RETRIES)

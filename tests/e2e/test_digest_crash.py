@@ -20,6 +20,7 @@ from mailer.queue import DIGEST_PLAN_TASK, DIGEST_QUEUE
 from mailer.services import make_planner, open_stores
 from mailer.sink import start_sink
 from mailer.subscribers import Preferences, SignUp
+from tests.conftest import TEST_SECRET
 from tests.support.smtp import RecordingHandler
 from worker.producer import CeleryJobQueue
 
@@ -41,6 +42,7 @@ def test_killed_worker_mid_batch(tmp_path: Path, redis_server: RedisServer,
                                  record_every: int) -> None:
     handler, port = slow_relay
     settings: Settings = load_settings(
+        secret_key=TEST_SECRET,
         redis_url=f"redis://127.0.0.1:{redis_server.port}/2", var_dir=tmp_path,
         smtp_url=f"smtp://127.0.0.1:{port}?timeout=10", send_lease_seconds=5,
         digest_requeue_seconds=5, digest_batch_size=READERS,
