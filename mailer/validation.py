@@ -26,6 +26,14 @@ SHARE_FIELDS = ("article_id", "sender_name", "sender_email", "friend_name", "fri
 _FORBIDDEN_IN_NAME = set("<>\r\n")
 T = TypeVar("T")
 _LINE_BREAKS = re.compile(r"\r\n|\r|\u2028|\u2029|\x85")
+# What turns a share into a spam vehicle: a link, a bare domain or an address in text
+# that goes out under the site's name.
+_LINK = re.compile(
+    r"(?:[a-z][a-z0-9+.-]*://|\bwww\d?\.|\S@\S|"
+    r"\b[\w-]+(?:\.[\w-]+)*\.(?:com|net|org|info|biz|io|co|xyz|top|site|online|link|click|"
+    r"me|ly|gl|to|cc|us|uk|de|ru|az|tk|ml|ga|cf|gq|shop|store|app|dev|live|win|bid|vip|"
+    r"club|pro|icu|buzz|work|life|space|fun|website)\b)", re.IGNORECASE)
+HONEYPOT = "website"  # hidden in the form: people leave it empty, form-filling bots do not
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,8 @@ def clean_name(value: str) -> str:
         raise ValueError("is required")
     if len(name) > NAME_MAX:
         raise ValueError(f"is longer than {NAME_MAX} characters")
+    if _LINK.search(name):
+        raise ValueError("must be a name, without links, web or e-mail addresses")
     return name
 
 
@@ -109,7 +119,16 @@ def clean_note(value: str) -> str:
         raise ValueError("contains control characters")
     if len(note) > NOTE_MAX:
         raise ValueError(f"is longer than {NOTE_MAX} characters")
+    if _LINK.search(note):
+        raise ValueError("must not contain links, web or e-mail addresses: the article's "
+                         "own link is in the e-mail already")
     return note
+
+
+def clean_friend_email(value: str, *, check_deliverability: bool = False) -> tuple[str, bool]:
+    if any(sep in value for sep in ",;"):
+        raise ValueError("one friend per share: give a single address")
+    return clean_email(value, check_deliverability=check_deliverability)
 
 
 def validate_share(data: Mapping[str, object], *,
@@ -144,8 +163,12 @@ def validate_share(data: Mapping[str, object], *,
     sender_name = check("sender_name", clean_name)
     sender_email = check("sender_email", clean_email, check_deliverability=check_deliverability)
     friend_name = check("friend_name", clean_name)
-    friend_email = check("friend_email", clean_email, check_deliverability=check_deliverability)
+    friend_email = check("friend_email", clean_friend_email,
+                         check_deliverability=check_deliverability)
     note = check("message", clean_note)
+    trap = data.get(HONEYPOT)
+    if trap not in (None, ""):
+        errors[HONEYPOT] = "must be left empty"
     if errors:
         raise InvalidInput(errors)
     assert sender_name and sender_email and friend_name and friend_email and note is not None

@@ -66,7 +66,21 @@ def test_ascii_local_part_with_unicode_domain_is_sent_as_idna() -> None:
     ("friend_email", "a@b", "The part after the @-sign is not valid. It should have a period."),
     ("friend_email", "x" * 250 + "@example.com", "is longer than 254 characters"),
     ("friend_email", "two@example.com, three@example.com",
-     "must be a bare address with no spaces or line breaks"),
+     "one friend per share: give a single address"),
+    ("friend_email", "two@example.com;three@example.com",
+     "one friend per share: give a single address"),
+    ("sender_name", "Visit https://spam.example", "must be a name, without links, web or "
+     "e-mail addresses"),
+    ("friend_name", "cheap-pills.com", "must be a name, without links, web or e-mail "
+     "addresses"),
+    ("sender_name", "www.casino", "must be a name, without links, web or e-mail addresses"),
+    ("message", "Look: http://x.example/a", "must not contain links, web or e-mail "
+     "addresses: the article's own link is in the e-mail already"),
+    ("message", "write to deals@spam.example", "must not contain links, web or e-mail "
+     "addresses: the article's own link is in the e-mail already"),
+    ("message", "go to SPAM.RU now", "must not contain links, web or e-mail addresses: the "
+     "article's own link is in the e-mail already"),
+    ("website", "http://bot.example", "must be left empty"),
     ("message", "x" * (NOTE_MAX + 1), "is longer than 500 characters"),
     ("message", "bell\x07", "contains control characters"),
     ("sender_email", 42, "must be a string"),
@@ -90,8 +104,14 @@ def test_header_injection_is_refused_in_every_header_field(field: str, payload: 
 
 
 def test_note_may_span_lines_but_stays_text() -> None:
-    share = validate_share(form(message="<script>alert(1)</script>\nBcc: someone@example.net"))
-    assert share.note == "<script>alert(1)</script>\nBcc: someone@example.net"
+    share = validate_share(form(message="<script>alert(1)</script>\nBcc: a friend, 3 p.m."))
+    assert share.note == "<script>alert(1)</script>\nBcc: a friend, 3 p.m."
+
+
+@pytest.mark.parametrize("name", ["J.R.R. Tolkien", "Dr. Aysel Məmmədova", "O'Brien-Smith",
+                                  "Mr.Smith", "St. John"])
+def test_ordinary_names_pass(name: str) -> None:
+    assert validate_share(form(sender_name=name)).sender.name == name
 
 
 def test_every_problem_is_reported_at_once() -> None:
