@@ -33,15 +33,19 @@ from mailer.errors import (
     ServiceUnavailable,
     Unauthorized,
 )
+from mailer.flood import client_ip, parse_networks
 from mailer.queue import JobQueue, load_job_queue
 from mailer.render import make_environment
 from mailer.services import (
     Stores,
     default_preferences,
     make_catalog,
+    make_redis,
     make_tokens,
     open_stores,
     resend_after,
+    share_guard,
+    signup_guard,
     site_of,
 )
 from mailer.share import submit_share
@@ -173,11 +177,18 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
     catalog = make_catalog(settings)
     defaults = default_preferences(settings)
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
+    proxies = parse_networks(settings.trusted_proxies)
+    flood_redis = make_redis(settings)
+
+    def ip_of(request: Request) -> str:
+        return client_ip(request.client.host if request.client else None, request.headers,
+                         settings.proxy_header, proxies)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         job_queue.close()
+        flood_redis.close()
         if stores is None:
             db.close()
 
@@ -216,10 +227,17 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
             # Blocking database and broker calls: off the event loop, so requests overlap.
             job_id = await run_in_threadpool(
                 submit_share, fields, articles=db.articles, ledger=db.ledger, queue=job_queue,
-                check_deliverability=settings.check_deliverability)
+                check_deliverability=settings.check_deliverability,
+                guard=share_guard(settings, flood_redis, ip_of(request)))
         except InvalidInput as exc:
             if wants_html(request):
                 return await run_in_threadpool(_form_with_errors, fields, exc)
+            raise
+        except RateLimited as exc:
+            if wants_html(request):
+                response = message_page("Please wait", str(exc), 429)
+                response.headers.update(error_headers(exc))
+                return response
             raise
         if wants_html(request):
             article = db.articles.get(str(fields["article_id"]).strip())
@@ -251,7 +269,8 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
             await run_in_threadpool(
                 submit_signup, fields, catalog=catalog, default=defaults, store=db.subscribers,
                 ledger=db.ledger, queue=job_queue, resend_after=resend_after(settings),
-                check_deliverability=settings.check_deliverability)
+                check_deliverability=settings.check_deliverability,
+                guard=signup_guard(settings, flood_redis, ip_of(request)))
         except InvalidInput as exc:
             if wants_html(request):
                 return page("web/index.html", 422, articles=db.articles.all(),

@@ -19,6 +19,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mailer.errors import ConfigError
+from mailer.flood import parse_networks, parse_quota
 from mailer.ratelimit import Rate, parse_domain_rates, parse_rate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -146,6 +147,14 @@ class Settings(BaseSettings):
     smtp_idle_seconds: float = Field(30.0, gt=0)
     pause_failure_ratio: float = Field(0.1, gt=0, le=1)
     pause_window: int = Field(200, ge=10, le=100_000)
+    share_limit_per_ip: str = "10/h"
+    share_limit_per_sender: str = "10/h"
+    share_limit_per_recipient: str = "3/d"
+    share_limit_per_article: str = "100/h"
+    share_limit_total: str = "1000/h"
+    signup_limit_per_ip: str = "10/h"
+    trusted_proxies: str = ""
+    proxy_header: str = Field("X-Forwarded-For", min_length=1, max_length=64)
     max_body_bytes: int = Field(16_384, ge=1024)
     templates_dir: Path = ROOT / "templates"
     seeds_dir: Path = ROOT / "seeds"
@@ -169,6 +178,19 @@ class Settings(BaseSettings):
     @classmethod
     def _rate(cls, value: str) -> str:
         parse_rate(value)
+        return value
+
+    @field_validator("share_limit_per_ip", "share_limit_per_sender", "share_limit_per_recipient",
+                     "share_limit_per_article", "share_limit_total", "signup_limit_per_ip")
+    @classmethod
+    def _quota(cls, value: str) -> str:
+        parse_quota(value)
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)
         return value
 
     @field_validator("domain_rate_limits")

@@ -193,6 +193,7 @@ class ApiServer:
         self.port = port or free_port()
         self.url = f"http://{host}:{self.port}"
         self._server = uvicorn.Server(uvicorn.Config(app, host=host, port=self.port,
+                                                     proxy_headers=False,
                                                      log_level="warning", lifespan="on"))
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 

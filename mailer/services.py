@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -14,6 +15,7 @@ from mailer.db import SessionFactory, check_schema, make_engine, session_factory
 from mailer.delivery import RetryPolicy
 from mailer.digest import DigestPlanner
 from mailer.digest_mail import DigestMail
+from mailer.flood import FloodGate, address_key, parse_quota
 from mailer.ledger import DeliveryLedger
 from mailer.pacing import Pacer, PacingPolicy
 from mailer.queue import JobQueue
@@ -25,6 +27,7 @@ from mailer.smtp import SmtpBackend
 from mailer.subscribers import Preferences, SectionCatalog, SubscriberStore
 from mailer.suppression import SuppressionStore
 from mailer.tokens import Tokens
+from mailer.validation import ShareRequest
 
 
 @dataclass(frozen=True)
@@ -136,3 +139,26 @@ def retry_policy(settings: Settings) -> RetryPolicy:
 
 def resend_after(settings: Settings) -> timedelta:
     return timedelta(seconds=settings.confirm_resend_seconds)
+
+
+def share_guard(settings: Settings, client: redis.Redis, ip: str
+                ) -> Callable[[ShareRequest], None]:
+    """The share form's flood control for one request from `ip`."""
+    gate = FloodGate(client, "share")
+
+    def guard(share: ShareRequest) -> None:
+        gate.take([
+            ("ip", ip, parse_quota(settings.share_limit_per_ip)),
+            ("from", address_key(share.sender.email),
+             parse_quota(settings.share_limit_per_sender)),
+            ("to", address_key(share.friend.email),
+             parse_quota(settings.share_limit_per_recipient)),
+            ("article", share.article_id, parse_quota(settings.share_limit_per_article)),
+            ("all", "", parse_quota(settings.share_limit_total)),
+        ])
+    return guard
+
+
+def signup_guard(settings: Settings, client: redis.Redis, ip: str) -> Callable[[], None]:
+    gate = FloodGate(client, "signup")
+    return lambda: gate.take([("ip", ip, parse_quota(settings.signup_limit_per_ip))])

@@ -6,7 +6,7 @@ normalised form fields.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from uuid import uuid4
 
@@ -17,18 +17,23 @@ from mailer.ledger import DeliveryLedger, JobStatus
 from mailer.message import Envelope, build_share_envelope
 from mailer.queue import SHARE_TASK, JobQueue
 from mailer.render import ShareRenderer
-from mailer.validation import validate_share
+from mailer.validation import ShareRequest, validate_share
 
 KIND = "share"
 
 
 def submit_share(fields: Mapping[str, object], *, articles: ArticleStore,
                  ledger: DeliveryLedger, queue: JobQueue,
-                 check_deliverability: bool = False) -> str:
+                 check_deliverability: bool = False,
+                 guard: Callable[[ShareRequest], None] | None = None) -> str:
     """Validate, record, enqueue; returns the job id. Once this returns, the job is the
-    worker's to deliver or to record as failed: it is never dropped."""
+    worker's to deliver or to record as failed: it is never dropped. `guard` (flood
+    control) sees the valid request for a known article before anything is recorded,
+    and may refuse it."""
     share = validate_share(fields, check_deliverability=check_deliverability)
     articles.get(share.article_id)
+    if guard is not None:
+        guard(share)
     job = Job(uuid4().hex, KIND, share.friend.email, share.article_id)
     queue_delivery(job, ledger=ledger, queue=queue, task=SHARE_TASK, payload={
         "job_id": job.id, "share": share.as_fields(), "queued_at": time.time()})

@@ -6,7 +6,7 @@ who is subscribed; what differs is only the e-mail that goes to the address itse
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from email.headerregistry import Address as HeaderAddress
 from typing import Any
@@ -33,9 +33,12 @@ KIND = "confirm"
 def submit_signup(fields: Mapping[str, object], *, catalog: SectionCatalog,
                   default: Preferences, store: SubscriberStore, ledger: DeliveryLedger,
                   queue: JobQueue, resend_after: timedelta,
-                  check_deliverability: bool = False) -> None:
+                  check_deliverability: bool = False,
+                  guard: Callable[[], None] | None = None) -> None:
     signup = validate_signup(fields, catalog, default=default,
                              check_deliverability=check_deliverability)
+    if guard is not None:
+        guard()
     subscriber, send = store.sign_up(signup, resend_after)
     if not send:
         return

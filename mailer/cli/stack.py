@@ -20,7 +20,8 @@ def serve(settings: Settings, host: str, port: int) -> int:
 
     from mailer.api import create_app
 
-    uvicorn.run(create_app(settings), host=host, port=port)
+    # The client's address is ours to work out (MAILER_TRUSTED_PROXIES), not uvicorn's.
+    uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=False)
     return 0
 
 

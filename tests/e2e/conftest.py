@@ -16,6 +16,10 @@ from mailer.db import make_engine, upgrade
 from mailer.embedded import ApiServer, RedisServer, WorkerProcess, worker_env
 from tests.conftest import TEST_SECRET
 
+# These tests post many shares from one client and sender; flood control has its own.
+NO_FLOOD_LIMITS = {name: "none" for name in (
+    "share_limit_per_ip", "share_limit_per_sender", "share_limit_per_recipient",
+    "share_limit_per_article", "share_limit_total", "signup_limit_per_ip")}
 # Deferred shares retried within a 3-second horizon.
 FAST_RETRIES = {"retry_horizon_hours": 3 / 3600, "retry_base_seconds": 0.3,
                 "retry_max_seconds": 1.0}
@@ -29,7 +33,7 @@ def e2e_settings(redis_server: RedisServer, smtp_port: int,
     settings = load_settings(redis_url=redis_server.url, secret_key=TEST_SECRET,
                              smtp_url=f"smtp://127.0.0.1:{smtp_port}?timeout=5",
                              var_dir=var, public_url=PUBLIC_URL, confirm_resend_seconds=0,
-                             **FAST_RETRIES)
+                             **FAST_RETRIES, **NO_FLOOD_LIMITS)
     engine = make_engine(settings.database)
     upgrade(engine)
     engine.dispose()

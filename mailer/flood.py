@@ -1,0 +1,182 @@
+"""Flood control for the public forms: how many shares (and sign-ups) one client, one
+sender, one recipient and one article may cause, and how many in all.
+
+Every attempt that passes validation is counted at the API, before anything is queued,
+in one Lua script: either every counter has room and all of them count it, or the
+request is refused and none does. So 100 parallel posts from one address get exactly
+the allowed number through, and an attacker over his own limit cannot use up a
+victim's allowance.
+
+Redis keys (fixed windows that start at the first attempt and expire with it):
+
+    mailer:flood:<form>:ip:<client ip>
+    mailer:flood:<form>:from:<sha256 of the sender address, 32 hex>
+    mailer:flood:<form>:to:<sha256 of the recipient address, 32 hex>
+    mailer:flood:<form>:article:<article id>
+    mailer:flood:<form>:all
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import redis
+from redis.exceptions import NoScriptError
+
+from mailer.errors import RateLimited, ServiceUnavailable
+
+KEY_PREFIX = "mailer:flood:"
+_QUOTA = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(s|m|h|d)\s*$")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+_TAKE = """
+for i, key in ipairs(KEYS) do
+  local used = tonumber(redis.call('GET', key) or '0')
+  if used >= tonumber(ARGV[2 * i - 1]) then
+    return {i - 1, redis.call('PTTL', key)}
+  end
+end
+for i, key in ipairs(KEYS) do
+  if redis.call('INCR', key) == 1 then
+    redis.call('PEXPIRE', key, ARGV[2 * i])
+  end
+end
+return {-1, 0}
+"""
+_SHA = hashlib.sha1(_TAKE.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Quota:
+    count: int
+    seconds: int
+
+    def __str__(self) -> str:
+        for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+            if self.seconds % size == 0:
+                per = self.seconds // size
+                return f"{self.count}/{per if per > 1 else ''}{unit}"
+        return f"{self.count}/{self.seconds}s"
+
+
+def parse_quota(text: str) -> Quota | None:
+    """`10/h`, `3/d`, `100/15m`; `none` for no limit."""
+    if text.strip().lower() in {"none", "off", "unlimited", ""}:
+        return None
+    match = _QUOTA.match(text.lower())
+    if not match:
+        raise ValueError(f"{text!r} is not a quota like 10/h, 3/d or 100/15m")
+    count, per, unit = int(match.group(1)), int(match.group(2) or 1), match.group(3)
+    if per < 1:
+        raise ValueError(f"{text!r}: the window must be at least 1{unit}")
+    return Quota(count, per * _UNIT[unit])
+
+
+# What each limit's refusal says to the person at the form.
+MESSAGES = {
+    "ip": "Too many shares from your network",
+    "from": "Too many shares from this e-mail address",
+    "to": "This friend has been sent enough articles for now",
+    "article": "This article has been shared too often for now",
+    "all": "Sharing is busy",
+    "signup-ip": "Too many sign-ups from your network",
+}
+
+
+def _wait_text(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(1, math.ceil(seconds))} seconds"
+    if seconds < 5400:
+        return f"{math.ceil(seconds / 60)} minutes"
+    return f"{math.ceil(seconds / 3600)} hours"
+
+
+def address_key(address: str) -> str:
+    """Addresses are kept out of Redis: only a hash names their counter."""
+    return hashlib.sha256(address.lower().encode()).hexdigest()[:32]
+
+
+class FloodGate:
+    def __init__(self, client: redis.Redis, form: str) -> None:
+        self._client = client
+        self._form = form
+
+    def take(self, counters: Sequence[tuple[str, str, Quota | None]]) -> None:
+        """(scope, value, quota) for each limit; raises RateLimited for the first one
+        without room, ServiceUnavailable when Redis does not answer."""
+        active = [(scope, value, quota) for scope, value, quota in counters
+                  if quota is not None]
+        if not active:
+            return
+        command: list[object] = ["EVALSHA", _SHA, len(active)]
+        command += [f"{KEY_PREFIX}{self._form}:{scope}:{value}" if value
+                    else f"{KEY_PREFIX}{self._form}:{scope}" for scope, value, _ in active]
+        for _, _, quota in active:
+            assert quota is not None
+            command += [quota.count, quota.seconds * 1000]
+        try:
+            try:
+                refused, ttl_ms = self._client.execute_command(*command)
+            except NoScriptError:
+                self._client.script_load(_TAKE)
+                refused, ttl_ms = self._client.execute_command(*command)
+        except redis.RedisError as exc:
+            raise ServiceUnavailable(f"flood control unavailable (Redis): {exc}") from None
+        if int(refused) < 0:
+            return
+        scope, _, quota = active[int(refused)]
+        assert quota is not None
+        wait = max(1.0, int(ttl_ms) / 1000) if int(ttl_ms) > 0 else float(quota.seconds)
+        message = MESSAGES.get(f"{self._form}-{scope}", MESSAGES.get(scope, "Too many requests"))
+        raise RateLimited(f"{message}: please try again in {_wait_text(wait)}.", wait)
+
+    def reset(self) -> None:
+        """Forget every counter of this form (for operators and tests)."""
+        try:
+            keys = list(self._client.scan_iter(f"{KEY_PREFIX}{self._form}:*", count=1000))
+            if keys:
+                self._client.delete(*keys)
+        except redis.RedisError as exc:
+            raise ServiceUnavailable(f"flood control unavailable (Redis): {exc}") from None
+
+
+def parse_networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """`10.0.0.0/8, 127.0.0.1`: the proxies allowed to say who the client is."""
+    return tuple(ipaddress.ip_network(part.strip(), strict=False)
+                 for part in text.split(",") if part.strip())
+
+
+def client_ip(peer: str | None, headers: Mapping[str, str], header: str,
+              trusted: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> str:
+    """The client's address: the connection's peer, unless that peer is a trusted proxy;
+    then the right-most address in `header` (X-Forwarded-For) that is not one of our
+    proxies. Anything a client writes into the header itself stays to the left and is
+    ignored."""
+
+    def parse(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+        try:
+            return ipaddress.ip_address(text.strip().strip("[]"))
+        except ValueError:
+            return None
+
+    def is_trusted(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+        return any(ip in net for net in trusted)
+
+    address = parse(peer or "")
+    if address is None:
+        return peer or "unknown"
+    if not trusted or not is_trusted(address):
+        return str(address)
+    chain = [parse(part) for part in headers.get(header.lower(), "").split(",")]
+    for hop in reversed(chain):
+        if hop is None:
+            break  # garbage: stop at the last address we could read
+        if not is_trusted(hop):
+            return str(hop)
+        address = hop
+    return str(address)
