@@ -2,7 +2,10 @@
 Redis, real Celery worker processes, SMTP into Postfix's smtp-sink) beside a naive
 baseline and the ceiling, Postfix's own C load generator smtp-source, in one run.
 
-    python bench/digest.py [--subscribers 100000] [--naive 1000] [--workers 4]
+    python bench/digest.py [--subscribers 100000] [--naive 1000] [--workers 4] [--dkim]
+
+With --dkim every message is DKIM-signed (ours: dkimpy's canonicalisation with
+OpenSSL's RSA; the naive baseline: dkimpy's own signing).
 
 Needs Postfix's smtp-sink and smtp-source (Debian package `postfix`); everything else
 is started here on loopback ports and stopped at the end. The last line reads
@@ -29,6 +32,7 @@ import redis  # noqa: E402
 from mailer.articles import Article  # noqa: E402
 from mailer.config import Settings, load_settings  # noqa: E402
 from mailer.db import make_engine, upgrade  # noqa: E402
+from mailer.dkim import generate_key  # noqa: E402
 from mailer.embedded import RedisServer, WorkerProcess, free_port, worker_env  # noqa: E402
 from mailer.ledger import FINAL  # noqa: E402
 from mailer.services import make_planner, open_stores  # noqa: E402
@@ -149,6 +153,8 @@ def main() -> None:
     # Four processes on two cores: while one waits for the relay's reply another sends.
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--dkim", action="store_true",
+                        help="Sign every digest with a new 2048-bit RSA key.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="digest-bench-") as tmp:
         var = Path(tmp)
@@ -157,10 +163,15 @@ def main() -> None:
         sink = subprocess.Popen([tool("smtp-sink"), "-u", "nobody", f"127.0.0.1:{port}",
                                  "1000"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
+            signing: dict[str, object] = {}
+            if args.dkim:
+                key = var / "dkim.pem"
+                key.write_bytes(generate_key(2048)[0])
+                signing = {"dkim_key_file": key, "dkim_selector": "bench"}
             settings = load_settings(redis_url=redis_server.url, var_dir=var, demo=True,
                                      smtp_url=f"smtp://127.0.0.1:{port}?timeout=30",
                                      digest_batch_size=args.batch_size,
-                                     digest_window_hours=23)
+                                     digest_window_hours=23, **signing)
             engine = make_engine(settings.database)
             upgrade(engine)
             engine.dispose()

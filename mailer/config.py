@@ -153,6 +153,9 @@ class Settings(BaseSettings):
     share_limit_per_article: str = "100/h"
     share_limit_total: str = "1000/h"
     signup_limit_per_ip: str = "10/h"
+    dkim_key_file: Path | None = None
+    dkim_selector: str = Field("mail", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+    dkim_domain: str | None = None
     trusted_proxies: str = ""
     proxy_header: str = Field("X-Forwarded-For", min_length=1, max_length=64)
     max_body_bytes: int = Field(16_384, ge=1024)
@@ -285,6 +288,11 @@ class Settings(BaseSettings):
     def database(self) -> str:
         """MAILER_DATABASE_URL, or a SQLite file under the var directory."""
         return self.database_url or f"sqlite:///{self.var_dir / 'mailer.db'}"
+
+    @property
+    def signing_domain(self) -> str:
+        """DKIM's d=: MAILER_DKIM_DOMAIN, or the From domain (what DMARC aligns with)."""
+        return self.dkim_domain or self.from_email.rpartition("@")[2]
 
     @property
     def unsubscribe_mailbox(self) -> str:

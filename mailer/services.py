@@ -15,6 +15,7 @@ from mailer.db import SessionFactory, check_schema, make_engine, session_factory
 from mailer.delivery import RetryPolicy
 from mailer.digest import DigestPlanner
 from mailer.digest_mail import DigestMail
+from mailer.dkim import DkimBackend, DkimSigner, load_signer
 from mailer.flood import FloodGate, address_key, parse_quota
 from mailer.ledger import DeliveryLedger
 from mailer.pacing import Pacer, PacingPolicy
@@ -27,6 +28,7 @@ from mailer.smtp import SmtpBackend
 from mailer.subscribers import Preferences, SectionCatalog, SubscriberStore
 from mailer.suppression import SuppressionStore
 from mailer.tokens import Tokens
+from mailer.transport import EmailBackend
 from mailer.validation import ShareRequest
 
 
@@ -162,3 +164,15 @@ def share_guard(settings: Settings, client: redis.Redis, ip: str
 def signup_guard(settings: Settings, client: redis.Redis, ip: str) -> Callable[[], None]:
     gate = FloodGate(client, "signup")
     return lambda: gate.take([("ip", ip, parse_quota(settings.signup_limit_per_ip))])
+
+
+def make_signer(settings: Settings) -> DkimSigner | None:
+    """None when no key is configured (many relays sign for you)."""
+    if settings.dkim_key_file is None:
+        return None
+    return load_signer(settings.dkim_key_file, settings.signing_domain,
+                       settings.dkim_selector)
+
+
+def signed(backend: EmailBackend, signer: DkimSigner | None) -> EmailBackend:
+    return backend if signer is None else DkimBackend(backend, signer)

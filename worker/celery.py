@@ -10,11 +10,13 @@ import sys
 
 from mailer.config import load_settings
 from mailer.errors import ConfigError
+from mailer.services import make_signer
 from worker.factory import create_celery
 
 try:
     _settings = load_settings()
     _settings.check_secrets()
+    make_signer(_settings)  # a DKIM key that cannot be read stops the worker here
 except ConfigError as exc:
     sys.stderr.write(f"error: {exc}\n")
     raise SystemExit(2) from None

@@ -35,10 +35,12 @@ from mailer.services import (
     make_redis,
     make_relay_pool,
     make_renderer,
+    make_signer,
     make_template_mail,
     make_tokens,
     open_stores,
     retry_policy,
+    signed,
 )
 from mailer.share import ShareMail
 from mailer.subscribe import ConfirmMail
@@ -62,13 +64,15 @@ class ProcessLocal:
         self.stores: Stores = open_stores(s)
         self.redis = make_redis(s)
         self.relays = make_relay_pool(s, self.redis)
-        self.deliverer = Deliverer(ledger=self.stores.ledger, backend=self.relays.lane("share"),
+        signer = make_signer(s)
+        self.deliverer = Deliverer(ledger=self.stores.ledger,
+                                   backend=signed(self.relays.lane("share"), signer),
                                    retry=retry_policy(s), lease_seconds=s.send_lease_seconds,
                                    suppressions=self.stores.suppressions)
         self.digest_sender = DigestSender(
             ledger=self.stores.ledger, subscribers=self.stores.subscribers,
             days=ArticleDays(self.stores.articles), mail=make_digest_mail(s),
-            backend=self.relays.lane("bulk"), retry=retry_policy(s),
+            backend=signed(self.relays.lane("bulk"), signer), retry=retry_policy(s),
             lease_seconds=s.send_lease_seconds, record_every=s.digest_record_every,
             suppressions=self.stores.suppressions, runs=self.stores.runs,
             failures=make_failure_window(s, self.redis))
