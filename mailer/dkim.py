@@ -1,9 +1,9 @@
 """DKIM signing (RFC 6376), rsa-sha256, relaxed/relaxed.
 
-dkimpy parses, canonicalises and selects the headers (and verifies, in the tests);
-the RSA signature itself is made by OpenSSL through `cryptography`, about 0.8 ms here
-against roughly 10 ms for dkimpy's pure-Python RSA, which would make signing the
-bottleneck of a digest.
+The RSA signature is made by OpenSSL through `cryptography`, about 0.8 ms here against
+roughly 10 ms for dkimpy's pure-Python RSA, which would make signing the bottleneck of
+a digest; canonicalisation is a few regular expressions over the whole message. The
+tests verify every kind of message with dkimpy's own verifier.
 
 `DkimBackend` signs every message on its way to the inner backend, so shares,
 confirmations and digests are all signed in one place.
@@ -13,35 +13,45 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import dkim
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from dkim.canonicalization import CanonicalizationPolicy
 
 from mailer.errors import ConfigError
 from mailer.message import Envelope
 from mailer.transport import Admit, EmailBackend, ResultHook, SendResult
 
-# Signed when present; From is listed twice so a second From cannot be added unseen.
+# Signed when present; From is listed twice so that a second From cannot be added
+# unseen (an h= name without an instance left signs its absence).
 SIGNED = (b"from", b"from", b"to", b"subject", b"date", b"message-id", b"reply-to",
           b"list-unsubscribe", b"list-unsubscribe-post", b"list-id", b"mime-version",
           b"content-type")
-_POLICY = CanonicalizationPolicy.from_c_value(b"relaxed/relaxed")
 
 
-class _Collect:
-    """Stands in for dkimpy's hasher: OpenSSL hashes what it collects while signing."""
+_WSP = re.compile(rb"[ \t]+")
+_WSP_EOL = re.compile(rb"[ \t]+(?=\r\n|$)")
+_FOLD = re.compile(rb"\r\n(?=[ \t])")
 
-    def __init__(self) -> None:
-        self.parts: list[bytes] = []
 
-    def update(self, data: bytes) -> None:
-        self.parts.append(data)
+def relaxed_headers(block: bytes) -> list[tuple[bytes, bytes]]:
+    """RFC 6376 3.4.2 for a header section (CRLF line ends, no blank line)."""
+    found = []
+    for line in _FOLD.sub(b"", block).split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        found.append((name.rstrip(b" \t").lower(), _WSP.sub(b" ", value).strip(b" ")))
+    return found
+
+
+def relaxed_body(body: bytes) -> bytes:
+    """RFC 6376 3.4.4: no white space at line ends, runs of it as one space, no empty
+    lines at the end."""
+    body = _WSP.sub(b" ", _WSP_EOL.sub(b"", body)).rstrip(b"\r\n")
+    return body + b"\r\n" if body else b""
 
 
 @dataclass(frozen=True)
@@ -51,27 +61,34 @@ class DkimSigner:
     key: rsa.RSAPrivateKey
 
     def signature(self, message: bytes) -> bytes:
-        """The DKIM-Signature header line (folded, CRLF-terminated) for `message`
-        (CRLF line ends, not dot-stuffed)."""
-        headers, body = dkim.rfc822_parse(message)
-        body_hash = base64.b64encode(hashlib.sha256(_POLICY.canonicalize_body(body)).digest())
-        present = {name.lower() for name, _ in headers}
-        signed = [name for name in SIGNED if name in present]
-        fields = [(b"v", b"1"), (b"a", b"rsa-sha256"), (b"c", b"relaxed/relaxed"),
-                  (b"d", self.domain.encode()), (b"s", self.selector.encode()),
-                  (b"t", str(int(time.time())).encode()), (b"h", b" : ".join(signed)),
-                  (b"bh", body_hash), (b"b", b"")]
-        value = dkim.fold(b"; ".join(b"=".join(f) for f in fields),
-                          namelen=len(b"DKIM-Signature"))
-        collect = _Collect()
-        dkim.hash_headers(collect, _POLICY, _POLICY.canonicalize_headers(headers), signed,
-                          (b"DKIM-Signature", b" " + value), dict(fields))
-        signature = self.key.sign(b"".join(collect.parts), padding.PKCS1v15(),
-                                  hashes.SHA256())
-        fields[-1] = (b"b", base64.b64encode(signature))
-        value = dkim.fold(b"; ".join(b"=".join(f) for f in fields),
-                          namelen=len(b"DKIM-Signature"))
-        return b"DKIM-Signature: " + value + b"\r\n"
+        """The DKIM-Signature header (folded, CRLF-terminated) for `message` (CRLF line
+        ends, not dot-stuffed). Canonicalisation is ours, in a few regular expressions
+        over the whole message (dkimpy's runs a Python loop per line, 0.7 ms on a
+        digest); the tests hold it to dkimpy's verifier."""
+        block, _, body = message.partition(b"\r\n\r\n")
+        body_hash = base64.b64encode(hashlib.sha256(relaxed_body(body)).digest())
+        headers = relaxed_headers(block)
+        # Each name signs its last unused instance, from the bottom up (RFC 6376 5.4.2).
+        remaining: dict[bytes, list[bytes]] = {}
+        for name, value in headers:
+            remaining.setdefault(name, []).append(value)
+        signed, hashed = [], []
+        for name in SIGNED:
+            values = remaining.get(name)
+            if name in remaining:
+                signed.append(name)
+            if values:
+                hashed.append(name + b":" + values.pop() + b"\r\n")
+        tags = (b"v=1; a=rsa-sha256; c=relaxed/relaxed; d=" + self.domain.encode() +
+                b"; s=" + self.selector.encode() + b"; t=" + str(int(time.time())).encode() +
+                b"; h=" + b":".join(signed) + b"; bh=" + body_hash + b"; b=")
+        hashed.append(b"dkim-signature:" + tags)
+        signature = base64.b64encode(self.key.sign(b"".join(hashed), padding.PKCS1v15(),
+                                                   hashes.SHA256()))
+        lines = [signature[i:i + 72] for i in range(0, len(signature), 72)]
+        folded = tags.replace(b"; h=", b";\r\n h=").replace(b"; bh=", b";\r\n bh=") \
+            .replace(b"; b=", b";\r\n b=")
+        return b"DKIM-Signature: " + folded + b"\r\n ".join(lines) + b"\r\n"
 
     def sign(self, envelope: Envelope) -> Envelope:
         data = envelope.as_bytes()

@@ -102,3 +102,23 @@ def test_keygen_refuses_to_overwrite(keyed: tuple[Path, str],
     code, _, err = run(["dkim", "keygen", "--selector", "news2026", "--domain", "today.az"],
                        capsys)
     assert code == 2 and "exists: choose a new selector" in err
+
+
+@pytest.mark.parametrize("body", [
+    b"", b"\r\n", b"a  b\t\tc \r\n\r\n\r\n", b"line \t\r\n  indented\r\nlast", b" x \r\n"])
+def test_body_canonicalisation_matches_dkimpy(body: bytes) -> None:
+    from dkim.canonicalization import Relaxed
+
+    from mailer.dkim import relaxed_body
+    assert relaxed_body(body) == Relaxed.canonicalize_body(body)
+
+
+def test_header_canonicalisation_matches_dkimpy() -> None:
+    from dkim.canonicalization import Relaxed
+
+    from mailer.dkim import relaxed_headers
+    block = (b"Subject:  Hello \t world  \r\n folded\there\r\nTO: a@b.example\r\n"
+             b"X-Empty:\r\nList-Unsubscribe: <https://x.example/u>,\r\n\t<mailto:u@x>")
+    headers, _ = dkim.rfc822_parse(block + b"\r\n\r\nbody")
+    assert relaxed_headers(block) == [
+        (name, value.rstrip(b"\r\n")) for name, value in Relaxed.canonicalize_headers(headers)]
