@@ -105,7 +105,8 @@ def test_keygen_refuses_to_overwrite(keyed: tuple[Path, str],
 
 
 @pytest.mark.parametrize("body", [
-    b"", b"\r\n", b"a  b\t\tc \r\n\r\n\r\n", b"line \t\r\n  indented\r\nlast", b" x \r\n"])
+    b"", b"\r\n", b"a  b\t\tc \r\n\r\n\r\n", b"line \t\r\n  indented\r\nlast", b" x \r\n",
+    b"a \r\n \r\n", b"a\r\nb \t\r\n", b"tab\there\r\n\t\r\n", b"<p>one two</p>\r\n  <p>x</p>\r\n"])
 def test_body_canonicalisation_matches_dkimpy(body: bytes) -> None:
     from dkim.canonicalization import Relaxed
 
