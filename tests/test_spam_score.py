@@ -68,3 +68,11 @@ def test_every_template_scores_under_the_limit(kind: str,
     points, tests = score(data)
     print(f"{kind}: score {points} ({tests})")
     assert points < LIMIT, f"{kind} scored {points}: {tests}"
+
+
+def test_the_check_sees_spam() -> None:
+    """The harness reads real scores: the standard test string (GTUBE) is spam."""
+    gtube = (b"From: x@example.org\r\nTo: y@example.org\r\nSubject: test\r\n\r\n"
+             b"XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X\r\n")
+    points, tests = score(gtube)
+    assert points >= 100 and "GTUBE" in tests
