@@ -54,6 +54,28 @@ from mailer.subscribers import Subscriber, validate_preferences
 from mailer.tokens import Purpose
 
 MAX_FORM_FIELDS = 32
+
+
+def _body(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    """The OpenAPI description of a form body: the handlers read the raw request (JSON
+    or a form, with our own limits), so FastAPI cannot derive it; schemathesis and
+    client generators need it."""
+    schema = {"type": "object", "properties": properties, "required": required}
+    return {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": schema},
+        "application/x-www-form-urlencoded": {"schema": schema}}}}
+
+
+_TEXT = {"type": "string"}
+SHARE_BODY = _body({"article_id": _TEXT, "sender_name": _TEXT, "sender_email": _TEXT,
+                    "friend_name": _TEXT, "friend_email": _TEXT, "message": _TEXT,
+                    "website": _TEXT},
+                   ["article_id", "sender_name", "sender_email", "friend_name", "friend_email"])
+SIGNUP_BODY = _body({"email": _TEXT, "name": _TEXT, "sections": _TEXT, "timezone": _TEXT,
+                     "hour": {"type": "integer"}}, ["email"])
+BOUNCE_BODY = _body({"email": _TEXT, "type": {"type": "string",
+                                              "enum": ["hard", "soft", "complaint"]},
+                     "reason": _TEXT}, ["email"])
 SIGNUP_ACCEPTED = ("If this address can receive mail, a message with a confirmation link "
                    "is on its way to it.")
 
@@ -220,7 +242,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
         return page("web/article.html", article=db.articles.get(article_id), values={},
                     errors={})
 
-    @app.post("/share", status_code=202)
+    @app.post("/share", status_code=202, openapi_extra=SHARE_BODY)
     async def share(request: Request) -> Response:
         fields = await read_fields(request, settings.max_body_bytes)
         try:
@@ -262,7 +284,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
             raise NotFound(f"unknown job {job_id[:64]!r}")
         return record.public()
 
-    @app.post("/subscribe", status_code=202)
+    @app.post("/subscribe", status_code=202, openapi_extra=SIGNUP_BODY)
     async def subscribe(request: Request) -> Response:
         fields = await read_fields(request, settings.max_body_bytes, lists={"sections"})
         try:
@@ -365,7 +387,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
         count = await run_in_threadpool(db.articles.put_many, articles)
         return {"imported": count}
 
-    @app.post("/webhooks/bounce")
+    @app.post("/webhooks/bounce", openapi_extra=BOUNCE_BODY)
     async def bounce_webhook(request: Request) -> dict[str, int]:
         """Hard bounces and complaints from the relay or ESP: see mailer/bounces.py."""
         check_api_key(request, api_key)
