@@ -80,6 +80,14 @@ SIGNUP_ACCEPTED = ("If this address can receive mail, a message with a confirmat
                    "is on its way to it.")
 
 
+def _check(probe: Callable[[], object]) -> dict[str, object]:
+    try:
+        probe()
+    except Exception as exc:  # any failure is the check's answer, not an error
+        return {"ok": False, "detail": f"{type(exc).__name__}: {exc}"[:300]}
+    return {"ok": True, "detail": "ok"}
+
+
 def error_status(exc: MailerError) -> int:
     """The one mapping from library errors to HTTP status codes."""
     for kind, status in ((InvalidInput, 422), (NotFound, 404), (ExpiredToken, 410),
@@ -231,7 +239,24 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
+        """The process is up; says nothing of what it depends on (that is /readyz)."""
         return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz() -> JSONResponse:
+        """Redis, the database and at least one worker answer: 200, else 503, with what
+        each check found."""
+        checks = {"redis": _check(flood_redis.ping),
+                  "database": _check(lambda: db.ledger.get("readyz") is None)}
+        try:
+            names = job_queue.workers(timeout=1.0)
+            checks["workers"] = {"ok": bool(names), "detail": ", ".join(names)
+                                 or "no worker answered a ping within 1 s"}
+        except MailerError as exc:
+            checks["workers"] = {"ok": False, "detail": str(exc)}
+        ready = all(c["ok"] for c in checks.values())
+        return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
+                            status_code=200 if ready else 503)
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> HTMLResponse:

@@ -7,11 +7,13 @@ only how the envelope is built.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from mailer.attempts import log_attempt, outcome_of, reply_code
 from mailer.errors import (
     NotFound,
     PermanentDeliveryError,
@@ -115,6 +117,9 @@ class Deliverer:
     def _send(self, job: Job, attempt: int, since: datetime | None,
               build: Callable[[], Envelope]) -> Outcome:
         if self.suppressions is not None and self.suppressions.suppressed([job.recipient]):
+            log_attempt(message_id=job.id, kind=job.kind, recipient=job.recipient,
+                        outcome="suppressed", smtp_code=None, smtp_seconds=None,
+                        queued_at=since)
             self.ledger.mark(job.id, JobStatus.SUPPRESSED, SUPPRESSED_REPLY)
             return Outcome("suppressed", SUPPRESSED_REPLY)
         try:
@@ -122,8 +127,15 @@ class Deliverer:
         except NotFound as exc:
             self.ledger.mark(job.id, JobStatus.FAILED, str(exc))
             return Outcome("failed", str(exc))
+        started = time.perf_counter()
         result = self.backend.send_messages([envelope])[0]
+        smtp_seconds = time.perf_counter() - started
         error = result.error
+        deferrable = isinstance(error, TransientDeliveryError) and not isinstance(error, Throttled)
+        delay = self.retry.next_try(attempt, since) if deferrable else None
+        log_attempt(message_id=job.id, kind=job.kind, recipient=envelope.recipient,
+                    outcome=outcome_of(result, delay is not None),
+                    smtp_code=reply_code(result), smtp_seconds=smtp_seconds, queued_at=since)
         if error is None:
             self.ledger.mark(job.id, JobStatus.SENT, result.reply)
             return Outcome("sent", result.reply)
@@ -134,7 +146,6 @@ class Deliverer:
             self.ledger.mark(job.id, JobStatus.QUEUED, reply)
             return Outcome("retry", reply, delay=error.retry_after)
         if isinstance(error, TransientDeliveryError):
-            delay = self.retry.next_try(attempt, since)
             if delay is not None:
                 self.ledger.mark(job.id, JobStatus.DEFERRED, reply)
                 return Outcome("retry", reply, delay=delay)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from email.utils import format_datetime
 
+from mailer.attempts import Stopwatch, log_attempt, outcome_of, reply_code
 from mailer.delivery import SUPPRESSED_REPLY, RetryPolicy
 from mailer.digest import ArticleDays, Variant
 from mailer.digest_mail import DigestMail, EncodedTemplate
@@ -82,6 +83,7 @@ class DigestSender:
         date_header = format_datetime(datetime.now(UTC)).encode()
         skipped: list[tuple[str, JobStatus, str]] = []
         work: list[tuple[str, int, Envelope]] = []
+        queued = {row.id: row.created_at for row in claimed}
         templates: dict[Variant, EncodedTemplate | None] = {}
         for row in claimed:
             person = people.get(row.subscriber_id)
@@ -102,7 +104,7 @@ class DigestSender:
                 continue
             work.append((row.id, row.attempts, self.mail.envelope(template, person, date_header)))
         self.ledger.record(skipped)
-        tally = self._send(work)
+        tally = self._send(work, queued)
         if self.suppressions is not None and tally.bounced:
             self.suppressions.add_many(tally.bounced, "smtp")
         halted = ""
@@ -115,13 +117,18 @@ class DigestSender:
         return BatchOutcome(tally.sent, tally.failed, len(skipped), tally.deferred, delay,
                             tally.throttled, tally.throttle_wait, halted)
 
-    def _send(self, work: list[tuple[str, int, Envelope]]) -> _Tally:
+    def _send(self, work: list[tuple[str, int, Envelope]],
+              queued: dict[str, datetime | None]) -> _Tally:
         tally = _Tally()
         unrecorded: list[tuple[str, JobStatus, str]] = []
+        watch = Stopwatch()
 
         def record(index: int, result: SendResult) -> None:
             row_id, attempts, envelope = work[index]
             error = result.error
+            log_attempt(message_id=row_id, kind="digest", recipient=envelope.recipient,
+                        outcome=outcome_of(result, True), smtp_code=reply_code(result),
+                        smtp_seconds=watch.lap(), queued_at=queued.get(row_id))
             if error is None:
                 unrecorded.append((row_id, JobStatus.SENT, result.reply))
                 tally.sent += 1

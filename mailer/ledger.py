@@ -89,6 +89,7 @@ class Claimed:
     subscriber_id: str
     reference: str
     attempts: int
+    created_at: datetime | None = None
 
 
 def summarise(counts: dict[JobStatus, int]) -> str:
@@ -203,9 +204,9 @@ class DeliveryLedger:
                         lease_until=now + timedelta(seconds=lease_seconds),
                         attempts=DeliveryRow.attempts + 1, updated_at=now)
                 .returning(DeliveryRow.id, DeliveryRow.subscriber_id, DeliveryRow.reference,
-                           DeliveryRow.attempts))
-            return [Claimed(id_, subscriber_id or "", reference, attempts)
-                    for id_, subscriber_id, reference, attempts in claimed]
+                           DeliveryRow.attempts, DeliveryRow.created_at))
+            return [Claimed(id_, subscriber_id or "", reference, attempts, created)
+                    for id_, subscriber_id, reference, attempts, created in claimed]
 
     def record(self, outcomes: Sequence[tuple[str, JobStatus, str]]) -> None:
         """Many rows at once, each with its own status and reply (one executemany)."""

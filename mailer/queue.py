@@ -30,6 +30,11 @@ class JobQueue(Protocol):
         """Hand a job to the broker; raise ServiceUnavailable if it cannot be taken."""
         ...
 
+    def workers(self, timeout: float) -> list[str]:
+        """The names of the workers that answered a ping within `timeout`; [] if none
+        (ServiceUnavailable if the broker itself does not answer)."""
+        ...
+
     def close(self) -> None: ...
 
 

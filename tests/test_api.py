@@ -203,3 +203,13 @@ def test_uvicorn_factory_refuses_the_demo_secret_key() -> None:
     assert done.returncode == 2
     assert done.stderr.startswith("error: MAILER_SECRET_KEY: set a secret key of at least 16 ")
     assert done.stderr.count("\n") == 1
+
+
+def test_readyz_without_a_worker_is_503_and_says_why(client: TestClient) -> None:
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    checks = response.json()["checks"]
+    assert checks["redis"]["ok"] and checks["database"]["ok"]
+    assert checks["workers"] == {"ok": False,
+                                 "detail": "no worker answered a ping within 1 s"}
+    assert client.get("/healthz").json() == {"status": "ok"}

@@ -45,6 +45,10 @@ def create_celery(settings: Settings) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_transport_options={"visibility_timeout": 3600},
         worker_hijack_root_logger=False,
+        # Task events, so that `celery -A worker flower` (or `celery events`) can follow
+        # the workers.
+        worker_send_task_events=True,
+        task_send_sent_event=True,
         timezone=settings.timezone,
         enable_utc=True,
     )

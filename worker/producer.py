@@ -27,6 +27,13 @@ class CeleryJobQueue:
         except (OperationalError, OSError) as exc:
             raise ServiceUnavailable(f"queue unavailable: {exc}") from None
 
+    def workers(self, timeout: float) -> list[str]:
+        try:
+            replies = self._app.control.ping(timeout=timeout) or []
+        except (OperationalError, OSError) as exc:
+            raise ServiceUnavailable(f"queue unavailable: {exc}") from None
+        return sorted(name for reply in replies for name in reply)
+
     def close(self) -> None:
         if self._own:
             self._app.close()

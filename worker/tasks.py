@@ -12,6 +12,7 @@ from typing import Any
 from celery import Celery, Task
 from celery.signals import worker_process_shutdown
 
+from mailer.attempts import configure_attempt_log
 from mailer.config import Settings
 from mailer.delivery import Deliverer, Outcome
 from mailer.digest import ArticleDays
@@ -61,6 +62,7 @@ class ProcessLocal:
         if self._pid == os.getpid():
             return
         s = self.settings
+        configure_attempt_log(s.delivery_log)
         self.stores: Stores = open_stores(s)
         self.redis = make_redis(s)
         self.relays = make_relay_pool(s, self.redis)

@@ -156,3 +156,34 @@ def test_a_link_in_the_note_is_refused(api: httpx.Client) -> None:
         "message": "<a href='https://evil.example'>x</a>"})
     assert response.status_code == 422
     assert "must not contain links" in response.json()["errors"]["message"]
+
+
+def test_each_attempt_is_one_json_log_line_without_the_address(
+        api: httpx.Client, e2e_settings: Settings, smtp_handler: RecordingHandler) -> None:
+    import json
+
+    smtp_handler.script("logged@example.org", "451 4.7.1 try later")
+    job_id = share(api, "logged@example.org")
+    assert wait_for_job(api, job_id, {"sent", "failed"})["status"] == "sent"
+    deadline = time.monotonic() + 5
+    while True:
+        lines = [json.loads(line) for line in worker_log(e2e_settings).splitlines()
+                 if line.startswith("{") and job_id in line]
+        if len(lines) == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert [(a["outcome"], a["smtp_code"]) for a in lines] == [("deferred", 451),
+                                                               ("sent", 250)]
+    for attempt in lines:
+        assert attempt["event"] == "delivery_attempt" and attempt["kind"] == "share"
+        assert attempt["domain"] == "example.org" and attempt["smtp_ms"] > 0
+        assert attempt["queued_ms"] > 0
+    assert "logged@example.org" not in worker_log(e2e_settings)
+
+
+def test_readyz_with_a_worker_running(api: httpx.Client) -> None:
+    response = api.get("/readyz")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "ready"
+    assert body["checks"]["workers"]["detail"].startswith("mailer@")
