@@ -14,8 +14,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import parse_qsl
 
+import redis
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -34,6 +36,7 @@ from mailer.errors import (
     Unauthorized,
 )
 from mailer.flood import client_ip, parse_networks
+from mailer.metrics import RedisCollector
 from mailer.queue import JobQueue, load_job_queue
 from mailer.render import make_environment
 from mailer.services import (
@@ -241,6 +244,19 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
     def healthz() -> dict[str, str]:
         """The process is up; says nothing of what it depends on (that is /readyz)."""
         return {"status": "ok"}
+
+    metrics_registry = CollectorRegistry()
+    metrics_registry.register(RedisCollector(flood_redis))
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        """Prometheus exposition: counters and histograms from Redis (all workers on all
+        machines), queue gauges from the broker."""
+        try:
+            body = generate_latest(metrics_registry)
+        except redis.RedisError as exc:
+            raise ServiceUnavailable(f"metrics unavailable (Redis): {exc}") from None
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/readyz")
     def readyz() -> JSONResponse:

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from mailer.errors import DeliveryError, Throttled, TransientDeliveryError
+from mailer.metrics import MetricsRecorder
 from mailer.models import utcnow
 from mailer.transport import SendResult
 
@@ -51,12 +52,22 @@ def outcome_of(result: SendResult, can_retry: bool) -> str:
     return "failed"
 
 
+FINAL_OUTCOMES = {"sent", "failed", "suppressed"}
+
+
 def log_attempt(*, message_id: str, kind: str, recipient: str, outcome: str,
                 smtp_code: int | None, smtp_seconds: float | None,
-                queued_at: datetime | None) -> None:
+                queued_at: datetime | None, metrics: MetricsRecorder | None = None) -> None:
+    """Log the attempt and, with `metrics`, count it (the caller flushes)."""
+    queued_ms = (utcnow() - queued_at).total_seconds() * 1000 if queued_at else None
+    if metrics is not None:
+        metrics.message(kind, outcome)
+        if smtp_seconds is not None:
+            metrics.observe("smtp_seconds", smtp_seconds)
+        if queued_ms is not None and outcome in FINAL_OUTCOMES:
+            metrics.observe("delivery_seconds", queued_ms / 1000)
     if not LOGGER.isEnabledFor(logging.INFO):
         return
-    queued_ms = (utcnow() - queued_at).total_seconds() * 1000 if queued_at else None
     LOGGER.info(Attempt(message_id, kind, recipient.rpartition("@")[2].lower(), outcome,
                         smtp_code,
                         round(smtp_seconds * 1000, 2) if smtp_seconds is not None else None,

@@ -23,6 +23,7 @@ from mailer.errors import (
 )
 from mailer.ledger import NOT_QUEUED, Claim, DeliveryLedger, JobStatus
 from mailer.message import Envelope
+from mailer.metrics import MetricsRecorder
 from mailer.models import utcnow
 from mailer.queue import SHARE_QUEUE, JobQueue
 from mailer.retry import backoff_delay
@@ -86,7 +87,9 @@ def queue_delivery(job: Job, *, ledger: DeliveryLedger, queue: JobQueue, task: s
 
 class Deliverer:
     def __init__(self, *, ledger: DeliveryLedger, backend: EmailBackend, retry: RetryPolicy,
-                 lease_seconds: float, suppressions: SuppressionStore | None = None) -> None:
+                 lease_seconds: float, suppressions: SuppressionStore | None = None,
+                 metrics: MetricsRecorder | None = None) -> None:
+        self.metrics = metrics
         self.ledger = ledger
         self.backend = backend
         self.retry = retry
@@ -113,17 +116,23 @@ class Deliverer:
             # then let the worker log the traceback.
             self.ledger.mark(job.id, JobStatus.FAILED, f"internal error: {type(exc).__name__}")
             raise
+        finally:
+            if self.metrics is not None:
+                self.metrics.flush()
 
     def _send(self, job: Job, attempt: int, since: datetime | None,
               build: Callable[[], Envelope]) -> Outcome:
         if self.suppressions is not None and self.suppressions.suppressed([job.recipient]):
             log_attempt(message_id=job.id, kind=job.kind, recipient=job.recipient,
                         outcome="suppressed", smtp_code=None, smtp_seconds=None,
-                        queued_at=since)
+                        queued_at=since, metrics=self.metrics)
             self.ledger.mark(job.id, JobStatus.SUPPRESSED, SUPPRESSED_REPLY)
             return Outcome("suppressed", SUPPRESSED_REPLY)
         try:
+            building = time.perf_counter()
             envelope = build()
+            if self.metrics is not None:
+                self.metrics.observe("render_seconds", time.perf_counter() - building)
         except NotFound as exc:
             self.ledger.mark(job.id, JobStatus.FAILED, str(exc))
             return Outcome("failed", str(exc))
@@ -135,7 +144,8 @@ class Deliverer:
         delay = self.retry.next_try(attempt, since) if deferrable else None
         log_attempt(message_id=job.id, kind=job.kind, recipient=envelope.recipient,
                     outcome=outcome_of(result, delay is not None),
-                    smtp_code=reply_code(result), smtp_seconds=smtp_seconds, queued_at=since)
+                    smtp_code=reply_code(result), smtp_seconds=smtp_seconds, queued_at=since,
+                    metrics=self.metrics)
         if error is None:
             self.ledger.mark(job.id, JobStatus.SENT, result.reply)
             return Outcome("sent", result.reply)

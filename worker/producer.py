@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from celery import Celery
@@ -21,7 +22,9 @@ class CeleryJobQueue:
 
     def enqueue(self, task: str, payload: dict[str, Any], *, queue: str) -> None:
         try:
+            # `queued_at` lets ops see the age of the oldest waiting job (mailer.metrics).
             self._app.send_task(task, args=[payload], queue=queue,
+                                headers={"queued_at": time.time()},
                                 retry=True, retry_policy={"max_retries": 2, "interval_start": 0.2,
                                                           "interval_step": 0.5})
         except (OperationalError, OSError) as exc:

@@ -19,6 +19,7 @@ from mailer.digest import ArticleDays
 from mailer.digest_send import BatchOutcome as DigestBatch
 from mailer.digest_send import DigestSender
 from mailer.errors import ConfigError, ServiceUnavailable
+from mailer.metrics import MetricsRecorder
 from mailer.queue import (
     CONFIRM_TASK,
     DIGEST_BATCH_TASK,
@@ -70,14 +71,15 @@ class ProcessLocal:
         self.deliverer = Deliverer(ledger=self.stores.ledger,
                                    backend=signed(self.relays.lane("share"), signer),
                                    retry=retry_policy(s), lease_seconds=s.send_lease_seconds,
-                                   suppressions=self.stores.suppressions)
+                                   suppressions=self.stores.suppressions,
+                                   metrics=MetricsRecorder(self.redis))
         self.digest_sender = DigestSender(
             ledger=self.stores.ledger, subscribers=self.stores.subscribers,
             days=ArticleDays(self.stores.articles), mail=make_digest_mail(s),
             backend=signed(self.relays.lane("bulk"), signer), retry=retry_policy(s),
             lease_seconds=s.send_lease_seconds, record_every=s.digest_record_every,
             suppressions=self.stores.suppressions, runs=self.stores.runs,
-            failures=make_failure_window(s, self.redis))
+            failures=make_failure_window(s, self.redis), metrics=MetricsRecorder(self.redis))
         self.share_mail = ShareMail(articles=self.stores.articles, renderer=make_renderer(s),
                                     site_name=s.site_name, from_email=s.from_email,
                                     domain=s.site_domain)

@@ -187,3 +187,24 @@ def test_readyz_with_a_worker_running(api: httpx.Client) -> None:
     body = response.json()
     assert body["status"] == "ready"
     assert body["checks"]["workers"]["detail"].startswith("mailer@")
+
+
+def test_metrics_count_what_two_worker_processes_delivered(api: httpx.Client) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def sent_shares() -> float:
+        for family in text_string_to_metric_families(api.get("/metrics").text):
+            for sample in family.samples:
+                if sample.name == "mailer_messages_total" and sample.labels == {
+                        "kind": "share", "outcome": "sent"}:
+                    return sample.value
+        return 0.0
+
+    before = sent_shares()
+    ids = [share(api, f"counted{i}@example.org") for i in range(20)]
+    for job_id in ids:
+        assert wait_for_job(api, job_id, {"sent", "failed"})["status"] == "sent"
+    deadline = time.monotonic() + 5
+    while sent_shares() - before < 20 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sent_shares() - before == 20
