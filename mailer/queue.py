@@ -35,6 +35,14 @@ class JobQueue(Protocol):
         (ServiceUnavailable if the broker itself does not answer)."""
         ...
 
+    def worker_queues(self, timeout: float) -> dict[str, list[str]]:
+        """Each answering worker and the queues it consumes."""
+        ...
+
+    def reserved(self, timeout: float) -> dict[str, int]:
+        """Jobs taken from each queue by workers and not yet finished."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -37,6 +37,26 @@ class CeleryJobQueue:
             raise ServiceUnavailable(f"queue unavailable: {exc}") from None
         return sorted(name for reply in replies for name in reply)
 
+    def worker_queues(self, timeout: float) -> dict[str, list[str]]:
+        try:
+            found = self._app.control.inspect(timeout=timeout).active_queues() or {}
+        except (OperationalError, OSError) as exc:
+            raise ServiceUnavailable(f"queue unavailable: {exc}") from None
+        return {name: sorted(q["name"] for q in queues) for name, queues in found.items()}
+
+    def reserved(self, timeout: float) -> dict[str, int]:
+        inspect = self._app.control.inspect(timeout=timeout)
+        counts: dict[str, int] = {}
+        try:
+            for answer in (inspect.reserved() or {}, inspect.active() or {}):
+                for tasks in answer.values():
+                    for task in tasks:
+                        queue = (task.get("delivery_info") or {}).get("routing_key") or "?"
+                        counts[queue] = counts.get(queue, 0) + 1
+        except (OperationalError, OSError) as exc:
+            raise ServiceUnavailable(f"queue unavailable: {exc}") from None
+        return counts
+
     def close(self) -> None:
         if self._own:
             self._app.close()

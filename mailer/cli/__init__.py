@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from mailer.cli import deliveries, digest, dkim, mail, stack, subscribers
+from mailer.cli import deliveries, digest, dkim, mail, stack, status, subscribers
 from mailer.cli.base import EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_UNAVAILABLE
 from mailer.config import load_settings
 from mailer.errors import ConfigError, InvalidInput, MailerError, NotFound, ServiceUnavailable
@@ -46,6 +46,6 @@ def cli(ctx: click.Context) -> None:
 
 for command in (mail.share, mail.job, mail.preview, mail.articles, subscribers.db,
                 subscribers.subscribers, digest.digest, deliveries.deliveries,
-                deliveries.suppressions, dkim.dkim, stack.serve, stack.sink, stack.stack,
-                stack.demo):
+                deliveries.suppressions, dkim.dkim, status.status, stack.serve, stack.sink,
+                stack.stack, stack.demo):
     cli.add_command(command)

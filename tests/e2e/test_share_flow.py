@@ -208,3 +208,23 @@ def test_metrics_count_what_two_worker_processes_delivered(api: httpx.Client) ->
     while sent_shares() - before < 20 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert sent_shares() - before == 20
+
+
+def test_status_with_a_worker_is_healthy(api: httpx.Client, e2e_settings: Settings,
+                                         monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from tests.support.cli import run
+
+    for name, value in settings_env(e2e_settings).items():
+        if name.startswith("MAILER_"):
+            monkeypatch.setenv(name, value)
+    job_id = share(api, "status@example.org")
+    assert wait_for_job(api, job_id, {"sent"})["status"] == "sent"
+    code, out, err = run(["status", "--json"], capsys)
+    status = json.loads(out)
+    assert (code, status["problems"]) == (0, []), err
+    [(name, queues)] = status["workers"].items()
+    assert name.startswith("mailer@") and queues == ["digest", "share"]
+    assert status["outcomes"]["5m"]["share"]["sent"] >= 1
