@@ -6,11 +6,13 @@ and queue; uvicorn runs it with `uvicorn --factory mailer.api:app_from_env`.
 
 from __future__ import annotations
 
+import base64
 import hmac
 import json
 import sys
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -36,7 +38,7 @@ from mailer.errors import (
     Unauthorized,
 )
 from mailer.flood import client_ip, parse_networks
-from mailer.metrics import RedisCollector
+from mailer.metrics import RedisCollector, sent_per_minute
 from mailer.queue import JobQueue, load_job_queue
 from mailer.render import make_environment
 from mailer.services import (
@@ -52,6 +54,7 @@ from mailer.services import (
     site_of,
 )
 from mailer.share import submit_share
+from mailer.status import collect
 from mailer.subscribe import links, submit_signup
 from mailer.subscribers import Subscriber, validate_preferences
 from mailer.tokens import Purpose
@@ -189,12 +192,20 @@ def wants_html(request: Request) -> bool:
 
 
 def check_api_key(request: Request, expected: str | None) -> None:
+    """`X-API-Key: <key>`, `Authorization: Bearer <key>`, or Basic auth with the key as
+    the password (what a browser can send, for the ops page)."""
     if not expected:
         raise Unauthorized("this endpoint is disabled: set MAILER_API_KEY to enable it")
     given = request.headers.get("x-api-key") or ""
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer":
         given = credentials.strip()
+    elif scheme.lower() == "basic":
+        try:
+            given = base64.b64decode(credentials.strip(), validate=True).decode().partition(
+                ":")[2]
+        except (ValueError, UnicodeDecodeError):
+            given = ""
     if not given or not hmac.compare_digest(given.encode(), expected.encode()):
         raise Unauthorized("missing or wrong API key")
 
@@ -257,6 +268,39 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
         except redis.RedisError as exc:
             raise ServiceUnavailable(f"metrics unavailable (Redis): {exc}") from None
         return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    def ops_guard(request: Request) -> Response | None:
+        try:
+            check_api_key(request, api_key)
+        except Unauthorized as exc:
+            return JSONResponse({"detail": str(exc)}, status_code=401,
+                                headers={"WWW-Authenticate": 'Basic realm="newsmailer ops"'})
+        return None
+
+    @app.get("/ops", response_class=HTMLResponse)
+    def ops_page(request: Request) -> Response:
+        """The live ops page (API key as the Basic-auth password): what `mailer status`
+        shows, refreshed every 2 s, with sent-per-minute for the last hour."""
+        return ops_guard(request) or page("web/ops.html", status_url="/ops/status.json",
+                                          refresh_ms=2000)
+
+    @app.get("/ops/status.json")
+    async def ops_status(request: Request) -> Response:
+        denied = ops_guard(request)
+        if denied is not None:
+            return denied
+
+        def gather() -> dict[str, object]:
+            snapshot = collect(settings, db, flood_redis, job_queue, max_age=300,
+                               timeout=0.5).as_dict()
+            snapshot["throughput"] = [
+                {"minute": datetime.fromtimestamp(m * 60, UTC).strftime("%H:%M"), "sent": n}
+                for m, n in sent_per_minute(flood_redis)]
+            return snapshot
+        try:
+            return JSONResponse(await run_in_threadpool(gather))
+        except redis.RedisError as exc:
+            raise ServiceUnavailable(f"status unavailable (Redis): {exc}") from None
 
     @app.get("/readyz")
     def readyz() -> JSONResponse:

@@ -7,6 +7,8 @@ Redis keys:
     mailer:metrics:messages          hash  "<kind>|<outcome>" -> messages
     mailer:metrics:hist:<name>       hash  "<bucket upper bound>" -> observations in it,
                                            "+Inf", "sum", "count"
+    mailer:metrics:minute:<minute>   hash  kind -> messages sent in that minute (Unix
+                                           time // 60); expires after two hours
 
 Workers buffer what they observe and write it in one pipeline per message (shares)
 or per ledger commit (digest batches).
@@ -33,6 +35,7 @@ from mailer.queue import DIGEST_QUEUE, SHARE_QUEUE
 
 KEY_PREFIX = "mailer:metrics:"
 MESSAGES = KEY_PREFIX + "messages"
+MINUTE_PREFIX = KEY_PREFIX + "minute:"
 HISTOGRAMS: dict[str, tuple[str, tuple[float, ...]]] = {
     "smtp_seconds": ("Time from a message going out to the relay's reply",
                      (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)),
@@ -51,9 +54,12 @@ class MetricsRecorder:
         self._messages: Counter[str] = Counter()
         self._buckets: dict[str, Counter[str]] = {name: Counter() for name in HISTOGRAMS}
         self._sums: dict[str, float] = {}
+        self._minutes: Counter[tuple[int, str]] = Counter()
 
     def message(self, kind: str, outcome: str) -> None:
         self._messages[f"{kind}|{outcome}"] += 1
+        if outcome == "sent":
+            self._minutes[(int(time.time() // 60), kind)] += 1
 
     def observe(self, name: str, seconds: float) -> None:
         bounds = HISTOGRAMS[name][1]
@@ -77,13 +83,30 @@ class MetricsRecorder:
                         pipe.hincrby(key, field, n)
                     if self._sums.get(name):
                         pipe.hincrbyfloat(key, "sum", self._sums[name])
+                for (minute, kind), n in self._minutes.items():
+                    pipe.hincrby(f"{MINUTE_PREFIX}{minute}", kind, n)
+                    pipe.expire(f"{MINUTE_PREFIX}{minute}", 7200)
                 pipe.execute()
         except redis.RedisError as exc:
             log.warning("metrics not recorded: %s", exc)
         self._messages.clear()
         self._sums.clear()
+        self._minutes.clear()
         for buckets in self._buckets.values():
             buckets.clear()
+
+
+def sent_per_minute(client: redis.Redis, minutes: int = 60,
+                    now: float | None = None) -> list[tuple[int, int]]:
+    """(Unix minute, messages sent) for the last `minutes` minutes, oldest first."""
+    last = int((now or time.time()) // 60)
+    span = range(last - minutes + 1, last + 1)
+    with client.pipeline(transaction=False) as pipe:
+        for minute in span:
+            pipe.hvals(f"{MINUTE_PREFIX}{minute}")
+        counts = pipe.execute()
+    return [(minute, sum(int(v) for v in values)) for minute, values in zip(span, counts,
+                                                                             strict=True)]
 
 
 def _text(value: bytes | str) -> str:
