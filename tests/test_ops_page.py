@@ -37,7 +37,7 @@ def test_ops_needs_the_key(client: TestClient, headers: dict[str, str]) -> None:
 def test_ops_page_and_its_figures(client: TestClient, redis_client: redis.Redis) -> None:
     page = client.get("/ops", headers=BASIC)
     assert page.status_code == 200 and "mail ops" in page.text
-    assert 'fetch("/ops/status.json"' in page.text
+    assert 'new URL("/ops/status.json", location.origin)' in page.text
     recorder = MetricsRecorder(redis_client)
     for _ in range(7):
         recorder.message("digest", "sent")

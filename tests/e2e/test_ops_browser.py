@@ -1,0 +1,67 @@
+"""The ops page in a real headless Chromium (Debian's chromium package): it loads
+behind Basic auth, shows the live figures, they change while mail flows, and a
+screenshot is saved. Skipped with a one-line reason where Chromium is not installed."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from mailer.api import create_app
+from mailer.config import Settings
+from mailer.embedded import ApiServer, WorkerProcess
+from tests.e2e.conftest import wait_for_job
+from tests.e2e.test_share_flow import share
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+KEY = "ops-browser-key"
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed "
+                                "(Debian package chromium; .ci/run installs it)")
+
+
+@pytest.fixture
+def ops_url(e2e_settings: Settings, worker: WorkerProcess) -> Iterator[str]:
+    keyed = e2e_settings.model_copy(update={"api_key": SecretStr(KEY)})
+    server = ApiServer(create_app(keyed)).start()
+    yield server.url.replace("http://", f"http://ops:{KEY}@") + "/ops"
+    server.stop()
+
+
+def chromium(url: str, profile: Path, *args: str) -> str:
+    assert CHROMIUM is not None
+    done = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", f"--user-data-dir={profile}", "--virtual-time-budget=4000",
+         *args, url], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def figures(dom: str) -> tuple[str, int]:
+    verdict = re.search(r'id="verdict"[^>]*>([^<]*)<', dom)
+    sent = re.search(r'id="sent-hour">(\d+)<', dom)
+    assert verdict and sent, dom[:3000]
+    return verdict.group(1), int(sent.group(1))
+
+
+def test_the_ops_page_follows_mail_as_it_flows(ops_url: str, api: httpx.Client,
+                                              tmp_path: Path) -> None:
+    verdict, before = figures(chromium(ops_url, tmp_path / "p1", "--dump-dom"))
+    assert verdict in {"healthy", "degraded"}, "the page fetched its figures"
+    ids = [share(api, f"ops{i}@example.org") for i in range(5)]
+    for job_id in ids:
+        assert wait_for_job(api, job_id, {"sent"})["status"] == "sent"
+    verdict, after = figures(chromium(ops_url, tmp_path / "p2", "--dump-dom"))
+    assert after >= before + 5, (before, after)
+    shot = tmp_path / "ops.png"
+    chromium(ops_url, tmp_path / "p3", f"--screenshot={shot}", "--window-size=1280,900",
+             "--hide-scrollbars")
+    assert shot.stat().st_size > 10_000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
