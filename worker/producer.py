@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -19,6 +20,9 @@ class CeleryJobQueue:
 
         self._own = app is None
         self._app = app or create_celery(settings)
+        # Remote control shares one broker connection, which is not thread-safe; the
+        # API asks from its thread pool (the ops page, /readyz).
+        self._control = threading.Lock()
 
     def enqueue(self, task: str, payload: dict[str, Any], *, queue: str) -> None:
         try:
@@ -32,14 +36,16 @@ class CeleryJobQueue:
 
     def workers(self, timeout: float) -> list[str]:
         try:
-            replies = self._app.control.ping(timeout=timeout) or []
+            with self._control:
+                replies = self._app.control.ping(timeout=timeout) or []
         except (OperationalError, OSError) as exc:
             raise ServiceUnavailable(f"queue unavailable: {exc}") from None
         return sorted(name for reply in replies for name in reply)
 
     def worker_queues(self, timeout: float) -> dict[str, list[str]]:
         try:
-            found = self._app.control.inspect(timeout=timeout).active_queues() or {}
+            with self._control:
+                found = self._app.control.inspect(timeout=timeout).active_queues() or {}
         except (OperationalError, OSError) as exc:
             raise ServiceUnavailable(f"queue unavailable: {exc}") from None
         return {name: sorted(q["name"] for q in queues) for name, queues in found.items()}
@@ -48,7 +54,9 @@ class CeleryJobQueue:
         inspect = self._app.control.inspect(timeout=timeout)
         counts: dict[str, int] = {}
         try:
-            for answer in (inspect.reserved() or {}, inspect.active() or {}):
+            with self._control:
+                answers = (inspect.reserved() or {}, inspect.active() or {})
+            for answer in answers:
                 for tasks in answer.values():
                     for task in tasks:
                         queue = (task.get("delivery_info") or {}).get("routing_key") or "?"
