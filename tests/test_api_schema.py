@@ -29,6 +29,8 @@ def test_no_operation_answers_5xx(make_settings: Callable[..., Settings],
     tested = []
     for result in schema.get_all_operations():
         operation = result.ok()
+        if operation.label == "GET /readyz":
+            continue  # its 503 without a worker is the documented answer (test_api)
 
         @given(case=operation.as_strategy())
         @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck),

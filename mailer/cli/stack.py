@@ -50,9 +50,15 @@ def stack(settings: Settings, port: int) -> int:
     from mailer.demo import run_stack
 
     with run_stack(settings, api_port=port) as running:
-        click.echo(f"open {running.api_url}/ ; mail lands in {settings.outbox_dir}; "
-                   "Ctrl-C stops")
-        _wait_for_interrupt()
+        try:
+            # SIGTERM may come as soon as this line is out: inside the try, so it stops
+            # the stack like Ctrl-C.
+            click.echo(f"open {running.api_url}/ ; mail lands in {settings.outbox_dir}; "
+                       "Ctrl-C stops")
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            click.echo("stopping")
     return 0
 
 

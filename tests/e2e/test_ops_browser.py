@@ -35,14 +35,24 @@ def ops_url(e2e_settings: Settings, worker: WorkerProcess) -> Iterator[str]:
 
 
 def chromium(url: str, profile: Path, *args: str) -> str:
+    """One headless run. A run that has not finished in 60 s is tried once more with a
+    new profile: on a loaded machine Chromium's first start has been seen to stall."""
     assert CHROMIUM is not None
-    done = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-         "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", f"--user-data-dir={profile}", "--virtual-time-budget=4000",
-         *args, url], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
+    for attempt in (1, 2):
+        try:
+            done = subprocess.run(
+                [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync",
+                 f"--user-data-dir={profile}-{attempt}", "--virtual-time-budget=4000",
+                 *args, url], capture_output=True, text=True, timeout=60)
+        except subprocess.TimeoutExpired:
+            if attempt == 2:
+                raise
+            continue
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+    raise AssertionError("unreachable")
 
 
 def figures(dom: str) -> tuple[str, int]:
@@ -52,6 +62,7 @@ def figures(dom: str) -> tuple[str, int]:
     return verdict.group(1), int(sent.group(1))
 
 
+@pytest.mark.timeout(400)
 def test_the_ops_page_follows_mail_as_it_flows(ops_url: str, api: httpx.Client,
                                               tmp_path: Path) -> None:
     verdict, before = figures(chromium(ops_url, tmp_path / "p1", "--dump-dom"))
