@@ -1,0 +1,87 @@
+"""Ops figures against a running stack of their own (Redis database 7, two worker
+processes, the recording SMTP server): a backlog shows in `mailer status` and
+`/metrics`, then drains; a stopped worker makes status exit 1 and /readyz fail."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
+
+from mailer.api import create_app
+from mailer.config import load_settings
+from mailer.db import make_engine, upgrade
+from mailer.embedded import ApiServer, RedisServer, WorkerProcess, worker_env
+from tests.conftest import TEST_SECRET
+from tests.e2e.conftest import NO_FLOOD_LIMITS
+from tests.support.cli import run
+from tests.support.smtp import RecordingHandler
+
+ARTICLE = "non-aligned-movement-support-to-azerbaijan-over-karabakh-significant"
+
+
+def metric(api: httpx.Client, name: str, labels: dict[str, str]) -> float:
+    for family in text_string_to_metric_families(api.get("/metrics").text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return sample.value
+    return 0.0
+
+
+@pytest.mark.timeout(300)
+def test_backlog_drains_and_a_stopped_worker_is_seen(
+        tmp_path: Path, redis_server: RedisServer, smtp: RecordingHandler, smtp_port: int,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    settings = load_settings(redis_url=f"redis://127.0.0.1:{redis_server.port}/7",
+                             var_dir=tmp_path, secret_key=TEST_SECRET,
+                             api_key=SecretStr("ops-stack-key"),
+                             smtp_url=f"smtp://127.0.0.1:{smtp_port}?timeout=5",
+                             **NO_FLOOD_LIMITS)
+    engine = make_engine(settings.database)
+    upgrade(engine)
+    engine.dispose()
+    env = worker_env(settings)
+    for name, value in env.items():
+        if name.startswith("MAILER_"):
+            monkeypatch.setenv(name, value)
+    server = ApiServer(create_app(settings)).start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as api:
+            for i in range(30):
+                assert api.post("/share", json={
+                    "article_id": ARTICLE, "sender_name": "Aysel",
+                    "sender_email": "aysel@example.com", "friend_name": "Friend",
+                    "friend_email": f"backlog{i}@example.org"}).status_code == 202
+            code, out, _ = run(["status", "--json", "--timeout", "0.5"], capsys)
+            status = json.loads(out)
+            share = next(q for q in status["queues"] if q["name"] == "share")
+            assert (code, share["waiting"]) == (1, 30)
+            assert metric(api, "mailer_queue_depth", {"queue": "share"}) == 30
+            assert api.get("/readyz").status_code == 503
+
+            worker = WorkerProcess(env, tmp_path / "worker.log", concurrency=2).start()
+            try:
+                deadline = time.monotonic() + 60
+                while metric(api, "mailer_messages_total",
+                             {"kind": "share", "outcome": "sent"}) < 30:
+                    assert time.monotonic() < deadline, "the backlog did not drain"
+                    time.sleep(0.2)
+                assert metric(api, "mailer_queue_depth", {"queue": "share"}) == 0
+                assert len(smtp.received) == 30
+                code, out, _ = run(["status", "--json"], capsys)
+                status = json.loads(out)
+                assert (code, status["problems"]) == (0, [])
+                assert status["outcomes"]["5m"]["share"]["sent"] == 30
+                assert api.get("/readyz").status_code == 200
+            finally:
+                worker.stop()
+            code, out, _ = run(["status", "--json", "--timeout", "0.5"], capsys)
+            assert code == 1 and "no worker answered a ping" in json.loads(out)["problems"]
+            assert api.get("/readyz").json()["checks"]["workers"]["ok"] is False
+    finally:
+        server.stop()
