@@ -236,7 +236,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
         if stores is None:
             db.close()
 
-    app = FastAPI(title="newsmailer", version="0.2.0", lifespan=lifespan)
+    app = FastAPI(title="newsmailer", version="0.3.0", lifespan=lifespan)
 
     def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
         context.setdefault("catalog", catalog)
