@@ -78,11 +78,7 @@ def upsert(session: Session, table: Any, rows: Sequence[dict[str, Any]], key: Se
     """INSERT ... ON CONFLICT (key) DO UPDATE, on SQLite and PostgreSQL alike."""
     if not rows:
         return
-    stmt: sqlite.Insert | postgresql.Insert
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = postgresql.insert(table)
-    else:
-        stmt = sqlite.insert(table)
+    stmt = _insert(session, table)
     # executemany with one cached statement: SQLAlchemy batches it into multi-row
     # INSERTs ("insertmanyvalues") without compiling a new statement per batch.
     session.execute(stmt.on_conflict_do_update(
@@ -91,15 +87,20 @@ def upsert(session: Session, table: Any, rows: Sequence[dict[str, Any]], key: Se
 
 
 def insert_ignore(session: Session, table: Any, rows: Sequence[dict[str, Any]],
-                  key: Sequence[str]) -> int:
-    """INSERT ... ON CONFLICT (key) DO NOTHING; how many rows were new."""
+                  key: Sequence[str], returning: str) -> list[Any]:
+    """INSERT ... ON CONFLICT (key) DO NOTHING; the `returning` column of the rows that
+    were new."""
     if not rows:
-        return 0
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" \
-        else sqlite.insert
-    stmt = insert(table).on_conflict_do_nothing(index_elements=list(key))
-    return sum(1 for _ in session.execute(stmt.returning(*[table.c[k] for k in key]),
-                                          list(rows)))
+        return []
+    stmt = _insert(session, table).on_conflict_do_nothing(index_elements=list(key))
+    return list(session.execute(stmt.returning(table.c[returning]), list(rows)).scalars())
+
+
+def _insert(session: Session, table: Any) -> sqlite.Insert | postgresql.Insert:
+    """The dialect's INSERT, which knows ON CONFLICT."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def _alembic_config(engine: Engine) -> Any:

@@ -19,10 +19,9 @@ from uuid import uuid4
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from mailer.articles import Article, SqlArticleStore, slugify
-from mailer.db import SessionFactory, transaction
+from mailer.db import SessionFactory, insert_ignore, transaction
 from mailer.ledger import JobStatus
 from mailer.models import DeliveryRow, DigestRunRow, utcnow
 from mailer.queue import DIGEST_BATCH_TASK, DIGEST_QUEUE, JobQueue
@@ -168,12 +167,9 @@ class DigestPlanner:
         for row in rows:
             row["run_id"] = run_id
         with transaction(self._sessions) as session:
-            dialect = session.get_bind().dialect.name
-            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
             # The Core table, not the ORM entity: no per-row ORM bookkeeping.
-            table = cast(Table, DeliveryRow.__table__)
-            stmt = insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"])
-            return list(session.execute(stmt.returning(table.c.id), rows).scalars())
+            return insert_ignore(session, cast(Table, DeliveryRow.__table__), rows,
+                                 ["dedupe_key"], returning="id")
 
     def enqueue_batches(self, run_id: str, ids: Sequence[str]) -> int:
         """Queue these rows' digests in batches; how many batches."""

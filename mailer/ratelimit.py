@@ -95,6 +95,10 @@ class Buckets(Protocol):
 
     def reset(self, key: str) -> None: ...
 
+    def peek(self, keys: Sequence[str]) -> list[float]:
+        """Seconds until each bucket's next free slot (0 when free), without reserving."""
+        ...
+
 
 _RESERVE = """
 redis.replicate_commands()

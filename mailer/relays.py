@@ -46,10 +46,7 @@ class RelayPool:
     def _order(self) -> list[Relay]:
         if len(self.relays) == 1 or self.pacer is None:
             return self.relays
-        peek = getattr(self.pacer.buckets, "peek", None)
-        if peek is None:
-            return self.relays
-        waits = peek([relay_key(r.id) for r in self.relays])
+        waits = self.pacer.buckets.peek([relay_key(r.id) for r in self.relays])
         return [r for _, _, r in sorted(zip(waits, range(len(self.relays)), self.relays,
                                             strict=True))]
 

@@ -38,8 +38,9 @@ class SuppressionStore:
                                             "reason": reason[:500], "source": source,
                                             "created_at": now})
         with transaction(self._sessions) as session:
-            return insert_ignore(session, cast(Table, SuppressionRow.__table__),
-                                 list(rows.values()), ["email_key"])
+            return len(insert_ignore(session, cast(Table, SuppressionRow.__table__),
+                                     list(rows.values()), ["email_key"],
+                                     returning="email_key"))
 
     def add(self, email: str, reason: str, source: str) -> bool:
         return self.add_many([(email, reason)], source) == 1

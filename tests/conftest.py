@@ -25,6 +25,10 @@ from mailer.sink import start_sink
 from tests.support.smtp import RecordingHandler
 
 TEST_SECRET = "test-secret-key-0123456789"
+# For tests that post many shares from one client and sender; flood control has its own.
+NO_FLOOD_LIMITS = {name: "none" for name in (
+    "share_limit_per_ip", "share_limit_per_sender", "share_limit_per_recipient",
+    "share_limit_per_article", "share_limit_total", "signup_limit_per_ip")}
 POSTGRES_URL = os.environ.get("MAILER_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
 TABLES = ("deliveries", "digest_runs", "subscribers", "articles", "suppressions")

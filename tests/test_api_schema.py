@@ -15,16 +15,13 @@ from schemathesis.checks import not_a_server_error
 
 from mailer.api import create_app
 from mailer.config import Settings
-
-NO_LIMITS = {name: "none" for name in (
-    "share_limit_per_ip", "share_limit_per_sender", "share_limit_per_recipient",
-    "share_limit_per_article", "share_limit_total", "signup_limit_per_ip")}
+from tests.conftest import NO_FLOOD_LIMITS
 
 
 def test_no_operation_answers_5xx(make_settings: Callable[..., Settings],
                                   redis_client: redis.Redis) -> None:
     app = create_app(make_settings(api_key="schema-test-key", confirm_resend_seconds=0,
-                                   **NO_LIMITS))
+                                   **NO_FLOOD_LIMITS))
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     tested = []
     for result in schema.get_all_operations():

@@ -17,11 +17,9 @@ from mailer.config import Settings
 from mailer.embedded import ApiServer
 from mailer.errors import RateLimited
 from mailer.flood import FloodGate, Quota, client_ip, parse_networks, parse_quota
+from tests.conftest import NO_FLOOD_LIMITS as OFF
 
 ARTICLE = "non-aligned-movement-support-to-azerbaijan-over-karabakh-significant"
-OFF = {"share_limit_per_ip": "none", "share_limit_per_sender": "none",
-       "share_limit_per_recipient": "none", "share_limit_per_article": "none",
-       "share_limit_total": "none"}
 
 
 def form(i: int, friend: str | None = None) -> dict[str, str]:

@@ -22,15 +22,13 @@ from mailer.errors import InvalidInput
 from mailer.message import build_share_envelope
 from mailer.services import make_renderer
 from mailer.validation import SHARE_FIELDS, validate_share
+from tests.conftest import NO_FLOOD_LIMITS
 
 ARTICLE = "non-aligned-movement-support-to-azerbaijan-over-karabakh-significant"
 GOOD = {"article_id": ARTICLE, "sender_name": "Aysel", "sender_email": "aysel@example.com",
         "friend_name": "Vüqar", "friend_email": "vuqar@example.org", "message": "Hi"}
 HEADERS = {"From", "To", "Reply-To", "Subject", "Date", "Message-ID", "MIME-Version",
            "Content-Type"}
-NO_LIMITS = {name: "none" for name in (
-    "share_limit_per_ip", "share_limit_per_sender", "share_limit_per_recipient",
-    "share_limit_per_article", "share_limit_total")}
 # Text that reaches the parsers' corners: line breaks of every kind, NULs, angle
 # brackets, encoded words, @ signs, long strings, non-Latin scripts.
 TRICKY = st.one_of(
@@ -52,7 +50,7 @@ def client(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer
     redis.Redis(port=port, db=6).flushdb()
     app_settings = load_settings(
         redis_url=f"redis://127.0.0.1:{port}/6", var_dir=tmp_path_factory.mktemp("props"),
-        secret_key=TEST_SECRET, **NO_LIMITS)
+        secret_key=TEST_SECRET, **NO_FLOOD_LIMITS)
     engine = make_engine(app_settings.database)
     upgrade(engine)
     engine.dispose()

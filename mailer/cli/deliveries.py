@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import click
 
@@ -27,7 +27,6 @@ def parse_since(value: str) -> datetime:
     except ValueError:
         raise InvalidInput({"--since": f"{value!r} is not like 24h, 7d or 2026-11-27T06:00"}) \
             from None
-    from datetime import UTC
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 

@@ -14,12 +14,8 @@ from mailer.api import create_app
 from mailer.config import Settings, load_settings
 from mailer.db import make_engine, upgrade
 from mailer.embedded import ApiServer, RedisServer, WorkerProcess, worker_env
-from tests.conftest import TEST_SECRET
+from tests.conftest import NO_FLOOD_LIMITS, TEST_SECRET
 
-# These tests post many shares from one client and sender; flood control has its own.
-NO_FLOOD_LIMITS = {name: "none" for name in (
-    "share_limit_per_ip", "share_limit_per_sender", "share_limit_per_recipient",
-    "share_limit_per_article", "share_limit_total", "signup_limit_per_ip")}
 # Deferred shares retried within a 3-second horizon.
 FAST_RETRIES = {"retry_horizon_hours": 3 / 3600, "retry_base_seconds": 0.3,
                 "retry_max_seconds": 1.0}

@@ -17,8 +17,7 @@ from mailer.api import create_app
 from mailer.config import load_settings
 from mailer.db import make_engine, upgrade
 from mailer.embedded import ApiServer, RedisServer, WorkerProcess, worker_env
-from tests.conftest import TEST_SECRET
-from tests.e2e.conftest import NO_FLOOD_LIMITS
+from tests.conftest import NO_FLOOD_LIMITS, TEST_SECRET
 from tests.support.cli import run
 from tests.support.smtp import RecordingHandler
 
