@@ -246,9 +246,15 @@ class DeliveryLedger:
 
     def run_counts(self, run_id: str) -> dict[JobStatus, int]:
         """How many of a digest run's messages are in each state."""
+        return self._counts(DeliveryRow.run_id == run_id)
+
+    def kind_counts(self, kind: str) -> dict[JobStatus, int]:
+        """How many messages of one kind (share, confirm, digest) are in each state."""
+        return self._counts(DeliveryRow.kind == kind)
+
+    def _counts(self, where: Any) -> dict[JobStatus, int]:
         with transaction(self._sessions) as session:
-            rows = session.execute(select(DeliveryRow.status, func.count())
-                                   .where(DeliveryRow.run_id == run_id)
+            rows = session.execute(select(DeliveryRow.status, func.count()).where(where)
                                    .group_by(DeliveryRow.status)).all()
         return {JobStatus(status): int(count) for status, count in rows}
 

@@ -13,15 +13,26 @@ from mailer.config import Settings
 @click.command()
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=8000, type=int)
+@click.option("--workers", default=1, type=click.IntRange(1, 64),
+              help="API processes; more than one spreads requests over the cores.")
 @pass_settings
-def serve(settings: Settings, host: str, port: int) -> int:
-    """Run the HTTP API under uvicorn (for production, run uvicorn yourself)."""
+def serve(settings: Settings, host: str, port: int, workers: int) -> int:
+    """Run the HTTP API under uvicorn."""
+    import os
+
     import uvicorn
 
     from mailer.api import create_app
+    from mailer.embedded import worker_env
 
     # The client's address is ours to work out (MAILER_TRUSTED_PROXIES), not uvicorn's.
-    uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=False)
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=False)
+        return 0
+    # Each process builds its own app from the environment: hand it these settings.
+    os.environ.update(worker_env(settings))
+    uvicorn.run("mailer.api:app_from_env", factory=True, host=host, port=port, workers=workers,
+                proxy_headers=False, log_level="warning")
     return 0
 
 
