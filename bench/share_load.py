@@ -114,14 +114,14 @@ def start_sink(var: Path, port: int) -> subprocess.Popen[bytes]:
     if found:
         command = [found, "-u", "nobody", f"127.0.0.1:{port}", "1000"]
     else:
-        command = [sys.executable, "-m", "mailer", "sink", "--port", str(port)]
+        command = [sys.executable, "-m", "mailer.cli", "sink", "--port", str(port)]
     return subprocess.Popen(command, cwd=ROOT, env=os.environ | {
         "MAILER_VAR_DIR": str(var)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def start_api(settings: Settings, port: int, processes: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mailer", "serve", "--port", str(port), "--workers",
+        [sys.executable, "-m", "mailer.cli", "serve", "--port", str(port), "--workers",
          str(processes)], cwd=ROOT, env=worker_env(settings), stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
@@ -143,6 +143,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--api-workers", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2, help="Celery worker processes")
+    parser.add_argument("--database-url", default=None,
+                        help="a PostgreSQL URL (a database of its own: tables are created); "
+                             "default SQLite in a temporary directory")
     parser.add_argument("--seconds", type=float, default=120,
                         help="stop sending after this long, whatever is left")
     args = parser.parse_args()
@@ -151,7 +154,8 @@ def main() -> None:
         redis_server = RedisServer(var / "redis").start()
         smtp_port, api_port = free_port(), free_port()
         sink = start_sink(var, smtp_port)
-        settings = load_settings(redis_url=redis_server.url, var_dir=var, demo=True,
+        extra = {"database_url": args.database_url} if args.database_url else {}
+        settings = load_settings(redis_url=redis_server.url, var_dir=var, demo=True, **extra,
                                  smtp_url=f"smtp://127.0.0.1:{smtp_port}?timeout=30",
                                  **NO_FLOOD_LIMITS)
         engine = make_engine(settings.database)
@@ -187,8 +191,9 @@ def main() -> None:
             sink.wait()
             redis_server.stop()
     answered = len(tally.latencies)
+    database = "PostgreSQL" if args.database_url else "SQLite"
     print(f"{args.clients} clients, {args.api_workers} API processes, {args.workers} "
-          f"Celery workers, SQLite; statuses {dict(tally.statuses)}")
+          f"Celery workers, {database}; statuses {dict(tally.statuses)}")
     print(f"{'request':<16}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}")
     for name, t, seconds in (("GET /healthz", baseline, baseline_time),
                              ("POST /share", tally, elapsed)):

@@ -12,10 +12,10 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 
 from mailer.db import SessionFactory, transaction, upsert
 from mailer.errors import InvalidInput, UnknownArticle
@@ -124,6 +124,11 @@ def read_seed_articles(seeds_dir: Path) -> list[Article]:
 class ArticleStore(Protocol):
     def get(self, article_id: str) -> Article: ...
 
+    def check_known(self, article_id: str) -> None:
+        """Raise UnknownArticle unless the article is stored: the share form's check,
+        cheaper than loading it."""
+        ...
+
     def put_many(self, articles: Iterable[Article]) -> int:
         """Insert or update; returns how many distinct articles were written (the last
         of several rows with one id wins)."""
@@ -138,6 +143,9 @@ class MemoryArticleStore:
     def __init__(self, articles: Iterable[Article] = ()) -> None:
         self._articles: dict[str, Article] = {}
         self.put_many(articles)
+
+    def check_known(self, article_id: str) -> None:
+        self.get(article_id)
 
     def get(self, article_id: str) -> Article:
         try:
@@ -160,6 +168,8 @@ class SqlArticleStore:
 
     def __init__(self, sessions: SessionFactory) -> None:
         self._sessions = sessions
+        table = cast(Table, ArticleRow.__table__)
+        self._known = select(table.c.id).where(table.c.id == bindparam("article_id"))
 
     def get(self, article_id: str) -> Article:
         if len(article_id) > SLUG_MAX:
@@ -169,6 +179,13 @@ class SqlArticleStore:
             if row is None:
                 raise UnknownArticle(article_id)
             return Article.model_validate_json(row.data)
+
+    def check_known(self, article_id: str) -> None:
+        if len(article_id) > SLUG_MAX:
+            raise UnknownArticle(article_id[:SLUG_MAX] + "…")
+        with transaction(self._sessions) as session:
+            if session.execute(self._known, {"article_id": article_id}).first() is None:
+                raise UnknownArticle(article_id)
 
     def put_many(self, articles: Iterable[Article]) -> int:
         batch = {a.id: a for a in articles}

@@ -31,7 +31,7 @@ def submit_share(fields: Mapping[str, object], *, articles: ArticleStore,
     control) sees the valid request for a known article before anything is recorded,
     and may refuse it."""
     share = validate_share(fields, check_deliverability=check_deliverability)
-    articles.get(share.article_id)
+    articles.check_known(share.article_id)
     if guard is not None:
         guard(share)
     job = Job(uuid4().hex, KIND, share.friend.email, share.article_id)
