@@ -130,6 +130,8 @@ class Settings(BaseSettings):
     digest_batch_size: int = Field(200, ge=1, le=5000)
     digest_plan_minutes: int = Field(15, ge=1, le=60)
     digest_requeue_seconds: int = Field(600, ge=5)
+    requeue_seconds: int = Field(600, ge=2)
+    sweep_seconds: float = Field(60.0, gt=0)
     digest_record_every: int = Field(20, ge=1, le=500)
     unsubscribe_email: str | None = None
     inliner: Literal["css_inline", "premailer"] = "css_inline"

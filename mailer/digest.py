@@ -184,17 +184,21 @@ class DigestPlanner:
             count += 1
         return count
 
-    def requeue_stale(self, now: datetime, older_than: timedelta) -> int:
+    def requeue_stale(self, now: datetime, older_than: timedelta,
+                      retry_max: timedelta = timedelta(0)) -> int:
         """Batches for digest rows whose task is gone: still `queued` long after
-        planning (the broker did not take the batch, or lost it), or `sending` past
-        their lease (the worker died mid-batch). The claim stops a double send if the
-        old task turns up after all."""
+        planning (the broker did not take the batch, or lost it), `deferred` and not
+        retried for as long after the longest backoff (the retry was lost), or
+        `sending` past their lease (the worker died mid-batch). The claim stops a double
+        send if the old task turns up after all."""
         with transaction(self._sessions) as session:
             stale = session.execute(
                 select(DeliveryRow.id, DeliveryRow.run_id)
                 .where(DeliveryRow.kind == KIND)
                 .where(or_((DeliveryRow.status == JobStatus.QUEUED.value)
                            & (DeliveryRow.created_at < now - older_than),
+                           (DeliveryRow.status == JobStatus.DEFERRED.value)
+                           & (DeliveryRow.updated_at < now - older_than - retry_max),
                            (DeliveryRow.status == JobStatus.SENDING.value)
                            & (DeliveryRow.lease_until < now)))
                 .where(DeliveryRow.expires_at > now)

@@ -316,6 +316,33 @@ class DeliveryLedger:
         return [Resent(id_, kind, json.loads(payload) if payload else None, run)
                 for id_, kind, payload, run in found]
 
+    def requeue_stale(self, *, queued_before: datetime, deferred_before: datetime
+                      ) -> list[Resent]:
+        """Shares and confirmations whose task is gone: `queued` and untouched since
+        `queued_before` (the broker lost the job, say in a Redis restart without its
+        append-only file), `deferred` past `deferred_before` (the retry never came),
+        or `sending` with a lease that ran out before `queued_before` (the worker died).
+        One atomic UPDATE marks them touched, so two sweepers re-queue each once; the
+        claim stops a double send if the old task turns up after all."""
+        now = utcnow()
+        table = self._table
+        c = table.c
+        query = (update(table).where(c.kind != "digest").where(c.payload.is_not(None))
+                 .where(or_((c.status == JobStatus.QUEUED.value)
+                            & (c.updated_at < queued_before),
+                            (c.status == JobStatus.DEFERRED.value)
+                            & (c.updated_at < deferred_before),
+                            (c.status == JobStatus.SENDING.value)
+                            & (c.lease_until < queued_before)))
+                 .values(status=case((c.status == JobStatus.SENDING.value,
+                                      JobStatus.QUEUED.value), else_=c.status),
+                         lease_until=None, updated_at=now)
+                 .returning(c.id, c.kind, c.payload, c.run_id))
+        with transaction(self._sessions) as session:
+            found = session.execute(query).all()
+        return [Resent(id_, kind, json.loads(payload), run)
+                for id_, kind, payload, run in found]
+
     def get(self, job_id: str) -> JobRecord | None:
         with transaction(self._sessions) as session:
             row = session.get(DeliveryRow, job_id)

@@ -16,6 +16,7 @@ from mailer.errors import ConfigError
 SHARE_TASK = "mailer.share.deliver"
 CONFIRM_TASK = "mailer.confirm.deliver"
 EXPIRE_TASK = "mailer.subscribers.expire"
+SWEEP_TASK = "mailer.deliveries.requeue_stale"
 DIGEST_PLAN_TASK = "mailer.digest.plan"
 DIGEST_BATCH_TASK = "mailer.digest.send_batch"
 # The queue for transactional mail: shares and confirmation e-mails, which a reader is

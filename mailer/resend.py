@@ -15,6 +15,21 @@ from mailer.queue import CONFIRM_TASK, SHARE_QUEUE, SHARE_TASK, JobQueue
 TASKS = {"share": SHARE_TASK, "confirm": CONFIRM_TASK}
 
 
+def requeue_stale_messages(*, ledger: DeliveryLedger, queue: JobQueue, older_than: timedelta,
+                           retry_max: timedelta) -> int:
+    """The sweeper (beat, every MAILER_SWEEP_SECONDS): shares and confirmations the
+    broker lost go back to the queue. A deferred message is given its longest backoff
+    on top before it counts as lost. If the broker does not take them now, they stay
+    queued and the next sweep tries again."""
+    now = utcnow()
+    found = ledger.requeue_stale(queued_before=now - older_than,
+                                 deferred_before=now - older_than - retry_max)
+    for row in found:
+        if row.payload is not None and row.kind in TASKS:
+            queue.enqueue(TASKS[row.kind], row.payload, queue=SHARE_QUEUE)
+    return len(found)
+
+
 @dataclass(frozen=True)
 class ResendReport:
     messages: int

@@ -118,3 +118,33 @@ def test_requeue_failed_takes_each_message_once(ledger: DeliveryLedger) -> None:
     assert record.last_reply == "resent; was: 550 no"
     verdict, _, since = ledger.claim("x", 30, **CLAIM)
     assert verdict is Claim.CLAIMED and since is not None and since > record.created_at
+
+
+def test_requeue_stale_finds_lost_messages_once(ledger: DeliveryLedger) -> None:
+    from datetime import timedelta
+
+    from mailer.models import utcnow
+
+    payload = {"job_id": "x"}
+    for job_id, status in (("lost-queued", None), ("lost-deferred", JobStatus.DEFERRED),
+                           ("dead-worker", "sending"), ("sent", JobStatus.SENT),
+                           ("no-payload", None)):
+        ledger.create(job_id, **CLAIM, payload=None if job_id == "no-payload" else payload)
+        if status == "sending":
+            ledger.claim(job_id, 0.01, **CLAIM)
+        elif status is not None:
+            ledger.mark(job_id, status, "451 later" if status is JobStatus.DEFERRED else "250")
+    time.sleep(0.05)
+    now = utcnow()
+    # A deferral is only lost once its longest backoff has passed as well.
+    found = ledger.requeue_stale(queued_before=now, deferred_before=now - timedelta(hours=1))
+    assert sorted(r.id for r in found) == ["dead-worker", "lost-queued"]
+    assert all(r.payload == payload and r.kind == "share" for r in found)
+    record = ledger.get("dead-worker")
+    assert record is not None and record.status is JobStatus.QUEUED
+    # Touched now: a second sweep with the same cut-off finds nothing.
+    assert ledger.requeue_stale(queued_before=now,
+                                deferred_before=now - timedelta(hours=1)) == []
+    later = utcnow()
+    assert [r.id for r in ledger.requeue_stale(queued_before=now, deferred_before=later)] \
+        == ["lost-deferred"]

@@ -14,6 +14,7 @@ from mailer.queue import (
     EXPIRE_TASK,
     SHARE_QUEUE,
     SHARE_TASK,
+    SWEEP_TASK,
 )
 
 
@@ -32,7 +33,8 @@ def create_celery(settings: Settings) -> Celery:
         task_queues=[Queue(SHARE_QUEUE), Queue(DIGEST_QUEUE)],
         task_default_queue=SHARE_QUEUE,
         task_routes={
-            **{name: {"queue": SHARE_QUEUE} for name in (SHARE_TASK, CONFIRM_TASK, EXPIRE_TASK)},
+            **{name: {"queue": SHARE_QUEUE} for name in (SHARE_TASK, CONFIRM_TASK, EXPIRE_TASK,
+                                                          SWEEP_TASK)},
             **{name: {"queue": DIGEST_QUEUE} for name in (DIGEST_PLAN_TASK, DIGEST_BATCH_TASK)},
         },
         # `celery -A worker beat` runs these. Planning is idempotent, so a second beat
@@ -41,6 +43,7 @@ def create_celery(settings: Settings) -> Celery:
             "expire-unconfirmed-sign-ups": {"task": EXPIRE_TASK, "schedule": 3600.0},
             "plan-digests": {"task": DIGEST_PLAN_TASK,
                              "schedule": settings.digest_plan_minutes * 60.0},
+            "requeue-lost-messages": {"task": SWEEP_TASK, "schedule": settings.sweep_seconds},
         },
         broker_connection_retry_on_startup=True,
         broker_transport_options={"visibility_timeout": 3600},

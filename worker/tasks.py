@@ -27,7 +27,9 @@ from mailer.queue import (
     DIGEST_QUEUE,
     EXPIRE_TASK,
     SHARE_TASK,
+    SWEEP_TASK,
 )
+from mailer.resend import requeue_stale_messages
 from mailer.services import (
     Stores,
     make_catalog,
@@ -107,7 +109,8 @@ class ProcessLocal:
             planner = make_planner(self.settings, self.stores, queue)
             report = planner.plan(now, edition)
             stale = planner.requeue_stale(
-                now, timedelta(seconds=self.settings.digest_requeue_seconds))
+                now, timedelta(seconds=self.settings.digest_requeue_seconds),
+                timedelta(seconds=self.settings.retry_max_seconds))
         finally:
             queue.close()
         return (f"planned {report.planned} in {report.batches} batch(es), "
@@ -120,6 +123,19 @@ class ProcessLocal:
     def shutdown(self) -> None:
         if self._pid == os.getpid():
             self.relays.shutdown()
+
+    def requeue_lost(self) -> int:
+        self._ensure()
+        from worker.producer import CeleryJobQueue
+
+        queue = CeleryJobQueue(self.settings, app=self.app)
+        try:
+            return requeue_stale_messages(
+                ledger=self.stores.ledger, queue=queue,
+                older_than=timedelta(seconds=self.settings.requeue_seconds),
+                retry_max=timedelta(seconds=self.settings.retry_max_seconds))
+        finally:
+            queue.close()
 
     def expire(self) -> int:
         self._ensure()
@@ -193,6 +209,17 @@ def register_tasks(app: Celery, settings: Settings) -> None:
             raise self.retry(args=[{**payload, "ids": outcome.deferred}],
                              countdown=outcome.retry_in)
         return outcome.halted or "done"
+
+    @app.task(name=SWEEP_TASK, bind=True, max_retries=None)
+    def requeue_lost(self: Task) -> int:
+        try:
+            count = local.requeue_lost()
+        except (ServiceUnavailable, ConfigError) as exc:
+            log.warning("requeue of lost messages: %s; next sweep will try again", exc)
+            return 0
+        if count:
+            log.warning("re-queued %d message(s) whose task was lost", count)
+        return count
 
     @app.task(name=EXPIRE_TASK)
     def expire_pending() -> int:
