@@ -68,9 +68,13 @@ def _wait_for(check: Callable[[], bool], timeout: float, what: str,
 
 
 class RedisServer:
-    """A throw-away Redis: loopback only, nothing saved to disk."""
+    """A throw-away Redis on loopback. Nothing is saved to disk unless `append_only`:
+    then every write is in the append-only file before Redis answers (the production
+    setting, `appendfsync always`), and a restart on the same `workdir` loses nothing."""
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None,
+                 append_only: bool = False) -> None:
+        self.append_only = append_only
         self.workdir = workdir
         self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
@@ -80,7 +84,9 @@ class RedisServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
             [find_redis_server(), "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", str(self.workdir),
+             "--save", "", "--dir", str(self.workdir),
+             *(["--appendonly", "yes", "--appendfsync", "always"] if self.append_only
+               else ["--appendonly", "no"]),
              "--logfile", str(self.workdir / "redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
