@@ -88,8 +88,12 @@ def queue_delivery(job: Job, *, ledger: DeliveryLedger, queue: JobQueue, task: s
 class Deliverer:
     def __init__(self, *, ledger: DeliveryLedger, backend: EmailBackend, retry: RetryPolicy,
                  lease_seconds: float, suppressions: SuppressionStore | None = None,
-                 metrics: MetricsRecorder | None = None) -> None:
+                 metrics: MetricsRecorder | None = None, settle_seconds: float = 0.0) -> None:
+        """`settle_seconds`: how long past its lease a worker keeps trying to record an
+        answer the relay gave while the database was away. Keep it under the sweeper's
+        MAILER_REQUEUE_SECONDS: until then nobody else takes the message."""
         self.metrics = metrics
+        self.settle_seconds = settle_seconds
         self.ledger = ledger
         self.backend = backend
         self.retry = retry
@@ -108,7 +112,9 @@ class Deliverer:
         if claim is Claim.BUSY:
             return Outcome("retry", "another worker is sending it", delay=wait + 1)
         try:
-            return self._send(job, attempt, since, build)
+            return self._send(job, attempt, since, build,
+                              give_up_at=time.monotonic() + self.lease_seconds
+                              + self.settle_seconds)
         except ServiceUnavailable:
             raise
         except Exception as exc:
@@ -120,8 +126,23 @@ class Deliverer:
             if self.metrics is not None:
                 self.metrics.flush()
 
+    def _settle(self, job_id: str, status: JobStatus, reply: str, give_up_at: float) -> None:
+        """Record an outcome, waiting out a database that is away: this worker still
+        runs the message's task, and the sweeper leaves it alone until well past its
+        lease, so if the database is back in time the message is not sent twice."""
+        pause = 0.25
+        while True:
+            try:
+                self.ledger.mark(job_id, status, reply)
+                return
+            except ServiceUnavailable:
+                if time.monotonic() + pause > give_up_at:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 1.0)
+
     def _send(self, job: Job, attempt: int, since: datetime | None,
-              build: Callable[[], Envelope]) -> Outcome:
+              build: Callable[[], Envelope], give_up_at: float) -> Outcome:
         if self.suppressions is not None and self.suppressions.suppressed([job.recipient]):
             log_attempt(message_id=job.id, kind=job.kind, recipient=job.recipient,
                         outcome="suppressed", smtp_code=None, smtp_seconds=None,
@@ -138,6 +159,12 @@ class Deliverer:
             return Outcome("failed", str(exc))
         started = time.perf_counter()
         result = self.backend.send_messages([envelope])[0]
+
+        # The relay has answered: the answer must reach the ledger, or the message
+        # goes out again once the lease runs out.
+        def settle(status: JobStatus, reply: str) -> None:
+            self._settle(job.id, status, reply, give_up_at)
+
         smtp_seconds = time.perf_counter() - started
         error = result.error
         deferrable = isinstance(error, TransientDeliveryError) and not isinstance(error, Throttled)
@@ -147,20 +174,20 @@ class Deliverer:
                     smtp_code=reply_code(result), smtp_seconds=smtp_seconds, queued_at=since,
                     metrics=self.metrics)
         if error is None:
-            self.ledger.mark(job.id, JobStatus.SENT, result.reply)
+            settle(JobStatus.SENT, result.reply)
             return Outcome("sent", result.reply)
         reply = str(error)
         if isinstance(error, Throttled):
             # Not an attempt: the message never left. It waits its turn, unrecorded
             # as a deferral.
-            self.ledger.mark(job.id, JobStatus.QUEUED, reply)
+            settle(JobStatus.QUEUED, reply)
             return Outcome("retry", reply, delay=error.retry_after)
         if isinstance(error, TransientDeliveryError):
             if delay is not None:
-                self.ledger.mark(job.id, JobStatus.DEFERRED, reply)
+                settle(JobStatus.DEFERRED, reply)
                 return Outcome("retry", reply, delay=delay)
             reply = f"gave up after {attempt} attempts: {reply}"
-        self.ledger.mark(job.id, JobStatus.FAILED, reply)
+        settle(JobStatus.FAILED, reply)
         if isinstance(error, PermanentDeliveryError) and error.hard_bounce \
                 and self.suppressions is not None:
             self.suppressions.add(job.recipient, reply, "smtp")

@@ -74,7 +74,8 @@ class ProcessLocal:
                                    backend=signed(self.relays.lane("share"), signer),
                                    retry=retry_policy(s), lease_seconds=s.send_lease_seconds,
                                    suppressions=self.stores.suppressions,
-                                   metrics=MetricsRecorder(self.redis))
+                                   metrics=MetricsRecorder(self.redis),
+                                   settle_seconds=s.requeue_seconds / 2)
         self.digest_sender = DigestSender(
             ledger=self.stores.ledger, subscribers=self.stores.subscribers,
             days=ArticleDays(self.stores.articles), mail=make_digest_mail(s),
