@@ -128,7 +128,7 @@ class Settings(BaseSettings):
     confirm_resend_seconds: int = Field(300, ge=0)
     digest_window_hours: int = Field(5, ge=1, le=23)
     digest_batch_size: int = Field(200, ge=1, le=5000)
-    digest_plan_minutes: int = Field(15, ge=1, le=60)
+    digest_plan_minutes: float = Field(15, gt=0, le=60)
     digest_requeue_seconds: int = Field(600, ge=5)
     requeue_seconds: int = Field(600, ge=2)
     sweep_seconds: float = Field(60.0, gt=0)
