@@ -15,8 +15,6 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from email import policy
-from email.header import Header
 from typing import Any
 from uuid import uuid4
 
@@ -25,28 +23,12 @@ import jinja2
 from mailer.articles import Article
 from mailer.digest import Variant
 from mailer.message import Envelope
+from mailer.mime import address_header, alternative, dot_stuff, fold
 from mailer.render import Site, inline_css, load_stylesheet, slot
 from mailer.subscribers import SectionCatalog, Subscriber
 from mailer.tokens import Purpose, Tokens
 
 _SLOT = re.compile(rb"%%slot:([a-z_]+)%%")
-
-
-def _fold(name: str, value: str) -> bytes:
-    return policy.SMTP.fold(name, value).encode("ascii")
-
-
-def _short_lines(document: str, limit: int = 900) -> str:
-    """SMTP lines stop at 998 octets; inlined HTML can run longer. Break long lines
-    between tags, where a line break is only white space."""
-    out = []
-    for line in document.split("\n"):
-        while len(line.encode()) > limit and "><" in line[:limit]:
-            cut = line.rfind("><", 0, limit) + 1
-            out.append(line[:cut])
-            line = line[cut:]
-        out.append(line)
-    return "\r\n".join(out)
 
 
 @dataclass(frozen=True)
@@ -61,15 +43,6 @@ class EncodedTemplate:
         for i in range(1, len(out), 2):
             out[i] = values[out[i]]
         return b"".join(out)
-
-
-def format_to(name: str, address: str) -> str:
-    if not name:
-        return address
-    if name.isascii():
-        quoted = name.replace("\\", "\\\\").replace('"', '\\"')
-        return f'"{quoted}" <{address}>'
-    return f"{Header(name, 'utf-8').encode()} <{address}>"
 
 
 class DigestMail:
@@ -126,31 +99,22 @@ class DigestMail:
             variant, articles, salutation=slot("salutation"),
             unsubscribe_url=slot("unsubscribe_url"), preferences_url=slot("preferences_url"),
             text_salutation=slot("text_salutation"))
-        boundary = f"=_digest_{uuid4().hex}"
         head = b"".join([
-            _fold("From", f'"{self._site.name}" <{self._from}>'),
-            b"To: %%slot:to%%\r\n",
-            _fold("Subject", subject),
+            address_header("From", self._site.name, self._from),
+            b"%%slot:to%%",
+            fold("Subject", subject),
             b"Date: %%slot:date%%\r\n",
             b"Message-ID: <%%slot:message_id%%>\r\n",
             b"List-Unsubscribe: <%%slot:unsubscribe_url%%>,\r\n"
             b" <mailto:%%slot:unsubscribe_mailto%%>\r\n",
             b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
-            _fold("List-Id", f"{self._site.name} daily digest <digest.{self._site.domain}>"),
+            fold("List-Id", f"{self._site.name} daily digest <digest.{self._site.domain}>"),
             b"Precedence: bulk\r\n",
-            b"MIME-Version: 1.0\r\n",
-            f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'.encode(),
         ])
-        parts = b"".join(
-            f"--{boundary}\r\nContent-Type: text/{kind}; charset=\"utf-8\"\r\n"
-            f"Content-Transfer-Encoding: 8bit\r\n\r\n".encode() + body.encode("utf-8")
-            + b"\r\n"
-            for kind, body in (("plain", _short_lines(text_doc.rstrip("\n"))),
-                               ("html", _short_lines(html_doc))))
-        data = head + parts + f"--{boundary}--\r\n".encode()
-        # Dot-stuffed once here (RFC 5321 4.5.2), so the SMTP client sends the bytes as
-        # they are; no slot value starts a line.
-        data = data.replace(b"\r\n.", b"\r\n..")
+        # Dot-stuffed once here, so the SMTP client sends the bytes as they are; no
+        # slot value starts a line.
+        data = dot_stuff(head + alternative(text_doc, html_doc,
+                                            boundary=f"=_digest_{uuid4().hex}"))
         template = EncodedTemplate(tuple(_SLOT.split(data)), subject)
         self._cache[key] = template
         if len(self._cache) > self._cache_size:
@@ -164,7 +128,8 @@ class DigestMail:
         salutation = f", {subscriber.name}" if subscriber.name else ""
         domain = self._site.domain
         values = {
-            b"to": format_to(subscriber.name, subscriber.email).encode(),
+            b"to": address_header("To", subscriber.name, subscriber.email,
+                                  utf8=not subscriber.email.isascii()),
             b"date": date_header,
             b"message_id": f"{uuid4().hex}@{domain}".encode(),
             b"salutation": html.escape(salutation).encode(),

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
-from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
 from email.utils import format_datetime
 from uuid import uuid4
 
+from mailer.mime import address_header, alternative, dot_stuff, fold
 from mailer.render import RenderedEmail
 from mailer.validation import ShareRequest
 
@@ -41,44 +41,37 @@ class Envelope:
         return data.replace(b"\r\n..", b"\r\n.") if self.wire_ready else data
 
 
-def _is_ascii(text: str) -> bool:
-    return text.isascii()
-
-
-def build_message(*, rendered: RenderedEmail, from_addr: HeaderAddress, to_addr: HeaderAddress,
-                  reply_to: HeaderAddress | None, domain: str,
-                  extra_headers: dict[str, str] | None = None) -> EmailMessage:
-    msg = EmailMessage(policy=MESSAGE_POLICY)
-    msg["From"] = from_addr
-    msg["To"] = to_addr
+def build_message(*, rendered: RenderedEmail, from_addr: tuple[str, str],
+                  to_addr: tuple[str, str], reply_to: tuple[str, str] | None, domain: str,
+                  extra_headers: dict[str, str] | None = None, utf8: bool = False) -> bytes:
+    """The message in wire form (CRLF, dot-stuffed); addresses as (name, address).
+    `utf8`: the message goes with SMTPUTF8, so headers may carry UTF-8."""
+    # ASCII address headers unfolded: a name is at most 100 characters, well inside
+    # SMTP's 998.
+    head = [address_header("From", *from_addr, utf8=utf8),
+            address_header("To", *to_addr, utf8=utf8)]
     if reply_to is not None:
-        msg["Reply-To"] = reply_to
-    msg["Subject"] = rendered.subject
-    msg["Date"] = format_datetime(datetime.now(UTC))
-    # A random id, like the digests': make_msgid's time.pid.random digits are one of
-    # the patterns spam filters score.
-    msg["Message-ID"] = f"<{uuid4().hex}@{domain}>"
-    for name, value in (extra_headers or {}).items():
-        msg[name] = value
-    msg.set_content(rendered.text, subtype="plain", charset="utf-8")
-    msg.add_alternative(rendered.html, subtype="html", charset="utf-8")
-    return msg
+        head.append(address_header("Reply-To", *reply_to, utf8=utf8))
+    head += [fold("Subject", rendered.subject),
+             f"Date: {format_datetime(datetime.now(UTC))}\r\n".encode(),
+             # A random id, like the digests': make_msgid's time.pid.random digits are
+             # one of the patterns spam filters score.
+             f"Message-ID: <{uuid4().hex}@{domain}>\r\n".encode()]
+    head += [fold(name, value) for name, value in (extra_headers or {}).items()]
+    return dot_stuff(b"".join(head) + alternative(rendered.text, rendered.html))
 
 
 def build_share_envelope(rendered: RenderedEmail, share: ShareRequest, *, site_name: str,
                          from_email: str, domain: str) -> Envelope:
     """From is always the site's own address (the reader's would fail DMARC); the
     reader's name is the display name and the reader is Reply-To."""
-    local, _, host = from_email.rpartition("@")
-    sender_header = HeaderAddress(display_name=f"{share.sender.name} via {site_name}",
-                                  username=local, domain=host)
-    msg = build_message(
+    needs_utf8 = share.friend.smtputf8 or share.sender.smtputf8 or not from_email.isascii()
+    data = build_message(
         rendered=rendered,
-        from_addr=sender_header,
-        to_addr=share.friend.header(),
-        reply_to=share.sender.header(),
-        domain=domain,
+        from_addr=(f"{share.sender.name} via {site_name}", from_email),
+        to_addr=(share.friend.name, share.friend.email),
+        reply_to=(share.sender.name, share.sender.email),
+        domain=domain, utf8=needs_utf8,
     )
-    needs_utf8 = share.friend.smtputf8 or share.sender.smtputf8 or not _is_ascii(from_email)
-    return Envelope(message=msg, sender=from_email, recipient=share.friend.email,
-                    smtputf8=needs_utf8)
+    return Envelope(message=data, sender=from_email, recipient=share.friend.email,
+                    smtputf8=needs_utf8, eightbit=True, wire_ready=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import timedelta
-from email.headerregistry import Address as HeaderAddress
 from typing import Any
 from uuid import uuid4
 
@@ -98,11 +97,10 @@ class ConfirmMail:
                                         f"{self.site_name}", **context)
         else:
             raise NotFound("nothing to send: the address unsubscribed before this went out")
-        local, _, host = self.from_email.rpartition("@")
-        to_local, _, to_host = subscriber.email.rpartition("@")
         message = build_message(
-            rendered=rendered, from_addr=HeaderAddress(self.site_name, local, host),
-            to_addr=HeaderAddress(subscriber.name, to_local, to_host), reply_to=None,
-            domain=self.domain)
+            rendered=rendered, from_addr=(self.site_name, self.from_email),
+            to_addr=(subscriber.name, subscriber.email), reply_to=None, domain=self.domain,
+            utf8=not subscriber.email.isascii())
         return Envelope(message, self.from_email, subscriber.email,
-                        smtputf8=not subscriber.email.isascii())
+                        smtputf8=not subscriber.email.isascii(), eightbit=True,
+                        wire_ready=True)

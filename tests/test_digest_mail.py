@@ -95,3 +95,14 @@ def test_internationalised_recipient(make_settings: Callable[..., Settings]) -> 
     envelope = mail.envelope(template, subscriber("Vüqar Əliyev", "vüqar@bücher.az"), b"d")
     assert envelope.smtputf8
     assert parse(envelope.content())["To"] == "Vüqar Əliyev <vüqar@bücher.az>"
+
+
+def test_a_non_ascii_title_makes_an_encoded_subject(make_settings: Callable[..., Settings]
+                                                     ) -> None:
+    mail = make_digest_mail(make_settings())
+    titled = [ARTICLES[0].model_copy(update={"title": "Qarabağda yeni yol açıldı"}),
+              ARTICLES[1]]
+    template = mail.template(Variant(EDITION, "Asia/Baku", ("politics",)), titled)
+    raw = mail.envelope(template, subscriber("Leyla", "leyla@example.com"), b"d").content()
+    raw.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    assert parse(raw)["Subject"].startswith("Qarabağda yeni yol açıldı and 1 more")

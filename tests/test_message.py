@@ -81,3 +81,17 @@ def test_builder_refuses_line_breaks_even_if_validation_were_bypassed() -> None:
     with pytest.raises(ValueError):
         build_share_envelope(RENDERER.render(ARTICLE, good), forged, site_name="TODAY.AZ",
                              from_email="news@today.az", domain="www.today.az").as_bytes()
+
+
+def test_long_names_fold_with_crlf_and_round_trip() -> None:
+    name = "Aysel Məmmədova " * 6
+    env = envelope(sender_name=name.strip(), friend_name=name.strip())
+    raw = env.content()
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert b"\n" not in head.replace(b"\r\n", b""), "no bare line feed"
+    assert max(len(line) for line in head.split(b"\r\n")) <= 998
+    msg = parsed(env)
+    # Word by word: the standard parser keeps the folding space between encoded words
+    # (tests/test_mime.py decodes them by RFC 2047 too).
+    assert msg["To"].addresses[0].display_name.split() == name.split()
+    assert msg["From"].addresses[0].display_name.split() == f"{name} via TODAY.AZ".split()
