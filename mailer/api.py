@@ -13,6 +13,7 @@ import sys
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -38,8 +39,9 @@ from mailer.errors import (
     Unauthorized,
 )
 from mailer.flood import client_ip, parse_networks
+from mailer.group_commit import GroupCommit
 from mailer.metrics import RedisCollector, sent_per_minute
-from mailer.queue import JobQueue, load_job_queue
+from mailer.queue import SHARE_TASK, JobQueue, load_job_queue
 from mailer.render import make_environment
 from mailer.services import (
     Stores,
@@ -53,7 +55,7 @@ from mailer.services import (
     signup_guard,
     site_of,
 )
-from mailer.share import submit_share
+from mailer.share import prepare_share
 from mailer.status import collect
 from mailer.subscribe import links, submit_signup
 from mailer.subscribers import Subscriber, validate_preferences
@@ -223,6 +225,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
     proxies = parse_networks(settings.trusted_proxies)
     flood_redis = make_redis(settings)
+    intake = GroupCommit(ledger=db.ledger, queue=job_queue)
 
     def ip_of(request: Request) -> str:
         return client_ip(request.client.host if request.client else None, request.headers,
@@ -231,6 +234,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        intake.close()
         job_queue.close()
         flood_redis.close()
         if stores is None:
@@ -331,11 +335,18 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
     async def share(request: Request) -> Response:
         fields = await read_fields(request, settings.max_body_bytes)
         try:
-            # Blocking database and broker calls: off the event loop, so requests overlap.
-            job_id = await run_in_threadpool(
-                submit_share, fields, articles=db.articles, ledger=db.ledger, queue=job_queue,
-                check_deliverability=settings.check_deliverability,
-                guard=share_guard(settings, flood_redis, ip_of(request)))
+            # Validation on the event loop, not in the thread pool: it is a fraction of
+            # a millisecond of CPU, and threads convoying on the GIL cost more than
+            # they overlap (bench/share_load.py). Recording and queuing go to the
+            # intake's writer thread, one transaction for all waiting requests. DNS
+            # lookups for deliverability checks do wait on the network: a thread.
+            prepare = partial(prepare_share, fields, articles=db.articles,
+                              check_deliverability=settings.check_deliverability,
+                              guard=share_guard(settings, flood_redis, ip_of(request)))
+            job, payload = await run_in_threadpool(prepare) \
+                if settings.check_deliverability else prepare()
+            await intake.submit(job, SHARE_TASK, payload)
+            job_id = job.id
         except InvalidInput as exc:
             if wants_html(request):
                 return await run_in_threadpool(_form_with_errors, fields, exc)

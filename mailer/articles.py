@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import time
 import unicodedata
 from collections.abc import Iterable, Iterator
 from datetime import datetime
@@ -162,6 +163,10 @@ class MemoryArticleStore:
         return sorted(self._articles.values(), key=lambda a: a.published, reverse=True)
 
 
+KNOWN_SECONDS = 60.0
+KNOWN_MAX = 10_000
+
+
 class SqlArticleStore:
     """The `articles` table: shared by the API and every worker, so an import is seen
     everywhere at once. The article is kept whole as JSON beside the columns queries need."""
@@ -170,6 +175,7 @@ class SqlArticleStore:
         self._sessions = sessions
         table = cast(Table, ArticleRow.__table__)
         self._known = select(table.c.id).where(table.c.id == bindparam("article_id"))
+        self._known_until: dict[str, float] = {}
 
     def get(self, article_id: str) -> Article:
         if len(article_id) > SLUG_MAX:
@@ -181,11 +187,22 @@ class SqlArticleStore:
             return Article.model_validate_json(row.data)
 
     def check_known(self, article_id: str) -> None:
+        """An article found is taken as known for KNOWN_SECONDS in this process: a busy
+        article is shared hundreds of times a minute, and articles are not taken back
+        (if one were, the worker reads it again and records the share as failed). An
+        unknown id is asked of the database every time, so a new article can be
+        shared at once."""
         if len(article_id) > SLUG_MAX:
             raise UnknownArticle(article_id[:SLUG_MAX] + "…")
+        now = time.monotonic()
+        if self._known_until.get(article_id, 0.0) > now:
+            return
         with transaction(self._sessions) as session:
             if session.execute(self._known, {"article_id": article_id}).first() is None:
                 raise UnknownArticle(article_id)
+        if len(self._known_until) >= KNOWN_MAX:
+            self._known_until.clear()
+        self._known_until[article_id] = now + KNOWN_SECONDS
 
     def put_many(self, articles: Iterable[Article]) -> int:
         batch = {a.id: a for a in articles}

@@ -148,6 +148,17 @@ class DeliveryLedger:
                 "last_reply": "", "created_at": now, "updated_at": now,
                 "payload": json.dumps(payload) if payload else None})
 
+    def create_many(self, jobs: Sequence[tuple[str, str, str, str, dict[str, Any]]]) -> None:
+        """(id, kind, recipient, reference, payload) rows, queued, in one transaction."""
+        now = utcnow()
+        with transaction(self._sessions) as session:
+            session.execute(self._table.insert(), [
+                {"id": job_id, "kind": kind, "recipient": recipient,
+                 "reference": reference[:200], "status": JobStatus.QUEUED.value,
+                 "attempts": 0, "last_reply": "", "created_at": now, "updated_at": now,
+                 "payload": json.dumps(payload)}
+                for job_id, kind, recipient, reference, payload in jobs])
+
     def claim(self, job_id: str, lease_seconds: float, *, kind: str, recipient: str,
               reference: str) -> tuple[Claim, float, datetime | None]:
         """(CLAIMED, 0, since), (DONE, 0, None) or (BUSY, seconds until the other

@@ -22,21 +22,29 @@ from mailer.validation import ShareRequest, validate_share
 KIND = "share"
 
 
-def submit_share(fields: Mapping[str, object], *, articles: ArticleStore,
-                 ledger: DeliveryLedger, queue: JobQueue,
-                 check_deliverability: bool = False,
-                 guard: Callable[[ShareRequest], None] | None = None) -> str:
-    """Validate, record, enqueue; returns the job id. Once this returns, the job is the
-    worker's to deliver or to record as failed: it is never dropped. `guard` (flood
-    control) sees the valid request for a known article before anything is recorded,
-    and may refuse it."""
+def prepare_share(fields: Mapping[str, object], *, articles: ArticleStore,
+                  check_deliverability: bool = False,
+                  guard: Callable[[ShareRequest], None] | None = None
+                  ) -> tuple[Job, dict[str, Any]]:
+    """Validate a share request: the job and its payload, nothing recorded yet. `guard`
+    (flood control) sees the valid request for a known article, and may refuse it."""
     share = validate_share(fields, check_deliverability=check_deliverability)
     articles.check_known(share.article_id)
     if guard is not None:
         guard(share)
     job = Job(uuid4().hex, KIND, share.friend.email, share.article_id)
-    queue_delivery(job, ledger=ledger, queue=queue, task=SHARE_TASK, payload={
-        "job_id": job.id, "share": share.as_fields(), "queued_at": time.time()})
+    return job, {"job_id": job.id, "share": share.as_fields(), "queued_at": time.time()}
+
+
+def submit_share(fields: Mapping[str, object], *, articles: ArticleStore,
+                 ledger: DeliveryLedger, queue: JobQueue,
+                 check_deliverability: bool = False,
+                 guard: Callable[[ShareRequest], None] | None = None) -> str:
+    """Validate, record, enqueue; returns the job id. Once this returns, the job is the
+    worker's to deliver or to record as failed: it is never dropped."""
+    job, payload = prepare_share(fields, articles=articles,
+                                 check_deliverability=check_deliverability, guard=guard)
+    queue_delivery(job, ledger=ledger, queue=queue, task=SHARE_TASK, payload=payload)
     return job.id
 
 

@@ -14,7 +14,7 @@ from mailer.config import Settings
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=8000, type=int)
 @click.option("--workers", default=1, type=click.IntRange(1, 64),
-              help="API processes; more than one spreads requests over the cores.")
+              help="API processes, each with its own socket on the port (SO_REUSEPORT).")
 @pass_settings
 def serve(settings: Settings, host: str, port: int, workers: int) -> int:
     """Run the HTTP API under uvicorn."""
@@ -31,9 +31,9 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> int:
         return 0
     # Each process builds its own app from the environment: hand it these settings.
     os.environ.update(worker_env(settings))
-    uvicorn.run("mailer.api:app_from_env", factory=True, host=host, port=port, workers=workers,
-                proxy_headers=False, log_level="warning")
-    return 0
+    from mailer.serving import serve_processes
+
+    return serve_processes(host, port, workers)
 
 
 @click.command()
