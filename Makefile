@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/smtp.py
 	$(BIN)/python bench/digest.py
 	$(BIN)/python bench/ratelimit.py
+	$(BIN)/python bench/share_load.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
