@@ -1,6 +1,7 @@
-"""Fault 3: Redis (the broker, with its append-only file on) is restarted while readers
-share articles and workers send them. While it is away the API answers 503 with
-Retry-After, never a 500; every share it accepted (202) is delivered."""
+"""Fault 3: Redis (the broker, with its append-only file on) is restarted, or killed
+and started again, while readers share articles and workers send them. While it is
+away the API answers 503 with Retry-After, never a 500; every share it accepted (202)
+is delivered."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 from collections import Counter
 
 import httpx
+import pytest
 
 from mailer.api import create_app
 from mailer.embedded import ApiServer
@@ -21,7 +23,8 @@ LIMITS = {name: "100000/h" for name in (
     "share_limit_per_article", "share_limit_total")}
 
 
-def test_redis_restarted_under_load(stack: FaultStack) -> None:
+@pytest.mark.parametrize("how", ["restart", "crash"])
+def test_redis_restarted_under_load(stack: FaultStack, how: str) -> None:
     # The sweeper runs every 2 s and takes a queued share as lost after 10 s.
     settings = stack.configure(sweep_seconds=2, requeue_seconds=10, send_lease_seconds=10,
                                retry_base_seconds=1, retry_max_seconds=4, **LIMITS)
@@ -56,7 +59,13 @@ def test_redis_restarted_under_load(stack: FaultStack) -> None:
         for thread in readers:
             thread.start()
         time.sleep(3)
-        stack.redis.stop()  # SIGTERM: what `systemctl restart redis` does first
+        if how == "crash":
+            # SIGKILL: with `appendfsync always` every acknowledged write is on disk.
+            assert stack.redis.proc is not None
+            stack.redis.proc.kill()
+            stack.redis.proc.wait()
+        else:
+            stack.redis.stop()  # SIGTERM: what `systemctl restart redis` does first
         before_restart = len(accepted)
         time.sleep(4)
         stack.redis.start()
@@ -74,7 +83,7 @@ def test_redis_restarted_under_load(stack: FaultStack) -> None:
     finally:
         stop.set()
         server.stop()
-    print(f"\nstatuses {dict(statuses)}; {before_restart} accepted before the restart, "
+    print(f"\n{how}: statuses {dict(statuses)}; {before_restart} accepted before the restart, "
           f"{len(accepted)} in all; ledger {dict(counts)}")
     assert set(statuses) <= {202, 503}, statuses
     assert statuses[503] > 0, "the API never noticed Redis was away"
