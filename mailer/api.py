@@ -225,7 +225,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
     proxies = parse_networks(settings.trusted_proxies)
     flood_redis = make_redis(settings)
-    intake = GroupCommit(ledger=db.ledger, queue=job_queue)
+    group_commit = GroupCommit(ledger=db.ledger, queue=job_queue)
 
     def ip_of(request: Request) -> str:
         return client_ip(request.client.host if request.client else None, request.headers,
@@ -234,7 +234,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        intake.close()
+        group_commit.close()
         job_queue.close()
         flood_redis.close()
         if stores is None:
@@ -337,15 +337,15 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
         try:
             # Validation on the event loop, not in the thread pool: it is a fraction of
             # a millisecond of CPU, and threads convoying on the GIL cost more than
-            # they overlap (bench/share_load.py). Recording and queuing go to the
-            # intake's writer thread, one transaction for all waiting requests. DNS
-            # lookups for deliverability checks do wait on the network: a thread.
+            # they overlap (bench/share_load.py). Recording goes to the group commit's
+            # writer thread, one transaction for all waiting requests. DNS lookups for
+            # deliverability checks do wait on the network: those get a thread.
             prepare = partial(prepare_share, fields, articles=db.articles,
                               check_deliverability=settings.check_deliverability,
                               guard=share_guard(settings, flood_redis, ip_of(request)))
             job, payload = await run_in_threadpool(prepare) \
                 if settings.check_deliverability else prepare()
-            await intake.submit(job, SHARE_TASK, payload)
+            await group_commit.submit(job, SHARE_TASK, payload)
             job_id = job.id
         except InvalidInput as exc:
             if wants_html(request):
