@@ -19,7 +19,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check mailer worker tests bench
-	$(BIN)/mypy mailer worker
+	$(BIN)/mypy mailer worker bench
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)

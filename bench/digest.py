@@ -71,7 +71,7 @@ def subscribers(count: int) -> list[SignUp]:
             for i in range(count)]
 
 
-def wait_until(check, timeout: float) -> float:  # type: ignore[no-untyped-def]
+def wait_until(check, timeout: float) -> float:
     start = time.monotonic()
     while not check():
         if time.monotonic() - start > timeout:

@@ -7,8 +7,11 @@ new SMTP connection. Not used by the product: `celery -A bench.naive worker -Q n
 from __future__ import annotations
 
 import os
-from datetime import date
+from datetime import UTC, date, datetime
+from email import policy
 from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
 from typing import Any
 
 import dkim
@@ -17,8 +20,7 @@ from celery import Celery
 
 from mailer.config import load_settings
 from mailer.digest import ArticleDays, Variant
-from mailer.message import Envelope, build_message
-from mailer.render import RenderedEmail
+from mailer.message import Envelope
 from mailer.services import make_digest_mail, make_smtp_backend, open_stores
 
 settings = load_settings()
@@ -49,10 +51,15 @@ def send_one(subscriber_id: str, edition: str) -> None:
         unsubscribe_url=f"{settings.public_url}/unsubscribe/x",
         preferences_url=f"{settings.public_url}/preferences/x")
     local, _, domain = person.email.rpartition("@")
-    message = build_message(rendered=RenderedEmail(subject, html, text),
-                            from_addr=Address(settings.site_name, "news", "today.az"),
-                            to_addr=Address(person.name, local, domain), reply_to=None,
-                            domain=settings.site_domain)
+    # The straightforward way: a new EmailMessage per e-mail.
+    message = EmailMessage(policy=policy.SMTP)
+    message["From"] = Address(settings.site_name, "news", "today.az")
+    message["To"] = Address(person.name, local, domain)
+    message["Subject"] = subject
+    message["Date"] = format_datetime(datetime.now(UTC))
+    message["Message-ID"] = make_msgid(domain=settings.site_domain)
+    message.set_content(text)
+    message.add_alternative(html, subtype="html")
     envelope = Envelope(message, settings.from_email, person.email)
     if settings.dkim_key_file is not None:
         # The straightforward way: dkimpy's own signing, RSA in pure Python.

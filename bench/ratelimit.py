@@ -38,7 +38,7 @@ ENVELOPE = Envelope(b"Subject: x\r\n\r\nx\r\n", "news@today.az", "reader@example
 
 
 def take_slots(url: str | None, rate: float, start: float, stop: float,
-               out: mp.Queue) -> None:  # type: ignore[type-arg]
+               out: mp.Queue) -> None:
     buckets = RedisBuckets(redis.Redis.from_url(url)) if url else MemoryBuckets()
     pacer = Pacer(buckets, PacingPolicy(reserve=0, share_max_wait=60))
     while time.time() < start:
@@ -53,7 +53,7 @@ def take_slots(url: str | None, rate: float, start: float, stop: float,
 def achieved(url: str | None, rate: float, workers: int, seconds: float) -> float:
     if url:
         redis.Redis.from_url(url).flushdb()
-    out: mp.Queue = mp.Queue()  # type: ignore[type-arg]
+    out: mp.Queue = mp.Queue()
     start = time.time() + 0.5
     procs = [mp.Process(target=take_slots, args=(url, rate, start, start + seconds, out))
              for _ in range(workers)]

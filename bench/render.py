@@ -24,7 +24,7 @@ from mailer.services import make_renderer
 from mailer.validation import validate_share
 
 
-def shares(article_id: str, count: int):  # type: ignore[no-untyped-def]
+def shares(article_id: str, count: int):
     return [validate_share({
         "article_id": article_id, "sender_name": f"Reader {i}",
         "sender_email": f"reader{i}@example.com", "friend_name": f"Friend {i}",
@@ -32,7 +32,7 @@ def shares(article_id: str, count: int):  # type: ignore[no-untyped-def]
         for i in range(count)]
 
 
-def per_message_ms(fn, items, repeats: int = 3) -> float:  # type: ignore[no-untyped-def]
+def per_message_ms(fn, items, repeats: int = 3) -> float:
     runs = []
     for _ in range(repeats):
         start = time.perf_counter()

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from email.headerregistry import Address
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,10 +27,11 @@ from mailer.smtp import SmtpBackend  # noqa: E402
 
 def envelope(i: int, html: str) -> Envelope:
     msg = build_message(rendered=RenderedEmail(f"Message {i}", html, "text"),
-                        from_addr=Address("Site", "news", "today.az"),
-                        to_addr=Address("Friend", f"friend{i}", "example.org"),
+                        from_addr=("Site", "news@today.az"),
+                        to_addr=("Friend", f"friend{i}@example.org"),
                         reply_to=None, domain="today.az")
-    return Envelope(msg, "news@today.az", f"friend{i}@example.org")
+    return Envelope(msg, "news@today.az", f"friend{i}@example.org", eightbit=True,
+                    wire_ready=True)
 
 
 def main() -> None:

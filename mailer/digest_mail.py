@@ -114,7 +114,8 @@ class DigestMail:
         # Dot-stuffed once here, so the SMTP client sends the bytes as they are; no
         # slot value starts a line.
         data = dot_stuff(head + alternative(text_doc, html_doc,
-                                            boundary=f"=_digest_{uuid4().hex}"))
+                                            boundary=f"=_digest_{uuid4().hex}",
+                                            encode_long=False))
         template = EncodedTemplate(tuple(_SLOT.split(data)), subject)
         self._cache[key] = template
         if len(self._cache) > self._cache_size:

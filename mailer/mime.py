@@ -9,6 +9,7 @@ write with the standard library's parser to hold them to the RFCs.
 from __future__ import annotations
 
 import base64
+import binascii
 from email import policy
 from uuid import uuid4
 
@@ -64,26 +65,65 @@ def encoded_words(text: str, limit: int = 45) -> str:
 
 
 def short_lines(document: str, limit: int = 900) -> str:
-    """SMTP lines stop at 998 octets; inlined HTML can run longer. Break long lines
-    between tags, where a line break is only white space. CRLF line ends."""
+    """SMTP lines stop at 998 octets; inlined HTML and long paragraphs run longer.
+    Break long lines between tags, else at a space (a line break there renders as
+    the space it replaces, in HTML and in plain text alike). CRLF line ends. A run of
+    more than `limit` octets with neither (a very long URL) is left for `alternative`
+    to encode."""
     out = []
     for line in document.split("\n"):
-        while len(line.encode()) > limit and "><" in line[:limit]:
-            cut = line.rfind("><", 0, limit) + 1
-            out.append(line[:cut])
-            line = line[cut:]
+        while len(line.encode()) > limit:
+            window = line.encode()[:limit].decode(errors="ignore")
+            cut = window.rfind("><") + 1
+            if cut > 0:
+                out.append(line[:cut])
+                line = line[cut:]
+                continue
+            space = window.rfind(" ")
+            if space <= 0:
+                break
+            out.append(line[:space])
+            line = line[space + 1:]
         out.append(line)
     return "\r\n".join(out)
 
 
-def alternative(text: str, html: str, boundary: str | None = None) -> bytes:
-    """The MIME headers and body of a text + HTML message (after the other headers)."""
+def _part(kind: str, body: str, encode_long: bool) -> bytes:
+    head = f"Content-Type: text/{kind}; charset=\"utf-8\"\r\n"
+    lines = short_lines(body)
+    data = lines.encode("utf-8")
+    if max(len(line) for line in data.split(b"\r\n")) <= 998:
+        return (head + "Content-Transfer-Encoding: 8bit\r\n\r\n").encode() + data
+    if not encode_long:
+        # A template with slots cannot be re-encoded per recipient: split the run.
+        data = b"\r\n".join(_split_octets(line, 900) for line in data.split(b"\r\n"))
+        return (head + "Content-Transfer-Encoding: 8bit\r\n\r\n").encode() + data
+    encoded = binascii.b2a_qp(body.encode("utf-8").replace(b"\r\n", b"\n"), istext=True)
+    return (head + "Content-Transfer-Encoding: quoted-printable\r\n\r\n").encode() + \
+        encoded.replace(b"\n", b"\r\n")
+
+
+def _split_octets(line: bytes, limit: int) -> bytes:
+    pieces = []
+    while len(line) > limit:
+        cut = limit
+        while cut > 0 and (line[cut] & 0xC0) == 0x80:  # not inside a UTF-8 character
+            cut -= 1
+        pieces.append(line[:cut])
+        line = line[cut:]
+    pieces.append(line)
+    return b"\r\n".join(pieces)
+
+
+def alternative(text: str, html: str, boundary: str | None = None,
+                encode_long: bool = True) -> bytes:
+    """The MIME headers and body of a text + HTML message (after the other headers).
+    Parts are 8bit UTF-8; a part with a line no break can shorten (a URL of 1,000
+    octets) is quoted-printable instead, or, for a template (`encode_long=False`),
+    has the run split."""
     boundary = boundary or f"=_{uuid4().hex}"
-    parts = b"".join(
-        f"--{boundary}\r\nContent-Type: text/{kind}; charset=\"utf-8\"\r\n"
-        f"Content-Transfer-Encoding: 8bit\r\n\r\n".encode() + body.encode("utf-8") + b"\r\n"
-        for kind, body in (("plain", short_lines(text.rstrip("\n"))),
-                           ("html", short_lines(html))))
+    parts = b"".join(f"--{boundary}\r\n".encode() + _part(kind, body, encode_long) + b"\r\n"
+                     for kind, body in (("plain", text.rstrip("\n")), ("html", html)))
     return (b"MIME-Version: 1.0\r\n"
             + f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'.encode()
             + parts + f"--{boundary}--\r\n".encode())

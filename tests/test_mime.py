@@ -78,3 +78,30 @@ def test_short_lines_breaks_only_between_tags() -> None:
 
 def test_dot_stuffing() -> None:
     assert dot_stuff(b"a\r\n.b\r\n..c\r\n") == b"a\r\n..b\r\n...c\r\n"
+
+
+def test_a_long_paragraph_breaks_at_spaces_within_998_octets() -> None:
+    paragraph = "Qarabağ " * 400  # 3,600 octets, two-octet letters among them
+    body = alternative(paragraph, f"<p>{paragraph}</p>")
+    assert b"quoted-printable" not in body
+    assert max(len(line) for line in body.split(b"\r\n")) <= 998
+    parts = list(parse(b"Subject: t\r\n", body).iter_parts())
+    assert parts[0].get_content().split() == paragraph.split()
+
+
+def test_a_run_no_break_can_shorten_goes_quoted_printable_and_round_trips() -> None:
+    url = "https://www.today.az/r?" + "x" * 2000
+    html = f'<a href="{url}">Read</a>'
+    body = alternative("Read: " + url, html)
+    assert body.count(b"Content-Transfer-Encoding: quoted-printable") == 2
+    assert max(len(line) for line in body.split(b"\r\n")) <= 998
+    parts = list(parse(b"Subject: t\r\n", body).iter_parts())
+    assert parts[0].get_content() == "Read: " + url
+    assert parts[1].get_content() == html
+
+
+def test_a_template_splits_the_run_instead() -> None:
+    body = alternative("x" * 2000, "<p>" + "é" * 1000 + "</p>", encode_long=False)
+    assert b"quoted-printable" not in body
+    assert max(len(line) for line in body.split(b"\r\n")) <= 998
+    body.decode("utf-8")  # never split inside a character
