@@ -129,23 +129,27 @@ class WorkerProcess:
                 "--without-heartbeat"]
 
     def start(self, timeout: float = 60) -> WorkerProcess:
+        """Start (or, after `stop`, start again) the worker; returns once it is ready."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = self.log_path.open("ab")
+        self._log = log = self.log_path.open("ab")
+        self._ready = ready = threading.Event()
         # Its own process group, so `kill` takes the pool children down with it.
-        self.proc = subprocess.Popen(self.command(), cwd=ROOT, env=self.env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        threading.Thread(target=self._pump, daemon=True).start()
-        _wait_for(self._ready.is_set, timeout, "celery worker", self.proc)
+        self.proc = proc = subprocess.Popen(self.command(), cwd=ROOT, env=self.env,
+                                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+        threading.Thread(target=self._pump, args=(proc, log, ready), daemon=True).start()
+        _wait_for(ready.is_set, timeout, "celery worker", proc)
         return self
 
-    def _pump(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None and self._log is not None
-        for line in self.proc.stdout:
-            self._log.write(line)
-            self._log.flush()
+    @staticmethod
+    def _pump(proc: subprocess.Popen[bytes], log: IO[bytes], ready: threading.Event) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            with contextlib.suppress(ValueError):  # the log closed by stop()
+                log.write(line)
+                log.flush()
             if b" ready." in line:
-                self._ready.set()
+                ready.set()
 
     def stop(self, grace: float = 15) -> None:
         _terminate(self.proc, grace=grace)

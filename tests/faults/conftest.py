@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time as clock
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -44,6 +45,8 @@ class FaultStack:
     sink: Controller | None = None
     processes: list[WorkerProcess] = field(default_factory=list)
     beats: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    restarts: int = 0
+    _closing: threading.Event = field(default_factory=threading.Event)
 
     def configure(self, **overrides: object) -> Settings:
         values: dict[str, object] = {
@@ -72,6 +75,20 @@ class FaultStack:
                              queues=queues, concurrency=concurrency, name=name).start()
         self.processes.append(proc)
         return proc
+
+    def supervise(self) -> None:
+        """Restart any worker that exits, as systemd's `Restart=always` would: a Celery
+        worker can die of its own ("Unrecoverable error") when the broker connection
+        drops at the wrong moment (a kombu race, celery/celery#4652 and kin)."""
+        def watch() -> None:
+            while not self._closing.wait(0.5):
+                for proc in self.processes:
+                    if proc.proc is not None and proc.proc.poll() is not None:
+                        proc.stop()
+                        proc.start()
+                        self.restarts += 1
+
+        threading.Thread(target=watch, daemon=True).start()
 
     def beat(self, name: str) -> subprocess.Popen[bytes]:
         log = (self.tmp / f"{name}.log").open("ab")
@@ -110,6 +127,7 @@ class FaultStack:
         return Counter(r.rcpt_tos[0] for r in self.handler.received)
 
     def close(self) -> None:
+        self._closing.set()
         for proc in self.processes:
             proc.stop()
         for beat in self.beats:

@@ -29,6 +29,7 @@ def test_redis_restarted_under_load(stack: FaultStack, how: str) -> None:
     settings = stack.configure(sweep_seconds=2, requeue_seconds=10, send_lease_seconds=10,
                                retry_base_seconds=1, retry_max_seconds=4, **LIMITS)
     stack.worker("share", queues="share", concurrency=2)
+    stack.supervise()
     stack.beat("beat")
     server = ApiServer(create_app(settings)).start()
     accepted: list[str] = []
@@ -84,7 +85,8 @@ def test_redis_restarted_under_load(stack: FaultStack, how: str) -> None:
         stop.set()
         server.stop()
     print(f"\n{how}: statuses {dict(statuses)}; {before_restart} accepted before the restart, "
-          f"{len(accepted)} in all; ledger {dict(counts)}")
+          f"{len(accepted)} in all; ledger {dict(counts)}; worker restarted "
+          f"{stack.restarts} time(s)")
     assert set(statuses) <= {202, 503}, statuses
     assert statuses[503] > 0, "the API never noticed Redis was away"
     assert without_retry_after == []

@@ -1,10 +1,12 @@
 """Fault 1: a worker is killed (SIGKILL) in the middle of a 5,000-recipient digest, and
-a new one is started. Every subscriber gets the digest; what goes out twice is at most
-what the killed process had sent but not yet recorded (MAILER_DIGEST_RECORD_EVERY
-replies per pool process)."""
+started again by the stack's supervisor. Every subscriber gets the digest; what goes
+out twice is at most what the killed process had sent but not yet recorded
+(MAILER_DIGEST_RECORD_EVERY replies per pool process)."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from datetime import UTC, datetime
 
@@ -23,7 +25,8 @@ def test_worker_killed_mid_digest(stack: FaultStack) -> None:
     settings = stack.configure(send_lease_seconds=5, digest_requeue_seconds=5,
                                digest_batch_size=500, digest_record_every=RECORD_EVERY)
     edition = stack.digest_readers(READERS)
-    first = stack.worker("first", queues="digest", concurrency=CONCURRENCY)
+    worker = stack.worker("digest", queues="digest", concurrency=CONCURRENCY)
+    stack.supervise()  # restarts it once killed, as systemd would
     queue = CeleryJobQueue(settings)
     try:
         report = make_planner(settings, stack.stores, queue).plan(datetime.now(UTC), edition)
@@ -32,11 +35,14 @@ def test_worker_killed_mid_digest(stack: FaultStack) -> None:
         while len(stack.handler.received) < READERS * 2 // 5:
             assert time.monotonic() < deadline, "the digest did not get going"
             time.sleep(0.02)
-        first.kill()
+        assert worker.proc is not None
+        os.killpg(worker.proc.pid, signal.SIGKILL)  # the worker and its pool, at once
         killed_after = len(stack.handler.received)
         assert killed_after < READERS, "the digest was over before the kill"
-
-        stack.worker("second", queues="digest", concurrency=CONCURRENCY)
+        deadline = time.monotonic() + 60
+        while stack.restarts < 1:
+            assert time.monotonic() < deadline, "the worker was not started again"
+            time.sleep(0.1)
         time.sleep(settings.send_lease_seconds + 0.5)  # the dead worker's leases run out
         # What beat's next planning pass does: re-queue the dead worker's rows.
         queue.enqueue(DIGEST_PLAN_TASK, {"now": datetime.now(UTC).isoformat()},
