@@ -78,10 +78,17 @@ def queue_delivery(job: Job, *, ledger: DeliveryLedger, queue: JobQueue, task: s
     ServiceUnavailable: an accepted message is never one that silently vanished."""
     ledger.create(job.id, kind=job.kind, recipient=job.recipient, reference=job.reference,
                   payload=payload)
+    hand_to_broker(job.id, ledger=ledger, queue=queue, task=task, payload=payload)
+
+
+def hand_to_broker(job_id: str, *, ledger: DeliveryLedger, queue: JobQueue, task: str,
+                   payload: dict[str, Any]) -> None:
+    """Queue a message already recorded; if the broker does not take it, the row says
+    so (`NOT_QUEUED`) and ServiceUnavailable goes to the caller."""
     try:
         queue.enqueue(task, payload, queue=SHARE_QUEUE)
     except ServiceUnavailable:
-        ledger.mark(job.id, JobStatus.FAILED, NOT_QUEUED)
+        ledger.mark(job_id, JobStatus.FAILED, NOT_QUEUED)
         raise
 
 

@@ -16,10 +16,10 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from mailer.delivery import Job
+from mailer.delivery import Job, hand_to_broker
 from mailer.errors import ServiceUnavailable
-from mailer.ledger import NOT_QUEUED, DeliveryLedger, JobStatus
-from mailer.queue import SHARE_QUEUE, JobQueue
+from mailer.ledger import DeliveryLedger
+from mailer.queue import JobQueue
 
 
 @dataclass(frozen=True)
@@ -54,11 +54,8 @@ class GroupCommit:
         await entry.done
         # On the event loop: a publish is a fraction of a millisecond of CPU, and from
         # the writer thread it waited for the GIL (5 ms a publish, measured).
-        try:
-            self._queue.enqueue(task, payload, queue=SHARE_QUEUE)
-        except ServiceUnavailable:
-            self._ledger.mark(job.id, JobStatus.FAILED, NOT_QUEUED)
-            raise
+        hand_to_broker(job.id, ledger=self._ledger, queue=self._queue, task=task,
+                       payload=payload)
 
     def close(self) -> None:
         with self._wake:

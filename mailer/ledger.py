@@ -140,15 +140,10 @@ class DeliveryLedger:
     def create(self, job_id: str, *, kind: str, recipient: str, reference: str,
                payload: dict[str, Any] | None = None) -> None:
         """`payload` is kept so that a failed message can be resent."""
-        now = utcnow()
-        with transaction(self._sessions) as session:
-            session.execute(self._table.insert(), {
-                "id": job_id, "kind": kind, "recipient": recipient,
-                "reference": reference[:200], "status": JobStatus.QUEUED.value, "attempts": 0,
-                "last_reply": "", "created_at": now, "updated_at": now,
-                "payload": json.dumps(payload) if payload else None})
+        self.create_many([(job_id, kind, recipient, reference, payload)])
 
-    def create_many(self, jobs: Sequence[tuple[str, str, str, str, dict[str, Any]]]) -> None:
+    def create_many(self, jobs: Sequence[tuple[str, str, str, str, dict[str, Any] | None]]
+                    ) -> None:
         """(id, kind, recipient, reference, payload) rows, queued, in one transaction."""
         now = utcnow()
         with transaction(self._sessions) as session:
@@ -156,7 +151,7 @@ class DeliveryLedger:
                 {"id": job_id, "kind": kind, "recipient": recipient,
                  "reference": reference[:200], "status": JobStatus.QUEUED.value,
                  "attempts": 0, "last_reply": "", "created_at": now, "updated_at": now,
-                 "payload": json.dumps(payload)}
+                 "payload": json.dumps(payload) if payload else None}
                 for job_id, kind, recipient, reference, payload in jobs])
 
     def claim(self, job_id: str, lease_seconds: float, *, kind: str, recipient: str,

@@ -43,7 +43,7 @@ class Envelope:
 
 def build_message(*, rendered: RenderedEmail, from_addr: tuple[str, str],
                   to_addr: tuple[str, str], reply_to: tuple[str, str] | None, domain: str,
-                  extra_headers: dict[str, str] | None = None, utf8: bool = False) -> bytes:
+                  utf8: bool = False) -> bytes:
     """The message in wire form (CRLF, dot-stuffed); addresses as (name, address).
     `utf8`: the message goes with SMTPUTF8, so headers may carry UTF-8."""
     # ASCII address headers unfolded: a name is at most 100 characters, well inside
@@ -57,7 +57,6 @@ def build_message(*, rendered: RenderedEmail, from_addr: tuple[str, str],
              # A random id, like the digests': make_msgid's time.pid.random digits are
              # one of the patterns spam filters score.
              f"Message-ID: <{uuid4().hex}@{domain}>\r\n".encode()]
-    head += [fold(name, value) for name, value in (extra_headers or {}).items()]
     return dot_stuff(b"".join(head) + alternative(rendered.text, rendered.html))
 
 

@@ -33,7 +33,7 @@ def _serve_one(host: str, port: int) -> None:
 
 def serve_processes(host: str, port: int, processes: int) -> int:
     """Run `processes` API processes until SIGTERM or Ctrl-C; each reads its settings
-    from MAILER_* variables. Returns the worst exit code of the children."""
+    from MAILER_* variables. Returns 1 if any of them failed, else 0."""
     context = multiprocessing.get_context("spawn")
     children = [context.Process(target=_serve_one, args=(host, port), daemon=False)
                 for _ in range(processes)]
@@ -49,4 +49,4 @@ def serve_processes(host: str, port: int, processes: int) -> int:
     signal.signal(signal.SIGINT, stop)
     for child in children:
         child.join()
-    return max(abs(child.exitcode or 0) for child in children) and 1
+    return 1 if any(child.exitcode for child in children) else 0

@@ -41,17 +41,23 @@ async def submit_all(commit: GroupCommit, count: int) -> list[BaseException | No
                                   for job in jobs), return_exceptions=True)
 
 
+def submit_through(ledger: DeliveryLedger, settings: Settings,
+                   count: int) -> list[BaseException | None]:
+    """`count` jobs submitted at once through a group commit of their own."""
+    queue = load_job_queue(settings)
+    commit = GroupCommit(ledger=ledger, queue=queue)
+    try:
+        return asyncio.run(submit_all(commit, count))
+    finally:
+        commit.close()
+        queue.close()
+
+
 def test_concurrent_jobs_share_transactions_and_are_all_queued(
         sessions: SessionFactory, make_settings: Callable[..., Settings],
         redis_client: redis.Redis) -> None:
     ledger = CountingLedger(sessions)
-    queue = load_job_queue(make_settings())
-    commit = GroupCommit(ledger=ledger, queue=queue)
-    try:
-        results = asyncio.run(submit_all(commit, 200))
-    finally:
-        commit.close()
-        queue.close()
+    results = submit_through(ledger, make_settings(), 200)
     assert results == [None] * 200
     assert ledger.transactions < 200, "some requests shared a transaction"
     assert sorted(str(p["job_id"]) for p in queued_payloads(redis_client)) == \
@@ -66,13 +72,7 @@ def test_a_broker_that_is_away_gives_503_and_the_row_says_so(
     gone = RedisServer(tmp_path / "redis").start()
     gone.stop()
     ledger = DeliveryLedger(sessions)
-    queue = load_job_queue(make_settings(redis_url=gone.url))
-    commit = GroupCommit(ledger=ledger, queue=queue)
-    try:
-        [result] = asyncio.run(submit_all(commit, 1))
-    finally:
-        commit.close()
-        queue.close()
+    [result] = submit_through(ledger, make_settings(redis_url=gone.url), 1)
     assert isinstance(result, ServiceUnavailable)
     record = ledger.get("job000")
     assert record is not None
@@ -86,13 +86,7 @@ def test_a_database_that_is_away_gives_503_and_nothing_is_queued(
     from mailer.db import make_engine, session_factory
 
     ledger = DeliveryLedger(session_factory(make_engine(f"sqlite:///{tmp_path / 'none.db'}")))
-    queue = load_job_queue(make_settings())
-    commit = GroupCommit(ledger=ledger, queue=queue)
-    try:
-        results = asyncio.run(submit_all(commit, 3))
-    finally:
-        commit.close()
-        queue.close()
+    results = submit_through(ledger, make_settings(), 3)
     assert all(isinstance(r, ServiceUnavailable) for r in results)
     assert queued_payloads(redis_client) == []
 

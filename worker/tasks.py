@@ -48,6 +48,7 @@ from mailer.services import (
 )
 from mailer.share import ShareMail
 from mailer.subscribe import ConfirmMail
+from worker.producer import CeleryJobQueue
 
 log = logging.getLogger("mailer.worker")
 
@@ -68,6 +69,8 @@ class ProcessLocal:
         configure_attempt_log(s.delivery_log)
         self.stores: Stores = open_stores(s)
         self.redis = make_redis(s)
+        # On the worker's own app: closing it is the worker's business, not ours.
+        self.queue = CeleryJobQueue(s, app=self.app)
         self.relays = make_relay_pool(s, self.redis)
         signer = make_signer(s)
         self.deliverer = Deliverer(ledger=self.stores.ledger,
@@ -103,17 +106,11 @@ class ProcessLocal:
 
     def plan_digests(self, now: datetime, edition: date | None) -> str:
         self._ensure()
-        from worker.producer import CeleryJobQueue
-
-        queue = CeleryJobQueue(self.settings, app=self.app)
-        try:
-            planner = make_planner(self.settings, self.stores, queue)
-            report = planner.plan(now, edition)
-            stale = planner.requeue_stale(
-                now, timedelta(seconds=self.settings.digest_requeue_seconds),
-                timedelta(seconds=self.settings.retry_max_seconds))
-        finally:
-            queue.close()
+        planner = make_planner(self.settings, self.stores, self.queue)
+        report = planner.plan(now, edition)
+        stale = planner.requeue_stale(
+            now, timedelta(seconds=self.settings.digest_requeue_seconds),
+            timedelta(seconds=self.settings.retry_max_seconds))
         return (f"planned {report.planned} in {report.batches} batch(es), "
                 f"{report.without_articles} without articles, {stale} stale re-queued")
 
@@ -127,16 +124,10 @@ class ProcessLocal:
 
     def requeue_lost(self) -> int:
         self._ensure()
-        from worker.producer import CeleryJobQueue
-
-        queue = CeleryJobQueue(self.settings, app=self.app)
-        try:
-            return requeue_stale_messages(
-                ledger=self.stores.ledger, queue=queue,
-                older_than=timedelta(seconds=self.settings.requeue_seconds),
-                retry_max=timedelta(seconds=self.settings.retry_max_seconds))
-        finally:
-            queue.close()
+        return requeue_stale_messages(
+            ledger=self.stores.ledger, queue=self.queue,
+            older_than=timedelta(seconds=self.settings.requeue_seconds),
+            retry_max=timedelta(seconds=self.settings.retry_max_seconds))
 
     def expire(self) -> int:
         self._ensure()

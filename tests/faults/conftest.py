@@ -32,6 +32,7 @@ from tests.conftest import NO_FLOOD_LIMITS, TEST_SECRET
 from tests.support.smtp import RecordingHandler
 
 ZONE = "Asia/Baku"
+ARTICLE = "non-aligned-movement-support-to-azerbaijan-over-karabakh-significant"  # seeded
 
 
 @dataclass
@@ -122,6 +123,15 @@ class FaultStack:
                 return counts
             assert clock.monotonic() < deadline, f"not all final after {timeout} s: {counts}"
             clock.sleep(0.2)
+
+    def wait_jobs_final(self, job_ids: list[str], timeout: float) -> None:
+        """Until every one of these messages is sent, failed or otherwise final."""
+        deadline = clock.monotonic() + timeout
+        while (pending := [j for j in job_ids if (r := self.stores.ledger.get(j)) is None
+                           or r.status not in FINAL]):
+            assert clock.monotonic() < deadline, \
+                f"{len(pending)} accepted shares not final: {self.stores.ledger.get(pending[0])}"
+            clock.sleep(0.5)
 
     def per_recipient(self) -> Counter[str]:
         return Counter(r.rcpt_tos[0] for r in self.handler.received)

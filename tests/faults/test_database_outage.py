@@ -16,12 +16,11 @@ from sqlalchemy import make_url
 from mailer.api import create_app
 from mailer.db import normalise_url
 from mailer.embedded import ApiServer
-from mailer.ledger import FINAL, JobStatus
+from mailer.ledger import JobStatus
 from tests.conftest import POSTGRES_URL, _empty
-from tests.faults.conftest import FaultStack, duplicates
+from tests.faults.conftest import ARTICLE, FaultStack, duplicates
 from tests.support.proxy import TcpProxy
 
-ARTICLE = "non-aligned-movement-support-to-azerbaijan-over-karabakh-significant"
 SHARES = 40
 OUTAGE_SECONDS = 12
 
@@ -63,11 +62,7 @@ def test_database_unreachable_for_a_while(stack: FaultStack, postgres_url: str) 
             time.sleep(OUTAGE_SECONDS)
             sent_during = len(stack.handler.received) - sent_before
             proxy.start()
-            deadline = time.monotonic() + 60
-            while (pending := [j for j in accepted if (r := stack.stores.ledger.get(j)) is None
-                               or r.status not in FINAL]):
-                assert time.monotonic() < deadline, f"{len(pending)} shares not final"
-                time.sleep(0.5)
+            stack.wait_jobs_final(accepted, timeout=60)
             statuses = {j: stack.stores.ledger.get(j).status  # type: ignore[union-attr]
                         for j in accepted}
     finally:

@@ -14,10 +14,9 @@ import pytest
 
 from mailer.api import create_app
 from mailer.embedded import ApiServer
-from mailer.ledger import FINAL, JobStatus
-from tests.faults.conftest import FaultStack, duplicates
+from mailer.ledger import JobStatus
+from tests.faults.conftest import ARTICLE, FaultStack, duplicates
 
-ARTICLE = "non-aligned-movement-support-to-azerbaijan-over-karabakh-significant"
 LIMITS = {name: "100000/h" for name in (
     "share_limit_per_ip", "share_limit_per_sender", "share_limit_per_recipient",
     "share_limit_per_article", "share_limit_total")}
@@ -74,12 +73,7 @@ def test_redis_restarted_under_load(stack: FaultStack, how: str) -> None:
         stop.set()
         for thread in readers:
             thread.join(timeout=60)
-        deadline = time.monotonic() + 60
-        while (pending := [j for j in accepted if (r := stack.stores.ledger.get(j)) is None
-                           or r.status not in FINAL]):
-            assert time.monotonic() < deadline, \
-                f"{len(pending)} accepted shares not final: {stack.stores.ledger.get(pending[0])}"
-            time.sleep(0.5)
+        stack.wait_jobs_final(accepted, timeout=60)
         counts = stack.stores.ledger.kind_counts("share")
     finally:
         stop.set()
