@@ -12,7 +12,7 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from mailer.errors import DeliveryError, Throttled, TransientDeliveryError
+from mailer.errors import DeliveryError
 from mailer.metrics import MetricsRecorder
 from mailer.models import utcnow
 from mailer.transport import SendResult
@@ -39,17 +39,6 @@ def reply_code(result: SendResult) -> int | None:
         return result.error.code or None
     head = result.reply[:3]
     return int(head) if head.isdigit() else None
-
-
-def outcome_of(result: SendResult, can_retry: bool) -> str:
-    """`can_retry`: a transient failure will be tried again (within its horizon)."""
-    if result.error is None:
-        return "sent"
-    if isinstance(result.error, Throttled):
-        return "throttled"
-    if isinstance(result.error, TransientDeliveryError) and can_retry:
-        return "deferred"
-    return "failed"
 
 
 FINAL_OUTCOMES = {"sent", "failed", "suppressed"}

@@ -13,19 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from mailer.attempts import log_attempt, outcome_of, reply_code
-from mailer.errors import (
-    NotFound,
-    PermanentDeliveryError,
-    ServiceUnavailable,
-    Throttled,
-    TransientDeliveryError,
-)
+from mailer.attempts import log_attempt, reply_code
+from mailer.errors import NotFound, ServiceUnavailable
 from mailer.ledger import NOT_QUEUED, Claim, DeliveryLedger, JobStatus
 from mailer.message import Envelope
 from mailer.metrics import MetricsRecorder
 from mailer.models import utcnow
 from mailer.queue import SHARE_QUEUE, JobQueue
+from mailer.replies import gave_up, verdict
 from mailer.retry import backoff_delay
 from mailer.suppression import SuppressionStore
 from mailer.transport import EmailBackend
@@ -150,7 +145,8 @@ class Deliverer:
 
     def _send(self, job: Job, attempt: int, since: datetime | None,
               build: Callable[[], Envelope], give_up_at: float) -> Outcome:
-        if self.suppressions is not None and self.suppressions.suppressed([job.recipient]):
+        if self.suppressions is not None and job.recipient \
+                and self.suppressions.suppressed([job.recipient]):
             log_attempt(message_id=job.id, kind=job.kind, recipient=job.recipient,
                         outcome="suppressed", smtp_code=None, smtp_seconds=None,
                         queued_at=since, metrics=self.metrics)
@@ -173,29 +169,24 @@ class Deliverer:
             self._settle(job.id, status, reply, give_up_at)
 
         smtp_seconds = time.perf_counter() - started
-        error = result.error
-        deferrable = isinstance(error, TransientDeliveryError) and not isinstance(error, Throttled)
-        delay = self.retry.next_try(attempt, since) if deferrable else None
+        found = verdict(result.error, result.reply)
+        delay = 0.0
+        if found.retry and found.attempt:
+            next_try = self.retry.next_try(attempt, since)
+            if next_try is None:
+                found = gave_up(found, attempt)
+            else:
+                delay = next_try
         log_attempt(message_id=job.id, kind=job.kind, recipient=envelope.recipient,
-                    outcome=outcome_of(result, delay is not None),
-                    smtp_code=reply_code(result), smtp_seconds=smtp_seconds, queued_at=since,
-                    metrics=self.metrics)
-        if error is None:
-            settle(JobStatus.SENT, result.reply)
-            return Outcome("sent", result.reply)
-        reply = str(error)
-        if isinstance(error, Throttled):
-            # Not an attempt: the message never left. It waits its turn, unrecorded
-            # as a deferral.
-            settle(JobStatus.QUEUED, reply)
-            return Outcome("retry", reply, delay=error.retry_after)
-        if isinstance(error, TransientDeliveryError):
-            if delay is not None:
-                settle(JobStatus.DEFERRED, reply)
-                return Outcome("retry", reply, delay=delay)
-            reply = f"gave up after {attempt} attempts: {reply}"
-        settle(JobStatus.FAILED, reply)
-        if isinstance(error, PermanentDeliveryError) and error.hard_bounce \
-                and self.suppressions is not None:
-            self.suppressions.add(job.recipient, reply, "smtp")
-        return Outcome("failed", reply)
+                    outcome=found.outcome, smtp_code=reply_code(result),
+                    smtp_seconds=smtp_seconds, queued_at=since, metrics=self.metrics)
+        # A message that never went out (no send slot) is put back `queued`: not an
+        # attempt, not a deferral.
+        settle(found.status, found.reply)
+        if found.suppress and self.suppressions is not None and job.recipient:
+            self.suppressions.add(job.recipient, found.reply, "smtp")
+        if found.status is JobStatus.SENT:
+            return Outcome("sent", found.reply)
+        if found.retry:
+            return Outcome("retry", found.reply, delay=delay if found.attempt else found.wait)
+        return Outcome("failed", found.reply)

@@ -108,7 +108,8 @@ class DigestMail:
             b"List-Unsubscribe: <%%slot:unsubscribe_url%%>,\r\n"
             b" <mailto:%%slot:unsubscribe_mailto%%>\r\n",
             b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
-            fold("List-Id", f"{self._site.name} daily digest <digest.{self._site.domain}>"),
+            address_header("List-Id", f"{self._site.name} daily digest",
+                           f"digest.{self._site.domain}"),
             b"Precedence: bulk\r\n",
         ])
         # Dot-stuffed once here, so the SMTP client sends the bytes as they are; no

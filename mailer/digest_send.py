@@ -9,14 +9,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from email.utils import format_datetime
 
-from mailer.attempts import Stopwatch, log_attempt, outcome_of, reply_code
+from mailer.attempts import Stopwatch, log_attempt, reply_code
 from mailer.delivery import SUPPRESSED_REPLY, RetryPolicy
 from mailer.digest import ArticleDays, Variant
 from mailer.digest_mail import DigestMail, EncodedTemplate
-from mailer.errors import PermanentDeliveryError, Throttled, TransientDeliveryError
 from mailer.ledger import DeliveryLedger, JobStatus
 from mailer.message import Envelope
 from mailer.metrics import MetricsRecorder
+from mailer.replies import verdict
 from mailer.retry import backoff_delay
 from mailer.runs import DigestRuns, FailureWindow, RunStatus
 from mailer.subscribers import Status, SubscriberStore
@@ -45,6 +45,7 @@ class _Tally:
     throttle_wait: float = 0.0
     worst_attempt: int = 0
     bounced: list[tuple[str, str]] = field(default_factory=list)
+    relay_fault: str = ""
 
 
 class DigestSender:
@@ -111,10 +112,16 @@ class DigestSender:
         if self.suppressions is not None and tally.bounced:
             self.suppressions.add_many(tally.bounced, "smtp")
         halted = ""
-        if run_id and self.failures is not None and self.runs is not None:
-            verdict = self.failures.add(run_id, tally.sent, tally.failed)
-            if verdict and self.runs.pause(run_id, verdict):
-                halted = verdict
+        if run_id and self.runs is not None and tally.relay_fault:
+            # Every later batch would be refused the same way: stop until an operator
+            # has fixed the relay's settings and resumes the run.
+            reason = f"the relay refused us: {tally.relay_fault}"[:300]
+            if self.runs.pause(run_id, reason):
+                halted = reason
+        elif run_id and self.failures is not None and self.runs is not None:
+            ratio = self.failures.add(run_id, tally.sent, tally.failed)
+            if ratio and self.runs.pause(run_id, ratio):
+                halted = ratio
         delay = backoff_delay(tally.worst_attempt, base=self.retry.base_seconds,
                               cap=self.retry.max_seconds) if tally.deferred else 0.0
         return BatchOutcome(tally.sent, tally.failed, len(skipped), tally.deferred, delay,
@@ -128,27 +135,26 @@ class DigestSender:
 
         def record(index: int, result: SendResult) -> None:
             row_id, attempts, envelope = work[index]
-            error = result.error
+            found = verdict(result.error, result.reply)
             log_attempt(message_id=row_id, kind="digest", recipient=envelope.recipient,
-                        outcome=outcome_of(result, True), smtp_code=reply_code(result),
+                        outcome=found.outcome, smtp_code=reply_code(result),
                         smtp_seconds=watch.lap(), queued_at=queued.get(row_id),
                         metrics=self.metrics)
-            if error is None:
-                unrecorded.append((row_id, JobStatus.SENT, result.reply))
+            unrecorded.append((row_id, found.status, found.reply))
+            if found.status is JobStatus.SENT:
                 tally.sent += 1
-            elif isinstance(error, Throttled):
-                unrecorded.append((row_id, JobStatus.QUEUED, str(error)))
+            elif not found.attempt:
                 tally.throttled.append(row_id)
-                tally.throttle_wait = max(tally.throttle_wait, error.retry_after)
-            elif isinstance(error, TransientDeliveryError):
-                unrecorded.append((row_id, JobStatus.DEFERRED, str(error)))
+                tally.throttle_wait = max(tally.throttle_wait, found.wait)
+            elif found.retry:
                 tally.deferred.append(row_id)
                 tally.worst_attempt = max(tally.worst_attempt, attempts)
             else:
-                unrecorded.append((row_id, JobStatus.FAILED, str(error)))
                 tally.failed += 1
-                if isinstance(error, PermanentDeliveryError) and error.hard_bounce:
-                    tally.bounced.append((envelope.recipient, str(error)))
+            if found.suppress:
+                tally.bounced.append((envelope.recipient, found.reply))
+            if found.relay_fault and not tally.relay_fault:
+                tally.relay_fault = found.relay_fault
             if len(unrecorded) >= self.record_every:
                 self.ledger.record_now(unrecorded)
                 unrecorded.clear()

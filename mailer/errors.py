@@ -6,10 +6,6 @@ CLI layers can map them to a status or an exit code in one place each.
 
 from __future__ import annotations
 
-import re
-
-_MAILBOX_STATUS = re.compile(r"\b5\.(1\.\d{1,3}|2\.1)\b")
-
 
 class MailerError(Exception):
     """Root of every error the library raises on purpose."""
@@ -80,33 +76,41 @@ class TransientDeliveryError(DeliveryError):
 
 
 class PermanentDeliveryError(DeliveryError):
-    """Retrying cannot help: 5xx replies, or an address this relay cannot carry."""
+    """Retrying cannot help: 5xx replies, or an address this relay cannot carry.
+    `hard_bounce`: the address itself is gone (see mailer/replies.py, which decides)."""
 
-    @property
-    def hard_bounce(self) -> bool:
-        """The address itself is bad, so no later message should be sent to it: a 5xx
-        to RCPT TO, or any 5xx whose enhanced status (RFC 3463) is about the mailbox
-        (5.1.x) or a disabled one (5.2.1). Content, policy and size refusals (554 at
-        DATA, 552) fail the message without blaming the address."""
-        if self.code < 500:
-            return False
-        if self.stage == "RCPT TO":
-            return True
-        return bool(_MAILBOX_STATUS.search(self.reply))
+    def __init__(self, code: int, reply: str, stage: str = "", *,
+                 hard_bounce: bool = False) -> None:
+        super().__init__(code, reply, stage)
+        self.hard_bounce = hard_bounce
 
 
 class RelayUnavailable(TransientDeliveryError):
-    """No session with the relay at all (refused, unreachable, TLS or AUTH failure):
-    another relay of a pool may take the messages."""
+    """No session with the relay at all (refused, unreachable, TLS failure): another
+    relay of a pool may take the messages."""
 
 
-class Throttled(TransientDeliveryError):
+class RelayRefused(RelayUnavailable):
+    """The relay refused us for its own or our configuration (authentication missing
+    or wrong, relaying or access denied): no reader is to blame, the message waits, the
+    relay is marked unhealthy and a digest run through it pauses."""
+
+
+class NotAttempted(TransientDeliveryError):
+    """The message never went out: it waits `retry_after` seconds and the wait does not
+    count as an attempt."""
+
+    def __init__(self, retry_after: float, reply: str) -> None:
+        self.retry_after = retry_after
+        super().__init__(0, reply)
+
+
+class Throttled(NotAttempted):
     """Not sent: the shared send-rate limit has no slot within the caller's wait.
 
     `scope` is "relay" (the whole relay is busy: so is every message after this one)
     or "domain" (only this recipient's domain is)."""
 
     def __init__(self, retry_after: float, scope: str, detail: str) -> None:
-        self.retry_after = retry_after
         self.scope = scope
-        super().__init__(0, f"rate limit: {detail}; next slot in {retry_after:.1f} s")
+        super().__init__(retry_after, f"rate limit: {detail}; next slot in {retry_after:.1f} s")

@@ -9,7 +9,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from uuid import uuid4
 
-from mailer.mime import address_header, alternative, dot_stuff, fold
+from mailer.mime import address_header, alternative, dot_stuff, fold, undot
 from mailer.render import RenderedEmail
 from mailer.validation import ShareRequest
 
@@ -38,7 +38,7 @@ class Envelope:
     def content(self) -> bytes:
         """The message itself, as a mailbox or an .eml file holds it."""
         data = self.as_bytes()
-        return data.replace(b"\r\n..", b"\r\n.") if self.wire_ready else data
+        return undot(data) if self.wire_ready else data
 
 
 def build_message(*, rendered: RenderedEmail, from_addr: tuple[str, str],

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from email import policy
+import re
 from uuid import uuid4
 
 
@@ -21,44 +21,93 @@ def checked(value: str) -> str:
     return value
 
 
+LINE = 78  # RFC 5322 2.1.1: lines SHOULD be at most 78 characters, MUST be at most 998
+_WORD_OVERHEAD = len("=?utf-8?b??=")
+
+
 def fold(name: str, value: str) -> bytes:
-    """`Name: value` CRLF, folded at 78 and RFC 2047-encoded where not ASCII. (The
-    policy's own `fold` of a plain string neither encodes nor folds a short value: it
-    has to be a header object.)"""
+    """`Name: value` CRLF for unstructured text (Subject), never losing, adding or
+    changing a character: plain ASCII is folded at its spaces (unfolding gives it back);
+    anything else (not ASCII, text a reader might take for an RFC 2047 encoded word,
+    white space at an end, a word no fold could keep under 998) is encoded words,
+    each carrying its own spaces."""
     checked(value)
-    if value.isascii() and len(name) + len(value) < 76:
-        return f"{name}: {value}\r\n".encode()
-    return policy.SMTP.header_factory(name, value).fold(policy=policy.SMTP).encode("ascii")
+    if _foldable(value):
+        return _fold_at_spaces(f"{name}: ", value)
+    prefix = f"{name}: "
+    return (prefix + encoded_words(value, first=_room(len(prefix)))).encode() + b"\r\n"
+
+
+def _foldable(value: str) -> bool:
+    return (value.isascii() and value.isprintable() and "=?" not in value
+            and value == value.strip() and max(map(len, value.split(" ")), default=0) < 900)
+
+
+def _room(used: int) -> int:
+    """UTF-8 octets one encoded word may carry on a line already `used` long."""
+    return max(3, (LINE - used - _WORD_OVERHEAD) // 4 * 3)
+
+
+def _fold_at_spaces(prefix: str, value: str) -> bytes:
+    """Fold before a space (the space stays, as the next line's first character), at
+    the start of a run of spaces so no line ends in white space."""
+    lines: list[str] = []
+    line = prefix + value
+    start = len(prefix) + 1
+    while len(line) > LINE:
+        cut = line.rfind(" ", start, LINE + 1)
+        while cut > start and line[cut - 1] == " ":
+            cut -= 1
+        if cut <= start or line[cut - 1] == " ":
+            cut = line.find(" ", LINE + 1)  # a long word: fold after it instead
+            while cut > 0 and line[cut - 1] == " ":
+                cut -= 1
+            if cut <= start:
+                break
+        lines.append(line[:cut])
+        line = line[cut:]
+        start = 1
+    lines.append(line)
+    return ("\r\n".join(lines) + "\r\n").encode()
 
 
 def address_header(header: str, name: str, address: str, *, utf8: bool = False) -> bytes:
-    """`To: "Name" <address>` CRLF. An ASCII name is quoted; any other is RFC 2047-
-    encoded by the standard library (slower, and only for those names), or sent as
-    UTF-8 where the message goes with SMTPUTF8, as is the address itself."""
+    """`To: "Name" <address>` CRLF (also List-Id's `"phrase" <id>`). An ASCII name is
+    a quoted string; any other is RFC 2047 encoded words, or UTF-8 where the message
+    goes with SMTPUTF8, as is the address itself. A name that holds text shaped like
+    an encoded word is encoded too, so no reader decodes it into another name."""
     checked(address)
+    prefix = f"{header}: "
     if not name:
-        return f"{header}: {address}\r\n".encode()
-    if checked(name).isascii() or utf8:
+        return f"{prefix}{address}\r\n".encode()
+    checked(name)
+    if "=?" not in name and (utf8 or name.isascii()) and name.isprintable():
         quoted = name.replace("\\", "\\\\").replace('"', '\\"')
-        return f'{header}: "{quoted}" <{address}>\r\n'.encode()
-    return f"{header}: {encoded_words(name)} <{address}>\r\n".encode()
+        return _fold_at_spaces(prefix, f'"{quoted}" <{address}>')
+    words = encoded_words(name, first=_room(len(prefix)))
+    last = words.rpartition("\r\n ")[2] if "\r\n" in words else prefix + words
+    joint = "\r\n " if len(last) + len(address) + 3 > LINE else " "
+    return f"{prefix}{words}{joint}<{address}>\r\n".encode()
 
 
-def encoded_words(text: str, limit: int = 45) -> str:
-    """RFC 2047 'B' encoded words of at most `limit` octets of UTF-8 each (75
-    characters encoded), split after a space where one is near, never inside a
-    character, one per line. The white space between encoded words is not part of the
-    text (RFC 2047 6.2): each word carries its own spaces."""
+def encoded_words(text: str, limit: int = 45, first: int | None = None) -> str:
+    """RFC 2047 'B' encoded words of at most `limit` octets of UTF-8 each (`first` for
+    the first one, which shares its line with the header's name), split after a space
+    where one is near, never inside a character, one per line. The white space between
+    encoded words is not part of the text (RFC 2047 6.2): each word carries its own
+    spaces."""
     words: list[bytes] = []
     current = b""
+    room = limit if first is None else first
     for char in text:
         octets = char.encode()
-        if len(current) + len(octets) > limit:
+        if current and len(current) + len(octets) > room:
             cut = current.rfind(b" ") + 1
-            if cut < limit // 2:
+            if cut < room // 2:
                 cut = len(current)
             words.append(current[:cut])
             current = current[cut:]
+            room = limit
         current += octets
     words.append(current)
     return "\r\n ".join(f"=?utf-8?b?{base64.b64encode(w).decode()}?=" for w in words)
@@ -133,3 +182,57 @@ def dot_stuff(data: bytes) -> bytes:
     """RFC 5321 4.5.2, for messages handed to the SMTP client as wire-ready bytes (a
     header never starts with a dot)."""
     return data.replace(b"\r\n.", b"\r\n..")
+
+
+def undot(data: bytes) -> bytes:
+    """The message a wire-ready (dot-stuffed) one stands for."""
+    return data.replace(b"\r\n..", b"\r\n.")
+
+
+_HEADER_LINE = re.compile(rb"(?im)^content-transfer-encoding:[^\r\n]*(?:\r\n[ \t][^\r\n]*)*")
+_UNFOLD = re.compile(rb"\r\n(?=[ \t])")
+
+
+def _header(head: bytes, name: bytes) -> bytes:
+    found = re.search(rb"(?im)^" + name + rb":[ \t]*([^\r\n]*)", _UNFOLD.sub(b"", head))
+    return found.group(1).strip() if found else b""
+
+
+def seven_bit(message: bytes) -> bytes:
+    """The same message in 7-bit (CRLF, not dot-stuffed), for a relay without 8BITMIME:
+    every 8bit or binary leaf part is re-encoded, quoted-printable for text and base64
+    for anything else; multipart structure, headers and every other byte stay as they
+    are. Headers are ASCII already unless the message goes with SMTPUTF8, which implies
+    8BITMIME."""
+    head, sep, body = message.partition(b"\r\n\r\n")
+    if not sep:
+        return message
+    ctype = _header(head, b"content-type")
+    boundary = re.search(rb'(?i)\bboundary="?([^";\r\n]+)"?', ctype)
+    if ctype.lower().startswith(b"multipart/") and boundary:
+        delimiter = b"\r\n--" + boundary.group(1).strip()
+        pieces = (b"\r\n" + body).split(delimiter)
+        out = [pieces[0][2:]]
+        for piece in pieces[1:]:
+            line_end = piece.find(b"\r\n")
+            if piece.startswith(b"--") or line_end < 0:
+                out.append(piece)  # the close delimiter and the epilogue
+                continue
+            out.append(piece[:line_end + 2] + seven_bit(piece[line_end + 2:]))
+        return head + sep + delimiter.join(out)
+    encoding = _header(head, b"content-transfer-encoding").lower()
+    if encoding in (b"7bit", b"quoted-printable", b"base64") or \
+            (not encoding and body.isascii()):
+        return message
+    if ctype.lower().startswith(b"text/") or not ctype:
+        new = b"quoted-printable"
+        body = binascii.b2a_qp(body.replace(b"\r\n", b"\n"), istext=True).replace(
+            b"\n", b"\r\n")
+    else:
+        new = b"base64"
+        body = base64.encodebytes(body).replace(b"\n", b"\r\n")
+    line = b"Content-Transfer-Encoding: " + new
+    head, found = _HEADER_LINE.subn(line, head, count=1)
+    if not found:
+        head += b"\r\n" + line
+    return head + sep + body

@@ -43,7 +43,8 @@ def submit_signup(fields: Mapping[str, object], *, catalog: SectionCatalog,
         return
     job = Job(uuid4().hex, KIND, subscriber.email, subscriber.id)
     queue_delivery(job, ledger=ledger, queue=queue, task=CONFIRM_TASK,
-                   payload={"job_id": job.id, "subscriber_id": subscriber.id})
+                   payload={"job_id": job.id, "subscriber_id": subscriber.id,
+                            "recipient": subscriber.email})
 
 
 def links(tokens: Tokens, public_url: str, subscriber_id: str) -> dict[str, str]:
@@ -77,7 +78,15 @@ class ConfirmMail:
         def build() -> Envelope:
             return self.build(subscriber_id)
 
-        job = Job(job_id, KIND, "", subscriber_id)
+        # The recipient travels in the payload, so suppression is checked against the
+        # address before anything is built; a job queued by an older version has none.
+        recipient = str(payload.get("recipient") or "")
+        if not recipient:
+            try:
+                recipient = self.store.get(subscriber_id).email
+            except NotFound:
+                recipient = ""  # build() records the message as failed
+        job = Job(job_id, KIND, recipient, subscriber_id)
         return deliverer.deliver(job, attempt, build)
 
     def build(self, subscriber_id: str) -> Envelope:

@@ -30,13 +30,18 @@ class SuppressionStore:
 
     def add_many(self, entries: Sequence[tuple[str, str]], source: str) -> int:
         """(address, reason) pairs; an address already listed keeps its first reason.
-        Returns how many were new."""
+        Returns how many were new. An empty address is never listed: it would stand for
+        nobody, and a caller that has one has a bug this must not turn into data."""
         now = utcnow()
         rows: dict[str, dict[str, object]] = {}
         for email, reason in entries:
+            if not email.strip():
+                continue
             rows.setdefault(email.lower(), {"email_key": email.lower(), "email": email,
                                             "reason": reason[:500], "source": source,
                                             "created_at": now})
+        if not rows:
+            return 0
         with transaction(self._sessions) as session:
             return len(insert_ignore(session, cast(Table, SuppressionRow.__table__),
                                      list(rows.values()), ["email_key"],

@@ -58,7 +58,7 @@ def test_message_is_well_formed_with_bulk_headers(make_settings: Callable[..., S
     assert msg["To"] == '"Leyla <Q>" <leyla@example.com>'
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert msg["Precedence"] == "bulk"
-    assert msg["List-Id"] == "TODAY.AZ daily digest <digest.www.today.az>"
+    assert msg["List-Id"] == '"TODAY.AZ daily digest" <digest.www.today.az>'
     https, mailto = [v.strip(" <>") for v in msg["List-Unsubscribe"].split(",")]
     assert https.startswith("https://news.today.az/unsubscribe/")
     assert mailto.startswith("mailto:unsubscribe@today.az?subject=unsubscribe%20")
