@@ -56,7 +56,7 @@ from mailer.services import (
     site_of,
 )
 from mailer.share import prepare_share
-from mailer.status import collect
+from mailer.status import collect, relay_states
 from mailer.subscribe import links, submit_signup
 from mailer.subscribers import Subscriber, validate_preferences
 from mailer.tokens import Purpose
@@ -261,7 +261,8 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
         return {"status": "ok"}
 
     metrics_registry = CollectorRegistry()
-    metrics_registry.register(RedisCollector(flood_redis))
+    metrics_registry.register(RedisCollector(
+        flood_redis, relays=[relay.id for relay in settings.smtp_relays]))
 
     @app.get("/metrics")
     def metrics() -> Response:
@@ -319,6 +320,14 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
         except MailerError as exc:
             checks["workers"] = {"ok": False, "detail": str(exc)}
         ready = all(c["ok"] for c in checks.values())
+        # Told, but not part of readiness: the API still takes shares while a relay is
+        # down (they wait in the queue), so a load balancer must keep sending it traffic.
+        try:
+            down = [r for r in relay_states(settings, flood_redis) if not r.healthy]
+            checks["relays"] = {"ok": not down, "detail": "; ".join(
+                f"{r.id}: {r.reason}" for r in down) or "ok"}
+        except redis.RedisError as exc:
+            checks["relays"] = {"ok": False, "detail": f"unknown (Redis: {exc})"[:300]}
         return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
                             status_code=200 if ready else 503)
 

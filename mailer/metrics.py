@@ -32,6 +32,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from mailer.queue import DIGEST_QUEUE, SHARE_QUEUE
+from mailer.relay_health import RelayHealth
 
 KEY_PREFIX = "mailer:metrics:"
 MESSAGES = KEY_PREFIX + "messages"
@@ -128,10 +129,11 @@ def oldest_age(client: redis.Redis, queue: str, now: float | None = None) -> flo
 
 
 class RedisCollector(Collector):
-    def __init__(self, client: redis.Redis, queues: Sequence[str] = (SHARE_QUEUE, DIGEST_QUEUE)
-                 ) -> None:
+    def __init__(self, client: redis.Redis, queues: Sequence[str] = (SHARE_QUEUE, DIGEST_QUEUE),
+                 relays: Sequence[str] = ()) -> None:
         self._client = client
         self._queues = queues
+        self._relays = relays
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily |
                                   HistogramMetricFamily]:
@@ -161,3 +163,10 @@ class RedisCollector(Collector):
             age.add_metric([queue], oldest_age(self._client, queue, now))
         yield depth
         yield age
+        healthy = GaugeMetricFamily("mailer_relay_healthy",
+                                    "1 while the relay takes our mail, 0 once it refused us "
+                                    "(configuration) or could not be reached", labels=["relay"])
+        down = {p.relay for p in RelayHealth(self._client).problems()}
+        for relay in self._relays:
+            healthy.add_metric([relay], 0 if relay in down else 1)
+        yield healthy

@@ -12,10 +12,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mailer.errors import RelayUnavailable
+from mailer.errors import NotAttempted, RelayUnavailable
 from mailer.message import Envelope
 from mailer.pacing import Lane, Pacer, relay_key
 from mailer.ratelimit import Rate
+from mailer.relay_health import RelayHealth
 from mailer.transport import Admit, EmailBackend, ResultHook, SendResult, report_all
 
 
@@ -29,11 +30,12 @@ class Relay:
 
 class RelayPool:
     def __init__(self, relays: Sequence[Relay], pacer: Pacer | None = None,
-                 idle_seconds: float | None = None) -> None:
+                 idle_seconds: float | None = None, health: RelayHealth | None = None) -> None:
         if not relays:
             raise ValueError("a relay pool needs at least one relay")
         self.relays = list(relays)
         self.pacer = pacer
+        self.health = health
         self.idle_seconds = idle_seconds
         self._lock = threading.Lock()
         self._closer: threading.Thread | None = None
@@ -64,10 +66,23 @@ class RelayPool:
                 results = relay.backend.send_messages(
                     envelopes, on_result=on_result if last else None, admit=admit)
                 relay.last_used = time.monotonic()
+                self._note_health(relay, results)
                 unreachable = all(isinstance(r.error, RelayUnavailable) for r in results)
                 if last or not (results and unreachable):
                     return results if last else report_all(results, on_result)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _note_health(self, relay: Relay, results: Sequence[SendResult]) -> None:
+        if self.health is None:
+            return
+        refused = next((r.error for r in results if isinstance(r.error, RelayUnavailable)),
+                       None)
+        if refused is not None:
+            self.health.mark_down(relay.id, str(refused))
+        elif any(r.ok or (r.error is not None and r.error.code > 0
+                          and not isinstance(r.error, NotAttempted)) for r in results):
+            # It answered about a message (even a refusal of that message): it works.
+            self.health.mark_up(relay.id)
 
     def _start_closer(self) -> None:
         if self.idle_seconds is None or self._closer is not None:

@@ -21,6 +21,7 @@ from mailer.ledger import DeliveryLedger
 from mailer.pacing import Pacer, PacingPolicy
 from mailer.queue import JobQueue
 from mailer.ratelimit import RedisBuckets, parse_domain_rates, parse_rate
+from mailer.relay_health import RelayHealth
 from mailer.relays import Relay, RelayPool
 from mailer.render import ShareRenderer, Site, TemplateMail, make_environment
 from mailer.runs import DigestRuns, FailureWindow, PausePolicy
@@ -95,7 +96,7 @@ def make_relay_pool(settings: Settings, client: redis.Redis) -> RelayPool:
     relays = [Relay(config.id, SmtpBackend(config, local_hostname=settings.site_domain),
                     config.rate) for config in settings.smtp_relays]
     return RelayPool(relays, Pacer(RedisBuckets(client), pacing_policy(settings)),
-                     idle_seconds=settings.smtp_idle_seconds)
+                     idle_seconds=settings.smtp_idle_seconds, health=RelayHealth(client))
 
 
 def make_failure_window(settings: Settings, client: redis.Redis) -> FailureWindow:

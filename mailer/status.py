@@ -4,7 +4,7 @@ recent outcomes, rate-limit buckets and digest runs, and whether that is healthy
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import redis
@@ -20,6 +20,7 @@ from mailer.pacing import relay_key
 from mailer.queue import DIGEST_QUEUE, SHARE_QUEUE, JobQueue
 from mailer.ratelimit import KEY_PREFIX as RATE_PREFIX
 from mailer.ratelimit import RedisBuckets
+from mailer.relay_health import RelayHealth
 from mailer.runs import RunStatus
 from mailer.services import Stores
 
@@ -39,6 +40,14 @@ class BucketState:
     key: str
     rate: str
     next_slot_seconds: float
+
+
+@dataclass(frozen=True)
+class RelayState:
+    id: str
+    healthy: bool
+    reason: str
+    since: str | None
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,7 @@ class Status:
     buckets: list[BucketState]
     runs: list[RunState]
     next_digest: str | None
+    relays: list[RelayState] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -153,9 +163,25 @@ def collect(settings: Settings, stores: Stores, client: redis.Redis, queue: JobQ
     runs = _runs(stores, now)
     problems += [f"digest run {r.id} is paused: {r.reason}" for r in runs
                  if r.status == RunStatus.PAUSED.value]
+    relays = relay_states(settings, client)
+    problems += [f"relay {r.id} is unhealthy since {r.since}: {r.reason}" for r in relays
+                 if not r.healthy]
     nxt = next_digest_time(stores, now)
     return Status(now.isoformat(timespec="seconds"), queues, workers,
                   {"5m": _outcomes(stores, now - timedelta(minutes=5)),
                    "1h": _outcomes(stores, now - timedelta(hours=1))},
                   _buckets(settings, client), runs,
-                  nxt.isoformat(timespec="minutes") if nxt else None, problems)
+                  nxt.isoformat(timespec="minutes") if nxt else None, relays, problems)
+
+
+def relay_states(settings: Settings, client: redis.Redis) -> list[RelayState]:
+    """Every configured relay, and what the workers last found of each."""
+    problems = {p.relay: p for p in RelayHealth(client).problems()}
+    states = []
+    for config in settings.smtp_relays:
+        found = problems.get(config.id)
+        since = datetime.fromtimestamp(found.since, UTC).isoformat(timespec="seconds") \
+            if found else None
+        states.append(RelayState(config.id, found is None, found.reason if found else "",
+                                 since))
+    return states

@@ -46,6 +46,11 @@ def render(status: Status) -> None:
             outcomes.add_row(window, kind, *(str(counts[s]) for s in
                                              ("sent", "deferred", "failed", "suppressed")))
     console.print(outcomes)
+    relays = Table("relay", "health", "since", title="Relays")
+    for relay in status.relays:
+        relays.add_row(relay.id, "healthy" if relay.healthy else f"unhealthy: {relay.reason}",
+                       relay.since or "-")
+    console.print(relays)
     buckets = Table("bucket", "rate", "next free slot", title="Send-rate limits")
     for b in status.buckets:
         buckets.add_row(b.key, b.rate or "(domain)", _seconds(b.next_slot_seconds))
