@@ -24,6 +24,7 @@ from mailer.services import (
     open_stores,
     retry_policy,
 )
+from mailer.status import collect, relay_states
 from mailer.subscribers import Preferences, SignUp
 from tests.support.smtp import RecordingHandler
 from tests.test_digest_mail import ARTICLES, EDITION
@@ -165,3 +166,50 @@ def test_digest_past_its_window_is_expired_not_sent(
     assert (outcome.sent, outcome.failed, outcome.skipped) == (0, 0, 0)
     assert set(statuses(stores).values()) == {JobStatus.EXPIRED.value}
     assert smtp.received == []
+
+
+def test_a_relay_that_refuses_us_pauses_the_run_and_blames_no_reader(
+        make_settings: Callable[..., Settings], redis_client: redis.Redis,
+        smtp: RecordingHandler) -> None:
+    """Credentials missing at the relay: every RCPT refused with 554 5.7.1. No reader is
+    suppressed, the messages wait, the relay is unhealthy and the run pauses with the
+    reason; once the relay is fixed and the run resumed, everyone gets the digest."""
+    settings = make_settings()
+    stores, ids, run_id = plan(settings, 4)
+    for i in range(4):
+        smtp.refuse_rcpt[f"reader{i}@example.org"] = (
+            f"554 5.7.1 <reader{i}@example.org>: Relay access denied")
+    sender = sender_for(settings, stores)
+    outcome = sender.send_batch(ids, run_id)
+    assert (outcome.sent, outcome.failed, len(outcome.deferred)) == (0, 0, 4)
+    assert outcome.halted.startswith("the relay refused us: ")
+    assert "Relay access denied" in outcome.halted
+    run = stores.runs.get(run_id)
+    assert run.status.value == "paused" and "Relay access denied" in run.reason
+    assert stores.suppressions.suppressed(f"reader{i}@example.org" for i in range(4)) == set()
+    assert set(statuses(stores).values()) == {"deferred"}
+    [relay] = relay_states(settings, redis_client)
+    assert not relay.healthy and "Relay access denied" in relay.reason
+    status = collect(settings, stores, redis_client, CeleryJobQueue(settings), max_age=300,
+                     timeout=0.2)
+    assert any(p.startswith(f"relay {relay.id} is unhealthy") for p in status.problems)
+
+    smtp.refuse_rcpt.clear()
+    assert sorted(stores.runs.resume(run_id)) == sorted(ids)
+    assert sender.send_batch(ids, run_id).sent == 4
+    assert relay_states(settings, redis_client)[0].healthy
+
+
+def test_a_421_mid_batch_defers_one_message_and_sends_the_rest(
+        planned: tuple[Settings, Stores, list[str]], smtp: RecordingHandler) -> None:
+    settings, stores, ids = planned
+    smtp.script("reader1@example.org", "421 4.4.2 closing: too many messages")
+    outcome = sender_for(settings, stores).send_batch(ids)
+    assert outcome.sent == 2 and outcome.failed == 0 and outcome.throttled == []
+    assert len(outcome.deferred) == 1
+    with stores.sessions.begin() as session:
+        rows = {r.recipient: r for r in session.scalars(select(DeliveryRow))}
+    assert rows["reader1@example.org"].status == "deferred"
+    assert "421 DATA: 4.4.2 closing: too many messages" in (rows["reader1@example.org"].last_reply
+                                                            or "")
+    assert {rows[f"reader{i}@example.org"].status for i in (0, 2)} == {"sent"}

@@ -41,7 +41,12 @@ def make_envelope(to: str = "bob@example.org", subject: str = "Hello") -> Envelo
 Readback = Callable[[], list[bytes]]
 
 
-@pytest.fixture(params=["memory", "file", "smtp"])
+# The relays the SMTP backend meets: (8BITMIME, PIPELINING, SMTPUTF8) offered or not.
+RELAYS = {"smtp": (True, False, True), "smtp-pipelining": (True, True, True),
+          "smtp-7bit": (False, False, False), "smtp-7bit-pipelining": (False, True, True)}
+
+
+@pytest.fixture(params=["memory", "file", *RELAYS])
 def backend(request: pytest.FixtureRequest, tmp_path: Path
             ) -> Iterator[tuple[EmailBackend, Readback]]:
     if request.param == "memory":
@@ -51,12 +56,23 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path
         yield FileBackend(tmp_path), lambda: [
             p.read_bytes().split(b"\r\n", 2)[2] for p in sorted(tmp_path.glob("*.eml"),
                                                                 key=lambda p: p.stat().st_mtime_ns)]
-    else:
+    elif request.param == "smtp":
         handler: RecordingHandler = request.getfixturevalue("smtp")
         port: int = request.getfixturevalue("smtp_port")
         smtp = SmtpBackend(SmtpConfig("127.0.0.1", port, timeout=5))
         yield smtp, lambda: [r.data for r in handler.received]
         smtp.close()
+    else:
+        eightbit, pipelining, utf8 = RELAYS[request.param]
+        relay = RecordingHandler(pipelining=pipelining, eightbitmime=eightbit)
+        port = free_port()
+        controller = Controller(relay, hostname="127.0.0.1", port=port, enable_SMTPUTF8=utf8)
+        controller.start()
+        smtp = SmtpBackend(SmtpConfig("127.0.0.1", port, timeout=5))
+        smtp.relay_offers = RELAYS[request.param]  # type: ignore[attr-defined]
+        yield smtp, lambda: [r.data for r in relay.received]
+        smtp.close()
+        controller.stop()
 
 
 class TestBackendContract:
@@ -113,8 +129,52 @@ class TestBackendContract:
 
     def test_utf8_address(self, backend: tuple[EmailBackend, Readback]) -> None:
         sender, readback = backend
-        assert sender.send_messages([make_envelope("vüqar@bücher.az")])[0].ok
-        assert "vüqar@bücher.az".encode() in readback()[0]
+        result = sender.send_messages([make_envelope("vüqar@bücher.az")])[0]
+        if getattr(sender, "relay_offers", (True, True, True))[2]:
+            assert result.ok
+            assert "vüqar@bücher.az".encode() in readback()[0]
+        else:
+            assert isinstance(result.error, PermanentDeliveryError)
+            assert "SMTPUTF8" in str(result.error) and readback() == []
+
+    @pytest.mark.parametrize("count", [1, 3])
+    def test_text_arrives_exactly_and_7bit_where_8bitmime_is_not_offered(
+            self, backend: tuple[EmailBackend, Readback], count: int) -> None:
+        """RFC 6152: no 8bit body to a relay that did not offer 8BITMIME. Whatever the
+        transfer encoding, both parts decode to exactly the text of the message as built
+        (lines past SMTP's limit broken at spaces, as every message is)."""
+        sender, readback = backend
+        text = ("Salam, Ləman! Şəhərdə ğ ı ö ü ç — “quotes” 😀\n"
+                ".a line that starts with a dot\n" + "uzun sətir " * 120 + "\ntrailing  \n")
+        html = f"<p>{text}</p><p>{'ə' * 1200}</p>"
+        envelopes = []
+        for i in range(count):
+            data = build_message(rendered=RenderedEmail(f"Xəbər {i}", html, text),
+                                 from_addr=("Sayt", "news@today.az"),
+                                 to_addr=("Bob", f"bob{i}@example.org"), reply_to=None,
+                                 domain="today.az")
+            envelopes.append(Envelope(data, "news@today.az", f"bob{i}@example.org",
+                                      eightbit=True, wire_ready=True))
+        assert all(r.ok for r in sender.send_messages(envelopes))
+        got = readback()
+        assert len(got) == count
+        seven_bit_only = not getattr(sender, "relay_offers", (True,))[0]
+
+        def texts(raw: bytes) -> list[str]:
+            msg = email.message_from_bytes(raw, policy=policy.default)
+            assert msg.defects == []
+            return [part.get_content().replace("\r\n", "\n") for part in msg.walk()
+                    if not part.is_multipart()]
+
+        for raw, envelope in zip(got, envelopes, strict=True):
+            plain, rich = texts(raw)
+            assert [plain, rich] == texts(envelope.content())
+            assert "Şəhərdə ğ ı ö ü ç — “quotes” 😀\n.a line that starts" in plain
+            assert "ə" * 1200 in rich
+            assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+            if seven_bit_only:
+                assert raw.isascii(), "8bit data sent to a relay without 8BITMIME"
+                assert raw.count(b"Content-Transfer-Encoding: quoted-printable") == 2
 
 
 def smtp_backend(port: int, **options: object) -> SmtpBackend:
@@ -290,3 +350,66 @@ def test_wire_ready_bytes_with_and_without_pipelining(pipelining: bool) -> None:
     assert [r.rcpt_tos for r in handler.received] == [("a@example.org",), ("b@example.org",),
                                                       ("c@example.org",)]
     assert handler.received[0].data.split(b"\r\n")[3] == b". a line that starts with a dot"
+
+
+@pytest.mark.parametrize("pipelining", [False, True])
+@pytest.mark.parametrize("where", ["DATA", "RCPT TO"])
+def test_421_defers_only_its_own_message_the_rest_go_on_a_new_session(
+        pipelining: bool, where: str) -> None:
+    """RFC 5321 3.8: a 421 ends the session. The message that drew it is deferred with
+    the relay's words; the ones behind it go again at once on a new connection."""
+    handler, port = RecordingHandler(pipelining=pipelining), free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    if where == "DATA":
+        handler.script("c@example.org", "421 4.4.2 too many messages in this session")
+    else:
+        handler.refuse_rcpt["c@example.org"] = "421 4.4.2 too many messages in this session"
+    to = [f"{x}@example.org" for x in "abcde"]
+    try:
+        backend = smtp_backend(port)
+        results = backend.send_messages([make_envelope(t) for t in to])
+        backend.close()
+    finally:
+        controller.stop()
+    assert [r.ok for r in results] == [True, True, False, True, True]
+    error = results[2].error
+    assert isinstance(error, TransientDeliveryError) and error.code == 421
+    assert "too many messages in this session" in str(error) and where in str(error)
+    assert sorted(r.rcpt_tos[0] for r in handler.received) == sorted(set(to) - {to[2]})
+
+
+def test_a_relay_that_keeps_ending_sessions_costs_a_bounded_number_of_tries() -> None:
+    handler, port = RecordingHandler(pipelining=True), free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    for x in "abcdefg":
+        handler.refuse_rcpt[f"{x}@example.org"] = "421 4.3.2 shutting down"
+    try:
+        backend = smtp_backend(port)
+        results = backend.send_messages([make_envelope(f"{x}@example.org") for x in "abcdefg"])
+        backend.close()
+    finally:
+        controller.stop()
+    assert len(results) == 7 and not any(r.ok for r in results)
+    assert all(isinstance(r.error, TransientDeliveryError) and r.error.code == 421
+               for r in results)
+    # The first message of each of the 1 + SESSION_RESTARTS sessions was tried.
+    assert sum(handler.rcpt_attempts.values()) == 4
+
+
+@pytest.mark.parametrize("refusal", ["554 5.7.1 <a@example.org>: Relay access denied",
+                                     "530 5.7.0 Authentication required"])
+def test_a_relay_refusing_us_at_rcpt_blames_the_relay(refusal: str) -> None:
+    handler, port = RecordingHandler(pipelining=True), free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    handler.refuse_rcpt["a@example.org"] = refusal
+    try:
+        backend = smtp_backend(port)
+        result = backend.send_messages([make_envelope("a@example.org")])[0]
+        backend.close()
+    finally:
+        controller.stop()
+    assert isinstance(result.error, RelayRefused)
+    assert refusal.partition(" ")[2] in str(result.error)

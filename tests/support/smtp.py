@@ -21,6 +21,7 @@ class Received:
     rcpt_tos: tuple[str, ...]
     data: bytes
     smtputf8: bool
+    mail_options: tuple[str, ...] = ()
     at: float = 0.0  # time.monotonic() when the message was taken
 
     @property
@@ -31,8 +32,10 @@ class Received:
 
 
 class RecordingHandler:
-    def __init__(self, pipelining: bool = False, delay: float = 0.0) -> None:
+    def __init__(self, pipelining: bool = False, delay: float = 0.0,
+                 eightbitmime: bool = True) -> None:
         self.pipelining = pipelining
+        self.eightbitmime = eightbitmime  # False: a relay that does not offer 8BITMIME
         self.delay = delay  # seconds before each DATA reply: a slow relay
         self._lock = threading.Lock()
         self.received: list[Received] = []
@@ -79,6 +82,8 @@ class RecordingHandler:
         session.host_name = hostname
         if self.pipelining:  # aiosmtpd reads commands in order, so it can take them
             responses.insert(1, "250-PIPELINING")
+        if not self.eightbitmime:
+            responses = [r for r in responses if "8BITMIME" not in r]
         return responses
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
@@ -105,5 +110,6 @@ class RecordingHandler:
             self.received.append(Received(
                 str(envelope.mail_from), tuple(envelope.rcpt_tos), bytes(data),
                 "SMTPUTF8" in (envelope.mail_options or []), time.monotonic(),
+                tuple(envelope.mail_options or ()),
             ))
         return "250 2.0.0 OK recorded"
