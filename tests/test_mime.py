@@ -8,8 +8,17 @@ from email.header import decode_header, make_header
 from email.message import EmailMessage
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from mailer.mime import address_header, alternative, dot_stuff, fold, short_lines
+from mailer.mime import (
+    address_header,
+    alternative,
+    dot_stuff,
+    fold,
+    seven_bit,
+    short_lines,
+)
 
 
 def parse(head: bytes, body: bytes = b"") -> EmailMessage:
@@ -105,3 +114,92 @@ def test_a_template_splits_the_run_instead() -> None:
     assert b"quoted-printable" not in body
     assert max(len(line) for line in body.split(b"\r\n")) <= 998
     body.decode("utf-8")  # never split inside a character
+
+
+# Any text a header may carry: every script, combining marks, emoji, controls other
+# than line breaks (which `checked` refuses), spaces anywhere.
+HEADER_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",),
+                                             blacklist_characters="\r\n"), max_size=300)
+PROPERTIES = settings(max_examples=400, deadline=None,
+                      suppress_health_check=[HealthCheck.too_slow])
+
+
+def _within_limits(raw: bytes) -> None:
+    for line in raw.rstrip(b"\r\n").split(b"\r\n"):
+        assert len(line) <= 998
+        # 78 where a fold could get it there: only a single word longer than a line
+        # may run past it, and never inside encoded words.
+        assert len(line) <= 78 or (b"=?utf-8?" not in line and b" " not in line[1:].strip())
+
+
+@PROPERTIES
+@given(HEADER_TEXT)
+def test_any_subject_survives_encoding_folding_and_parsing(value: str) -> None:
+    raw = fold("Subject", value)
+    _within_limits(raw)
+    assert raw.isascii()
+    parsed = email.message_from_bytes(raw + b"\r\n", policy=policy.default)
+    assert str(parsed["Subject"]) == value
+    unfolded = raw.decode()[len("Subject: "):].rstrip("\r\n").replace("\r\n", "")
+    assert str(make_header(decode_header(unfolded))) == value
+
+
+NAMES = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc"),
+                                       blacklist_characters="<>"), min_size=1, max_size=120
+                ).map(lambda s: " ".join(s.split())).filter(bool)
+
+
+@PROPERTIES
+@given(NAMES, st.booleans())
+def test_any_display_name_survives(name: str, utf8: bool) -> None:
+    """Encoded words are read by RFC 2047's rule (white space between them is not
+    text); Python's address parser keeps that white space, so the phrase is checked
+    with the standard library's RFC 2047 decoder and the address with the parser."""
+    raw = address_header("From", name, "reader@example.org", utf8=utf8)
+    _within_limits(raw)
+    assert utf8 or raw.isascii()
+    parsed = email.message_from_string((raw + b"\r\n").decode(), policy=policy.default)
+    [address] = parsed["From"].addresses
+    assert address.addr_spec == "reader@example.org"
+    phrase = raw.decode()[len("From: "):].replace("\r\n", "").rpartition(" <")[0]
+    if phrase.startswith('"'):
+        assert address.display_name == name
+    else:
+        assert str(make_header(decode_header(phrase))) == name
+
+
+def test_long_azerbaijani_subject_keeps_every_space() -> None:
+    title = ("Prezident İlham Əliyev Şəki-Zaqatala bölgəsində yeni məktəblərin və "
+             "xəstəxanaların açılışında iştirak edib, ölkəmizin gələcəyi haqqında danışıb")
+    raw = fold("Subject", title)
+    assert len(raw.split(b"\r\n")) > 2
+    assert str(email.message_from_bytes(raw + b"\r\n", policy=policy.default)["Subject"]) \
+        == title
+
+
+def test_text_shaped_like_an_encoded_word_is_not_decoded_into_another_name() -> None:
+    name = "=?utf-8?q?Bank_Security?="
+    raw = address_header("From", f"{name} via TODAY.AZ", "news@today.az")
+    assert b'"=?utf-8?q?' not in raw
+    phrase = raw.decode()[len("From: "):].replace("\r\n", "").rpartition(" <")[0]
+    assert str(make_header(decode_header(phrase))) == f"{name} via TODAY.AZ"
+    subject = fold("Subject", name)
+    assert str(email.message_from_bytes(subject + b"\r\n",
+                                        policy=policy.default)["Subject"]) == name
+
+
+@PROPERTIES
+@given(st.text(max_size=2000).filter(lambda t: "\r" not in t), st.text(max_size=300))
+def test_seven_bit_decodes_to_the_same_text(text: str, html: str) -> None:
+    text = text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    html = html.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    message = b"Subject: x\r\n" + alternative(text, html)
+    converted = seven_bit(message)
+    assert converted.isascii()
+
+    def parts(raw: bytes) -> list[str]:
+        msg = email.message_from_bytes(raw, policy=policy.default)
+        return [p.get_content().replace("\r\n", "\n") for p in msg.walk()
+                if not p.is_multipart()]
+
+    assert parts(converted) == parts(message)
