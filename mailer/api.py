@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import hmac
-import json
 import sys
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
@@ -24,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mailer.articles import Article, parse_article
 from mailer.bounces import parse_bounces, record_bounces
@@ -33,6 +33,7 @@ from mailer.errors import (
     InvalidInput,
     InvalidToken,
     MailerError,
+    MalformedRequest,
     NotFound,
     RateLimited,
     ServiceUnavailable,
@@ -40,6 +41,7 @@ from mailer.errors import (
 )
 from mailer.flood import client_ip, parse_networks
 from mailer.group_commit import GroupCommit
+from mailer.jsonbody import INVALID_TEXT, parse_json
 from mailer.metrics import RedisCollector, sent_per_minute
 from mailer.queue import SHARE_TASK, JobQueue, load_job_queue
 from mailer.render import make_environment
@@ -59,6 +61,7 @@ from mailer.share import prepare_share
 from mailer.status import collect, relay_states
 from mailer.subscribe import links, submit_signup
 from mailer.subscribers import Subscriber, validate_preferences
+from mailer.text import valid_unicode
 from mailer.tokens import Purpose
 
 MAX_FORM_FIELDS = 32
@@ -98,9 +101,9 @@ def _check(probe: Callable[[], object]) -> dict[str, object]:
 
 def error_status(exc: MailerError) -> int:
     """The one mapping from library errors to HTTP status codes."""
-    for kind, status in ((InvalidInput, 422), (NotFound, 404), (ExpiredToken, 410),
-                         (InvalidToken, 400), (Unauthorized, 401), (RateLimited, 429),
-                         (ServiceUnavailable, 503)):
+    for kind, status in ((MalformedRequest, 400), (InvalidInput, 422), (NotFound, 404),
+                         (ExpiredToken, 410), (InvalidToken, 400), (Unauthorized, 401),
+                         (RateLimited, 429), (ServiceUnavailable, 503)):
         if isinstance(exc, kind):
             return status
     return 500
@@ -142,10 +145,7 @@ async def read_fields(request: Request, max_bytes: int,
     body = await read_body(request, max_bytes)
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype == "application/json":
-        try:
-            data = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InvalidInput({"body": f"is not valid JSON ({exc})"}) from None
+        data = parse_json(body)
         if not isinstance(data, dict):
             raise InvalidInput({"body": "must be a JSON object"})
         return data
@@ -176,6 +176,8 @@ def _collect(pairs: list[tuple[str, Any]], lists: Collection[str]) -> dict[str, 
     fields: dict[str, object] = {}
     for key, value in pairs:
         value = value if isinstance(value, str) else object()
+        if isinstance(value, str) and not (valid_unicode(value) and valid_unicode(key)):
+            raise InvalidInput({key if valid_unicode(key) else "body": INVALID_TEXT})
         if key in lists:
             existing = fields.setdefault(key, [])
             assert isinstance(existing, list)
@@ -185,6 +187,26 @@ def _collect(pairs: list[tuple[str, Any]], lists: Collection[str]) -> dict[str, 
         else:
             fields[key] = value
     return fields
+
+
+class HeadAsGet:
+    """Every GET route answers HEAD as well (RFC 9110 9.3.2: the same status and
+    headers, no body); FastAPI's routes answer only the methods they name."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, headers_only)
 
 
 def wants_html(request: Request) -> bool:
@@ -241,6 +263,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
             db.close()
 
     app = FastAPI(title="newsmailer", version="0.3.0", lifespan=lifespan)
+    app.add_middleware(HeadAsGet)
 
     def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
         context.setdefault("catalog", catalog)
@@ -502,11 +525,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
 
     async def read_json(request: Request) -> object:
         # A CMS may post a day's articles at once: a larger limit than the forms'.
-        raw = await read_body(request, settings.max_body_bytes * 64)
-        try:
-            return json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InvalidInput({"body": f"is not valid JSON ({exc})"}) from None
+        return parse_json(await read_body(request, settings.max_body_bytes * 64))
 
     return app
 

@@ -23,6 +23,11 @@ class InvalidInput(MailerError):
         super().__init__("; ".join(f"{field}: {msg}" for field, msg in self.errors.items()))
 
 
+class MalformedRequest(InvalidInput):
+    """The body is not what its Content-Type says at all (not JSON, not UTF-8): a 400,
+    not a 422, since no field could be read."""
+
+
 class NotFound(MailerError):
     """A thing the caller named does not exist."""
 

@@ -113,7 +113,7 @@ def parse_timezone(value: object) -> str:
 def parse_hour(value: object) -> int:
     if isinstance(value, bool):
         raise ValueError("must be a whole hour from 0 to 23")
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         value = int(value.strip())
     if not isinstance(value, int) or not 0 <= value <= 23:
         raise ValueError("must be a whole hour from 0 to 23")

@@ -17,6 +17,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from mailer.articles import SLUG_MAX, SLUG_PATTERN
 from mailer.errors import InvalidInput
+from mailer.text import ENCODED_WORD_LIKE, check_text, has_link
 
 NAME_MAX = 100
 EMAIL_MAX = 254
@@ -26,13 +27,9 @@ SHARE_FIELDS = ("article_id", "sender_name", "sender_email", "friend_name", "fri
 _FORBIDDEN_IN_NAME = set("<>\r\n")
 T = TypeVar("T")
 _LINE_BREAKS = re.compile(r"\r\n|\r|\u2028|\u2029|\x85")
-# What turns a share into a spam vehicle: a link, a bare domain or an address in text
-# that goes out under the site's name.
-_LINK = re.compile(
-    r"(?:[a-z][a-z0-9+.-]*://|\bwww\d?\.|\S@\S|"
-    r"\b[\w-]+(?:\.[\w-]+)*\.(?:com|net|org|info|biz|io|co|xyz|top|site|online|link|click|"
-    r"me|ly|gl|to|cc|us|uk|de|ru|az|tk|ml|ga|cf|gq|shop|store|app|dev|live|win|bid|vip|"
-    r"club|pro|icu|buzz|work|life|space|fun|website)\b)", re.IGNORECASE)
+LOCAL_MAX_OCTETS = 64  # RFC 5321 4.5.3.1.1
+DOMAIN_MAX_OCTETS = 255  # RFC 5321 4.5.3.1.2
+PATH_MAX_OCTETS = 256  # RFC 5321 4.5.3.1.3, with the angle brackets
 HONEYPOT = "website"  # hidden in the form: people leave it empty, form-filling bots do not
 
 
@@ -68,16 +65,22 @@ class ShareRequest:
 
 def clean_name(value: str) -> str:
     """NFC, inner white space folded to single spaces; raises ValueError with the reason."""
+    check_text(value)
+    if _LINE_BREAKS.search(value) or "\n" in value:
+        raise ValueError("must be one line")
     if any(c in _FORBIDDEN_IN_NAME for c in value):
-        raise ValueError("must be one line without < or >")
+        raise ValueError("must not contain the characters < and >")
     if any(unicodedata.category(c) in {"Cc", "Zl", "Zp"} for c in value):
-        raise ValueError("contains control characters")
+        raise ValueError("must not contain control characters")
     name = " ".join(unicodedata.normalize("NFC", value).split())
     if not name:
         raise ValueError("is required")
     if len(name) > NAME_MAX:
         raise ValueError(f"is longer than {NAME_MAX} characters")
-    if _LINK.search(name):
+    if ENCODED_WORD_LIKE.search(name):
+        raise ValueError("must be a name, not text like =?utf-8?…?= (which mail programs "
+                         "would read as a different name)")
+    if has_link(name):
         raise ValueError("must be a name, without links, web or e-mail addresses")
     return name
 
@@ -95,10 +98,19 @@ def clean_email(value: str, *, check_deliverability: bool = False) -> tuple[str,
         raise ValueError(f"is longer than {EMAIL_MAX} characters")
     if any(c in value for c in "\r\n\t "):
         raise ValueError("must be a bare address with no spaces or line breaks")
+    check_text(value)
     try:
         result = validate_email(value, check_deliverability=check_deliverability)
     except EmailNotValidError as exc:
         raise ValueError(str(exc)) from None
+    address = result.ascii_email or result.normalized
+    local, _, domain = address.rpartition("@")
+    if len(local.encode()) > LOCAL_MAX_OCTETS:
+        raise ValueError(f"has more than {LOCAL_MAX_OCTETS} characters (bytes) before the "
+                         "@-sign, more than mail servers accept")
+    if len(domain.encode()) > DOMAIN_MAX_OCTETS or \
+            len(address.encode()) + 2 > PATH_MAX_OCTETS:
+        raise ValueError("is longer than mail servers accept")
     if result.ascii_email:
         return result.ascii_email, False
     return result.normalized, True
@@ -114,14 +126,16 @@ def check_address(value: object, field: str) -> str:
 
 def clean_note(value: str) -> str:
     """Plain text: line breaks kept (as \\n), other control characters refused."""
+    check_text(value)
     note = _LINE_BREAKS.sub("\n", unicodedata.normalize("NFC", value)).strip()
     if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in note):
-        raise ValueError("contains control characters")
+        raise ValueError("must not contain control characters")
     if len(note) > NOTE_MAX:
         raise ValueError(f"is longer than {NOTE_MAX} characters")
-    if _LINK.search(note):
+    if has_link(note):
         raise ValueError("must not contain links, web or e-mail addresses: the article's "
-                         "own link is in the e-mail already")
+                         "own link is in the e-mail already (if you meant the end of a "
+                         "sentence, put a space after the full stop)")
     return note
 
 

@@ -69,7 +69,7 @@ def test_file_upload_is_refused(client: TestClient) -> None:
     ("friend_email", "not-an-address", "An email address must have an @-sign."),
     ("sender_email", "", "is required"),
     ("sender_name", "x" * 101, "is longer than 100 characters"),
-    ("friend_name", "Eve\r\nBcc: victim@example.net", "must be one line without < or >"),
+    ("friend_name", "Eve\r\nBcc: victim@example.net", "must be one line"),
     ("sender_email", "a@example.com\r\nBcc: victim@example.net",
      "must be a bare address with no spaces or line breaks"),
     ("message", "x" * 501, "is longer than 500 characters"),
@@ -91,7 +91,7 @@ def test_unknown_article_is_404(client: TestClient, redis_client: redis.Redis) -
 
 
 @pytest.mark.parametrize(("body", "headers", "status", "detail"), [
-    (b"{not json", {"content-type": "application/json"}, 422, "body: is not valid JSON"),
+    (b"{not json", {"content-type": "application/json"}, 400, "body: is not valid JSON"),
     (b"[1, 2]", {"content-type": "application/json"}, 422, "body: must be a JSON object"),
     (b"a=1&a=2", {"content-type": "application/x-www-form-urlencoded"}, 422,
      "a: is given more than once"),

@@ -96,7 +96,7 @@ def test_bad_bounce_bodies_are_422_and_record_nothing(
 def test_not_json_is_a_clear_4xx(client: TestClient) -> None:
     response = client.post("/webhooks/bounce", content=b"{nope", headers={
         **AUTH, "content-type": "application/json"})
-    assert response.status_code == 422
+    assert response.status_code == 400
     assert "is not valid JSON" in response.text
 
 

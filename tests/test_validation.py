@@ -7,6 +7,8 @@ from mailer.validation import NOTE_MAX, SHARE_FIELDS, validate_share
 
 ARTICLE = "non-aligned-movement-support-to-azerbaijan-over-karabakh-significant"
 
+SENTENCE = " (if you meant the end of a sentence, put a space after the full stop)"
+
 
 def form(**changes: object) -> dict[str, object]:
     data: dict[str, object] = {
@@ -60,8 +62,8 @@ def test_ascii_local_part_with_unicode_domain_is_sent_as_idna() -> None:
     ("sender_name", "", "is required"),
     ("sender_name", "   ", "is required"),
     ("sender_name", "x" * 101, "is longer than 100 characters"),
-    ("sender_name", "Bob <bob@evil.example>", "must be one line without < or >"),
-    ("friend_name", "Bob\x00", "contains control characters"),
+    ("sender_name", "Bob <bob@evil.example>", "must not contain the characters < and >"),
+    ("friend_name", "Bob\x00", "must not contain control characters"),
     ("sender_email", "not-an-address", "An email address must have an @-sign."),
     ("friend_email", "a@b", "The part after the @-sign is not valid. It should have a period."),
     ("friend_email", "x" * 250 + "@example.com", "is longer than 254 characters"),
@@ -75,14 +77,14 @@ def test_ascii_local_part_with_unicode_domain_is_sent_as_idna() -> None:
      "addresses"),
     ("sender_name", "www.casino", "must be a name, without links, web or e-mail addresses"),
     ("message", "Look: http://x.example/a", "must not contain links, web or e-mail "
-     "addresses: the article's own link is in the e-mail already"),
+     "addresses: the article's own link is in the e-mail already" + SENTENCE),
     ("message", "write to deals@spam.example", "must not contain links, web or e-mail "
-     "addresses: the article's own link is in the e-mail already"),
+     "addresses: the article's own link is in the e-mail already" + SENTENCE),
     ("message", "go to SPAM.RU now", "must not contain links, web or e-mail addresses: the "
-     "article's own link is in the e-mail already"),
+     "article's own link is in the e-mail already" + SENTENCE),
     ("website", "http://bot.example", "must be left empty"),
     ("message", "x" * (NOTE_MAX + 1), "is longer than 500 characters"),
-    ("message", "bell\x07", "contains control characters"),
+    ("message", "bell\x07", "must not contain control characters"),
     ("sender_email", 42, "must be a string"),
     ("message", ["a"], "must be a string"),
 ])
