@@ -213,3 +213,50 @@ def test_readyz_without_a_worker_is_503_and_says_why(client: TestClient) -> None
     assert checks["workers"] == {"ok": False,
                                  "detail": "no worker answered a ping within 1 s"}
     assert client.get("/healthz").json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize(("body", "errors"), [
+    # Deep nesting inside the size limit: the standard parser would recurse into a 500.
+    ('{"sender_name": "a", "message": ' + "[" * 5000 + "]" * 5000 + "}",
+     {"message": "is nested more than 32 levels deep"}),
+    ("[" * 6000 + "]" * 6000, {"body": "is nested more than 32 levels deep"}),
+    # Lone surrogates and noncharacters, written as escapes: refused, naming the field.
+    (json.dumps({**FORM, "sender_name": "Ay\ud800sel"}),
+     {"sender_name": "contains characters that are not valid text (invalid Unicode)"}),
+    (json.dumps({**FORM, "message": "\ufffe"}),
+     {"message": "contains characters that are not valid text (invalid Unicode)"}),
+    # Every field at most once, as the README says.
+    ('{"sender_name": "Aysel", "sender_name": "Mallory"}',
+     {"sender_name": "is given more than once"}),
+    ('{"hour": ' + "9" * 5000 + "}", {"body": "holds a number too long to read"}),
+])
+def test_hostile_json_is_a_422_naming_the_field(client: TestClient, redis_client: redis.Redis,
+                                                body: str, errors: dict[str, str]) -> None:
+    response = client.post("/share", content=body.encode("utf-8", "surrogatepass"),
+                           headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"] == errors
+    assert redis_client.llen("share") == 0
+
+
+def test_a_form_with_a_noncharacter_is_refused_naming_the_field(client: TestClient) -> None:
+    response = client.post("/share", content=b"sender_name=%EF%BF%BE",
+                           headers={"content-type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 422
+    assert response.json()["errors"] == {
+        "sender_name": "contains characters that are not valid text (invalid Unicode)"}
+
+
+@pytest.mark.parametrize("path", ["/", f"/articles/{ARTICLE}", "/healthz", "/openapi.json"])
+def test_head_answers_every_get_route(client: TestClient, path: str) -> None:
+    got, head = client.get(path), client.head(path)
+    assert head.status_code == got.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-type"] == got.headers["content-type"]
+    assert client.head("/share").status_code == 405, "a POST-only route still says so"
+
+
+def test_a_bad_hour_is_said_for_a_person(client: TestClient) -> None:
+    response = client.post("/subscribe", json={"email": "a@example.com", "hour": "²"})
+    assert response.status_code == 422
+    assert response.json()["errors"] == {"hour": "must be a whole hour from 0 to 23"}

@@ -87,6 +87,44 @@ def test_ascii_local_part_with_unicode_domain_is_sent_as_idna() -> None:
     ("message", "bell\x07", "must not contain control characters"),
     ("sender_email", 42, "must be a string"),
     ("message", ["a"], "must be a string"),
+    # Links however disguised: any TLD, look-alike dots, invisible characters, IPs.
+    ("message", "all on news.today now", "must not contain links, web or e-mail addresses: "
+     "the article's own link is in the e-mail already" + SENTENCE),
+    ("message", "see example\uff0ecom", "must not contain links, web or e-mail addresses: "
+     "the article's own link is in the e-mail already" + SENTENCE),
+    ("message", "see example\u3002com", "must not contain links, web or e-mail addresses: "
+     "the article's own link is in the e-mail already" + SENTENCE),
+    ("message", "win at casino\u00b7bet", "must not contain links, web or e-mail addresses: "
+     "the article's own link is in the e-mail already" + SENTENCE),
+    ("message", "write to me\uff20evil\uff0eexample", "must not contain links, web or e-mail "
+     "addresses: the article's own link is in the e-mail already" + SENTENCE),
+    ("message", "see 203.0.113.9 for more", "must not contain links, web or e-mail "
+     "addresses: the article's own link is in the e-mail already" + SENTENCE),
+    ("message", "\uff48\uff54\uff54\uff50://x", "must not contain links, web or e-mail "
+     "addresses: the article's own link is in the e-mail already" + SENTENCE),
+    ("friend_name", "Bob bit\u2024ly", "must be a name, without links, web or e-mail "
+     "addresses"),
+    ("sender_name", "пример.рф", "must be a name, without links, web or e-mail addresses"),
+    ("sender_name", "TODAY.AZ", "must be a name, without links, web or e-mail addresses"),
+    ("sender_name", "exa\u200bmple.com", "contains invisible formatting characters (such as "
+     "a zero-width space): please type it again without them"),
+    ("message", "free\u00admoney", "contains invisible formatting characters (such as a "
+     "zero-width space): please type it again without them"),
+    # Reversed text and names mail readers would decode into something else.
+    ("sender_name", "Aysel \u202egnp.exe", "contains invisible characters that change the "
+     "direction of the text: please type it again without them"),
+    ("message", "ok \u2067hidden\u2069", "contains invisible characters that change the "
+     "direction of the text: please type it again without them"),
+    ("sender_name", "=?utf-8?b?QmFuaw==?=", "must be a name, not text like =?utf-8?…?= (which "
+     "mail programs would read as a different name)"),
+    # Not valid Unicode at all.
+    ("sender_name", "Ay\ud800sel", "contains characters that are not valid text (invalid "
+     "Unicode): please type it again"),
+    ("message", "hi \ufdd0", "contains characters that are not valid text (invalid "
+     "Unicode): please type it again"),
+    # RFC 5321: 64 octets before the @, counted in bytes.
+    ("friend_email", "a" * 65 + "@example.org", "has more than 64 characters (bytes) before "
+     "the @-sign, more than mail servers accept"),
 ])
 def test_each_invalid_field_has_a_precise_message(field: str, value: object,
                                                   message: str) -> None:
@@ -124,3 +162,21 @@ def test_every_problem_is_reported_at_once() -> None:
 def test_as_fields_round_trips() -> None:
     share = validate_share(form(friend_email="vüqar@bücher.az"))
     assert validate_share(share.as_fields()) == share
+
+
+@pytest.mark.parametrize("name", ["J.R.R. Tolkien", "Dr. Who", "Ləman Əliyeva",
+                                  "\u0645\u0647\u200c\u0631\u0627\u0646",  # Persian ZWNJ
+                                  "Ali \U0001f468\u200d\U0001f469\u200d\U0001f467",
+                                  "U.S.A. fan", "O'Brien-Smith"])
+def test_real_names_pass(name: str) -> None:
+    assert validate_share(form(sender_name=name)).sender.name == name
+
+
+def test_a_note_with_sentences_and_times_passes() -> None:
+    note = "Read this, e.g. the part at 12:30. It is 3.5 times better! See you at 7 p.m."
+    assert validate_share(form(message=note)).note == note
+
+
+def test_local_part_of_64_octets_passes() -> None:
+    assert validate_share(form(friend_email="a" * 64 + "@example.org")).friend.email == \
+        "a" * 64 + "@example.org"
