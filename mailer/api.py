@@ -55,6 +55,7 @@ from mailer.services import (
     resend_after,
     share_guard,
     signup_guard,
+    signup_mail_cap,
     site_of,
 )
 from mailer.share import prepare_share
@@ -420,7 +421,8 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
                 submit_signup, fields, catalog=catalog, default=defaults, store=db.subscribers,
                 ledger=db.ledger, queue=job_queue, resend_after=resend_after(settings),
                 check_deliverability=settings.check_deliverability,
-                guard=signup_guard(settings, flood_redis, ip_of(request)))
+                guard=signup_guard(settings, flood_redis, ip_of(request)),
+                mail_cap=signup_mail_cap(settings, flood_redis))
         except InvalidInput as exc:
             if wants_html(request):
                 return page("web/index.html", 422, articles=db.articles.all(),

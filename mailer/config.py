@@ -155,6 +155,7 @@ class Settings(BaseSettings):
     share_limit_per_article: str = "100/h"
     share_limit_total: str = "1000/h"
     signup_limit_per_ip: str = "10/h"
+    signup_mails_per_day: int = Field(3, ge=0)  # 0: no cap
     delivery_log: bool = True
     dkim_key_file: Path | None = None
     dkim_selector: str = Field("mail", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")

@@ -10,8 +10,9 @@ victim's allowance.
 Redis keys (fixed windows that start at the first attempt and expire with it):
 
     mailer:flood:<form>:ip:<client ip>
-    mailer:flood:<form>:from:<sha256 of the sender address, 32 hex>
-    mailer:flood:<form>:to:<sha256 of the recipient address, 32 hex>
+    mailer:flood:<form>:from:<sha256 of the sender's mailbox, 32 hex>
+    mailer:flood:<form>:to:<sha256 of the recipient's mailbox, 32 hex>
+    mailer:flood:signup:mail:<sha256 of the address, 32 hex>  (sign-up e-mails a day)
     mailer:flood:<form>:article:<article id>
     mailer:flood:<form>:all
 """
@@ -85,6 +86,7 @@ MESSAGES = {
     "article": "This article has been shared too often for now",
     "all": "Sharing is busy",
     "signup-ip": "Too many sign-ups from your network",
+    "signup-mail": "Enough sign-up e-mails went to this address today",
 }
 
 
@@ -99,6 +101,14 @@ def _wait_text(seconds: float) -> str:
 def address_key(address: str) -> str:
     """Addresses are kept out of Redis: only a hash names their counter."""
     return hashlib.sha256(address.lower().encode()).hexdigest()[:32]
+
+
+def mailbox_key(address: str) -> str:
+    """The counter of the mailbox an address reaches: `name+tag@example.org` counts as
+    `name@example.org` (sub-addressing, RFC 5233, as Gmail, Outlook, Fastmail and
+    Postfix's usual recipient_delimiter treat it), so tags cannot multiply a quota."""
+    local, _, domain = address.rpartition("@")
+    return address_key(f"{local.split('+', 1)[0] or local}@{domain}")
 
 
 class FloodGate:

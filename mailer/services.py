@@ -16,7 +16,7 @@ from mailer.delivery import RetryPolicy
 from mailer.digest import DigestPlanner
 from mailer.digest_mail import DigestMail
 from mailer.dkim import DkimBackend, DkimSigner, load_signer
-from mailer.flood import FloodGate, address_key, parse_quota
+from mailer.flood import FloodGate, Quota, address_key, mailbox_key, parse_quota
 from mailer.ledger import DeliveryLedger
 from mailer.pacing import Pacer, PacingPolicy
 from mailer.queue import JobQueue
@@ -152,9 +152,9 @@ def share_guard(settings: Settings, client: redis.Redis, ip: str
     def guard(share: ShareRequest) -> None:
         gate.take([
             ("ip", ip, parse_quota(settings.share_limit_per_ip)),
-            ("from", address_key(share.sender.email),
+            ("from", mailbox_key(share.sender.email),
              parse_quota(settings.share_limit_per_sender)),
-            ("to", address_key(share.friend.email),
+            ("to", mailbox_key(share.friend.email),
              parse_quota(settings.share_limit_per_recipient)),
             ("article", share.article_id, parse_quota(settings.share_limit_per_article)),
             ("all", "", parse_quota(settings.share_limit_total)),
@@ -165,6 +165,15 @@ def share_guard(settings: Settings, client: redis.Redis, ip: str
 def signup_guard(settings: Settings, client: redis.Redis, ip: str) -> Callable[[], None]:
     gate = FloodGate(client, "signup")
     return lambda: gate.take([("ip", ip, parse_quota(settings.signup_limit_per_ip))])
+
+
+def signup_mail_cap(settings: Settings, client: redis.Redis) -> Callable[[str], None]:
+    """At most MAILER_SIGNUP_MAILS_PER_DAY sign-up e-mails to one address a day, however
+    many clients ask: raises RateLimited for one more."""
+    gate = FloodGate(client, "signup")
+    quota = Quota(settings.signup_mails_per_day, 86400) if settings.signup_mails_per_day \
+        else None
+    return lambda address: gate.take([("mail", address_key(address), quota)])
 
 
 def make_signer(settings: Settings) -> DkimSigner | None:

@@ -12,7 +12,7 @@ from typing import Any
 from uuid import uuid4
 
 from mailer.delivery import Deliverer, Job, Outcome, queue_delivery
-from mailer.errors import NotFound
+from mailer.errors import NotFound, RateLimited
 from mailer.ledger import DeliveryLedger
 from mailer.message import Envelope, build_message
 from mailer.queue import CONFIRM_TASK, JobQueue
@@ -33,7 +33,11 @@ def submit_signup(fields: Mapping[str, object], *, catalog: SectionCatalog,
                   default: Preferences, store: SubscriberStore, ledger: DeliveryLedger,
                   queue: JobQueue, resend_after: timedelta,
                   check_deliverability: bool = False,
-                  guard: Callable[[], None] | None = None) -> None:
+                  guard: Callable[[], None] | None = None,
+                  mail_cap: Callable[[str], None] | None = None) -> None:
+    """`mail_cap(address)` raises RateLimited when the address has had its sign-up
+    e-mails for the day: then none goes, and the answer is the same as ever, so the
+    form still tells nobody anything about the address."""
     signup = validate_signup(fields, catalog, default=default,
                              check_deliverability=check_deliverability)
     if guard is not None:
@@ -41,6 +45,11 @@ def submit_signup(fields: Mapping[str, object], *, catalog: SectionCatalog,
     subscriber, send = store.sign_up(signup, resend_after)
     if not send:
         return
+    if mail_cap is not None:
+        try:
+            mail_cap(subscriber.email)
+        except RateLimited:
+            return
     job = Job(uuid4().hex, KIND, subscriber.email, subscriber.id)
     queue_delivery(job, ledger=ledger, queue=queue, task=CONFIRM_TASK,
                    payload={"job_id": job.id, "subscriber_id": subscriber.id,

@@ -184,3 +184,28 @@ def test_signups_per_ip(serve: Callable[..., str]) -> None:
         codes = [client.post("/subscribe", json={"email": f"s{i}@example.org"}).status_code
                  for i in range(3)]
     assert codes == [202, 202, 429]
+
+
+def test_plus_tags_do_not_multiply_a_recipients_quota(
+        serve: Callable[..., str], redis_client: redis.Redis) -> None:
+    url = serve(**{**OFF, "share_limit_per_recipient": "3/d"})
+    bodies = [form(i, friend=f"Victim+{i}@example.org") for i in range(5)]
+    codes = [r.status_code for r in asyncio.run(post_all(url, bodies))]
+    assert sorted(codes) == [202, 202, 202, 429, 429]
+
+
+def test_sign_up_mails_to_one_address_are_capped_per_day(
+        serve: Callable[..., str], redis_client: redis.Redis) -> None:
+    """Rotating client addresses and no resend window: still at most
+    MAILER_SIGNUP_MAILS_PER_DAY e-mails, and every answer is the same 202."""
+    url = serve(**{**OFF, "confirm_resend_seconds": 0, "signup_mails_per_day": 3})
+
+    async def sign_up_six_times() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            return [await client.post("/subscribe", json={"email": "target@example.org"})
+                    for _ in range(6)]
+
+    responses = asyncio.run(sign_up_six_times())
+    assert {r.status_code for r in responses} == {202}
+    assert len({r.text for r in responses}) == 1, "the answer tells nothing"
+    assert redis_client.llen("share") == 3, "three confirmation e-mails queued, not six"
