@@ -21,8 +21,8 @@ class Received:
     rcpt_tos: tuple[str, ...]
     data: bytes
     smtputf8: bool
-    mail_options: tuple[str, ...] = ()
     at: float = 0.0  # time.monotonic() when the message was taken
+    mail_options: tuple[str, ...] = ()
 
     @property
     def message(self) -> EmailMessage:
