@@ -23,6 +23,7 @@ def checked(value: str) -> str:
 
 LINE = 78  # RFC 5322 2.1.1: lines SHOULD be at most 78 characters, MUST be at most 998
 _WORD_OVERHEAD = len("=?utf-8?b??=")
+_LINE_END = re.compile(r"\r\n?|\n")
 
 
 def fold(name: str, value: str) -> bytes:
@@ -118,9 +119,10 @@ def short_lines(document: str, limit: int = 900) -> str:
     Break long lines between tags, else at a space (a line break there renders as
     the space it replaces, in HTML and in plain text alike). CRLF line ends. A run of
     more than `limit` octets with neither (a very long URL) is left for `alternative`
-    to encode."""
+    to encode. CRLF and a bare CR (which SMTP forbids, and an article's HTML may hold)
+    are line ends like LF."""
     out = []
-    for line in document.split("\n"):
+    for line in _LINE_END.split(document):
         while len(line.encode()) > limit:
             window = line.encode()[:limit].decode(errors="ignore")
             cut = window.rfind("><") + 1
@@ -147,7 +149,7 @@ def _part(kind: str, body: str, encode_long: bool) -> bytes:
         # A template with slots cannot be re-encoded per recipient: split the run.
         data = b"\r\n".join(_split_octets(line, 900) for line in data.split(b"\r\n"))
         return (head + "Content-Transfer-Encoding: 8bit\r\n\r\n").encode() + data
-    encoded = binascii.b2a_qp(body.encode("utf-8").replace(b"\r\n", b"\n"), istext=True)
+    encoded = binascii.b2a_qp(_LINE_END.sub("\n", body).encode("utf-8"), istext=True)
     return (head + "Content-Transfer-Encoding: quoted-printable\r\n\r\n").encode() + \
         encoded.replace(b"\n", b"\r\n")
 

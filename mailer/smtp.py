@@ -17,56 +17,27 @@ from collections.abc import Callable, Sequence
 from mailer.config import SmtpConfig
 from mailer.errors import (
     DeliveryError,
-    PermanentDeliveryError,
     RelayRefused,
     RelayUnavailable,
     TransientDeliveryError,
 )
 from mailer.message import Envelope
-from mailer.mime import dot_stuff, seven_bit, undot
-from mailer.replies import classify as classify_reply
+from mailer.smtp_session import (
+    CONNECTION_ERRORS,
+    SessionEnded,
+    classify,
+    mail_options,
+    payload,
+    quietly_close,
+    read_reply,
+    send_pipelined,
+    text_of,
+)
 from mailer.transport import Admit, EmailBackend, Gate, ResultHook, SendResult
 
-_CONNECTION_ERRORS = (smtplib.SMTPServerDisconnected, OSError, ssl.SSLError, socket.timeout)
 # New sessions one send_messages call may open after the relay ended one (421): the
 # messages behind the one that drew it go again on each, up to this many times.
 SESSION_RESTARTS = 3
-NO_SMTPUTF8 = "the relay does not support SMTPUTF8, needed for this address"
-
-
-def _text(reply: bytes | str) -> str:
-    if isinstance(reply, bytes):
-        return reply.decode("utf-8", "replace")
-    return reply
-
-
-def classify(code: int, reply: bytes | str, stage: str = "") -> DeliveryError:
-    return classify_reply(code, _text(reply), stage)
-
-
-class _SessionEnded(Exception):
-    """The relay ended the session (421 or a dropped connection) while we waited for a
-    reply to the message at `index`."""
-
-    def __init__(self, error: TransientDeliveryError) -> None:
-        self.error = error
-
-
-def _reply(conn: smtplib.SMTP, stage: str) -> tuple[int, bytes]:
-    """One reply; a 421 (RFC 5321 3.8: the relay is closing the session) or a dropped
-    connection ends the session, keeping what the relay said."""
-    try:
-        code, text = conn.getreply()
-    except (*_CONNECTION_ERRORS, smtplib.SMTPException) as exc:
-        _quietly_close(conn)
-        raise _SessionEnded(TransientDeliveryError(
-            0, f"connection lost: {exc or type(exc).__name__}", stage)) from None
-    if code == 421:
-        _quietly_close(conn)
-        error = classify(code, text, stage)
-        raise _SessionEnded(error if isinstance(error, TransientDeliveryError)
-                            else TransientDeliveryError(code, str(error), stage))
-    return code, text
 
 
 class SmtpBackend(EmailBackend):
@@ -104,19 +75,19 @@ class SmtpBackend(EmailBackend):
             if cfg.username:
                 conn.login(cfg.username, cfg.password or "")
         except smtplib.SMTPAuthenticationError as exc:
-            _quietly_close(conn)
+            quietly_close(conn)
             # The relay refused our credentials: an operator must fix the settings, but
             # the mail itself is fine, so it waits (transient) rather than failing.
-            raise RelayRefused(exc.smtp_code, f"AUTH: {_text(exc.smtp_error)}",
+            raise RelayRefused(exc.smtp_code, f"AUTH: {text_of(exc.smtp_error)}",
                                "connect") from None
         except smtplib.SMTPResponseException as exc:
-            _quietly_close(conn)
+            quietly_close(conn)
             # Even a 5xx greeting is about the relay, not about any one message.
             kind = RelayRefused if exc.smtp_code >= 500 else RelayUnavailable
-            raise kind(exc.smtp_code, f"connect: {_text(exc.smtp_error)}",
+            raise kind(exc.smtp_code, f"connect: {text_of(exc.smtp_error)}",
                        "connect") from None
-        except (*_CONNECTION_ERRORS, smtplib.SMTPException) as exc:
-            _quietly_close(conn)
+        except (*CONNECTION_ERRORS, smtplib.SMTPException) as exc:
+            quietly_close(conn)
             raise RelayUnavailable(
                 0, f"cannot connect to {cfg.host}:{cfg.port}: {exc or type(exc).__name__}"
             ) from None
@@ -134,8 +105,8 @@ class SmtpBackend(EmailBackend):
             return
         try:
             conn.quit()
-        except (*_CONNECTION_ERRORS, smtplib.SMTPException):
-            _quietly_close(conn)
+        except (*CONNECTION_ERRORS, smtplib.SMTPException):
+            quietly_close(conn)
 
     def send_messages(self, envelopes: Sequence[Envelope], on_result: ResultHook | None = None,
                       admit: Admit | None = None) -> list[SendResult]:
@@ -149,7 +120,7 @@ class SmtpBackend(EmailBackend):
                 except BaseException:
                     # The caller gave up mid-session (its database went away): the
                     # session's state is unknown, so it is not reused.
-                    _quietly_close(self._conn)
+                    quietly_close(self._conn)
                     self._conn = None
                     raise
             results.append(result)
@@ -167,7 +138,11 @@ class SmtpBackend(EmailBackend):
                     return results
                 assert self._conn is not None
             if batch and self._conn is not None and self._conn.has_extn("pipelining"):
-                ended = self._send_pipelined(self._conn, envelopes, results, emit, gate)
+                ended = send_pipelined(self._conn, envelopes, results, emit, gate,
+                                       self._carried)
+                if ended is not None:
+                    self._conn = None
+                self._carried = False
             else:
                 ended = self._send_each(envelopes, results, emit, gate)
             if ended is None or len(results) == len(envelopes):
@@ -221,7 +196,7 @@ class SmtpBackend(EmailBackend):
         assert conn is not None
         try:
             return self._transact(conn, env)
-        except _SessionEnded as ended:
+        except SessionEnded as ended:
             self._conn = None
             raise ended.error from None
         except DeliveryError:
@@ -230,35 +205,15 @@ class SmtpBackend(EmailBackend):
         except smtplib.SMTPResponseException as exc:
             self._reset()
             raise classify(exc.smtp_code, exc.smtp_error) from None
-        except (*_CONNECTION_ERRORS, smtplib.SMTPException) as exc:
-            _quietly_close(conn)
+        except (*CONNECTION_ERRORS, smtplib.SMTPException) as exc:
+            quietly_close(conn)
             self._conn = None
             reason = str(exc) or type(exc).__name__
             raise TransientDeliveryError(0, f"connection lost: {reason}") from None
 
-    def _payload(self, conn: smtplib.SMTP, env: Envelope) -> bytes:
-        """What goes after DATA on this connection: 8bit parts re-encoded to 7-bit for a
-        relay that does not offer 8BITMIME (RFC 6152 forbids sending it 8bit)."""
-        data = env.as_bytes()
-        if env.eightbit and not env.smtputf8 and not conn.has_extn("8bitmime"):
-            return dot_stuff(seven_bit(undot(data))) if env.wire_ready else seven_bit(data)
-        return data
-
-    def _options(self, conn: smtplib.SMTP, env: Envelope, size: int) -> list[str]:
-        if env.smtputf8 and not conn.has_extn("smtputf8"):
-            raise PermanentDeliveryError(0, NO_SMTPUTF8)
-        options: list[str] = []
-        if env.smtputf8:
-            options += ["SMTPUTF8", "BODY=8BITMIME"]
-        elif env.eightbit and conn.has_extn("8bitmime"):
-            options.append("BODY=8BITMIME")
-        if conn.has_extn("size"):
-            options.append(f"SIZE={size}")
-        return options
-
     def _transact(self, conn: smtplib.SMTP, env: Envelope) -> str:
-        data = self._payload(conn, env)
-        options = self._options(conn, env, len(data))
+        data = payload(conn, env)
+        options = mail_options(conn, env, len(data))
         if env.wire_ready:
             return self._transact_raw(conn, env, data, options)
         code, reply = conn.mail(env.sender, options)
@@ -270,7 +225,7 @@ class SmtpBackend(EmailBackend):
         code, reply = conn.data(data)
         if code != 250:
             raise classify(code, reply, "DATA")
-        return f"{code} {_text(reply)}"
+        return f"{code} {text_of(reply)}"
 
     def _transact_raw(self, conn: smtplib.SMTP, env: Envelope, data: bytes,
                       options: list[str]) -> str:
@@ -283,17 +238,17 @@ class SmtpBackend(EmailBackend):
         replies: list[tuple[int, bytes]] = []
         if conn.has_extn("pipelining"):
             conn.send("".join(c + "\r\n" for c, _ in commands))
-            replies = [_reply(conn, stage) for _, stage in commands]
+            replies = [read_reply(conn, stage) for _, stage in commands]
         else:
             for command, stage in commands:
                 conn.putcmd(command)
-                replies.append(_reply(conn, stage))
+                replies.append(read_reply(conn, stage))
                 if replies[-1][0] >= 400:
                     break
         (mail, mail_text), *rest = replies
         if len(rest) == 2 and rest[1][0] == 354 and (mail != 250 or rest[0][0] >= 300):
             conn.send(".\r\n")  # a server that opened DATA anyway: close it empty
-            _reply(conn, "DATA")
+            read_reply(conn, "DATA")
         if mail != 250:
             raise classify(mail, mail_text, "MAIL FROM")
         rcpt, rcpt_text = rest[0]
@@ -304,107 +259,10 @@ class SmtpBackend(EmailBackend):
             raise classify(code, text, "DATA")
         assert conn.sock is not None
         conn.sock.sendall(data + (b".\r\n" if data.endswith(b"\r\n") else b"\r\n.\r\n"))
-        code, text = _reply(conn, "DATA")
+        code, text = read_reply(conn, "DATA")
         if code != 250:
             raise classify(code, text, "DATA")
-        return f"{code} {_text(text)}"
-
-    def _commands(self, conn: smtplib.SMTP, env: Envelope, size: int) -> bytes:
-        options = self._options(conn, env, size)
-        line = (f"MAIL FROM:<{env.sender}>{''.join(' ' + o for o in options)}\r\n"
-                f"RCPT TO:<{env.recipient}>\r\nDATA\r\n")
-        return line.encode("utf-8" if env.smtputf8 else "ascii")
-
-    def _send_pipelined(self, conn: smtplib.SMTP, envelopes: Sequence[Envelope],
-                        results: list[SendResult], emit: Callable[[SendResult], None],
-                        gate: Gate) -> DeliveryError | None:
-        """One round trip a message (RFC 2920): each write carries the previous
-        message's content and end-of-data with the next message's MAIL, RCPT and DATA,
-        and the replies come back in that order. Results are emitted in order, each as
-        soon as its reply is read. Returns the error that ended the session early."""
-        pending: int | None = None  # its DATA got 354: its content goes out next
-        payload = b""
-        reset = False  # a MAIL was accepted for a message that then failed: RSET first
-        index = first = len(results)
-        awaiting: int | None = None  # whose reply we are reading
-        assert conn.sock is not None
-        try:
-            while index < len(envelopes) or pending is not None:
-                out = bytearray()
-                if pending is not None:
-                    awaiting = pending
-                    out += payload + (b".\r\n" if payload.endswith(b"\r\n")
-                                      else b"\r\n.\r\n")
-                if reset:
-                    out += b"RSET\r\n"
-                current = index if index < len(envelopes) else None
-                refused: SendResult | None = None
-                if current is not None:
-                    env = envelopes[current]
-                    if out and gate.paced:
-                        # The previous message is finished off before the wait for this
-                        # one's send slot (unpaced, both go in one write).
-                        conn.sock.sendall(bytes(out))
-                        out.clear()
-                    held: DeliveryError | None = gate.check(env)
-                    next_payload = b""
-                    if held is None:
-                        next_payload = self._payload(conn, env)
-                        try:
-                            out += self._commands(conn, env, len(next_payload))
-                        except PermanentDeliveryError as exc:
-                            held = exc
-                    if held is not None:
-                        refused = SendResult(env, "", held)
-                        current = None
-                    index += 1
-                if out:
-                    conn.sock.sendall(bytes(out))
-                if pending is not None:
-                    code, text = _reply(conn, "DATA")
-                    self._carried = False
-                    env = envelopes[pending]
-                    emit(SendResult(env, f"{code} {_text(text)}") if code == 250
-                         else SendResult(env, "", classify(code, text, "DATA")))
-                    pending = awaiting = None
-                if reset:
-                    _reply(conn, "RSET")
-                    reset = False
-                if refused is not None:
-                    emit(refused)
-                if current is not None:
-                    awaiting = current
-                    (mail, mail_text), (rcpt, rcpt_text), (data_code, data_text) = (
-                        _reply(conn, "MAIL FROM"), _reply(conn, "RCPT TO"),
-                        _reply(conn, "DATA"))
-                    self._carried = False
-                    if mail == 250 and rcpt in (250, 251) and data_code == 354:
-                        pending, payload = current, next_payload
-                        continue
-                    awaiting = None
-                    if data_code == 354:  # opened anyway: close it empty
-                        conn.sock.sendall(b".\r\n")
-                        _reply(conn, "DATA")
-                    error = (classify(mail, mail_text, "MAIL FROM") if mail != 250 else
-                             classify(rcpt, rcpt_text, "RCPT TO") if rcpt not in (250, 251)
-                             else classify(data_code, data_text, "DATA"))
-                    emit(SendResult(envelopes[current], "", error))
-                    reset = mail == 250
-            if reset:
-                _reply_to(conn, b"RSET\r\n")
-            return None
-        except _SessionEnded as ended:
-            self._conn = None
-            lost: DeliveryError = ended.error
-        except (*_CONNECTION_ERRORS, smtplib.SMTPException) as exc:
-            _quietly_close(conn)
-            self._conn = None
-            lost = TransientDeliveryError(0, f"connection lost: {exc or type(exc).__name__}")
-        if awaiting is not None and awaiting == len(results) and not (
-                self._carried and awaiting == first and lost.stage != "DATA"):
-            emit(SendResult(envelopes[awaiting], "", lost))
-        self._carried = False
-        return lost
+        return f"{code} {text_of(text)}"
 
     def _reset(self) -> None:
         """After a refused message the session must be reset before the next one."""
@@ -413,19 +271,6 @@ class SmtpBackend(EmailBackend):
             return
         try:
             conn.rset()
-        except (*_CONNECTION_ERRORS, smtplib.SMTPException):
-            _quietly_close(conn)
+        except (*CONNECTION_ERRORS, smtplib.SMTPException):
+            quietly_close(conn)
             self._conn = None
-
-
-def _reply_to(conn: smtplib.SMTP, command: bytes) -> tuple[int, bytes]:
-    assert conn.sock is not None
-    conn.sock.sendall(command)
-    return _reply(conn, command.decode().strip())
-
-
-def _quietly_close(conn: smtplib.SMTP | None) -> None:
-    if conn is None:
-        return
-    with contextlib.suppress(OSError):
-        conn.close()
