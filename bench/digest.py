@@ -155,12 +155,16 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--dkim", action="store_true",
                         help="Sign every digest with a new 2048-bit RSA key.")
+    parser.add_argument("--no-8bitmime", action="store_true", dest="seven_bit",
+                        help="The sink does not offer 8BITMIME: every message is re-encoded "
+                             "to 7-bit before DATA.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="digest-bench-") as tmp:
         var = Path(tmp)
         redis_server = RedisServer(var / "redis").start()
         port = free_port()
-        sink = subprocess.Popen([tool("smtp-sink"), "-u", "nobody", f"127.0.0.1:{port}",
+        sink = subprocess.Popen([tool("smtp-sink"), "-u", "nobody",
+                                 *(["-8"] if args.seven_bit else []), f"127.0.0.1:{port}",
                                  "1000"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             signing: dict[str, object] = {}
@@ -181,7 +185,8 @@ def main() -> None:
             stores.subscribers.import_active(subscribers(args.subscribers))
             print(f"setup: {args.subscribers} subscribers imported in "
                   f"{time.monotonic() - started:.1f} s; 20 articles; {args.workers} worker "
-                  f"processes; batches of {args.batch_size}; SQLite", flush=True)
+                  f"processes; batches of {args.batch_size}; SQLite"
+                  f"{'; relay without 8BITMIME (7-bit)' if args.seven_bit else ''}", flush=True)
             ours, planning, total = run_ours(settings, args.subscribers, args.workers)
             naive = run_naive(settings, min(args.naive, args.subscribers), args.workers)
             ceiling = run_smtp_source(port, 20_000)

@@ -10,11 +10,11 @@ library's parser to hold it to the RFCs.
 from __future__ import annotations
 
 import html
-import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from typing import Any
 from uuid import uuid4
 
@@ -23,25 +23,41 @@ import jinja2
 from mailer.articles import Article
 from mailer.digest import Variant
 from mailer.message import Envelope
-from mailer.mime import address_header, alternative, dot_stuff, fold
+from mailer.mime import (
+    SLOT,
+    address_header,
+    alternative,
+    dot_stuff,
+    fold,
+    qp_value,
+    seven_bit,
+    undot,
+)
 from mailer.render import Site, inline_css, load_stylesheet, slot
 from mailer.subscribers import SectionCatalog, Subscriber
 from mailer.tokens import Purpose, Tokens
 
-_SLOT = re.compile(rb"%%slot:([a-z_]+)%%")
-
 
 @dataclass(frozen=True)
 class EncodedTemplate:
-    """Literal bytes at even indexes, slot names at odd ones."""
+    """Literal bytes at even indexes, slot names at odd ones; `seven` the same for the
+    7-bit form (quoted-printable parts), whose `qp_` slots take `qp_value`s."""
 
     pieces: tuple[bytes, ...]
     subject: str
+    seven: tuple[bytes, ...] = ()
 
     def fill(self, values: dict[bytes, bytes]) -> bytes:
         out = list(self.pieces)
         for i in range(1, len(out), 2):
             out[i] = values[out[i]]
+        return b"".join(out)
+
+    def fill_7bit(self, values: dict[bytes, bytes]) -> bytes:
+        out = list(self.seven)
+        for i in range(1, len(out), 2):
+            name = out[i]
+            out[i] = qp_value(values[name[3:]]) if name.startswith(b"qp_") else values[name]
         return b"".join(out)
 
 
@@ -117,7 +133,10 @@ class DigestMail:
         data = dot_stuff(head + alternative(text_doc, html_doc,
                                             boundary=f"=_digest_{uuid4().hex}",
                                             encode_long=False))
-        template = EncodedTemplate(tuple(_SLOT.split(data)), subject)
+        # The 7-bit form, for relays without 8BITMIME, made once per variant too.
+        seven = dot_stuff(seven_bit(undot(data), slots=True))
+        template = EncodedTemplate(tuple(SLOT.split(data)), subject,
+                                   tuple(SLOT.split(seven)))
         self._cache[key] = template
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
@@ -143,4 +162,4 @@ class DigestMail:
         }
         return Envelope(template.fill(values), self._from, subscriber.email,
                         smtputf8=not subscriber.email.isascii(), eightbit=True,
-                        wire_ready=True)
+                        wire_ready=True, seven_bit=partial(template.fill_7bit, values))

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from mailer.errors import ConfigError
 from mailer.message import Envelope
+from mailer.mime import undot
 from mailer.transport import Admit, EmailBackend, ResultHook, SendResult
 
 # Signed when present; From is listed twice so that a second From cannot be added
@@ -94,13 +95,14 @@ class DkimSigner:
         return b"DKIM-Signature: " + folded + b"\r\n ".join(lines) + b"\r\n"
 
     def sign(self, envelope: Envelope) -> Envelope:
-        data = envelope.as_bytes()
-        if envelope.wire_ready:
-            # The digest's bytes are dot-stuffed already: sign what the reader gets.
-            header = self.signature(data.replace(b"\r\n..", b"\r\n."))
-        else:
-            header = self.signature(data)
-        return replace(envelope, message=header + data)
+        """Signed as it is, and, only if a relay without 8BITMIME asks for it, as its
+        7-bit form: a signature over the 8bit body would not verify once re-encoded."""
+        def signed(data: bytes) -> bytes:
+            # Wire-ready bytes are dot-stuffed already: sign what the reader gets.
+            return self.signature(undot(data) if envelope.wire_ready else data) + data
+
+        return replace(envelope, message=signed(envelope.as_bytes()),
+                       seven_bit=lambda: signed(envelope.as_7bit()))
 
 
 def load_signer(key_file: Path, domain: str, selector: str) -> DkimSigner:

@@ -51,16 +51,18 @@ def _room(used: int) -> int:
 
 def _fold_at_spaces(prefix: str, value: str) -> bytes:
     """Fold before a space (the space stays, as the next line's first character), at
-    the start of a run of spaces so no line ends in white space."""
+    the start of a run of spaces so no line ends in white space. Lines are counted in
+    octets (RFC 6532: a UTF-8 header's limits are octets)."""
     lines: list[str] = []
     line = prefix + value
     start = len(prefix) + 1
-    while len(line) > LINE:
-        cut = line.rfind(" ", start, LINE + 1)
+    while len(line.encode()) > LINE:
+        limit = _chars_within(line, LINE)
+        cut = line.rfind(" ", start, limit + 1)
         while cut > start and line[cut - 1] == " ":
             cut -= 1
         if cut <= start or line[cut - 1] == " ":
-            cut = line.find(" ", LINE + 1)  # a long word: fold after it instead
+            cut = line.find(" ", limit + 1)  # a long word: fold after it instead
             while cut > 0 and line[cut - 1] == " ":
                 cut -= 1
             if cut <= start:
@@ -70,6 +72,18 @@ def _fold_at_spaces(prefix: str, value: str) -> bytes:
         start = 1
     lines.append(line)
     return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def _chars_within(text: str, octets: int) -> int:
+    """How many of `text`'s first characters fit in `octets` of UTF-8."""
+    if text.isascii():
+        return min(len(text), octets)
+    used = 0
+    for index, char in enumerate(text):
+        used += len(char.encode())
+        if used > octets:
+            return index
+    return len(text)
 
 
 def address_header(header: str, name: str, address: str, *, utf8: bool = False) -> bytes:
@@ -200,12 +214,16 @@ def _header(head: bytes, name: bytes) -> bytes:
     return found.group(1).strip() if found else b""
 
 
-def seven_bit(message: bytes) -> bytes:
+def seven_bit(message: bytes, *, slots: bool = False) -> bytes:
     """The same message in 7-bit (CRLF, not dot-stuffed), for a relay without 8BITMIME:
     every 8bit or binary leaf part is re-encoded, quoted-printable for text and base64
     for anything else; multipart structure, headers and every other byte stay as they
     are. Headers are ASCII already unless the message goes with SMTPUTF8, which implies
-    8BITMIME."""
+    8BITMIME.
+
+    `slots`: the message is a template (a digest's); each slot marker in a text part
+    becomes `qp_NAME` on a line of its own between soft line breaks, for a value that
+    `qp_value` encodes when the template is filled."""
     head, sep, body = message.partition(b"\r\n\r\n")
     if not sep:
         return message
@@ -220,7 +238,7 @@ def seven_bit(message: bytes) -> bytes:
             if piece.startswith(b"--") or line_end < 0:
                 out.append(piece)  # the close delimiter and the epilogue
                 continue
-            out.append(piece[:line_end + 2] + seven_bit(piece[line_end + 2:]))
+            out.append(piece[:line_end + 2] + seven_bit(piece[line_end + 2:], slots=slots))
         return head + sep + delimiter.join(out)
     encoding = _header(head, b"content-transfer-encoding").lower()
     if encoding in (b"7bit", b"quoted-printable", b"base64") or \
@@ -228,8 +246,7 @@ def seven_bit(message: bytes) -> bytes:
         return message
     if ctype.lower().startswith(b"text/") or not ctype:
         new = b"quoted-printable"
-        body = binascii.b2a_qp(body.replace(b"\r\n", b"\n"), istext=True).replace(
-            b"\n", b"\r\n")
+        body = _qp_template(body) if slots else _qp(body)
     else:
         new = b"base64"
         body = base64.encodebytes(body).replace(b"\n", b"\r\n")
@@ -238,3 +255,54 @@ def seven_bit(message: bytes) -> bytes:
     if not found:
         head += b"\r\n" + line
     return head + sep + body
+
+
+SLOT = re.compile(rb"%%slot:([a-z_]+)%%")  # the marker `render.slot` writes
+_QP_SAFE = frozenset(range(32, 127)) - {ord("=")}
+_QP_LINE = 73  # encoded characters on a value's line, before its soft break
+
+
+def _qp(body: bytes) -> bytes:
+    return binascii.b2a_qp(body.replace(b"\r\n", b"\n"), istext=True).replace(b"\n", b"\r\n")
+
+
+def _qp_template(body: bytes) -> bytes:
+    pieces = SLOT.split(body)
+    out = []
+    for index, piece in enumerate(pieces):
+        if index % 2:
+            out.append(b"%%slot:qp_" + piece + b"%%=\r\n")
+            continue
+        encoded = _qp(piece)
+        if index + 1 < len(pieces):  # a slot follows: its value starts a line
+            encoded = _soft_break_after(encoded)
+        out.append(encoded)
+    return b"".join(out)
+
+
+def _soft_break_after(encoded: bytes) -> bytes:
+    """End with a soft line break (`=` CRLF), keeping the last line within 76."""
+    start = encoded.rfind(b"\r\n") + 2
+    if len(encoded) - start > _QP_LINE:
+        cut = start + _QP_LINE - 3
+        escape = encoded.find(b"=", cut - 2, cut)  # never inside an =XX escape
+        cut = escape if escape >= 0 else cut
+        encoded = encoded[:cut] + b"=\r\n" + encoded[cut:]
+    return encoded + b"=\r\n"
+
+
+def qp_value(value: bytes) -> bytes:
+    """A slot's value for a `seven_bit(..., slots=True)` template: quoted-printable on
+    lines of its own (soft breaks within 76), never starting a line with a dot."""
+    out = bytearray()
+    length = 0
+    for byte in value:
+        chunk = bytes((byte,)) if byte in _QP_SAFE else b"=%02X" % byte
+        if length + len(chunk) > _QP_LINE:
+            out += b"=\r\n"
+            length = 0
+        if length == 0 and chunk == b".":
+            chunk = b"=2E"
+        out += chunk
+        length += len(chunk)
+    return bytes(out)

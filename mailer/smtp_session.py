@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 
 from mailer.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from mailer.message import Envelope
-from mailer.mime import dot_stuff, seven_bit, undot
 from mailer.replies import classify as classify_reply
 from mailer.transport import Gate, SendResult
 
@@ -59,10 +58,9 @@ def read_reply(conn: smtplib.SMTP, stage: str) -> tuple[int, bytes]:
 def payload(conn: smtplib.SMTP, env: Envelope) -> bytes:
     """What goes after DATA on this connection: 8bit parts re-encoded to 7-bit for a
     relay that does not offer 8BITMIME (RFC 6152 forbids sending it 8bit)."""
-    data = env.as_bytes()
     if env.eightbit and not env.smtputf8 and not conn.has_extn("8bitmime"):
-        return dot_stuff(seven_bit(undot(data))) if env.wire_ready else seven_bit(data)
-    return data
+        return env.as_7bit()
+    return env.as_bytes()
 
 
 def mail_options(conn: smtplib.SMTP, env: Envelope, size: int) -> list[str]:

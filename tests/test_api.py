@@ -213,6 +213,23 @@ def test_readyz_without_a_worker_is_503_and_says_why(client: TestClient) -> None
     assert checks["workers"] == {"ok": False,
                                  "detail": "no worker answered a ping within 1 s"}
     assert client.get("/healthz").json() == {"status": "ok"}
+    assert checks["relays"] == {"ok": True, "detail": "ok"}
+
+
+def test_an_unhealthy_relay_is_told_by_readyz_and_metrics(
+        client: TestClient, redis_client: redis.Redis) -> None:
+    from mailer.relay_health import RelayHealth
+
+    [line] = [line for line in client.get("/metrics").text.splitlines()
+              if line.startswith("mailer_relay_healthy{")]
+    relay = line.split('relay="')[1].split('"')[0]
+    assert line.endswith(" 1.0")
+    health = RelayHealth(redis_client)
+    health.mark_down(relay, "530 RCPT TO: 5.7.0 Authentication required")
+    checks = client.get("/readyz").json()["checks"]
+    assert checks["relays"] == {"ok": False, "detail": f"{relay}: 530 RCPT TO: 5.7.0 "
+                                                       "Authentication required"}
+    assert f'mailer_relay_healthy{{relay="{relay}"}} 0.0' in client.get("/metrics").text
 
 
 @pytest.mark.parametrize(("body", "errors"), [

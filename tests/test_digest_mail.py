@@ -106,3 +106,28 @@ def test_a_non_ascii_title_makes_an_encoded_subject(make_settings: Callable[...,
     raw = mail.envelope(template, subscriber("Leyla", "leyla@example.com"), b"d").content()
     raw.split(b"\r\n\r\n", 1)[0].decode("ascii")
     assert parse(raw)["Subject"].startswith("Qarabağda yeni yol açıldı and 1 more")
+
+
+def test_the_7bit_template_reads_exactly_like_the_8bit_one(
+        make_settings: Callable[..., Settings]) -> None:
+    """For relays without 8BITMIME each variant is also encoded once to 7-bit, with the
+    per-reader values spliced in quoted-printable: the same text, and no per-message
+    re-encoding."""
+    mail = make_digest_mail(make_settings())
+    template = mail.template(Variant(EDITION, "Asia/Baku", ("politics",)), ARTICLES)
+    for name, address in (("Ləman Əliyeva-Şirinova", "leman@example.org"), ("", "x@y.org"),
+                          ("." * 200, "dots@example.org"), ("O'Neil = 100%", "o@example.org")):
+        envelope = mail.envelope(template, subscriber(name, address),
+                                 b"Thu, 27 Nov 2026 07:00:00 +0400")
+        seven = envelope.as_7bit()
+        assert seven.isascii()
+        assert max(len(line) for line in seven.split(b"\r\n")) <= 998
+        assert all(len(line) <= 76 for line in seven.split(b"\r\n\r\n", 1)[1].split(b"\r\n")
+                   if not line.startswith(b"--=_digest"))
+        eight, converted = parse(envelope.content()), parse(seven.replace(b"\r\n..", b"\r\n."))
+        assert [str(eight[h]) for h in ("To", "Subject", "List-Unsubscribe")] == \
+            [str(converted[h]) for h in ("To", "Subject", "List-Unsubscribe")]
+        texts = [[p.get_content().replace("\r\n", "\n") for p in m.walk()
+                  if not p.is_multipart()] for m in (eight, converted)]
+        assert texts[0] == texts[1]
+        assert name in texts[1][0]

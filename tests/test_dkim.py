@@ -124,3 +124,16 @@ def test_header_canonicalisation_matches_dkimpy() -> None:
     headers, _ = dkim.rfc822_parse(block + b"\r\n\r\nbody")
     assert relaxed_headers(block) == [
         (name, value.rstrip(b"\r\n")) for name, value in Relaxed.canonicalize_headers(headers)]
+
+
+def test_the_7bit_form_for_a_relay_without_8bitmime_is_signed_too(
+        keyed: tuple[Path, str], make_settings: Callable[..., Settings]) -> None:
+    """A signature over the 8bit body would fail once re-encoded: the 7-bit form a
+    relay without 8BITMIME gets carries a signature of its own, and verifies."""
+    key, record = keyed
+    signer = make_signer(make_settings(dkim_key_file=key, dkim_selector="news2026"))
+    assert signer is not None
+    for envelope in (share_envelope(make_settings()), digest_envelope(make_settings())):
+        seven = signer.sign(envelope).as_7bit()
+        assert seven.isascii() and b"quoted-printable" in seven
+        assert verify(seven.replace(b"\r\n..", b"\r\n."), record)

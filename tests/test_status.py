@@ -57,3 +57,25 @@ def test_next_digest_is_the_earliest_local_hour(capsys: pytest.CaptureFixture[st
     now = datetime(2026, 11, 27, 4, 0, tzinfo=UTC)  # 08:00 in Baku, 04:00 in London
     due = next_digest_time(stores, now)
     assert due is not None and due.astimezone(UTC) == datetime(2026, 11, 27, 6, 0, tzinfo=UTC)
+
+
+def test_an_unhealthy_relay_is_a_problem_until_mail_goes_through(
+        capsys: pytest.CaptureFixture[str], redis_client: redis.Redis) -> None:
+    from mailer.config import load_settings
+    from mailer.relay_health import RelayHealth
+
+    relay = load_settings().smtp_relays[0].id
+    health = RelayHealth(redis_client)
+    health.mark_down(relay, "554 RCPT TO: 5.7.1 <a@example.org>: Relay access denied")
+    code, out, _ = run(["status", "--json", "--timeout", "0.3"], capsys)
+    status = json.loads(out)
+    assert code == 1
+    assert any(p.startswith(f"relay {relay} is unhealthy since ") and
+               p.endswith("Relay access denied") for p in status["problems"])
+    [state] = status["relays"]
+    assert state["id"] == relay and not state["healthy"] and state["since"]
+    code, out, _ = run(["status", "--timeout", "0.3"], capsys)
+    assert "Relays" in out and "unhealthy" in out
+    health.mark_up(relay)
+    code, out, _ = run(["status", "--json", "--timeout", "0.3"], capsys)
+    assert json.loads(out)["relays"][0]["healthy"]
