@@ -55,9 +55,15 @@ class EncodedTemplate:
 
     def fill_7bit(self, values: dict[bytes, bytes]) -> bytes:
         out = list(self.seven)
+        encoded: dict[bytes, bytes] = {}
         for i in range(1, len(out), 2):
             name = out[i]
-            out[i] = qp_value(values[name[3:]]) if name.startswith(b"qp_") else values[name]
+            if name.startswith(b"qp_"):
+                if name not in encoded:
+                    encoded[name] = qp_value(values[name[3:]])
+                out[i] = encoded[name]
+            else:
+                out[i] = values[name]
         return b"".join(out)
 
 

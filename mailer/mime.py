@@ -258,7 +258,6 @@ def seven_bit(message: bytes, *, slots: bool = False) -> bytes:
 
 
 SLOT = re.compile(rb"%%slot:([a-z_]+)%%")  # the marker `render.slot` writes
-_QP_SAFE = frozenset(range(32, 127)) - {ord("=")}
 _QP_LINE = 73  # encoded characters on a value's line, before its soft break
 
 
@@ -294,15 +293,15 @@ def _soft_break_after(encoded: bytes) -> bytes:
 def qp_value(value: bytes) -> bytes:
     """A slot's value for a `seven_bit(..., slots=True)` template: quoted-printable on
     lines of its own (soft breaks within 76), never starting a line with a dot."""
-    out = bytearray()
-    length = 0
-    for byte in value:
-        chunk = bytes((byte,)) if byte in _QP_SAFE else b"=%02X" % byte
-        if length + len(chunk) > _QP_LINE:
-            out += b"=\r\n"
-            length = 0
-        if length == 0 and chunk == b".":
-            chunk = b"=2E"
-        out += chunk
-        length += len(chunk)
-    return bytes(out)
+    encoded = binascii.b2a_qp(value, quotetabs=True).replace(b"=\n", b"")
+    lines = []
+    start = 0
+    while len(encoded) - start > _QP_LINE:
+        cut = start + _QP_LINE
+        escape = encoded.find(b"=", cut - 2, cut)  # never inside an =XX escape
+        cut = escape if escape >= 0 else cut
+        lines.append(encoded[start:cut])
+        start = cut
+    lines.append(encoded[start:])
+    return b"=\r\n".join(b"=2E" + line[1:] if line.startswith(b".") else line
+                          for line in lines)
