@@ -14,20 +14,14 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import cast
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, or_, select, update
-
 from mailer.articles import Article, SqlArticleStore, slugify
-from mailer.db import SessionFactory, insert_ignore, transaction
-from mailer.ledger import JobStatus
-from mailer.models import DeliveryRow, DigestRunRow, utcnow
+from mailer.ledger import DeliveryLedger, JobStatus, Kind
 from mailer.queue import DIGEST_BATCH_TASK, DIGEST_QUEUE, JobQueue
+from mailer.runs import DigestRuns, RunStatus
 from mailer.subscribers import SubscriberStore
-
-KIND = "digest"
 
 
 @dataclass(frozen=True)
@@ -57,6 +51,18 @@ def due_edition(now: datetime, timezone: str, hour: int,
         if scheduled <= now < expires:
             return day - timedelta(days=1), expires
     return None
+
+
+def next_due(now: datetime, timezone: str, hour: int) -> datetime:
+    """The next time at or after `now` a digest for this hour and zone is scheduled
+    (the start of the window `due_edition` accepts)."""
+    zone = ZoneInfo(timezone)
+    local = now.astimezone(zone)
+    for day in (local.date(), local.date() + timedelta(days=1)):
+        scheduled = datetime.combine(day, time(hour), tzinfo=zone)
+        if scheduled > now:
+            return scheduled
+    return datetime.combine(local.date() + timedelta(days=2), time(hour), tzinfo=zone)
 
 
 def in_sections(articles: Iterable[Article], sections: Sequence[str]) -> list[Article]:
@@ -101,10 +107,11 @@ def dedupe_key(edition: date, subscriber_id: str) -> str:
 
 
 class DigestPlanner:
-    def __init__(self, *, sessions: SessionFactory, subscribers: SubscriberStore,
-                 articles: SqlArticleStore, queue: JobQueue, batch_size: int,
-                 window_hours: int) -> None:
-        self._sessions = sessions
+    def __init__(self, *, ledger: DeliveryLedger, runs: DigestRuns,
+                 subscribers: SubscriberStore, articles: SqlArticleStore, queue: JobQueue,
+                 batch_size: int, window_hours: int) -> None:
+        self._ledger = ledger
+        self._runs = runs
         self._subscribers = subscribers
         self._articles = articles
         self._queue = queue
@@ -131,11 +138,12 @@ class DigestPlanner:
             if not days.for_variant(Variant(day, subscriber.timezone, subscriber.sections)):
                 without += 1  # no new articles: no e-mail
                 continue
-            rows.append({"id": uuid4().hex, "kind": KIND, "recipient": subscriber.email,
-                         "reference": day.isoformat(), "status": JobStatus.QUEUED.value,
-                         "attempts": 0, "last_reply": "", "created_at": now,
-                         "updated_at": now, "dedupe_key": dedupe_key(day, subscriber.id),
-                         "subscriber_id": subscriber.id, "expires_at": expires})
+            rows.append({
+                "id": uuid4().hex, "kind": Kind.DIGEST.value, "recipient": subscriber.email,
+                "reference": day.isoformat(), "status": JobStatus.QUEUED.value,
+                "attempts": 0, "last_reply": "", "created_at": now, "updated_at": now,
+                "dedupe_key": dedupe_key(day, subscriber.id),
+                "subscriber_id": subscriber.id, "expires_at": expires})
         run_id = uuid4().hex
         planned = batches = 0
         chunk = max(self._batch_size, 1000)
@@ -147,29 +155,23 @@ class DigestPlanner:
             if planned == 0:
                 # Around midnight UTC one pass can plan two editions (zones far apart):
                 # the run is filed under the latest.
-                self._open_run(run_id, max(str(r["reference"]) for r in rows), now)
+                self._runs.open(run_id, max(str(r["reference"]) for r in rows), now)
             planned += len(inserted)
             batches += self._enqueue(run_id, inserted)
         if planned == 0:
             return PlanReport(None, 0, 0, without)
-        with transaction(self._sessions) as session:
-            session.execute(update(DigestRunRow).where(DigestRunRow.id == run_id)
-                            .values(total=planned, updated_at=utcnow()))
+        self._runs.set_total(run_id, planned)
         return PlanReport(run_id, planned, batches, without)
-
-    def _open_run(self, run_id: str, edition: str, now: datetime) -> None:
-        with transaction(self._sessions) as session:
-            session.add(DigestRunRow(id=run_id, edition=edition, status="running", total=0,
-                                     created_at=now, updated_at=now))
 
     def _insert_new(self, rows: list[dict[str, object]], run_id: str) -> list[str]:
         """Insert the rows whose (edition, subscriber) has none yet; the ids inserted."""
         for row in rows:
             row["run_id"] = run_id
-        with transaction(self._sessions) as session:
-            # The Core table, not the ORM entity: no per-row ORM bookkeeping.
-            return insert_ignore(session, cast(Table, DeliveryRow.__table__), rows,
-                                 ["dedupe_key"], returning="id")
+        return self._ledger.insert_digests(rows)
+
+    def cancelled_runs(self) -> set[str]:
+        """Runs whose messages stay unsent, whatever is resent."""
+        return self._runs.ids_in({RunStatus.CANCELLED})
 
     def enqueue_batches(self, run_id: str, ids: Sequence[str]) -> int:
         """Queue these rows' digests in batches; how many batches."""
@@ -190,21 +192,10 @@ class DigestPlanner:
         planning (the broker did not take the batch, or lost it), `deferred` and not
         retried for as long after the longest backoff (the retry was lost), or
         `sending` past their lease (the worker died mid-batch). The claim stops a double
-        send if the old task turns up after all."""
-        with transaction(self._sessions) as session:
-            stale = session.execute(
-                select(DeliveryRow.id, DeliveryRow.run_id)
-                .where(DeliveryRow.kind == KIND)
-                .where(or_((DeliveryRow.status == JobStatus.QUEUED.value)
-                           & (DeliveryRow.created_at < now - older_than),
-                           (DeliveryRow.status == JobStatus.DEFERRED.value)
-                           & (DeliveryRow.updated_at < now - older_than - retry_max),
-                           (DeliveryRow.status == JobStatus.SENDING.value)
-                           & (DeliveryRow.lease_until < now)))
-                .where(DeliveryRow.expires_at > now)
-                # A paused run keeps its rows queued on purpose; resume queues them.
-                .where(or_(DeliveryRow.run_id.is_(None), DeliveryRow.run_id.not_in(
-                    select(DigestRunRow.id).where(DigestRunRow.status != "running"))))).all()
+        send if the old task turns up after all. A paused run keeps its rows queued on
+        purpose: resume queues them."""
+        halted = self._runs.ids_in({RunStatus.PAUSED, RunStatus.CANCELLED})
+        stale = self._ledger.stale_digests(now, older_than, retry_max, halted)
         by_run: dict[str, list[str]] = defaultdict(list)
         for id_, run in stale:
             by_run[run or ""].append(id_)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -30,9 +30,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from mailer.db import SessionFactory, transaction
+from mailer.db import SessionFactory, insert_ignore, transaction
 from mailer.errors import ServiceUnavailable
-from mailer.models import DeliveryRow, DigestRunRow, utcnow
+from mailer.models import DeliveryRow, utcnow
+
+
+class Kind(StrEnum):
+    """What a row of `deliveries` is."""
+
+    SHARE = "share"
+    CONFIRM = "confirm"
+    DIGEST = "digest"
 
 
 class JobStatus(StrEnum):
@@ -295,27 +303,30 @@ class DeliveryLedger:
                                    .limit(limit)).scalars()
             return [_record(row) for row in rows]
 
-    def requeue_failed(self, *, run_id: str | None, digest_until: datetime) -> list[Resent]:
+    def requeue_failed(self, *, run_id: str | None, digest_until: datetime,
+                       cancelled_runs: Collection[str] = ()) -> list[Resent]:
         """Failed messages back to `queued`, in one atomic UPDATE: two operators
         resending at once re-queue each message once between them. Digests get a new
         window (`digest_until`); for the others `expires_at` records the resending, so
         their retry horizon starts again. Returns what the caller must now hand to the
-        broker."""
+        broker. A cancelled run's messages stay unsent."""
         now = utcnow()
         query = (update(DeliveryRow).where(DeliveryRow.status == JobStatus.FAILED.value)
                  .where(DeliveryRow.last_reply != NOT_QUEUED)
-                 .where(or_(DeliveryRow.kind == "digest", DeliveryRow.payload.is_not(None))))
+                 .where(or_(DeliveryRow.kind == Kind.DIGEST.value,
+                            DeliveryRow.payload.is_not(None))))
         if run_id is not None:
             query = query.where(DeliveryRow.run_id == run_id)
-        # A cancelled run's messages stay unsent.
-        query = query.where(or_(DeliveryRow.run_id.is_(None), DeliveryRow.run_id.not_in(
-            select(DigestRunRow.id).where(DigestRunRow.status == "cancelled"))))
+        if cancelled_runs:
+            query = query.where(or_(DeliveryRow.run_id.is_(None),
+                                    DeliveryRow.run_id.not_in(list(cancelled_runs))))
         was = func.substr(literal("resent; was: ") + DeliveryRow.last_reply, 1, 1000)
         with transaction(self._sessions) as session:
             found = session.execute(
                 query.values(status=JobStatus.QUEUED.value, lease_until=None, updated_at=now,
                              last_reply=was,
-                             expires_at=case((DeliveryRow.kind == "digest", digest_until),
+                             expires_at=case((DeliveryRow.kind == Kind.DIGEST.value,
+                                              digest_until),
                                              else_=now))
                 .returning(DeliveryRow.id, DeliveryRow.kind, DeliveryRow.payload,
                            DeliveryRow.run_id)).all()
@@ -333,7 +344,8 @@ class DeliveryLedger:
         now = utcnow()
         table = self._table
         c = table.c
-        query = (update(table).where(c.kind != "digest").where(c.payload.is_not(None))
+        query = (update(table).where(c.kind != Kind.DIGEST.value)
+                 .where(c.payload.is_not(None))
                  .where(or_((c.status == JobStatus.QUEUED.value)
                             & (c.updated_at < queued_before),
                             (c.status == JobStatus.DEFERRED.value)
@@ -348,6 +360,67 @@ class DeliveryLedger:
             found = session.execute(query).all()
         return [Resent(id_, kind, json.loads(payload), run)
                 for id_, kind, payload, run in found]
+
+    def insert_digests(self, rows: list[dict[str, object]]) -> list[str]:
+        """Planned digest rows, each unless its (edition, subscriber) has one already
+        (`dedupe_key`); the ids inserted."""
+        with transaction(self._sessions) as session:
+            # The Core table, not the ORM entity: no per-row ORM bookkeeping.
+            return insert_ignore(session, self._table, rows, ["dedupe_key"], returning="id")
+
+    def stale_digests(self, now: datetime, older_than: timedelta, retry_max: timedelta,
+                      halted_runs: Collection[str] = ()) -> list[tuple[str, str | None]]:
+        """(id, run) of digests whose batch task is gone: `queued` long after planning,
+        `deferred` and not retried for as long past the longest backoff, or `sending`
+        past their lease; within their window, and not in a paused or cancelled run
+        (those keep their rows on purpose)."""
+        query = (select(DeliveryRow.id, DeliveryRow.run_id)
+                 .where(DeliveryRow.kind == Kind.DIGEST.value)
+                 .where(or_((DeliveryRow.status == JobStatus.QUEUED.value)
+                            & (DeliveryRow.created_at < now - older_than),
+                            (DeliveryRow.status == JobStatus.DEFERRED.value)
+                            & (DeliveryRow.updated_at < now - older_than - retry_max),
+                            (DeliveryRow.status == JobStatus.SENDING.value)
+                            & (DeliveryRow.lease_until < now)))
+                 .where(DeliveryRow.expires_at > now))
+        if halted_runs:
+            query = query.where(or_(DeliveryRow.run_id.is_(None),
+                                    DeliveryRow.run_id.not_in(list(halted_runs))))
+        with transaction(self._sessions) as session:
+            return [(id_, run) for id_, run in session.execute(query).all()]
+
+    def unsent_in_run(self, run_id: str) -> list[str]:
+        """A run's messages still to send within their window."""
+        with transaction(self._sessions) as session:
+            return list(session.execute(
+                select(DeliveryRow.id).where(DeliveryRow.run_id == run_id)
+                .where(DeliveryRow.status.in_([JobStatus.QUEUED.value, JobStatus.DEFERRED.value]))
+                .where(DeliveryRow.expires_at > utcnow())).scalars())
+
+    def cancel_run(self, run_id: str) -> int:
+        """A run's unsent messages recorded as cancelled; how many."""
+        with transaction(self._sessions) as session:
+            result = session.execute(
+                update(DeliveryRow).where(DeliveryRow.run_id == run_id)
+                .where(DeliveryRow.status.in_([JobStatus.QUEUED.value, JobStatus.DEFERRED.value]))
+                .values(status=JobStatus.CANCELLED.value, lease_until=None, updated_at=utcnow(),
+                        last_reply="not sent: run cancelled"))
+            return int(getattr(result, "rowcount", 0))
+
+    def outcome_counts(self, since: datetime, statuses: Collection[JobStatus]
+                       ) -> dict[str, dict[str, int]]:
+        """kind -> status -> how many messages reached it since `since` (every status
+        asked for is present, 0 where none)."""
+        with transaction(self._sessions) as session:
+            rows = session.execute(
+                select(DeliveryRow.kind, DeliveryRow.status, func.count())
+                .where(DeliveryRow.updated_at >= since)
+                .where(DeliveryRow.status.in_([s.value for s in statuses]))
+                .group_by(DeliveryRow.kind, DeliveryRow.status)).all()
+        found: dict[str, dict[str, int]] = {}
+        for kind, status, count in rows:
+            found.setdefault(kind, {s.value: 0 for s in statuses})[status] = int(count)
+        return found
 
     def get(self, job_id: str) -> JobRecord | None:
         with transaction(self._sessions) as session:

@@ -8,11 +8,11 @@ from datetime import timedelta
 
 from mailer.digest import DigestPlanner
 from mailer.errors import ServiceUnavailable
-from mailer.ledger import DeliveryLedger, JobStatus
+from mailer.ledger import DeliveryLedger, JobStatus, Kind
 from mailer.models import utcnow
 from mailer.queue import CONFIRM_TASK, SHARE_QUEUE, SHARE_TASK, JobQueue
 
-TASKS = {"share": SHARE_TASK, "confirm": CONFIRM_TASK}
+TASKS = {Kind.SHARE.value: SHARE_TASK, Kind.CONFIRM.value: CONFIRM_TASK}
 
 
 def requeue_stale_messages(*, ledger: DeliveryLedger, queue: JobQueue, older_than: timedelta,
@@ -44,14 +44,15 @@ def resend_failed(*, ledger: DeliveryLedger, queue: JobQueue, planner: DigestPla
     stops taking jobs midway, the ones it did not take are failed again with that
     reason, so the next resend picks them up."""
     found = ledger.requeue_failed(run_id=run_id,
-                                  digest_until=utcnow() + timedelta(hours=window_hours))
+                                  digest_until=utcnow() + timedelta(hours=window_hours),
+                                  cancelled_runs=planner.cancelled_runs())
     by_run: dict[str, list[str]] = defaultdict(list)
     messages = batches = 0
     pending = list(found)
     try:
         while pending:
             row = pending[0]
-            if row.kind == "digest":
+            if row.kind == Kind.DIGEST:
                 by_run[row.run_id or ""].append(row.id)
             elif row.kind in TASKS and row.payload is not None:
                 queue.enqueue(TASKS[row.kind], row.payload, queue=SHARE_QUEUE)

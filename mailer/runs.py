@@ -19,8 +19,8 @@ from sqlalchemy import select, update
 
 from mailer.db import SessionFactory, transaction
 from mailer.errors import InvalidInput, NotFound, ServiceUnavailable
-from mailer.ledger import JobStatus
-from mailer.models import DeliveryRow, DigestRunRow, utcnow
+from mailer.ledger import DeliveryLedger
+from mailer.models import DigestRunRow, utcnow
 
 KEY_PREFIX = "mailer:run:"
 
@@ -42,8 +42,28 @@ class RunInfo:
 
 
 class DigestRuns:
-    def __init__(self, sessions: SessionFactory) -> None:
+    """The only code that reads or writes `digest_runs`; a run's messages it reaches
+    through the ledger."""
+
+    def __init__(self, sessions: SessionFactory, ledger: DeliveryLedger) -> None:
         self._sessions = sessions
+        self._ledger = ledger
+
+    def open(self, run_id: str, edition: str, now: datetime) -> None:
+        with transaction(self._sessions) as session:
+            session.add(DigestRunRow(id=run_id, edition=edition,
+                                     status=RunStatus.RUNNING.value, total=0,
+                                     created_at=now, updated_at=now))
+
+    def set_total(self, run_id: str, total: int) -> None:
+        with transaction(self._sessions) as session:
+            session.execute(update(DigestRunRow).where(DigestRunRow.id == run_id)
+                            .values(total=total, updated_at=utcnow()))
+
+    def ids_in(self, statuses: set[RunStatus]) -> set[str]:
+        with transaction(self._sessions) as session:
+            return set(session.execute(select(DigestRunRow.id).where(
+                DigestRunRow.status.in_([s.value for s in statuses]))).scalars())
 
     def get(self, run_id: str) -> RunInfo:
         with transaction(self._sessions) as session:
@@ -91,12 +111,7 @@ class DigestRuns:
         if not self._move(run_id, {RunStatus.PAUSED}, RunStatus.RUNNING, ""):
             raise InvalidInput({"run": f"run {run_id} is {self.get(run_id).status.value}, "
                                        "not paused"})
-        now = utcnow()
-        with transaction(self._sessions) as session:
-            return list(session.execute(
-                select(DeliveryRow.id).where(DeliveryRow.run_id == run_id)
-                .where(DeliveryRow.status.in_([JobStatus.QUEUED.value, JobStatus.DEFERRED.value]))
-                .where(DeliveryRow.expires_at > now)).scalars())
+        return self._ledger.unsent_in_run(run_id)
 
     def cancel(self, run_id: str) -> int:
         """Cancelled for good: its unsent messages are recorded as cancelled. Returns
@@ -104,13 +119,7 @@ class DigestRuns:
         if not self._move(run_id, {RunStatus.RUNNING, RunStatus.PAUSED}, RunStatus.CANCELLED,
                           "cancelled by an operator"):
             raise InvalidInput({"run": f"run {run_id} is {self.get(run_id).status.value}"})
-        with transaction(self._sessions) as session:
-            result = session.execute(
-                update(DeliveryRow).where(DeliveryRow.run_id == run_id)
-                .where(DeliveryRow.status.in_([JobStatus.QUEUED.value, JobStatus.DEFERRED.value]))
-                .values(status=JobStatus.CANCELLED.value, lease_until=None, updated_at=utcnow(),
-                        last_reply="not sent: run cancelled"))
-            return int(getattr(result, "rowcount", 0))
+        return self._ledger.cancel_run(run_id)
 
 
 @dataclass(frozen=True)

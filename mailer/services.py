@@ -53,8 +53,9 @@ def open_stores(settings: Settings, *, seed: bool = True) -> Stores:
     engine = make_engine(settings.database)
     check_schema(engine)
     sessions = session_factory(engine)
+    ledger = DeliveryLedger(sessions)
     stores = Stores(engine, sessions, SqlArticleStore(sessions), SubscriberStore(sessions),
-                    DeliveryLedger(sessions), SuppressionStore(sessions), DigestRuns(sessions))
+                    ledger, SuppressionStore(sessions), DigestRuns(sessions, ledger))
     if seed:
         stores.articles.put_many(read_seed_articles(settings.seeds_dir))
     return stores
@@ -129,7 +130,8 @@ def make_digest_mail(settings: Settings) -> DigestMail:
 
 
 def make_planner(settings: Settings, stores: Stores, queue: JobQueue) -> DigestPlanner:
-    return DigestPlanner(sessions=stores.sessions, subscribers=stores.subscribers,
+    return DigestPlanner(ledger=stores.ledger, runs=stores.runs,
+                         subscribers=stores.subscribers,
                          articles=stores.articles, queue=queue,
                          batch_size=settings.digest_batch_size,
                          window_hours=settings.digest_window_hours)

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import redis
-from sqlalchemy import func, select
 
 from mailer.config import Settings
-from mailer.db import transaction
+from mailer.digest import next_due
 from mailer.errors import MailerError
 from mailer.ledger import JobStatus
 from mailer.metrics import oldest_age
-from mailer.models import DeliveryRow, SubscriberRow, utcnow
+from mailer.models import utcnow
 from mailer.pacing import relay_key
 from mailer.queue import DIGEST_QUEUE, SHARE_QUEUE, JobQueue
 from mailer.ratelimit import KEY_PREFIX as RATE_PREFIX
@@ -83,16 +81,7 @@ class Status:
 
 
 def _outcomes(stores: Stores, since: datetime) -> dict[str, dict[str, int]]:
-    with transaction(stores.sessions) as session:
-        rows = session.execute(
-            select(DeliveryRow.kind, DeliveryRow.status, func.count())
-            .where(DeliveryRow.updated_at >= since)
-            .where(DeliveryRow.status.in_([s.value for s in OUTCOMES]))
-            .group_by(DeliveryRow.kind, DeliveryRow.status)).all()
-    found: dict[str, dict[str, int]] = {}
-    for kind, status, count in rows:
-        found.setdefault(kind, {s.value: 0 for s in OUTCOMES})[status] = int(count)
-    return found
+    return stores.ledger.outcome_counts(since, OUTCOMES)
 
 
 def _buckets(settings: Settings, client: redis.Redis) -> list[BucketState]:
@@ -125,18 +114,8 @@ def _runs(stores: Stores, now: datetime) -> list[RunState]:
 
 def next_digest_time(stores: Stores, now: datetime) -> datetime | None:
     """The next moment some active subscriber's digest falls due."""
-    with transaction(stores.sessions) as session:
-        pairs = session.execute(select(SubscriberRow.timezone, SubscriberRow.hour).distinct()
-                                .where(SubscriberRow.status == "active")).all()
-    best: datetime | None = None
-    for zone_name, hour in pairs:
-        local = now.astimezone(ZoneInfo(zone_name))
-        due = local.replace(hour=hour, minute=0, second=0, microsecond=0)
-        if due <= local:
-            due += timedelta(days=1)
-        if best is None or due < best:
-            best = due
-    return best
+    times = [next_due(now, zone, hour) for zone, hour in stores.subscribers.schedules()]
+    return min(times) if times else None
 
 
 def collect(settings: Settings, stores: Stores, client: redis.Redis, queue: JobQueue,

@@ -328,6 +328,13 @@ class SubscriberStore:
                                      .where(SubscriberRow.email_key == email_key(email)))
             return bool(getattr(result, "rowcount", 0))
 
+    def schedules(self) -> set[tuple[str, int]]:
+        """The (time zone, hour) pairs active subscribers have chosen."""
+        with transaction(self._sessions) as session:
+            return {(tz, hour) for tz, hour in session.execute(
+                select(SubscriberRow.timezone, SubscriberRow.hour).distinct()
+                .where(SubscriberRow.status == Status.ACTIVE.value)).all()}
+
     def active_for_planning(self) -> list[PlanningRow]:
         """Only what the digest planner needs, without building full objects: it reads
         the whole active list every few minutes."""

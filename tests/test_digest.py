@@ -14,8 +14,8 @@ from sqlalchemy import update
 
 from mailer.articles import Article
 from mailer.config import Settings
-from mailer.digest import KIND, Variant, due_edition, in_sections
-from mailer.ledger import JobStatus
+from mailer.digest import Variant, due_edition, in_sections
+from mailer.ledger import JobStatus, Kind
 from mailer.models import DeliveryRow
 from mailer.services import Stores, make_planner, open_stores
 from mailer.subscribers import Preferences, SignUp
@@ -115,7 +115,7 @@ def test_planning_by_zone_is_idempotent_and_skips_the_inactive(
     batches = planned_batches(redis_client)
     assert [len(b) for b in batches] == [2, 1, 1]
     with stores.sessions.begin() as session:
-        rows = session.query(DeliveryRow).filter(DeliveryRow.kind == KIND).all()
+        rows = session.query(DeliveryRow).filter(DeliveryRow.kind == Kind.DIGEST).all()
     assert sorted(r.subscriber_id for r in rows) == sorted([*baku, berlin])
     assert {r.reference for r in rows} == {"2026-11-26"}
     assert sorted(i for batch in batches for i in batch) == sorted(r.id for r in rows)
