@@ -53,8 +53,8 @@ from mailer.services import (
     make_tokens,
     open_stores,
     resend_after,
-    share_guard,
-    signup_guard,
+    share_guards,
+    signup_guards,
     signup_mail_cap,
     site_of,
 )
@@ -249,6 +249,9 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
     proxies = parse_networks(settings.trusted_proxies)
     flood_redis = make_redis(settings)
     group_commit = GroupCommit(ledger=db.ledger, queue=job_queue)
+    share_guard = share_guards(settings, flood_redis)
+    signup_guard = signup_guards(settings, flood_redis)
+    mail_cap = signup_mail_cap(settings, flood_redis)
 
     def ip_of(request: Request) -> str:
         return client_ip(request.client.host if request.client else None, request.headers,
@@ -375,7 +378,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
             # deliverability checks do wait on the network: those get a thread.
             prepare = partial(prepare_share, fields, articles=db.articles,
                               check_deliverability=settings.check_deliverability,
-                              guard=share_guard(settings, flood_redis, ip_of(request)))
+                              guard=share_guard(ip_of(request)))
             job, payload = await run_in_threadpool(prepare) \
                 if settings.check_deliverability else prepare()
             await group_commit.submit(job, SHARE_TASK, payload)
@@ -421,8 +424,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
                 submit_signup, fields, catalog=catalog, default=defaults, store=db.subscribers,
                 ledger=db.ledger, queue=job_queue, resend_after=resend_after(settings),
                 check_deliverability=settings.check_deliverability,
-                guard=signup_guard(settings, flood_redis, ip_of(request)),
-                mail_cap=signup_mail_cap(settings, flood_redis))
+                guard=signup_guard(ip_of(request)), mail_cap=mail_cap)
         except InvalidInput as exc:
             if wants_html(request):
                 return page("web/index.html", 422, articles=db.articles.all(),

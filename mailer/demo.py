@@ -225,10 +225,10 @@ def _forget_demo_readers(settings: Settings) -> None:
 
 def _active_subscribers(settings: Settings) -> set[str]:
     from mailer.services import open_stores
-    from mailer.subscribers import Status
+    from mailer.subscribers import SubscriberStatus
 
     stores = open_stores(settings, seed=False)
     try:
-        return {s.email for s in stores.subscribers.list(Status.ACTIVE)}
+        return {s.email for s in stores.subscribers.list(SubscriberStatus.ACTIVE)}
     finally:
         stores.close()

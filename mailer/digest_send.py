@@ -13,13 +13,13 @@ from mailer.attempts import Stopwatch, log_attempt, reply_code
 from mailer.delivery import SUPPRESSED_REPLY, RetryPolicy
 from mailer.digest import ArticleDays, Variant
 from mailer.digest_mail import DigestMail, EncodedTemplate
-from mailer.ledger import DeliveryLedger, JobStatus
+from mailer.ledger import DeliveryLedger, JobStatus, Kind
 from mailer.message import Envelope
 from mailer.metrics import MetricsRecorder
 from mailer.replies import verdict
 from mailer.retry import backoff_delay
 from mailer.runs import DigestRuns, FailureWindow, RunStatus
-from mailer.subscribers import Status, SubscriberStore
+from mailer.subscribers import SubscriberStatus, SubscriberStore
 from mailer.suppression import SuppressionStore
 from mailer.transport import EmailBackend, SendResult
 
@@ -91,7 +91,7 @@ class DigestSender:
         templates: dict[Variant, EncodedTemplate | None] = {}
         for row in claimed:
             person = people.get(row.subscriber_id)
-            if person is None or person.status is not Status.ACTIVE:
+            if person is None or person.status is not SubscriberStatus.ACTIVE:
                 skipped.append((row.id, JobStatus.SKIPPED, "not sent: unsubscribed since"))
                 continue
             if person.email.lower() in listed:
@@ -136,7 +136,7 @@ class DigestSender:
         def record(index: int, result: SendResult) -> None:
             row_id, attempts, envelope = work[index]
             found = verdict(result.error, result.reply)
-            log_attempt(message_id=row_id, kind="digest", recipient=envelope.recipient,
+            log_attempt(message_id=row_id, kind=Kind.DIGEST, recipient=envelope.recipient,
                         outcome=found.outcome, smtp_code=reply_code(result),
                         smtp_seconds=watch.lap(), queued_at=queued.get(row_id),
                         metrics=self.metrics)

@@ -27,9 +27,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import redis
-from redis.exceptions import NoScriptError
 
 from mailer.errors import RateLimited, ServiceUnavailable
+from mailer.lua import LuaScript
 
 KEY_PREFIX = "mailer:flood:"
 _QUOTA = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(s|m|h|d)\s*$")
@@ -49,7 +49,7 @@ for i, key in ipairs(KEYS) do
 end
 return {-1, 0}
 """
-_SHA = hashlib.sha1(_TAKE.encode()).hexdigest()
+_TAKE_SCRIPT = LuaScript(_TAKE)
 
 
 @dataclass(frozen=True)
@@ -123,18 +123,14 @@ class FloodGate:
                   if quota is not None]
         if not active:
             return
-        command: list[object] = ["EVALSHA", _SHA, len(active)]
-        command += [f"{KEY_PREFIX}{self._form}:{scope}:{value}" if value
-                    else f"{KEY_PREFIX}{self._form}:{scope}" for scope, value, _ in active]
+        keys = [f"{KEY_PREFIX}{self._form}:{scope}:{value}" if value
+                else f"{KEY_PREFIX}{self._form}:{scope}" for scope, value, _ in active]
+        args: list[object] = []
         for _, _, quota in active:
             assert quota is not None
-            command += [quota.count, quota.seconds * 1000]
+            args += [quota.count, quota.seconds * 1000]
         try:
-            try:
-                refused, ttl_ms = self._client.execute_command(*command)
-            except NoScriptError:
-                self._client.script_load(_TAKE)
-                refused, ttl_ms = self._client.execute_command(*command)
+            refused, ttl_ms = _TAKE_SCRIPT.run(self._client, keys, args)
         except redis.RedisError as exc:
             raise ServiceUnavailable(f"flood control unavailable (Redis): {exc}") from None
         if int(refused) < 0:

@@ -33,6 +33,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from mailer.db import SessionFactory, insert_ignore, transaction
 from mailer.errors import ServiceUnavailable
 from mailer.models import DeliveryRow, utcnow
+from mailer.validation import mask_address
 
 
 class Kind(StrEnum):
@@ -102,11 +103,6 @@ class Claimed:
 
 def summarise(counts: dict[JobStatus, int]) -> str:
     return ", ".join(f"{n} {status.value}" for status, n in sorted(counts.items()))
-
-
-def mask_address(address: str) -> str:
-    local, _, domain = address.rpartition("@")
-    return f"{local[:1]}***@{domain}" if local else address
 
 
 def _record(row: DeliveryRow) -> JobRecord:

@@ -12,7 +12,6 @@ from uuid import uuid4
 
 from mailer.mime import address_header, alternative, dot_stuff, fold, seven_bit, undot
 from mailer.render import RenderedEmail
-from mailer.validation import ShareRequest
 
 # CRLF line ends, long lines folded; switched to utf8 at send time only when an
 # address needs SMTPUTF8 (see `Envelope.smtputf8`).
@@ -69,19 +68,3 @@ def build_message(*, rendered: RenderedEmail, from_addr: tuple[str, str],
              # one of the patterns spam filters score.
              f"Message-ID: <{uuid4().hex}@{domain}>\r\n".encode()]
     return dot_stuff(b"".join(head) + alternative(rendered.text, rendered.html))
-
-
-def build_share_envelope(rendered: RenderedEmail, share: ShareRequest, *, site_name: str,
-                         from_email: str, domain: str) -> Envelope:
-    """From is always the site's own address (the reader's would fail DMARC); the
-    reader's name is the display name and the reader is Reply-To."""
-    needs_utf8 = share.friend.smtputf8 or share.sender.smtputf8 or not from_email.isascii()
-    data = build_message(
-        rendered=rendered,
-        from_addr=(f"{share.sender.name} via {site_name}", from_email),
-        to_addr=(share.friend.name, share.friend.email),
-        reply_to=(share.sender.name, share.sender.email),
-        domain=domain, utf8=needs_utf8,
-    )
-    return Envelope(message=data, sender=from_email, recipient=share.friend.email,
-                    smtputf8=needs_utf8, eightbit=True, wire_ready=True)

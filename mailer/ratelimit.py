@@ -24,7 +24,6 @@ MemoryBuckets implements the same contract inside one process, for tests and too
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 import threading
@@ -34,9 +33,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import redis
-from redis.exceptions import NoScriptError
 
-from mailer.errors import ConfigError, ServiceUnavailable
+from mailer.errors import ServiceUnavailable
+from mailer.lua import LuaScript
 
 KEY_PREFIX = "mailer:rate:"
 
@@ -126,10 +125,11 @@ return {1, send - now, -1}
 """
 
 
+_RESERVE_SCRIPT = LuaScript(_RESERVE)
+
+
 class RedisBuckets:
     """The buckets in Redis, reserved by one Lua script: one round trip a message."""
-
-    _SHA = hashlib.sha1(_RESERVE.encode()).hexdigest()
 
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
@@ -137,17 +137,11 @@ class RedisBuckets:
     def reserve(self, buckets: Sequence[tuple[str, float]], max_wait: float) -> Reservation:
         if not buckets:
             return Reservation(True, 0.0)
-        # EVALSHA by hand: redis-py's Script wrapper costs a third of the call.
-        command = ["EVALSHA", self._SHA, len(buckets)]
-        command += [KEY_PREFIX + key for key, _ in buckets]
-        command.append(math.floor(max_wait * 1e6))
-        command += [max(1, round(interval * 1e6)) for _, interval in buckets]
+        args = [math.floor(max_wait * 1e6),
+                *(max(1, round(interval * 1e6)) for _, interval in buckets)]
         try:
-            try:
-                ok, wait_us, refused = self._client.execute_command(*command)
-            except NoScriptError:
-                self._client.script_load(_RESERVE)
-                ok, wait_us, refused = self._client.execute_command(*command)
+            ok, wait_us, refused = _RESERVE_SCRIPT.run(
+                self._client, [KEY_PREFIX + key for key, _ in buckets], args)
         except redis.RedisError as exc:
             raise ServiceUnavailable(f"rate limits unavailable (Redis): {exc}") from None
         return Reservation(bool(ok), int(wait_us) / 1e6, int(refused))
@@ -199,9 +193,3 @@ class MemoryBuckets:
             now = time.monotonic()
             return [max(0.0, self._tats.get(key, now) - now) for key in keys]
 
-
-def check_rate(name: str, text: str) -> Rate | None:
-    try:
-        return parse_rate(text)
-    except ValueError as exc:
-        raise ConfigError(f"{name}: {exc}") from None

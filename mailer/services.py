@@ -146,27 +146,34 @@ def resend_after(settings: Settings) -> timedelta:
     return timedelta(seconds=settings.confirm_resend_seconds)
 
 
-def share_guard(settings: Settings, client: redis.Redis, ip: str
-                ) -> Callable[[ShareRequest], None]:
-    """The share form's flood control for one request from `ip`."""
+ShareGuard = Callable[[ShareRequest], None]
+
+
+def share_guards(settings: Settings, client: redis.Redis) -> Callable[[str], ShareGuard]:
+    """The share form's flood control, its quotas parsed once: per request, the guard
+    for the client's address."""
     gate = FloodGate(client, "share")
+    per_ip, per_sender, per_recipient, per_article, total = (parse_quota(text) for text in (
+        settings.share_limit_per_ip, settings.share_limit_per_sender,
+        settings.share_limit_per_recipient, settings.share_limit_per_article,
+        settings.share_limit_total))
 
-    def guard(share: ShareRequest) -> None:
-        gate.take([
-            ("ip", ip, parse_quota(settings.share_limit_per_ip)),
-            ("from", mailbox_key(share.sender.email),
-             parse_quota(settings.share_limit_per_sender)),
-            ("to", mailbox_key(share.friend.email),
-             parse_quota(settings.share_limit_per_recipient)),
-            ("article", share.article_id, parse_quota(settings.share_limit_per_article)),
-            ("all", "", parse_quota(settings.share_limit_total)),
-        ])
-    return guard
+    def for_client(ip: str) -> ShareGuard:
+        def guard(share: ShareRequest) -> None:
+            gate.take([("ip", ip, per_ip),
+                       ("from", mailbox_key(share.sender.email), per_sender),
+                       ("to", mailbox_key(share.friend.email), per_recipient),
+                       ("article", share.article_id, per_article),
+                       ("all", "", total)])
+        return guard
+    return for_client
 
 
-def signup_guard(settings: Settings, client: redis.Redis, ip: str) -> Callable[[], None]:
+def signup_guards(settings: Settings, client: redis.Redis) -> Callable[[str], Callable[[], None]]:
+    """The sign-up form's flood control per client address, its quota parsed once."""
     gate = FloodGate(client, "signup")
-    return lambda: gate.take([("ip", ip, parse_quota(settings.signup_limit_per_ip))])
+    per_ip = parse_quota(settings.signup_limit_per_ip)
+    return lambda ip: lambda: gate.take([("ip", ip, per_ip)])
 
 
 def signup_mail_cap(settings: Settings, client: redis.Redis) -> Callable[[str], None]:

@@ -13,13 +13,11 @@ from uuid import uuid4
 from mailer.articles import ArticleStore
 from mailer.delivery import Deliverer, Job, Outcome, queue_delivery
 from mailer.errors import InvalidInput
-from mailer.ledger import DeliveryLedger, JobStatus
-from mailer.message import Envelope, build_share_envelope
+from mailer.ledger import DeliveryLedger, JobStatus, Kind
+from mailer.message import Envelope, build_message
 from mailer.queue import SHARE_TASK, JobQueue
-from mailer.render import ShareRenderer
+from mailer.render import RenderedEmail, ShareRenderer
 from mailer.validation import ShareRequest, validate_share
-
-KIND = "share"
 
 
 def prepare_share(fields: Mapping[str, object], *, articles: ArticleStore,
@@ -32,7 +30,7 @@ def prepare_share(fields: Mapping[str, object], *, articles: ArticleStore,
     articles.check_known(share.article_id)
     if guard is not None:
         guard(share)
-    job = Job(uuid4().hex, KIND, share.friend.email, share.article_id)
+    job = Job(uuid4().hex, Kind.SHARE, share.friend.email, share.article_id)
     return job, {"job_id": job.id, "share": share.as_fields(), "queued_at": time.time()}
 
 
@@ -75,5 +73,21 @@ class ShareMail:
             return build_share_envelope(rendered, share, site_name=self.site_name,
                                         from_email=self.from_email, domain=self.domain)
 
-        job = Job(job_id, KIND, share.friend.email, share.article_id)
+        job = Job(job_id, Kind.SHARE, share.friend.email, share.article_id)
         return deliverer.deliver(job, attempt, build)
+
+
+def build_share_envelope(rendered: RenderedEmail, share: ShareRequest, *, site_name: str,
+                         from_email: str, domain: str) -> Envelope:
+    """From is always the site's own address (the reader's would fail DMARC); the
+    reader's name is the display name and the reader is Reply-To."""
+    needs_utf8 = share.friend.smtputf8 or share.sender.smtputf8 or not from_email.isascii()
+    data = build_message(
+        rendered=rendered,
+        from_addr=(f"{share.sender.name} via {site_name}", from_email),
+        to_addr=(share.friend.name, share.friend.email),
+        reply_to=(share.sender.name, share.sender.email),
+        domain=domain, utf8=needs_utf8,
+    )
+    return Envelope(message=data, sender=from_email, recipient=share.friend.email,
+                    smtputf8=needs_utf8, eightbit=True, wire_ready=True)

@@ -61,7 +61,7 @@ class RunState:
 
 
 @dataclass(frozen=True)
-class Status:
+class Snapshot:
     at: str
     queues: list[QueueState]
     workers: dict[str, list[str]]  # worker name -> queues it consumes
@@ -119,7 +119,7 @@ def next_digest_time(stores: Stores, now: datetime) -> datetime | None:
 
 
 def collect(settings: Settings, stores: Stores, client: redis.Redis, queue: JobQueue,
-            *, max_age: float, timeout: float = 1.0) -> Status:
+            *, max_age: float, timeout: float = 1.0) -> Snapshot:
     now = utcnow()
     problems: list[str] = []
     try:
@@ -146,7 +146,7 @@ def collect(settings: Settings, stores: Stores, client: redis.Redis, queue: JobQ
     problems += [f"relay {r.id} is unhealthy since {r.since}: {r.reason}" for r in relays
                  if not r.healthy]
     nxt = next_digest_time(stores, now)
-    return Status(now.isoformat(timespec="seconds"), queues, workers,
+    return Snapshot(now.isoformat(timespec="seconds"), queues, workers,
                   {"5m": _outcomes(stores, now - timedelta(minutes=5)),
                    "1h": _outcomes(stores, now - timedelta(hours=1))},
                   _buckets(settings, client), runs,

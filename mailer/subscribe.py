@@ -13,20 +13,18 @@ from uuid import uuid4
 
 from mailer.delivery import Deliverer, Job, Outcome, queue_delivery
 from mailer.errors import NotFound, RateLimited
-from mailer.ledger import DeliveryLedger
+from mailer.ledger import DeliveryLedger, Kind
 from mailer.message import Envelope, build_message
 from mailer.queue import CONFIRM_TASK, JobQueue
 from mailer.render import TemplateMail
 from mailer.subscribers import (
     Preferences,
     SectionCatalog,
-    Status,
+    SubscriberStatus,
     SubscriberStore,
     validate_signup,
 )
 from mailer.tokens import Purpose, Tokens
-
-KIND = "confirm"
 
 
 def submit_signup(fields: Mapping[str, object], *, catalog: SectionCatalog,
@@ -50,7 +48,7 @@ def submit_signup(fields: Mapping[str, object], *, catalog: SectionCatalog,
             mail_cap(subscriber.email)
         except RateLimited:
             return
-    job = Job(uuid4().hex, KIND, subscriber.email, subscriber.id)
+    job = Job(uuid4().hex, Kind.CONFIRM, subscriber.email, subscriber.id)
     queue_delivery(job, ledger=ledger, queue=queue, task=CONFIRM_TASK,
                    payload={"job_id": job.id, "subscriber_id": subscriber.id,
                             "recipient": subscriber.email})
@@ -95,7 +93,7 @@ class ConfirmMail:
                 recipient = self.store.get(subscriber_id).email
             except NotFound:
                 recipient = ""  # build() records the message as failed
-        job = Job(job_id, KIND, recipient, subscriber_id)
+        job = Job(job_id, Kind.CONFIRM, recipient, subscriber_id)
         return deliverer.deliver(job, attempt, build)
 
     def build(self, subscriber_id: str) -> Envelope:
@@ -107,10 +105,10 @@ class ConfirmMail:
             "links": links(self.tokens, self.public_url, subscriber.id),
             "confirm_hours": self.confirm_hours,
         }
-        if subscriber.status is Status.PENDING:
+        if subscriber.status is SubscriberStatus.PENDING:
             rendered = self.mail.render("confirm", f"Confirm your subscription to "
                                         f"{self.site_name}", **context)
-        elif subscriber.status is Status.ACTIVE:
+        elif subscriber.status is SubscriberStatus.ACTIVE:
             rendered = self.mail.render("subscribed", f"You are already subscribed to "
                                         f"{self.site_name}", **context)
         else:

@@ -23,10 +23,10 @@ from mailer.articles import slugify
 from mailer.db import SessionFactory, transaction, upsert
 from mailer.errors import InvalidInput, NotFound
 from mailer.models import SubscriberRow, utcnow
-from mailer.validation import clean_email, clean_name
+from mailer.validation import clean_email, clean_name, mask_address
 
 
-class Status(StrEnum):
+class SubscriberStatus(StrEnum):
     PENDING = "pending"
     ACTIVE = "active"
     UNSUBSCRIBED = "unsubscribed"
@@ -52,15 +52,14 @@ class Subscriber:
     email: str
     name: str
     preferences: Preferences
-    status: Status
+    status: SubscriberStatus
     created_at: datetime
     confirmation_sent_at: datetime | None
     confirmed_at: datetime | None
 
     @property
     def masked_email(self) -> str:
-        local, _, domain = self.email.rpartition("@")
-        return f"{local[:1]}***@{domain}"
+        return mask_address(self.email)
 
 
 @dataclass(frozen=True)
@@ -204,7 +203,7 @@ def _subscriber(row: SubscriberRow | Row[Any]) -> Subscriber:
         id=row.id, email=row.email, name=row.name,
         preferences=Preferences(tuple(s for s in row.sections.split(",") if s), row.timezone,
                                 row.hour),
-        status=Status(row.status), created_at=row.created_at,
+        status=SubscriberStatus(row.status), created_at=row.created_at,
         confirmation_sent_at=row.confirmation_sent_at, confirmed_at=row.confirmed_at)
 
 
@@ -260,8 +259,8 @@ class SubscriberStore:
         now = utcnow()
         with transaction(self._sessions) as session:
             row = _find_or_add(session, signup.email, now)
-            if row.status != Status.ACTIVE:
-                row.status = Status.PENDING.value
+            if row.status != SubscriberStatus.ACTIVE:
+                row.status = SubscriberStatus.PENDING.value
                 _apply(row, signup, now)
             last = row.confirmation_sent_at
             send = last is None or now - last >= resend_after
@@ -276,7 +275,7 @@ class SubscriberStore:
         with transaction(self._sessions) as session:
             row = _find_or_add(session, signup.email, now)
             _apply(row, signup, now)
-            row.status = Status.ACTIVE.value
+            row.status = SubscriberStatus.ACTIVE.value
             row.confirmed_at = row.confirmed_at or now
             row.unsubscribed_at = None
             session.flush()
@@ -288,18 +287,18 @@ class SubscriberStore:
         with transaction(self._sessions) as session:
             row = _locked(session, subscriber_id, missing="this sign-up has expired or was "
                                                           "removed: please sign up again")
-            if row.status == Status.PENDING:
-                row.status = Status.ACTIVE.value
+            if row.status == SubscriberStatus.PENDING:
+                row.status = SubscriberStatus.ACTIVE.value
                 row.confirmed_at = row.updated_at = utcnow()
-            elif row.status == Status.UNSUBSCRIBED:
+            elif row.status == SubscriberStatus.UNSUBSCRIBED:
                 raise NotFound("this address has unsubscribed since: please sign up again")
             return _subscriber(row)
 
     def unsubscribe(self, subscriber_id: str) -> Subscriber:
         with transaction(self._sessions) as session:
             row = _locked(session, subscriber_id)
-            if row.status != Status.UNSUBSCRIBED:
-                row.status = Status.UNSUBSCRIBED.value
+            if row.status != SubscriberStatus.UNSUBSCRIBED:
+                row.status = SubscriberStatus.UNSUBSCRIBED.value
                 row.unsubscribed_at = row.updated_at = utcnow()
             return _subscriber(row)
 
@@ -317,7 +316,7 @@ class SubscriberStore:
         cutoff = utcnow() - older_than
         with transaction(self._sessions) as session:
             result = session.execute(delete(SubscriberRow)
-                                     .where(SubscriberRow.status == Status.PENDING.value)
+                                     .where(SubscriberRow.status == SubscriberStatus.PENDING.value)
                                      .where(SubscriberRow.created_at < cutoff))
             return int(getattr(result, "rowcount", 0) or 0)
 
@@ -333,7 +332,7 @@ class SubscriberStore:
         with transaction(self._sessions) as session:
             return {(tz, hour) for tz, hour in session.execute(
                 select(SubscriberRow.timezone, SubscriberRow.hour).distinct()
-                .where(SubscriberRow.status == Status.ACTIVE.value)).all()}
+                .where(SubscriberRow.status == SubscriberStatus.ACTIVE.value)).all()}
 
     def active_for_planning(self) -> list[PlanningRow]:
         """Only what the digest planner needs, without building full objects: it reads
@@ -342,12 +341,12 @@ class SubscriberStore:
             rows = session.execute(select(SubscriberRow.id, SubscriberRow.email,
                                           SubscriberRow.sections, SubscriberRow.timezone,
                                           SubscriberRow.hour)
-                                   .where(SubscriberRow.status == Status.ACTIVE.value)
+                                   .where(SubscriberRow.status == SubscriberStatus.ACTIVE.value)
                                    .order_by(SubscriberRow.email_key))
             return [PlanningRow(id_, email, tuple(s for s in sections.split(",") if s), tz, hour)
                     for id_, email, sections, tz, hour in rows]
 
-    def list(self, status: Status | None = None) -> list[Subscriber]:
+    def list(self, status: SubscriberStatus | None = None) -> list[Subscriber]:
         with transaction(self._sessions) as session:
             query = select(SubscriberRow).order_by(SubscriberRow.created_at,
                                                    SubscriberRow.email_key)
@@ -372,7 +371,7 @@ class SubscriberStore:
                 for key in chunk:
                     signup = batch[key]
                     status = existing.get(key)
-                    if status == Status.UNSUBSCRIBED:
+                    if status == SubscriberStatus.UNSUBSCRIBED:
                         kept += 1
                         continue
                     added += status is None
@@ -381,8 +380,8 @@ class SubscriberStore:
                         "id": uuid4().hex, "email": signup.email, "email_key": key,
                         "name": signup.name, "sections": ",".join(signup.preferences.sections),
                         "timezone": signup.preferences.timezone, "hour": signup.preferences.hour,
-                        "status": Status.ACTIVE.value, "created_at": now, "updated_at": now,
-                        "confirmed_at": now,
+                        "status": SubscriberStatus.ACTIVE.value, "created_at": now,
+                        "updated_at": now, "confirmed_at": now,
                     })
                 upsert(session, SubscriberRow, rows, key=["email_key"],
                        update=["email", "name", "sections", "timezone", "hour", "status",

@@ -116,6 +116,12 @@ def clean_email(value: str, *, check_deliverability: bool = False) -> tuple[str,
     return result.normalized, True
 
 
+def mask_address(address: str) -> str:
+    """For pages and job status anyone with a link may see: `a***@example.org`."""
+    local, _, domain = address.rpartition("@")
+    return f"{local[:1]}***@{domain}" if local else address
+
+
 def check_address(value: object, field: str) -> str:
     """One address from an operator or a webhook, or InvalidInput naming the field."""
     try:

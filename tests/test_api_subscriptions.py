@@ -16,7 +16,7 @@ from mailer.api import SIGNUP_ACCEPTED, create_app
 from mailer.config import Settings
 from mailer.queue import CONFIRM_TASK
 from mailer.services import make_tokens, open_stores
-from mailer.subscribers import Status, SubscriberStore
+from mailer.subscribers import SubscriberStatus, SubscriberStore
 from mailer.tokens import Purpose, Tokens
 
 API_KEY = "cms-key-for-tests"
@@ -66,7 +66,7 @@ def test_subscribe_answers_the_same_whatever_the_state(client: TestClient,
     assert bodies == {(202, json.dumps({"status": "accepted", "detail": SIGNUP_ACCEPTED},
                                        separators=(",", ":")))}
     assert len(store.list()) == 1
-    assert store.list(Status.ACTIVE)[0].id == subscriber.id
+    assert store.list(SubscriberStatus.ACTIVE)[0].id == subscriber.id
     jobs = queued(redis_client, CONFIRM_TASK)
     assert [j["subscriber_id"] for j in jobs] == [subscriber.id] * 3
 
@@ -79,8 +79,8 @@ def test_subscribe_form_with_checkboxes(client: TestClient, store: SubscriberSto
     subscriber = store.find("tural@example.net")
     assert subscriber is not None
     assert (subscriber.status, subscriber.preferences.sections, subscriber.preferences.hour,
-            subscriber.preferences.timezone) == (Status.PENDING, ("economy", "politics"), 8,
-                                                 "Europe/Berlin")
+            subscriber.preferences.timezone) == (SubscriberStatus.PENDING,
+                                                 ("economy", "politics"), 8, "Europe/Berlin")
 
 
 def test_subscribe_errors(client: TestClient, store: SubscriberStore) -> None:
@@ -101,7 +101,7 @@ def test_confirm_link(client: TestClient, store: SubscriberStore, tokens: Tokens
     response = client.get(f"/confirm/{tokens.make(Purpose.CONFIRM, subscriber.id)}")
     assert response.status_code == 200
     assert "l***@example.com" in response.text
-    assert store.get(subscriber.id).status is Status.ACTIVE
+    assert store.get(subscriber.id).status is SubscriberStatus.ACTIVE
 
 
 @pytest.mark.parametrize(("purpose_made", "path", "status", "text"), [
@@ -121,7 +121,7 @@ def test_wrong_purpose_tokens(client: TestClient, store: SubscriberStore, tokens
         response = client.request(method, f"/{path}/{token}")
         assert response.status_code == status
         assert text in response.text
-    assert store.get(subscriber.id).status is Status.PENDING
+    assert store.get(subscriber.id).status is SubscriberStatus.PENDING
 
 
 def test_tampered_and_expired_tokens(client: TestClient, store: SubscriberStore,
@@ -139,7 +139,7 @@ def test_tampered_and_expired_tokens(client: TestClient, store: SubscriberStore,
     expired = client.get(f"/confirm/{old}")
     assert expired.status_code == 410
     assert "This confirm link has expired." in expired.text
-    assert store.get(subscriber.id).status is Status.PENDING
+    assert store.get(subscriber.id).status is SubscriberStatus.PENDING
 
 
 def test_unsubscribe_get_changes_nothing_post_unsubscribes(client: TestClient,
@@ -155,11 +155,11 @@ def test_unsubscribe_get_changes_nothing_post_unsubscribes(client: TestClient,
     assert "l***@example.com" in page.text
     assert "leyla@example.com" not in page.text
     assert f'action="/unsubscribe/{token}"' in page.text
-    assert store.get(subscriber.id).status is Status.ACTIVE
+    assert store.get(subscriber.id).status is SubscriberStatus.ACTIVE
     one_click = client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"},
                             follow_redirects=False)
     assert one_click.status_code == 200
-    assert store.get(subscriber.id).status is Status.UNSUBSCRIBED
+    assert store.get(subscriber.id).status is SubscriberStatus.UNSUBSCRIBED
     assert client.post(f"/unsubscribe/{token}").status_code == 200, "idempotent"
 
 

@@ -15,7 +15,7 @@ from mailer.services import (
     make_digest_mail,
     make_tokens,
 )
-from mailer.subscribers import Preferences, Status, Subscriber
+from mailer.subscribers import Preferences, Subscriber, SubscriberStatus
 from mailer.tokens import Purpose
 
 EDITION = date(2026, 11, 26)
@@ -35,7 +35,7 @@ ARTICLES = [article("early", "2026-11-26T08:00:00+04:00"),
 
 def subscriber(name: str = "Leyla <Q>", email_: str = "leyla@example.com") -> Subscriber:
     return Subscriber("sub1", email_, name, Preferences(("politics",), "Asia/Baku", 7),
-                      Status.ACTIVE, NOW, None, NOW)
+                      SubscriberStatus.ACTIVE, NOW, None, NOW)
 
 
 def parse(raw: bytes) -> EmailMessage:

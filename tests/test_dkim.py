@@ -13,8 +13,9 @@ import pytest
 from mailer.config import Settings
 from mailer.digest import Variant
 from mailer.dkim import load_signer
-from mailer.message import Envelope, build_share_envelope
+from mailer.message import Envelope
 from mailer.services import make_digest_mail, make_renderer, make_signer
+from mailer.share import build_share_envelope
 from mailer.validation import validate_share
 from tests.support.cli import run
 from tests.test_digest_mail import ARTICLES, EDITION, subscriber

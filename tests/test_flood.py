@@ -78,10 +78,10 @@ def test_gate_counts_all_or_nothing(redis_client: redis.Redis) -> None:
 
 def test_addresses_are_not_stored_in_redis(redis_client: redis.Redis,
                                            make_settings: Callable[..., Settings]) -> None:
-    from mailer.services import share_guard
+    from mailer.services import share_guards
     from mailer.validation import validate_share
 
-    share_guard(make_settings(), redis_client, "1.1.1.1")(validate_share(form(1)))
+    share_guards(make_settings(), redis_client)("1.1.1.1")(validate_share(form(1)))
     keys = [k.decode() for k in redis_client.keys("mailer:flood:*")]
     assert len(keys) == 5 and not any("example" in k for k in keys)
 

@@ -11,7 +11,7 @@ import pytest
 from mailer.articles import read_articles
 from mailer.db import session_factory
 from mailer.errors import InvalidInput
-from mailer.subscribers import Status, SubscriberStore
+from mailer.subscribers import SubscriberStatus, SubscriberStore
 from tests.conftest import empty_database
 from tests.support.cli import run
 
@@ -94,7 +94,7 @@ def test_csv_import_of_10000_rows_keeps_good_and_reports_bad(
     assert reported == bad_lines
     assert "email: The part after the @-sign contains invalid characters" in err
     store = store_for(db_env)
-    active = store.list(Status.ACTIVE)
+    active = store.list(SubscriberStatus.ACTIVE)
     assert len(active) == 10_000 - len(bad_lines)
     reader = store.find("reader5@example.com")
     assert reader is not None

@@ -7,8 +7,9 @@ import pytest
 
 from mailer.articles import read_seed_articles
 from mailer.config import ROOT, load_settings
-from mailer.message import Envelope, build_share_envelope
+from mailer.message import Envelope
 from mailer.services import make_renderer
+from mailer.share import build_share_envelope
 from mailer.validation import Address, ShareRequest, validate_share
 
 ARTICLE = read_seed_articles(ROOT / "seeds")[0]

@@ -20,9 +20,9 @@ from mailer.articles import read_seed_articles
 from mailer.config import Settings
 from mailer.embedded import RedisServer
 from mailer.errors import InvalidInput
-from mailer.message import build_share_envelope
 from mailer.mime import seven_bit
 from mailer.services import make_renderer
+from mailer.share import build_share_envelope
 from mailer.validation import SHARE_FIELDS, validate_share
 from tests.conftest import NO_FLOOD_LIMITS
 

@@ -12,7 +12,7 @@ from mailer.subscribers import (
     Preferences,
     SectionCatalog,
     SignUp,
-    Status,
+    SubscriberStatus,
     SubscriberStore,
     validate_signup,
 )
@@ -59,10 +59,11 @@ def test_validation_errors(fields: dict[str, object], errors: dict[str, str]) ->
 
 def test_sign_up_confirm_unsubscribe(store: SubscriberStore) -> None:
     subscriber, send = store.sign_up(signup(), NO_WAIT)
-    assert (subscriber.status, send) == (Status.PENDING, True)
-    assert store.confirm(subscriber.id).status is Status.ACTIVE
-    assert store.confirm(subscriber.id).status is Status.ACTIVE, "confirming twice is harmless"
-    assert store.unsubscribe(subscriber.id).status is Status.UNSUBSCRIBED
+    assert (subscriber.status, send) == (SubscriberStatus.PENDING, True)
+    assert store.confirm(subscriber.id).status is SubscriberStatus.ACTIVE
+    assert store.confirm(subscriber.id).status is SubscriberStatus.ACTIVE, \
+        "confirming twice is harmless"
+    assert store.unsubscribe(subscriber.id).status is SubscriberStatus.UNSUBSCRIBED
     with pytest.raises(NotFound, match="sign up again"):
         store.confirm(subscriber.id)
 
@@ -72,7 +73,7 @@ def test_same_address_again_is_one_row(store: SubscriberStore) -> None:
     store.confirm(first.id)
     again, send = store.sign_up(signup("leyla@example.com", sections=["economy"]), NO_WAIT)
     assert again.id == first.id
-    assert again.status is Status.ACTIVE, "an active address stays active"
+    assert again.status is SubscriberStatus.ACTIVE, "an active address stays active"
     assert again.preferences.sections == DEFAULT.sections, "only its preferences page changes it"
     assert send, "it gets a note that it is already subscribed"
     assert [s.email for s in store.list()] == ["Leyla@example.com"]
@@ -89,7 +90,7 @@ def test_sign_up_after_unsubscribe_needs_a_new_confirmation(store: SubscriberSto
     store.confirm(subscriber.id)
     store.unsubscribe(subscriber.id)
     again, send = store.sign_up(signup(sections=["society"]), NO_WAIT)
-    assert (again.id, again.status, send) == (subscriber.id, Status.PENDING, True)
+    assert (again.id, again.status, send) == (subscriber.id, SubscriberStatus.PENDING, True)
     assert again.preferences.sections == ("society",)
 
 
@@ -117,7 +118,7 @@ def test_import_never_undoes_an_unsubscribe(store: SubscriberStore) -> None:
     store.unsubscribe(gone.id)
     report = store.import_active([signup("new@example.com"), signup("gone@example.com")])
     assert (report.added, report.updated, report.kept_unsubscribed) == (1, 0, 1)
-    assert store.get(gone.id).status is Status.UNSUBSCRIBED
+    assert store.get(gone.id).status is SubscriberStatus.UNSUBSCRIBED
     again = store.import_active([signup("new@example.com", hour=9)])
     assert (again.added, again.updated) == (0, 1)
     assert store.find("NEW@example.com").preferences.hour == 9  # type: ignore[union-attr]

@@ -12,7 +12,7 @@ from mailer.articles import ArticleStore, MemoryArticleStore, read_articles, rea
 from mailer.cli.base import EXIT_FAILED, pass_settings
 from mailer.config import Settings
 from mailer.errors import ConfigError, NotFound, ServiceUnavailable
-from mailer.message import build_share_envelope
+from mailer.share import build_share_envelope
 from mailer.validation import validate_share
 
 

@@ -9,7 +9,7 @@ import click
 
 from mailer.cli.base import EXIT_FAILED, pass_settings
 from mailer.config import Settings
-from mailer.status import Status
+from mailer.status import Snapshot
 
 
 def _seconds(value: float | None) -> str:
@@ -22,7 +22,7 @@ def _seconds(value: float | None) -> str:
     return f"{value / 3600:.1f} h"
 
 
-def render(status: Status) -> None:
+def render(status: Snapshot) -> None:
     from rich.console import Console
     from rich.table import Table
 

@@ -117,9 +117,10 @@ def subscribers_export(settings: Settings, out_path: Path | None, status: str | 
     """Write subscribers as CSV."""
     from mailer.csvio import write_subscribers
     from mailer.services import open_stores
-    from mailer.subscribers import Status
+    from mailer.subscribers import SubscriberStatus
 
-    rows = open_stores(settings, seed=False).subscribers.list(Status(status) if status else None)
+    rows = open_stores(settings, seed=False).subscribers.list(
+        SubscriberStatus(status) if status else None)
     if out_path is None:
         write_subscribers(sys.stdout, rows)
         return 0
@@ -136,9 +137,9 @@ def subscribers_export(settings: Settings, out_path: Path | None, status: str | 
 def subscribers_list(settings: Settings, status: str | None) -> int:
     """One line per subscriber: address, status, sections, hour and zone."""
     from mailer.services import open_stores
-    from mailer.subscribers import Status
+    from mailer.subscribers import SubscriberStatus
 
-    for s in open_stores(settings, seed=False).subscribers.list(Status(status) if status
+    for s in open_stores(settings, seed=False).subscribers.list(SubscriberStatus(status) if status
                                                                  else None):
         click.echo(f"{s.email}\t{s.status.value}\t{','.join(s.preferences.sections)}\t"
                    f"{s.preferences.hour:02d}:00 {s.preferences.timezone}")

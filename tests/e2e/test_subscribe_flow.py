@@ -7,7 +7,7 @@ import httpx
 
 from mailer.config import Settings
 from mailer.services import open_stores
-from mailer.subscribers import Status
+from mailer.subscribers import SubscriberStatus
 from tests.e2e.conftest import PUBLIC_URL
 from tests.support.smtp import Received, RecordingHandler
 
@@ -44,11 +44,11 @@ def test_double_opt_in_end_to_end(api: httpx.Client, e2e_settings: Settings,
 
     subscribers = open_stores(e2e_settings, seed=False).subscribers
     found = subscribers.find("reader@example.com")
-    assert found is not None and found.status is Status.PENDING
+    assert found is not None and found.status is SubscriberStatus.PENDING
 
     confirm = api.get(link_in(confirmation, "confirm"))
     assert confirm.status_code == 200
-    assert subscribers.get(found.id).status is Status.ACTIVE
+    assert subscribers.get(found.id).status is SubscriberStatus.ACTIVE
 
     again = api.post("/subscribe", json={**form, "email": "READER@example.com"})
     assert again.status_code == 202
@@ -58,6 +58,6 @@ def test_double_opt_in_end_to_end(api: httpx.Client, e2e_settings: Settings,
 
     unsubscribe = link_in(notice, "unsubscribe")
     assert api.get(unsubscribe).status_code == 200
-    assert subscribers.get(found.id).status is Status.ACTIVE, "a GET changes nothing"
+    assert subscribers.get(found.id).status is SubscriberStatus.ACTIVE, "a GET changes nothing"
     assert api.post(unsubscribe, data={"List-Unsubscribe": "One-Click"}).status_code == 200
-    assert subscribers.get(found.id).status is Status.UNSUBSCRIBED
+    assert subscribers.get(found.id).status is SubscriberStatus.UNSUBSCRIBED
