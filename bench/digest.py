@@ -29,14 +29,14 @@ sys.path.insert(0, str(ROOT))
 
 import redis  # noqa: E402
 
-from mailer.articles import Article  # noqa: E402
+from mailer.articles.model import Article  # noqa: E402
 from mailer.config import Settings, load_settings  # noqa: E402
 from mailer.db import make_engine, upgrade  # noqa: E402
-from mailer.dkim import generate_key  # noqa: E402
-from mailer.embedded import RedisServer, WorkerProcess, free_port, worker_env  # noqa: E402
-from mailer.ledger import FINAL  # noqa: E402
+from mailer.delivery.ledger import FINAL  # noqa: E402
+from mailer.local.embedded import RedisServer, WorkerProcess, free_port, worker_env  # noqa: E402
+from mailer.sending.dkim import generate_key  # noqa: E402
 from mailer.services import make_planner, open_stores  # noqa: E402
-from mailer.subscribers import Preferences, SignUp  # noqa: E402
+from mailer.subscriptions.store import Preferences, SignUp  # noqa: E402
 from worker.producer import CeleryJobQueue  # noqa: E402
 
 EDITION = date(2026, 11, 26)

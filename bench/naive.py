@@ -19,8 +19,8 @@ import redis
 from celery import Celery
 
 from mailer.config import load_settings
-from mailer.digest import ArticleDays, Variant
-from mailer.message import Envelope
+from mailer.digest.plan import ArticleDays, Variant
+from mailer.sending.message import Envelope
 from mailer.services import make_digest_mail, make_smtp_backend, open_stores
 
 settings = load_settings()

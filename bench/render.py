@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mailer.articles import read_seed_articles
+from mailer.articles.files import read_seed_articles
 from mailer.config import load_settings
 from mailer.services import make_renderer
 from mailer.validation import validate_share

@@ -37,8 +37,8 @@ sys.path.insert(0, str(ROOT))
 
 from mailer.config import Settings, load_settings  # noqa: E402
 from mailer.db import make_engine, upgrade  # noqa: E402
-from mailer.embedded import RedisServer, WorkerProcess, free_port, worker_env  # noqa: E402
-from mailer.ledger import FINAL, JobStatus  # noqa: E402
+from mailer.delivery.ledger import FINAL, JobStatus  # noqa: E402
+from mailer.local.embedded import RedisServer, WorkerProcess, free_port, worker_env  # noqa: E402
 from mailer.services import open_stores  # noqa: E402
 
 ARTICLE = "non-aligned-movement-support-to-azerbaijan-over-karabakh-significant"

@@ -19,10 +19,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from mailer.config import SmtpConfig  # noqa: E402
-from mailer.embedded import free_port  # noqa: E402
-from mailer.message import Envelope, build_message  # noqa: E402
+from mailer.local.embedded import free_port  # noqa: E402
 from mailer.render import RenderedEmail  # noqa: E402
-from mailer.smtp import SmtpBackend  # noqa: E402
+from mailer.sending.message import Envelope, build_message  # noqa: E402
+from mailer.sending.smtp import SmtpBackend  # noqa: E402
 
 
 def envelope(i: int, html: str) -> Envelope:

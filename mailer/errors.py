@@ -82,7 +82,7 @@ class TransientDeliveryError(DeliveryError):
 
 class PermanentDeliveryError(DeliveryError):
     """Retrying cannot help: 5xx replies, or an address this relay cannot carry.
-    `hard_bounce`: the address itself is gone (see mailer/replies.py, which decides)."""
+    `hard_bounce`: the address itself is gone (see mailer/sending/replies.py, which decides)."""
 
     def __init__(self, code: int, reply: str, stage: str = "", *,
                  hard_bounce: bool = False) -> None:

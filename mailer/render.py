@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
-from mailer.articles import Article
+from mailer.articles.model import Article
 from mailer.errors import ConfigError
 from mailer.validation import ShareRequest
 

@@ -9,28 +9,29 @@ from datetime import timedelta
 import redis
 from sqlalchemy import Engine
 
-from mailer.articles import SqlArticleStore, read_seed_articles
+from mailer.articles.files import read_seed_articles
+from mailer.articles.stores import SqlArticleStore
 from mailer.config import Settings
 from mailer.db import SessionFactory, check_schema, make_engine, session_factory
-from mailer.delivery import RetryPolicy
-from mailer.digest import DigestPlanner
-from mailer.digest_mail import DigestMail
-from mailer.dkim import DkimBackend, DkimSigner, load_signer
-from mailer.flood import FloodGate, Quota, address_key, mailbox_key, parse_quota
-from mailer.ledger import DeliveryLedger
-from mailer.pacing import Pacer, PacingPolicy
+from mailer.delivery.deliverer import RetryPolicy
+from mailer.delivery.ledger import DeliveryLedger
+from mailer.delivery.suppression import SuppressionStore
+from mailer.digest.compose import DigestMail
+from mailer.digest.plan import DigestPlanner
+from mailer.digest.runs import DigestRuns, FailureWindow, PausePolicy
 from mailer.queue import JobQueue
-from mailer.ratelimit import RedisBuckets, parse_domain_rates, parse_rate
-from mailer.relay_health import RelayHealth
-from mailer.relays import Relay, RelayPool
 from mailer.render import ShareRenderer, Site, TemplateMail, make_environment
-from mailer.runs import DigestRuns, FailureWindow, PausePolicy
-from mailer.smtp import SmtpBackend
-from mailer.subscribers import Preferences, SectionCatalog, SubscriberStore
-from mailer.suppression import SuppressionStore
+from mailer.sending.dkim import DkimBackend, DkimSigner, load_signer
+from mailer.sending.pacing import Pacer, PacingPolicy
+from mailer.sending.ratelimit import RedisBuckets, parse_domain_rates, parse_rate
+from mailer.sending.relay_health import RelayHealth
+from mailer.sending.relays import Relay, RelayPool
+from mailer.sending.smtp import SmtpBackend
+from mailer.sending.transport import EmailBackend
+from mailer.subscriptions.store import Preferences, SectionCatalog, SubscriberStore
 from mailer.tokens import Tokens
-from mailer.transport import EmailBackend
 from mailer.validation import ShareRequest
+from mailer.web.flood import FloodGate, Quota, address_key, mailbox_key, parse_quota
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from email_validator import EmailNotValidError, validate_email
 
-from mailer.articles import SLUG_MAX, SLUG_PATTERN
+from mailer.articles.model import SLUG_MAX, SLUG_PATTERN
 from mailer.errors import InvalidInput
 from mailer.text import ENCODED_WORD_LIKE, check_text, has_link
 

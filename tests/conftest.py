@@ -20,8 +20,8 @@ from sqlalchemy import make_url, text
 
 from mailer.config import Settings, load_settings
 from mailer.db import SessionFactory, make_engine, normalise_url, session_factory, upgrade
-from mailer.embedded import RedisServer, free_port
-from mailer.sink import start_sink
+from mailer.local.embedded import RedisServer, free_port
+from mailer.local.sink import start_sink
 from tests.support.smtp import RecordingHandler
 
 TEST_SECRET = "test-secret-key-0123456789"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from mailer.embedded import free_port
+from mailer.local.embedded import free_port
 from tests.support.cli import run
 
 ARTICLE = "non-aligned-movement-support-to-azerbaijan-over-karabakh-significant"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from mailer.ledger import JobStatus
+from mailer.delivery.ledger import JobStatus
 from mailer.services import open_stores
 from tests.support.cli import run
 from tests.test_cli import env  # noqa: F401 - the shared fixture

@@ -36,7 +36,7 @@ def test_unmigrated_database_is_refused_with_the_fix(tmp_path: Path) -> None:
 
 
 def test_unreachable_postgres_is_service_unavailable() -> None:
-    from mailer.embedded import free_port
+    from mailer.local.embedded import free_port
 
     engine = make_engine(f"postgresql://nobody@127.0.0.1:{free_port()}/none?connect_timeout=2")
     with pytest.raises(ServiceUnavailable, match="database unavailable"):

@@ -6,7 +6,7 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from mailer.articles import read_seed_articles
+from mailer.articles.files import read_seed_articles
 from mailer.config import ROOT, load_settings
 from mailer.render import ShareRenderer, inline_css, make_environment
 from mailer.services import make_renderer

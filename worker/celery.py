@@ -12,6 +12,7 @@ from mailer.config import load_settings
 from mailer.errors import ConfigError
 from mailer.services import make_signer
 from worker.factory import create_celery
+from worker.tasks import register_tasks
 
 try:
     _settings = load_settings()
@@ -22,3 +23,4 @@ except ConfigError as exc:
     raise SystemExit(2) from None
 
 app = create_celery(_settings)
+register_tasks(app, _settings)

@@ -51,14 +51,11 @@ def create_celery(settings: Settings) -> Celery:
         # No task events unless asked for: three more publishes per task cost a share
         # worker a sixth of its time. Flower turns them on when it starts (as does
         # `celery -A worker control enable_events`); the queue's depth, age and
-        # outcomes are in mailer.metrics either way.
+        # outcomes are in mailer.ops.metrics either way.
         worker_send_task_events=False,
         task_send_sent_event=False,
         timezone=settings.timezone,
         enable_utc=True,
     )
     app.conf.mailer_settings = settings
-    from worker.tasks import register_tasks
-
-    register_tasks(app, settings)
     return app

@@ -11,6 +11,7 @@ from kombu.exceptions import OperationalError
 
 from mailer.config import Settings
 from mailer.errors import ServiceUnavailable
+from worker.factory import create_celery
 
 
 def summary(payload: dict[str, Any]) -> str:
@@ -25,8 +26,6 @@ def summary(payload: dict[str, Any]) -> str:
 class CeleryJobQueue:
     def __init__(self, settings: Settings, app: Celery | None = None) -> None:
         """`app`: a worker passes its own, so producing from a task opens nothing new."""
-        from worker.factory import create_celery
-
         self._own = app is None
         self._app = app or create_celery(settings)
         # Remote control shares one broker connection, which is not thread-safe; the
@@ -35,7 +34,7 @@ class CeleryJobQueue:
 
     def enqueue(self, task: str, payload: dict[str, Any], *, queue: str) -> None:
         try:
-            # `queued_at` lets ops see the age of the oldest waiting job (mailer.metrics).
+            # `queued_at` lets ops see the age of the oldest waiting job (mailer.ops.metrics).
             self._app.send_task(task, args=[payload], queue=queue,
                                 headers={"queued_at": time.time()},
                                 argsrepr=summary(payload), kwargsrepr="{}",

@@ -12,14 +12,15 @@ from typing import Any
 from celery import Celery, Task
 from celery.signals import worker_process_shutdown
 
-from mailer.attempts import configure_attempt_log
 from mailer.config import Settings
-from mailer.delivery import Deliverer, Outcome
-from mailer.digest import ArticleDays
-from mailer.digest_send import BatchOutcome as DigestBatch
-from mailer.digest_send import DigestSender
+from mailer.delivery.attempts import configure_attempt_log
+from mailer.delivery.deliverer import Deliverer, Outcome
+from mailer.delivery.resend import requeue_stale_messages
+from mailer.digest.plan import ArticleDays
+from mailer.digest.send import BatchOutcome as DigestBatch
+from mailer.digest.send import DigestSender
 from mailer.errors import ConfigError, ServiceUnavailable
-from mailer.metrics import MetricsRecorder
+from mailer.ops.metrics import MetricsRecorder
 from mailer.queue import (
     CONFIRM_TASK,
     DIGEST_BATCH_TASK,
@@ -29,7 +30,6 @@ from mailer.queue import (
     SHARE_TASK,
     SWEEP_TASK,
 )
-from mailer.resend import requeue_stale_messages
 from mailer.services import (
     Stores,
     make_catalog,
@@ -46,8 +46,8 @@ from mailer.services import (
     retry_policy,
     signed,
 )
-from mailer.share import ShareMail
-from mailer.subscribe import ConfirmMail
+from mailer.share.flow import ShareMail
+from mailer.subscriptions.signup import ConfirmMail
 from worker.producer import CeleryJobQueue
 
 log = logging.getLogger("mailer.worker")

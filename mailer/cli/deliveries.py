@@ -71,8 +71,8 @@ def failed(settings: Settings, since: str, run_id: str | None, limit: int,
 def resend(settings: Settings, only_failed: bool, run_id: str | None) -> int:
     """Re-queue failed messages, each once: a message resent here is `queued` again,
     so running this twice does not send it twice."""
+    from mailer.delivery.resend import resend_failed
     from mailer.queue import load_job_queue
-    from mailer.resend import resend_failed
     from mailer.services import make_planner, open_stores
 
     if not only_failed:

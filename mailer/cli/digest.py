@@ -37,9 +37,9 @@ def digest_preview(settings: Settings, day: str, sections: str, tz: str,
     from zoneinfo import ZoneInfo
 
     from mailer.cli.mail import article_store_for_reading
-    from mailer.digest import Variant, edition_bounds, in_sections
+    from mailer.digest.plan import Variant, edition_bounds, in_sections
     from mailer.services import default_preferences, make_catalog, make_digest_mail
-    from mailer.subscribers import validate_preferences
+    from mailer.subscriptions.store import validate_preferences
 
     edition = _edition(day)
     prefs, errors = validate_preferences({"sections": sections, "timezone": tz},
@@ -75,7 +75,7 @@ def digest_preview(settings: Settings, day: str, sections: str, tz: str,
 def digest_run(settings: Settings, day: str, wait: bool, timeout: float) -> int:
     """Queue edition DATE for every active subscriber now (each gets it once, however
     often this runs), then show sent/total until the run is through."""
-    from mailer.ledger import summarise
+    from mailer.delivery.ledger import summarise
     from mailer.queue import load_job_queue
     from mailer.services import make_planner, open_stores
 
@@ -109,7 +109,7 @@ def digest_run(settings: Settings, day: str, wait: bool, timeout: float) -> int:
 @pass_settings
 def digest_runs(settings: Settings, limit: int) -> int:
     """Recent digest runs, newest first, with their progress."""
-    from mailer.ledger import summarise
+    from mailer.delivery.ledger import summarise
     from mailer.services import open_stores
 
     stores = open_stores(settings, seed=False)

@@ -28,7 +28,7 @@ def dkim() -> None:
 def keygen(settings: Settings, selector: str | None, domain: str | None, out_dir: Path | None,
            bits: str) -> int:
     """Write a new RSA private key (mode 0600) and print the TXT record to publish."""
-    from mailer.dkim import generate_key, txt_record
+    from mailer.sending.dkim import generate_key, txt_record
 
     selector = selector or settings.dkim_selector
     domain = domain or settings.signing_domain

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import click
 
-from mailer.articles import ArticleStore, MemoryArticleStore, read_articles, read_seed_articles
+from mailer.articles.files import read_articles, read_seed_articles
+from mailer.articles.stores import ArticleStore, MemoryArticleStore
 from mailer.cli.base import EXIT_FAILED, pass_settings
 from mailer.config import Settings
 from mailer.errors import ConfigError, NotFound, ServiceUnavailable
-from mailer.share import build_share_envelope
+from mailer.share.flow import build_share_envelope
 from mailer.validation import validate_share
 
 
@@ -31,7 +32,7 @@ def share(settings: Settings, article_id: str, sender_name: str, sender_email: s
     """Queue a share of ARTICLE_ID; prints the job id."""
     from mailer.queue import load_job_queue
     from mailer.services import open_stores
-    from mailer.share import submit_share
+    from mailer.share.flow import submit_share
 
     fields = {"article_id": article_id, "sender_name": sender_name,
               "sender_email": sender_email, "friend_name": friend_name,

@@ -22,8 +22,8 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> int:
 
     import uvicorn
 
-    from mailer.api import create_app
-    from mailer.embedded import worker_env
+    from mailer.local.embedded import worker_env
+    from mailer.web.app import create_app
 
     # The client's address is ours to work out (MAILER_TRUSTED_PROXIES), not uvicorn's.
     if workers == 1:
@@ -31,7 +31,7 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> int:
         return 0
     # Each process builds its own app from the environment: hand it these settings.
     os.environ.update(worker_env(settings))
-    from mailer.serving import serve_processes
+    from mailer.web.serving import serve_processes
 
     return serve_processes(host, port, workers)
 
@@ -42,7 +42,7 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> int:
 @pass_settings
 def sink(settings: Settings, host: str, port: int) -> int:
     """Run the local SMTP sink, storing every message under var/outbox/."""
-    from mailer.sink import start_sink
+    from mailer.local.sink import start_sink
 
     controller = start_sink(settings.outbox_dir, host=host, port=port)
     click.echo(f"SMTP sink on {host}:{port}, writing to {settings.outbox_dir}; Ctrl-C stops")
@@ -58,7 +58,7 @@ def sink(settings: Settings, host: str, port: int) -> int:
 @pass_settings
 def stack(settings: Settings, port: int) -> int:
     """Run the embedded stack (Redis, SMTP sink, worker, API) until Ctrl-C."""
-    from mailer.demo import run_stack
+    from mailer.local.demo import run_stack
 
     with run_stack(settings, api_port=port) as running:
         try:
@@ -85,6 +85,6 @@ def _wait_for_interrupt() -> None:
 @pass_settings
 def demo(settings: Settings) -> int:
     """Start the embedded stack, share the seed article, wait for delivery, stop."""
-    from mailer.demo import run_demo
+    from mailer.local.demo import run_demo
 
     return run_demo(settings, echo=click.echo)

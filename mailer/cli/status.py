@@ -9,7 +9,7 @@ import click
 
 from mailer.cli.base import EXIT_FAILED, pass_settings
 from mailer.config import Settings
-from mailer.status import Snapshot
+from mailer.ops.status import Snapshot
 
 
 def _seconds(value: float | None) -> str:
@@ -76,9 +76,9 @@ def status(settings: Settings, as_json: bool, watch: float | None, max_age: floa
            timeout: float) -> int:
     """Queues, workers, recent outcomes, rate limits and digest runs. Exit code 0 when
     healthy, 1 when degraded (no worker, a job waiting too long, a paused run)."""
+    from mailer.ops.status import collect
     from mailer.queue import load_job_queue
     from mailer.services import make_redis, open_stores
-    from mailer.status import collect
 
     stores = open_stores(settings, seed=False)
     client = make_redis(settings)

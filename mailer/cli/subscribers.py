@@ -55,8 +55,8 @@ def subscribers_add(settings: Settings, email: str, name: str, sections: str, tz
     """Sign EMAIL up: pending with a confirmation e-mail, or active with --confirmed."""
     from mailer.queue import load_job_queue
     from mailer.services import default_preferences, make_catalog, open_stores, resend_after
-    from mailer.subscribe import submit_signup
-    from mailer.subscribers import validate_signup
+    from mailer.subscriptions.signup import submit_signup
+    from mailer.subscriptions.store import validate_signup
 
     fields = {"email": email, "name": name, "sections": sections, "timezone": tz,
               "hour": hour}
@@ -88,8 +88,8 @@ def subscribers_import(settings: Settings, path: Path) -> int:
     Bad rows are listed with their line numbers and skipped; good rows are kept.
     Importing the same file again changes nothing, and never resubscribes an address
     that has unsubscribed."""
-    from mailer.csvio import read_subscribers
     from mailer.services import default_preferences, make_catalog, open_stores
+    from mailer.subscriptions.csvio import read_subscribers
 
     try:
         with path.open(encoding="utf-8-sig", newline="") as stream:
@@ -115,9 +115,9 @@ def subscribers_import(settings: Settings, path: Path) -> int:
 @pass_settings
 def subscribers_export(settings: Settings, out_path: Path | None, status: str | None) -> int:
     """Write subscribers as CSV."""
-    from mailer.csvio import write_subscribers
     from mailer.services import open_stores
-    from mailer.subscribers import SubscriberStatus
+    from mailer.subscriptions.csvio import write_subscribers
+    from mailer.subscriptions.store import SubscriberStatus
 
     rows = open_stores(settings, seed=False).subscribers.list(
         SubscriberStatus(status) if status else None)
@@ -137,7 +137,7 @@ def subscribers_export(settings: Settings, out_path: Path | None, status: str | 
 def subscribers_list(settings: Settings, status: str | None) -> int:
     """One line per subscriber: address, status, sections, hour and zone."""
     from mailer.services import open_stores
-    from mailer.subscribers import SubscriberStatus
+    from mailer.subscriptions.store import SubscriberStatus
 
     for s in open_stores(settings, seed=False).subscribers.list(SubscriberStatus(status) if status
                                                                  else None):

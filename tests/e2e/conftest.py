@@ -10,10 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mailer.api import create_app
 from mailer.config import Settings, load_settings
 from mailer.db import make_engine, upgrade
-from mailer.embedded import ApiServer, RedisServer, WorkerProcess, worker_env
+from mailer.local.embedded import ApiServer, RedisServer, WorkerProcess, worker_env
+from mailer.web.app import create_app
 from tests.conftest import NO_FLOOD_LIMITS, TEST_SECRET
 
 # Deferred shares retried within a 3-second horizon.

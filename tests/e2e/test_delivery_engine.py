@@ -15,16 +15,16 @@ from typing import Any
 
 import pytest
 
-from mailer.articles import Article
+from mailer.articles.model import Article
 from mailer.config import Settings, load_settings
 from mailer.db import make_engine, upgrade
-from mailer.embedded import RedisServer, WorkerProcess, free_port, worker_env
-from mailer.ledger import FINAL, JobStatus
-from mailer.resend import resend_failed
+from mailer.delivery.ledger import FINAL, JobStatus
+from mailer.delivery.resend import resend_failed
+from mailer.local.embedded import RedisServer, WorkerProcess, free_port, worker_env
+from mailer.local.sink import start_sink
 from mailer.services import Stores, make_planner, open_stores
-from mailer.share import submit_share
-from mailer.sink import start_sink
-from mailer.subscribers import Preferences, SignUp
+from mailer.share.flow import submit_share
+from mailer.subscriptions.store import Preferences, SignUp
 from tests.conftest import TEST_SECRET
 from tests.support.smtp import RecordingHandler
 from worker.producer import CeleryJobQueue

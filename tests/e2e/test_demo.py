@@ -38,7 +38,7 @@ def test_stack_stops_its_children_on_sigterm(tmp_path: Path) -> None:
     import signal
     import time
 
-    from mailer.embedded import free_port
+    from mailer.local.embedded import free_port
 
     env = {**os.environ, "MAILER_VAR_DIR": str(tmp_path)}
     proc = subprocess.Popen([sys.executable, "-m", "mailer.cli", "stack", "--port",

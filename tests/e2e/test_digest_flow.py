@@ -6,11 +6,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from mailer.articles import Article
+from mailer.articles.model import Article
 from mailer.config import Settings
 from mailer.queue import DIGEST_PLAN_TASK, DIGEST_QUEUE
 from mailer.services import open_stores
-from mailer.subscribers import Preferences, SignUp
+from mailer.subscriptions.store import Preferences, SignUp
 from tests.support.smtp import RecordingHandler
 from worker.producer import CeleryJobQueue
 

@@ -14,9 +14,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from mailer.api import create_app
 from mailer.config import Settings
-from mailer.embedded import ApiServer, WorkerProcess
+from mailer.local.embedded import ApiServer, WorkerProcess
+from mailer.web.app import create_app
 from tests.e2e.conftest import wait_for_job
 from tests.e2e.test_share_flow import share
 

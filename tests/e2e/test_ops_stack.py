@@ -13,10 +13,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
-from mailer.api import create_app
 from mailer.config import load_settings
 from mailer.db import make_engine, upgrade
-from mailer.embedded import ApiServer, RedisServer, WorkerProcess, worker_env
+from mailer.local.embedded import ApiServer, RedisServer, WorkerProcess, worker_env
+from mailer.web.app import create_app
 from tests.conftest import NO_FLOOD_LIMITS, TEST_SECRET
 from tests.support.cli import run
 from tests.support.smtp import RecordingHandler

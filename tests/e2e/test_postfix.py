@@ -27,10 +27,10 @@ import httpx
 import pytest
 import redis
 
-from mailer.api import create_app
 from mailer.config import load_settings
 from mailer.db import make_engine, upgrade
-from mailer.embedded import ApiServer, RedisServer, WorkerProcess, free_port, worker_env
+from mailer.local.embedded import ApiServer, RedisServer, WorkerProcess, free_port, worker_env
+from mailer.web.app import create_app
 from tests.conftest import NO_FLOOD_LIMITS, TEST_SECRET
 from tests.e2e.conftest import wait_for_job
 from tests.support.smtp import Received, RecordingHandler

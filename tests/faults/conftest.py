@@ -20,14 +20,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiosmtpd.controller import Controller
 
-from mailer.articles import Article
+from mailer.articles.model import Article
 from mailer.config import ROOT, Settings, load_settings
 from mailer.db import make_engine, upgrade
-from mailer.embedded import RedisServer, WorkerProcess, free_port, worker_env
-from mailer.ledger import FINAL, JobStatus
+from mailer.delivery.ledger import FINAL, JobStatus
+from mailer.local.embedded import RedisServer, WorkerProcess, free_port, worker_env
+from mailer.local.sink import start_sink
 from mailer.services import Stores, open_stores
-from mailer.sink import start_sink
-from mailer.subscribers import Preferences, SignUp
+from mailer.subscriptions.store import Preferences, SignUp
 from tests.conftest import NO_FLOOD_LIMITS, TEST_SECRET
 from tests.support.smtp import RecordingHandler
 

@@ -13,10 +13,10 @@ import httpx
 import pytest
 from sqlalchemy import make_url
 
-from mailer.api import create_app
 from mailer.db import normalise_url
-from mailer.embedded import ApiServer
-from mailer.ledger import JobStatus
+from mailer.delivery.ledger import JobStatus
+from mailer.local.embedded import ApiServer
+from mailer.web.app import create_app
 from tests.conftest import POSTGRES_URL, _empty
 from tests.faults.conftest import ARTICLE, FaultStack, duplicates
 from tests.support.proxy import TcpProxy

@@ -12,9 +12,9 @@ from collections import Counter
 import httpx
 import pytest
 
-from mailer.api import create_app
-from mailer.embedded import ApiServer
-from mailer.ledger import JobStatus
+from mailer.delivery.ledger import JobStatus
+from mailer.local.embedded import ApiServer
+from mailer.web.app import create_app
 from tests.faults.conftest import ARTICLE, FaultStack, duplicates
 
 LIMITS = {name: "100000/h" for name in (

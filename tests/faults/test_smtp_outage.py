@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from mailer.ledger import JobStatus
+from mailer.delivery.ledger import JobStatus
 from mailer.services import make_planner
 from tests.faults.conftest import FaultStack, duplicates
 from worker.producer import CeleryJobQueue

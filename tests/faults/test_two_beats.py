@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from mailer.ledger import JobStatus
+from mailer.delivery.ledger import JobStatus
 from tests.faults.conftest import FaultStack
 
 READERS = 300

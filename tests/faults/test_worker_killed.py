@@ -10,7 +10,7 @@ import signal
 import time
 from datetime import UTC, datetime
 
-from mailer.ledger import JobStatus
+from mailer.delivery.ledger import JobStatus
 from mailer.queue import DIGEST_PLAN_TASK, DIGEST_QUEUE
 from mailer.services import make_planner
 from tests.faults.conftest import FaultStack, duplicates

@@ -1,0 +1,92 @@
+"""One JSON line per delivery attempt, for whatever collects the logs (Loki, ELK,
+CloudWatch): message id, kind, the recipient's domain (never the address), outcome,
+SMTP reply code and latencies. Logger `mailer.deliveries`; the worker writes it to its
+standard output, one object a line (see `configure_attempt_log`)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from mailer.errors import DeliveryError
+from mailer.models import utcnow
+from mailer.ops.metrics import MetricsRecorder
+from mailer.sending.transport import SendResult
+
+LOGGER = logging.getLogger("mailer.deliveries")
+
+
+@dataclass(frozen=True)
+class Attempt:
+    message_id: str
+    kind: str
+    domain: str
+    outcome: str  # sent, deferred, failed, suppressed, throttled
+    smtp_code: int | None
+    smtp_ms: float | None  # from the message going out to its reply
+    queued_ms: float | None  # from queuing (or planning) to this outcome
+
+    def as_json(self) -> str:
+        return json.dumps({"event": "delivery_attempt", **asdict(self)}, separators=(",", ":"))
+
+
+def reply_code(result: SendResult) -> int | None:
+    if isinstance(result.error, DeliveryError):
+        return result.error.code or None
+    head = result.reply[:3]
+    return int(head) if head.isdigit() else None
+
+
+FINAL_OUTCOMES = {"sent", "failed", "suppressed"}
+
+
+def log_attempt(*, message_id: str, kind: str, recipient: str, outcome: str,
+                smtp_code: int | None, smtp_seconds: float | None,
+                queued_at: datetime | None, metrics: MetricsRecorder | None = None) -> None:
+    """Log the attempt and, with `metrics`, count it (the caller flushes)."""
+    queued_ms = (utcnow() - queued_at).total_seconds() * 1000 if queued_at else None
+    if metrics is not None:
+        metrics.message(kind, outcome)
+        if smtp_seconds is not None:
+            metrics.observe("smtp_seconds", smtp_seconds)
+        if queued_ms is not None and outcome in FINAL_OUTCOMES:
+            metrics.observe("delivery_seconds", queued_ms / 1000)
+    if not LOGGER.isEnabledFor(logging.INFO):
+        return
+    LOGGER.info(Attempt(message_id, kind, recipient.rpartition("@")[2].lower(), outcome,
+                        smtp_code,
+                        round(smtp_seconds * 1000, 2) if smtp_seconds is not None else None,
+                        round(queued_ms, 1) if queued_ms is not None else None).as_json())
+
+
+def configure_attempt_log(enabled: bool) -> None:
+    """JSON lines on the process's real standard output (Celery redirects sys.stdout
+    into its own log format), once per process."""
+    if LOGGER.handlers:
+        return
+    LOGGER.propagate = False
+    if not enabled:
+        LOGGER.setLevel(logging.WARNING)
+        LOGGER.addHandler(logging.NullHandler())
+        return
+    handler = logging.StreamHandler(sys.__stdout__)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    LOGGER.addHandler(handler)
+    LOGGER.setLevel(logging.INFO)
+
+
+class Stopwatch:
+    """Seconds between consecutive results of a pipelined batch: each message's share
+    of the session."""
+
+    def __init__(self) -> None:
+        self._last = time.perf_counter()
+
+    def lap(self) -> float:
+        now = time.perf_counter()
+        lap, self._last = now - self._last, now
+        return lap

@@ -1,0 +1,171 @@
+"""Digest e-mails, fast: each variant is rendered, inlined and MIME-encoded once; a
+recipient's message is that encoded template with their greeting, links, To and
+Message-ID spliced in, a few microseconds instead of milliseconds.
+
+The template is written by hand (8bit UTF-8 parts, folded headers) because building an
+EmailMessage per recipient is what costs; tests parse the result with the standard
+library's parser to hold it to the RFCs.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from functools import partial
+from typing import Any
+from uuid import uuid4
+
+import jinja2
+
+from mailer.articles.model import Article
+from mailer.digest.plan import Variant
+from mailer.render import Site, inline_css, load_stylesheet, slot
+from mailer.sending.message import Envelope
+from mailer.sending.mime import (
+    SLOT,
+    address_header,
+    alternative,
+    dot_stuff,
+    fold,
+    qp_value,
+    seven_bit,
+    undot,
+)
+from mailer.subscriptions.store import SectionCatalog, Subscriber
+from mailer.tokens import Purpose, Tokens
+
+
+@dataclass(frozen=True)
+class EncodedTemplate:
+    """Literal bytes at even indexes, slot names at odd ones; `seven` the same for the
+    7-bit form (quoted-printable parts), whose `qp_` slots take `qp_value`s."""
+
+    pieces: tuple[bytes, ...]
+    subject: str
+    seven: tuple[bytes, ...] = ()
+
+    def fill(self, values: dict[bytes, bytes]) -> bytes:
+        out = list(self.pieces)
+        for i in range(1, len(out), 2):
+            out[i] = values[out[i]]
+        return b"".join(out)
+
+    def fill_7bit(self, values: dict[bytes, bytes]) -> bytes:
+        out = list(self.seven)
+        encoded: dict[bytes, bytes] = {}
+        for i in range(1, len(out), 2):
+            name = out[i]
+            if name.startswith(b"qp_"):
+                if name not in encoded:
+                    encoded[name] = qp_value(values[name[3:]])
+                out[i] = encoded[name]
+            else:
+                out[i] = values[name]
+        return b"".join(out)
+
+
+class DigestMail:
+    def __init__(self, *, env: jinja2.Environment, site: Site, inliner: Any, tokens: Tokens,
+                 catalog: SectionCatalog, public_url: str, from_email: str,
+                 unsubscribe_mailbox: str, cache_size: int = 256) -> None:
+        self._env = env
+        self._site = site
+        self._inliner = inliner
+        self._css = load_stylesheet(env)
+        self._tokens = tokens
+        self._catalog = catalog
+        self._public_url = public_url
+        self._from = from_email
+        self._unsubscribe_mailbox = unsubscribe_mailbox
+        self._cache: OrderedDict[tuple[Variant, tuple[str, ...]], EncodedTemplate] = \
+            OrderedDict()
+        self._cache_size = cache_size
+        self.compilations = 0
+
+    def subject(self, articles: Sequence[Article], edition: date) -> str:
+        day = f"{edition.day} {edition:%B}"
+        more = f" and {len(articles) - 1} more" if len(articles) > 1 else ""
+        return f"{articles[0].title}{more} | {self._site.name} digest, {day}"
+
+    def context(self, variant: Variant, articles: Sequence[Article], **slots: str
+                ) -> dict[str, Any]:
+        return {
+            "site": self._site, "articles": articles,
+            "subject": self.subject(articles, variant.edition),
+            "edition_label": f"{variant.edition.day} {variant.edition:%B %Y}",
+            "section_labels": [self._catalog.names.get(s, s) for s in variant.sections],
+            **slots,
+        }
+
+    def render(self, variant: Variant, articles: Sequence[Article], *, salutation: str,
+               unsubscribe_url: str, preferences_url: str, text_salutation: str | None = None
+               ) -> tuple[str, str, str]:
+        """(subject, html, text); `salutation` goes to the HTML escaped by Jinja."""
+        links = {"unsubscribe_url": unsubscribe_url, "preferences_url": preferences_url}
+        context = self.context(variant, articles, salutation=salutation, **links)
+        html_doc = inline_css(self._env.get_template("digest.html").render(context), self._css,
+                              self._inliner)
+        context["salutation"] = salutation if text_salutation is None else text_salutation
+        return context["subject"], html_doc, self._env.get_template("digest.txt").render(context)
+
+    def template(self, variant: Variant, articles: Sequence[Article]) -> EncodedTemplate:
+        key = (variant, tuple(f"{a.id}:{a.version}" for a in articles))
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        self.compilations += 1
+        subject, html_doc, text_doc = self.render(
+            variant, articles, salutation=slot("salutation"),
+            unsubscribe_url=slot("unsubscribe_url"), preferences_url=slot("preferences_url"),
+            text_salutation=slot("text_salutation"))
+        head = b"".join([
+            address_header("From", self._site.name, self._from),
+            b"%%slot:to%%",
+            fold("Subject", subject),
+            b"Date: %%slot:date%%\r\n",
+            b"Message-ID: <%%slot:message_id%%>\r\n",
+            b"List-Unsubscribe: <%%slot:unsubscribe_url%%>,\r\n"
+            b" <mailto:%%slot:unsubscribe_mailto%%>\r\n",
+            b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
+            address_header("List-Id", f"{self._site.name} daily digest",
+                           f"digest.{self._site.domain}"),
+            b"Precedence: bulk\r\n",
+        ])
+        # Dot-stuffed once here, so the SMTP client sends the bytes as they are; no
+        # slot value starts a line.
+        data = dot_stuff(head + alternative(text_doc, html_doc,
+                                            boundary=f"=_digest_{uuid4().hex}",
+                                            encode_long=False))
+        # The 7-bit form, for relays without 8BITMIME, made once per variant too.
+        seven = dot_stuff(seven_bit(undot(data), slots=True))
+        template = EncodedTemplate(tuple(SLOT.split(data)), subject,
+                                   tuple(SLOT.split(seven)))
+        self._cache[key] = template
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return template
+
+    def envelope(self, template: EncodedTemplate, subscriber: Subscriber,
+                 date_header: bytes) -> Envelope:
+        unsubscribe = self._tokens.make(Purpose.UNSUBSCRIBE, subscriber.id)
+        preferences = self._tokens.make(Purpose.PREFERENCES, subscriber.id)
+        salutation = f", {subscriber.name}" if subscriber.name else ""
+        domain = self._site.domain
+        values = {
+            b"to": address_header("To", subscriber.name, subscriber.email,
+                                  utf8=not subscriber.email.isascii()),
+            b"date": date_header,
+            b"message_id": f"{uuid4().hex}@{domain}".encode(),
+            b"salutation": html.escape(salutation).encode(),
+            b"text_salutation": salutation.encode(),
+            b"unsubscribe_url": f"{self._public_url}/unsubscribe/{unsubscribe}".encode(),
+            b"preferences_url": f"{self._public_url}/preferences/{preferences}".encode(),
+            b"unsubscribe_mailto": f"{self._unsubscribe_mailbox}?subject=unsubscribe%20"
+                                   f"{unsubscribe}".encode(),
+        }
+        return Envelope(template.fill(values), self._from, subscriber.email,
+                        smtputf8=not subscriber.email.isascii(), eightbit=True,
+                        wire_ready=True, seven_bit=partial(template.fill_7bit, values))

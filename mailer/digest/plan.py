@@ -1,0 +1,205 @@
+"""The daily digest: who is due, with which articles, and planning each exactly once.
+
+Edition D is the articles published on local date D in the subscriber's time zone; it
+goes out the next morning at the subscriber's hour, and may go out until `window_hours`
+after that hour; later it is not sent at all (the ledger row says `expired`).
+One row per (edition, subscriber) in `deliveries`, under a unique key, is what makes
+planning idempotent: beat firing twice, two beat processes, a manual run and a
+redelivered batch all meet at that row.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from uuid import uuid4
+from zoneinfo import ZoneInfo
+
+from mailer.articles.model import Article, slugify
+from mailer.articles.stores import SqlArticleStore
+from mailer.delivery.ledger import DeliveryLedger, JobStatus, Kind
+from mailer.digest.runs import DigestRuns, RunStatus
+from mailer.queue import DIGEST_BATCH_TASK, DIGEST_QUEUE, JobQueue
+from mailer.subscriptions.store import SubscriberStore
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Everything one rendered digest depends on: subscribers who share it share the
+    render, and differ only in greeting and links."""
+
+    edition: date
+    timezone: str
+    sections: tuple[str, ...]
+
+
+def edition_bounds(edition: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    start = datetime.combine(edition, time(0), tzinfo=zone)
+    end = datetime.combine(edition + timedelta(days=1), time(0), tzinfo=zone)
+    return start, end
+
+
+def due_edition(now: datetime, timezone: str, hour: int,
+                window_hours: int) -> tuple[date, datetime] | None:
+    """(edition, expires_at) if a digest is due at `now` for this hour and zone."""
+    zone = ZoneInfo(timezone)
+    local = now.astimezone(zone)
+    for day in (local.date(), local.date() - timedelta(days=1)):
+        scheduled = datetime.combine(day, time(hour), tzinfo=zone)
+        expires = scheduled + timedelta(hours=window_hours)
+        if scheduled <= now < expires:
+            return day - timedelta(days=1), expires
+    return None
+
+
+def next_due(now: datetime, timezone: str, hour: int) -> datetime:
+    """The next time at or after `now` a digest for this hour and zone is scheduled
+    (the start of the window `due_edition` accepts)."""
+    zone = ZoneInfo(timezone)
+    local = now.astimezone(zone)
+    for day in (local.date(), local.date() + timedelta(days=1)):
+        scheduled = datetime.combine(day, time(hour), tzinfo=zone)
+        if scheduled > now:
+            return scheduled
+    return datetime.combine(local.date() + timedelta(days=2), time(hour), tzinfo=zone)
+
+
+def in_sections(articles: Iterable[Article], sections: Sequence[str]) -> list[Article]:
+    wanted = set(sections)
+    return [a for a in articles if slugify(a.section) in wanted]
+
+
+class ArticleDays:
+    """The articles of an edition in a zone, read once per (edition, zone), and each
+    variant's selection, kept for the life of this object (one planning pass or batch)."""
+
+    def __init__(self, store: SqlArticleStore) -> None:
+        self._store = store
+        self._days: dict[tuple[date, str], list[Article]] = {}
+        self._variants: dict[Variant, list[Article]] = {}
+
+    def for_variant(self, variant: Variant) -> list[Article]:
+        found = self._variants.get(variant)
+        if found is None:
+            key = (variant.edition, variant.timezone)
+            if key not in self._days:
+                self._days[key] = self._store.published_between(
+                    *edition_bounds(variant.edition, ZoneInfo(variant.timezone)))
+            found = self._variants[variant] = in_sections(self._days[key], variant.sections)
+        return found
+
+    def forget(self) -> None:
+        self._days.clear()
+        self._variants.clear()
+
+
+@dataclass(frozen=True)
+class PlanReport:
+    run_id: str | None
+    planned: int
+    batches: int
+    without_articles: int
+
+
+def dedupe_key(edition: date, subscriber_id: str) -> str:
+    return f"digest:{edition.isoformat()}:{subscriber_id}"
+
+
+class DigestPlanner:
+    def __init__(self, *, ledger: DeliveryLedger, runs: DigestRuns,
+                 subscribers: SubscriberStore, articles: SqlArticleStore, queue: JobQueue,
+                 batch_size: int, window_hours: int) -> None:
+        self._ledger = ledger
+        self._runs = runs
+        self._subscribers = subscribers
+        self._articles = articles
+        self._queue = queue
+        self._batch_size = batch_size
+        self._window = window_hours
+
+    def plan(self, now: datetime, edition: date | None = None) -> PlanReport:
+        """Queue every digest due at `now` (or, with `edition`, that edition for every
+        active subscriber, due at once). Safe to call any number of times.
+
+        Rows are inserted and their batches queued a chunk at a time, so workers start
+        sending while the rest of a large list is still being planned."""
+        days = ArticleDays(self._articles)
+        rows: list[dict[str, object]] = []
+        without = 0
+        for subscriber in self._subscribers.active_for_planning():
+            if edition is not None:
+                day, expires = edition, now + timedelta(hours=self._window)
+            else:
+                found = due_edition(now, subscriber.timezone, subscriber.hour, self._window)
+                if found is None:
+                    continue
+                day, expires = found
+            if not days.for_variant(Variant(day, subscriber.timezone, subscriber.sections)):
+                without += 1  # no new articles: no e-mail
+                continue
+            rows.append({
+                "id": uuid4().hex, "kind": Kind.DIGEST.value, "recipient": subscriber.email,
+                "reference": day.isoformat(), "status": JobStatus.QUEUED.value,
+                "attempts": 0, "last_reply": "", "created_at": now, "updated_at": now,
+                "dedupe_key": dedupe_key(day, subscriber.id),
+                "subscriber_id": subscriber.id, "expires_at": expires})
+        run_id = uuid4().hex
+        planned = batches = 0
+        chunk = max(self._batch_size, 1000)
+        for start in range(0, len(rows), chunk):
+            part = rows[start:start + chunk]
+            inserted = self._insert_new(part, run_id)
+            if not inserted:
+                continue
+            if planned == 0:
+                # Around midnight UTC one pass can plan two editions (zones far apart):
+                # the run is filed under the latest.
+                self._runs.open(run_id, max(str(r["reference"]) for r in rows), now)
+            planned += len(inserted)
+            batches += self._enqueue(run_id, inserted)
+        if planned == 0:
+            return PlanReport(None, 0, 0, without)
+        self._runs.set_total(run_id, planned)
+        return PlanReport(run_id, planned, batches, without)
+
+    def _insert_new(self, rows: list[dict[str, object]], run_id: str) -> list[str]:
+        """Insert the rows whose (edition, subscriber) has none yet; the ids inserted."""
+        for row in rows:
+            row["run_id"] = run_id
+        return self._ledger.insert_digests(rows)
+
+    def cancelled_runs(self) -> set[str]:
+        """Runs whose messages stay unsent, whatever is resent."""
+        return self._runs.ids_in({RunStatus.CANCELLED})
+
+    def enqueue_batches(self, run_id: str, ids: Sequence[str]) -> int:
+        """Queue these rows' digests in batches; how many batches."""
+        return self._enqueue(run_id, ids)
+
+    def _enqueue(self, run_id: str, ids: Sequence[str]) -> int:
+        count = 0
+        for start in range(0, len(ids), self._batch_size):
+            batch = list(ids[start:start + self._batch_size])
+            self._queue.enqueue(DIGEST_BATCH_TASK, {"run_id": run_id, "ids": batch},
+                                queue=DIGEST_QUEUE)
+            count += 1
+        return count
+
+    def requeue_stale(self, now: datetime, older_than: timedelta,
+                      retry_max: timedelta = timedelta(0)) -> int:
+        """Batches for digest rows whose task is gone: still `queued` long after
+        planning (the broker did not take the batch, or lost it), `deferred` and not
+        retried for as long after the longest backoff (the retry was lost), or
+        `sending` past their lease (the worker died mid-batch). The claim stops a double
+        send if the old task turns up after all. A paused run keeps its rows queued on
+        purpose: resume queues them."""
+        halted = self._runs.ids_in({RunStatus.PAUSED, RunStatus.CANCELLED})
+        stale = self._ledger.stale_digests(now, older_than, retry_max, halted)
+        by_run: dict[str, list[str]] = defaultdict(list)
+        for id_, run in stale:
+            by_run[run or ""].append(id_)
+        for run, ids in by_run.items():
+            self._enqueue(run, ids)
+        return len(stale)

@@ -1,0 +1,169 @@
+"""Digest runs: pause, resume, cancel, and the automatic pause of a run whose mail is
+bouncing (a broken list import, a relay that turned against us) before it burns the
+sending domain's reputation.
+
+Redis keys (FailureWindow):
+
+    mailer:run:<run id>:recent   list, newest first, of the run's last N outcomes
+                                 ("1" failed permanently, "0" sent); expires in 3 days
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+import redis
+from sqlalchemy import select, update
+
+from mailer.db import SessionFactory, transaction
+from mailer.delivery.ledger import DeliveryLedger
+from mailer.errors import InvalidInput, NotFound, ServiceUnavailable
+from mailer.models import DigestRunRow, utcnow
+
+KEY_PREFIX = "mailer:run:"
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    id: str
+    edition: str
+    status: RunStatus
+    total: int
+    reason: str
+    created_at: datetime
+
+
+class DigestRuns:
+    """The only code that reads or writes `digest_runs`; a run's messages it reaches
+    through the ledger."""
+
+    def __init__(self, sessions: SessionFactory, ledger: DeliveryLedger) -> None:
+        self._sessions = sessions
+        self._ledger = ledger
+
+    def open(self, run_id: str, edition: str, now: datetime) -> None:
+        with transaction(self._sessions) as session:
+            session.add(DigestRunRow(id=run_id, edition=edition,
+                                     status=RunStatus.RUNNING.value, total=0,
+                                     created_at=now, updated_at=now))
+
+    def set_total(self, run_id: str, total: int) -> None:
+        with transaction(self._sessions) as session:
+            session.execute(update(DigestRunRow).where(DigestRunRow.id == run_id)
+                            .values(total=total, updated_at=utcnow()))
+
+    def ids_in(self, statuses: set[RunStatus]) -> set[str]:
+        with transaction(self._sessions) as session:
+            return set(session.execute(select(DigestRunRow.id).where(
+                DigestRunRow.status.in_([s.value for s in statuses]))).scalars())
+
+    def get(self, run_id: str) -> RunInfo:
+        with transaction(self._sessions) as session:
+            row = session.get(DigestRunRow, run_id)
+            if row is None:
+                raise NotFound(f"no digest run {run_id!r}")
+            return RunInfo(row.id, row.edition, RunStatus(row.status), row.total,
+                           row.reason or "", row.created_at)
+
+    def status(self, run_id: str) -> RunStatus | None:
+        """None for a run that is not recorded (batches queued before runs existed)."""
+        with transaction(self._sessions) as session:
+            found = session.execute(select(DigestRunRow.status)
+                                    .where(DigestRunRow.id == run_id)).scalar()
+        return RunStatus(found) if found else None
+
+    def recent(self, limit: int = 20) -> list[RunInfo]:
+        with transaction(self._sessions) as session:
+            rows = session.execute(select(DigestRunRow).order_by(DigestRunRow.created_at.desc())
+                                   .limit(limit)).scalars()
+            return [RunInfo(r.id, r.edition, RunStatus(r.status), r.total, r.reason or "",
+                            r.created_at) for r in rows]
+
+    def _move(self, run_id: str, came_from: set[RunStatus], to: RunStatus,
+              reason: str) -> bool:
+        with transaction(self._sessions) as session:
+            result = session.execute(
+                update(DigestRunRow).where(DigestRunRow.id == run_id)
+                .where(DigestRunRow.status.in_([s.value for s in came_from]))
+                .values(status=to.value, reason=reason[:300], updated_at=utcnow()))
+            return bool(getattr(result, "rowcount", 0))
+
+    def pause(self, run_id: str, reason: str) -> bool:
+        """True if this call paused it (False: already paused, or not running)."""
+        return self._move(run_id, {RunStatus.RUNNING}, RunStatus.PAUSED, reason)
+
+    def pause_or_explain(self, run_id: str, reason: str) -> None:
+        if not self.pause(run_id, reason):
+            raise InvalidInput({"run": f"run {run_id} is {self.get(run_id).status.value}, "
+                                       "not running"})
+
+    def resume(self, run_id: str) -> list[str]:
+        """Running again; returns the ids of its messages still to send, for the caller
+        to queue (a paused run's batches were dropped, its rows kept)."""
+        if not self._move(run_id, {RunStatus.PAUSED}, RunStatus.RUNNING, ""):
+            raise InvalidInput({"run": f"run {run_id} is {self.get(run_id).status.value}, "
+                                       "not paused"})
+        return self._ledger.unsent_in_run(run_id)
+
+    def cancel(self, run_id: str) -> int:
+        """Cancelled for good: its unsent messages are recorded as cancelled. Returns
+        how many. A batch already mid-send finishes that batch."""
+        if not self._move(run_id, {RunStatus.RUNNING, RunStatus.PAUSED}, RunStatus.CANCELLED,
+                          "cancelled by an operator"):
+            raise InvalidInput({"run": f"run {run_id} is {self.get(run_id).status.value}"})
+        return self._ledger.cancel_run(run_id)
+
+
+@dataclass(frozen=True)
+class PausePolicy:
+    ratio: float = 0.1
+    window: int = 200
+
+    @property
+    def minimum(self) -> int:
+        """Too few outcomes say nothing: 1 failure in the first 3 is not a trend."""
+        return max(10, self.window // 4)
+
+    def verdict(self, failed: int, total: int) -> str | None:
+        if total < self.minimum or failed <= self.ratio * total:
+            return None
+        return (f"paused automatically: {failed} of the last {total} messages failed "
+                f"permanently ({failed / total:.0%}, over the {self.ratio:.0%} threshold)")
+
+
+class FailureWindow:
+    """The last N outcomes of each run, shared by all workers in Redis."""
+
+    def __init__(self, client: redis.Redis, policy: PausePolicy) -> None:
+        self._client = client
+        self.policy = policy
+
+    def add(self, run_id: str, sent: int, failed: int) -> str | None:
+        """Count a batch's outcomes; returns why the run should pause, if it should."""
+        if sent + failed == 0:
+            return None
+        key = f"{KEY_PREFIX}{run_id}:recent"
+        try:
+            with self._client.pipeline(transaction=True) as pipe:
+                pipe.lpush(key, *(["0"] * sent + ["1"] * failed))
+                pipe.ltrim(key, 0, self.policy.window - 1)
+                pipe.lrange(key, 0, -1)
+                pipe.expire(key, 3 * 86400)
+                _, _, outcomes, _ = pipe.execute()
+        except redis.RedisError as exc:
+            raise ServiceUnavailable(f"Redis unavailable: {exc}") from None
+        return self.policy.verdict(sum(1 for o in outcomes if o == b"1"), len(outcomes))
+
+    def reset(self, run_id: str) -> None:
+        try:
+            self._client.delete(f"{KEY_PREFIX}{run_id}:recent")
+        except redis.RedisError as exc:
+            raise ServiceUnavailable(f"Redis unavailable: {exc}") from None

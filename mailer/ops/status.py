@@ -1,0 +1,166 @@
+"""What `mailer status` (and the ops page) show: one snapshot of the queues, workers,
+recent outcomes, rate-limit buckets and digest runs, and whether that is healthy."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import redis
+
+from mailer.config import Settings
+from mailer.delivery.ledger import JobStatus
+from mailer.digest.plan import next_due
+from mailer.digest.runs import RunStatus
+from mailer.errors import MailerError
+from mailer.models import utcnow
+from mailer.ops.metrics import oldest_age
+from mailer.queue import DIGEST_QUEUE, SHARE_QUEUE, JobQueue
+from mailer.sending.pacing import relay_key
+from mailer.sending.ratelimit import KEY_PREFIX as RATE_PREFIX
+from mailer.sending.ratelimit import RedisBuckets
+from mailer.sending.relay_health import RelayHealth
+from mailer.services import Stores
+
+OUTCOMES = (JobStatus.SENT, JobStatus.DEFERRED, JobStatus.FAILED, JobStatus.SUPPRESSED)
+
+
+@dataclass(frozen=True)
+class QueueState:
+    name: str
+    waiting: int
+    oldest_seconds: float
+    reserved: int
+
+
+@dataclass(frozen=True)
+class BucketState:
+    key: str
+    rate: str
+    next_slot_seconds: float
+
+
+@dataclass(frozen=True)
+class RelayState:
+    id: str
+    healthy: bool
+    reason: str
+    since: str | None
+
+
+@dataclass(frozen=True)
+class RunState:
+    id: str
+    edition: str
+    status: str
+    total: int
+    finished: int
+    sent: int
+    eta_seconds: float | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    at: str
+    queues: list[QueueState]
+    workers: dict[str, list[str]]  # worker name -> queues it consumes
+    outcomes: dict[str, dict[str, dict[str, int]]]  # window -> kind -> status -> n
+    buckets: list[BucketState]
+    runs: list[RunState]
+    next_digest: str | None
+    relays: list[RelayState] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict[str, object]:
+        return {**asdict(self), "healthy": self.healthy}
+
+
+def _outcomes(stores: Stores, since: datetime) -> dict[str, dict[str, int]]:
+    return stores.ledger.outcome_counts(since, OUTCOMES)
+
+
+def _buckets(settings: Settings, client: redis.Redis) -> list[BucketState]:
+    buckets = RedisBuckets(client)
+    relays = settings.smtp_relays
+    keys = [relay_key(r.id) for r in relays]
+    states = [BucketState(key, str(r.rate) if r.rate else "none", wait) for key, r, wait in
+              zip(keys, relays, buckets.peek(keys), strict=True)]
+    domains = sorted(k.decode().removeprefix(RATE_PREFIX) for k in
+                     client.scan_iter(f"{RATE_PREFIX}domain:*", count=500))[:20]
+    for key, wait in zip(domains, buckets.peek(domains) if domains else [], strict=True):
+        states.append(BucketState(key, "", wait))
+    return states
+
+
+def _runs(stores: Stores, now: datetime) -> list[RunState]:
+    found = []
+    for run in stores.runs.recent(5):
+        counts = stores.ledger.run_counts(run.id)
+        finished = sum(n for s, n in counts.items() if s not in (
+            JobStatus.QUEUED, JobStatus.SENDING, JobStatus.DEFERRED))
+        if run.status is RunStatus.RUNNING and finished >= run.total:
+            continue  # done: only runs still going (or paused) are shown
+        elapsed = (now - run.created_at).total_seconds()
+        eta = (run.total - finished) * elapsed / finished if finished and elapsed > 0 else None
+        found.append(RunState(run.id, run.edition, run.status.value, run.total, finished,
+                              counts.get(JobStatus.SENT, 0), eta, run.reason))
+    return found
+
+
+def next_digest_time(stores: Stores, now: datetime) -> datetime | None:
+    """The next moment some active subscriber's digest falls due."""
+    times = [next_due(now, zone, hour) for zone, hour in stores.subscribers.schedules()]
+    return min(times) if times else None
+
+
+def collect(settings: Settings, stores: Stores, client: redis.Redis, queue: JobQueue,
+            *, max_age: float, timeout: float = 1.0) -> Snapshot:
+    now = utcnow()
+    problems: list[str] = []
+    try:
+        workers = queue.worker_queues(timeout)
+        reserved = queue.reserved(timeout)
+    except MailerError as exc:
+        workers, reserved = {}, {}
+        problems.append(f"broker: {exc}")
+    queues = [QueueState(name, int(client.llen(name)), oldest_age(client, name),
+                         reserved.get(name, 0)) for name in (SHARE_QUEUE, DIGEST_QUEUE)]
+    if not workers:
+        problems.append("no worker answered a ping")
+    for name in (SHARE_QUEUE, DIGEST_QUEUE):
+        if workers and not any(name in qs for qs in workers.values()):
+            problems.append(f"no worker consumes the {name} queue")
+    for state in queues:
+        if state.oldest_seconds > max_age:
+            problems.append(f"the oldest job in {state.name} has waited "
+                            f"{state.oldest_seconds:.0f} s (limit {max_age:.0f} s)")
+    runs = _runs(stores, now)
+    problems += [f"digest run {r.id} is paused: {r.reason}" for r in runs
+                 if r.status == RunStatus.PAUSED.value]
+    relays = relay_states(settings, client)
+    problems += [f"relay {r.id} is unhealthy since {r.since}: {r.reason}" for r in relays
+                 if not r.healthy]
+    nxt = next_digest_time(stores, now)
+    return Snapshot(now.isoformat(timespec="seconds"), queues, workers,
+                  {"5m": _outcomes(stores, now - timedelta(minutes=5)),
+                   "1h": _outcomes(stores, now - timedelta(hours=1))},
+                  _buckets(settings, client), runs,
+                  nxt.isoformat(timespec="minutes") if nxt else None, relays, problems)
+
+
+def relay_states(settings: Settings, client: redis.Redis) -> list[RelayState]:
+    """Every configured relay, and what the workers last found of each."""
+    problems = {p.relay: p for p in RelayHealth(client).problems()}
+    states = []
+    for config in settings.smtp_relays:
+        found = problems.get(config.id)
+        since = datetime.fromtimestamp(found.since, UTC).isoformat(timespec="seconds") \
+            if found else None
+        states.append(RelayState(config.id, found is None, found.reason if found else "",
+                                 since))
+    return states

@@ -1,0 +1,150 @@
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from mailer.db import SessionFactory
+from mailer.delivery.ledger import NOT_QUEUED, Claim, DeliveryLedger, JobStatus, mask_address
+
+CLAIM = {"kind": "share", "recipient": "bob@example.org", "reference": "a-story"}
+
+
+@pytest.fixture
+def ledger(sessions: SessionFactory) -> DeliveryLedger:
+    return DeliveryLedger(sessions)
+
+
+def test_new_job_is_queued(ledger: DeliveryLedger) -> None:
+    ledger.create("j1", kind="share", recipient="bob@example.org", reference="a-story")
+    record = ledger.get("j1")
+    assert record is not None
+    assert (record.status, record.attempts, record.recipient) == (JobStatus.QUEUED, 0,
+                                                                  "bob@example.org")
+
+
+def test_claim_then_a_second_claim_waits(ledger: DeliveryLedger) -> None:
+    ledger.create("j2", **CLAIM)
+    verdict, _, since = ledger.claim("j2", 30, **CLAIM)
+    assert verdict is Claim.CLAIMED and since is not None
+    verdict, wait, _ = ledger.claim("j2", 30, **CLAIM)
+    assert verdict is Claim.BUSY
+    assert 25 < wait <= 30
+
+
+def test_sent_job_is_never_claimed_again(ledger: DeliveryLedger) -> None:
+    ledger.create("j3", **CLAIM)
+    ledger.claim("j3", 30, **CLAIM)
+    ledger.mark("j3", JobStatus.SENT, "250 OK")
+    assert ledger.claim("j3", 30, **CLAIM) == (Claim.DONE, 0.0, None)
+    record = ledger.get("j3")
+    assert record is not None and record.status is JobStatus.SENT and record.attempts == 1
+    assert record.last_reply == "250 OK"
+
+
+def test_deferred_job_can_be_claimed_again(ledger: DeliveryLedger) -> None:
+    ledger.create("j4", **CLAIM)
+    ledger.claim("j4", 30, **CLAIM)
+    ledger.mark("j4", JobStatus.DEFERRED, "451 later")
+    assert ledger.claim("j4", 30, **CLAIM)[0] is Claim.CLAIMED
+    record = ledger.get("j4")
+    assert record is not None and record.attempts == 2 and record.last_reply == "451 later"
+
+
+def test_expired_lease_is_taken_over(ledger: DeliveryLedger) -> None:
+    ledger.create("j5", **CLAIM)
+    ledger.claim("j5", 0.2, **CLAIM)
+    time.sleep(0.3)
+    assert ledger.claim("j5", 30, **CLAIM)[0] is Claim.CLAIMED
+
+
+def test_missing_record_is_recreated_on_claim(ledger: DeliveryLedger) -> None:
+    assert ledger.claim("gone", 30, **CLAIM)[0] is Claim.CLAIMED
+    record = ledger.get("gone")
+    assert record is not None
+    assert (record.kind, record.recipient, record.reference, record.status) == (
+        "share", "bob@example.org", "a-story", JobStatus.SENDING)
+
+
+def test_only_one_of_many_racing_claims_wins(ledger: DeliveryLedger) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    ledger.create("race", **CLAIM)
+    with ThreadPoolExecutor(8) as pool:
+        verdicts = list(pool.map(lambda _: ledger.claim("race", 30, **CLAIM)[0], range(16)))
+    assert verdicts.count(Claim.CLAIMED) == 1
+    assert verdicts.count(Claim.BUSY) == 15
+
+
+def test_public_view_masks_the_address() -> None:
+    assert mask_address("vuqar@example.org") == "v***@example.org"
+
+
+def test_get_unknown_job_is_none(ledger: DeliveryLedger) -> None:
+    assert ledger.get("nope") is None
+
+
+def test_failed_lists_only_failed_newest_first(ledger: DeliveryLedger) -> None:
+    for job_id, status in (("a", JobStatus.FAILED), ("b", JobStatus.SENT),
+                           ("c", JobStatus.FAILED)):
+        ledger.create(job_id, **CLAIM)
+        ledger.mark(job_id, status, f"{job_id} reply")
+        time.sleep(0.01)
+    assert [r.id for r in ledger.failed()] == ["c", "a"]
+    later = ledger.get("c")
+    assert later is not None
+    assert [r.id for r in ledger.failed(since=later.updated_at)] == ["c"]
+
+
+def test_requeue_failed_takes_each_message_once(ledger: DeliveryLedger) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import UTC, datetime
+
+    for job_id in ("x", "y"):
+        ledger.create(job_id, **CLAIM, payload={"job_id": job_id})
+        ledger.mark(job_id, JobStatus.FAILED, "550 no")
+    ledger.create("sent", **CLAIM, payload={"job_id": "sent"})
+    ledger.mark("sent", JobStatus.SENT, "250 ok")
+    ledger.create("refused", **CLAIM, payload={"job_id": "refused"})
+    ledger.mark("refused", JobStatus.FAILED, NOT_QUEUED)
+    with ThreadPoolExecutor(4) as pool:
+        rounds = list(pool.map(lambda _: ledger.requeue_failed(
+            run_id=None, digest_until=datetime.now(UTC)), range(4)))
+    resent = [r for found in rounds for r in found]
+    assert sorted(r.id for r in resent) == ["x", "y"], "each failed one once; never a 503'd one"
+    assert {r.id: r.payload for r in resent} == {"x": {"job_id": "x"}, "y": {"job_id": "y"}}
+    record = ledger.get("x")
+    assert record is not None and record.status is JobStatus.QUEUED
+    assert record.last_reply == "resent; was: 550 no"
+    verdict, _, since = ledger.claim("x", 30, **CLAIM)
+    assert verdict is Claim.CLAIMED and since is not None and since > record.created_at
+
+
+def test_requeue_stale_finds_lost_messages_once(ledger: DeliveryLedger) -> None:
+    from datetime import timedelta
+
+    from mailer.models import utcnow
+
+    payload = {"job_id": "x"}
+    for job_id, status in (("lost-queued", None), ("lost-deferred", JobStatus.DEFERRED),
+                           ("dead-worker", "sending"), ("sent", JobStatus.SENT),
+                           ("no-payload", None)):
+        ledger.create(job_id, **CLAIM, payload=None if job_id == "no-payload" else payload)
+        if status == "sending":
+            ledger.claim(job_id, 0.01, **CLAIM)
+        elif status is not None:
+            ledger.mark(job_id, status, "451 later" if status is JobStatus.DEFERRED else "250")
+    time.sleep(0.05)
+    now = utcnow()
+    # A deferral is only lost once its longest backoff has passed as well.
+    found = ledger.requeue_stale(queued_before=now, deferred_before=now - timedelta(hours=1))
+    assert sorted(r.id for r in found) == ["dead-worker", "lost-queued"]
+    assert all(r.payload == payload and r.kind == "share" for r in found)
+    record = ledger.get("dead-worker")
+    assert record is not None and record.status is JobStatus.QUEUED
+    # Touched now: a second sweep with the same cut-off finds nothing.
+    assert ledger.requeue_stale(queued_before=now,
+                                deferred_before=now - timedelta(hours=1)) == []
+    later = utcnow()
+    assert [r.id for r in ledger.requeue_stale(queued_before=now, deferred_before=later)] \
+        == ["lost-deferred"]

@@ -1,0 +1,163 @@
+"""Digest planning on a real database and a real Redis broker (no worker here: the
+batches stay on the `digest` queue where the test reads them)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+import redis
+from sqlalchemy import update
+
+from mailer.articles.model import Article
+from mailer.config import Settings
+from mailer.delivery.ledger import JobStatus, Kind
+from mailer.digest.plan import Variant, due_edition, in_sections
+from mailer.models import DeliveryRow
+from mailer.services import Stores, make_planner, open_stores
+from mailer.subscriptions.store import Preferences, SignUp
+from tests.conftest import empty_database
+from worker.producer import CeleryJobQueue
+
+EDITION = date(2026, 11, 26)
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def test_due_at_the_local_hour_for_the_day_before() -> None:
+    assert due_edition(at("2026-11-27T06:59:00+04:00"), "Asia/Baku", 7, 5) is None
+    assert due_edition(at("2026-11-27T07:00:00+04:00"), "Asia/Baku", 7, 5) == (
+        EDITION, at("2026-11-27T12:00:00+04:00"))
+    assert due_edition(at("2026-11-27T11:59:00+04:00"), "Asia/Baku", 7, 5) is not None
+    assert due_edition(at("2026-11-27T12:00:00+04:00"), "Asia/Baku", 7, 5) is None
+
+
+def test_window_across_midnight_and_daylight_saving() -> None:
+    found = due_edition(at("2026-11-28T01:30:00+04:00"), "Asia/Baku", 22, 5)
+    assert found == (EDITION, at("2026-11-28T03:00:00+04:00"))
+    # 29 March 2026: Berlin moves from +01:00 to +02:00 at 02:00.
+    assert due_edition(at("2026-03-29T07:00:00+02:00"), "Europe/Berlin", 7, 2) == (
+        date(2026, 3, 28), at("2026-03-29T09:00:00+02:00"))
+
+
+def article(article_id: str, section: str, published: str) -> Article:
+    return Article.model_validate({
+        "id": article_id, "title": article_id.title(), "section": section,
+        "published": published, "url": f"https://www.today.az/{article_id}.html",
+        "lead": "Lead."})
+
+
+def test_sections_filter_uses_slugs() -> None:
+    items = [article("a", "Politics", "2026-11-26T10:00:00+04:00"),
+             article("b", "Economy", "2026-11-26T11:00:00+04:00")]
+    assert [a.id for a in in_sections(items, ("politics",))] == ["a"]
+
+
+@pytest.fixture
+def make_settings(make_settings: Callable[..., Settings], database_url: str
+                  ) -> Callable[..., Settings]:
+    """These tests run on each database backend."""
+    with empty_database(database_url):
+        pass
+    return lambda **kw: make_settings(database_url=database_url, **kw)
+
+
+@pytest.fixture
+def stores(make_settings: Callable[..., Settings], redis_client: redis.Redis) -> Stores:
+    return open_stores(make_settings(), seed=False)
+
+
+def planned_batches(redis_client: redis.Redis) -> list[list[str]]:
+    out = []
+    for raw in reversed(redis_client.lrange("digest", 0, -1)):  # kombu pushes on the left
+        body = json.loads(base64.b64decode(json.loads(raw)["body"]))
+        out.append(body[0][0]["ids"])
+    return out
+
+
+def subscribe(stores: Stores, email: str, sections: tuple[str, ...], tz: str, hour: int,
+              active: bool = True) -> str:
+    signup = SignUp(email, "", Preferences(sections, tz, hour))
+    if active:
+        return stores.subscribers.add_active(signup).id
+    return stores.subscribers.sign_up(signup, timedelta(0))[0].id
+
+
+def test_planning_by_zone_is_idempotent_and_skips_the_inactive(
+        stores: Stores, make_settings: Callable[..., Settings],
+        redis_client: redis.Redis) -> None:
+    settings = make_settings(digest_batch_size=2)
+    stores.articles.put_many([article("baku-news", "Politics", "2026-11-26T10:00:00+04:00"),
+                              article("economy", "Economy", "2026-11-26T12:00:00+04:00")])
+    baku = [subscribe(stores, f"baku{i}@example.com", ("politics",), "Asia/Baku", 7)
+            for i in range(3)]
+    berlin = subscribe(stores, "berlin@example.com", ("politics",), "Europe/Berlin", 7)
+    subscribe(stores, "pending@example.com", ("politics",), "Asia/Baku", 7, active=False)
+    gone = subscribe(stores, "gone@example.com", ("politics",), "Asia/Baku", 7)
+    stores.subscribers.unsubscribe(gone)
+    subscribe(stores, "sports@example.com", ("sports",), "Asia/Baku", 7)
+    queue = CeleryJobQueue(settings)
+    planner = make_planner(settings, stores, queue)
+
+    first = planner.plan(at("2026-11-27T07:05:00+04:00"))
+    assert (first.planned, first.batches, first.without_articles) == (3, 2, 1)
+    again = planner.plan(at("2026-11-27T07:20:00+04:00"))
+    assert (again.planned, again.run_id) == (0, None), "beat firing twice plans nothing new"
+    later = planner.plan(at("2026-11-27T07:05:00+01:00"))
+    assert later.planned == 1
+    queue.close()
+
+    batches = planned_batches(redis_client)
+    assert [len(b) for b in batches] == [2, 1, 1]
+    with stores.sessions.begin() as session:
+        rows = session.query(DeliveryRow).filter(DeliveryRow.kind == Kind.DIGEST).all()
+    assert sorted(r.subscriber_id for r in rows) == sorted([*baku, berlin])
+    assert {r.reference for r in rows} == {"2026-11-26"}
+    assert sorted(i for batch in batches for i in batch) == sorted(r.id for r in rows)
+
+
+def test_manual_run_plans_the_edition_for_everyone_once(
+        stores: Stores, make_settings: Callable[..., Settings],
+        redis_client: redis.Redis) -> None:
+    settings = make_settings()
+    stores.articles.put_many([article("baku-news", "Politics", "2026-11-26T10:00:00+04:00")])
+    subscribe(stores, "a@example.com", ("politics",), "Asia/Baku", 7)
+    subscribe(stores, "b@example.com", ("politics",), "America/New_York", 18)
+    queue = CeleryJobQueue(settings)
+    planner = make_planner(settings, stores, queue)
+    assert planner.plan(at("2026-11-27T15:00:00+00:00"), EDITION).planned == 2
+    assert planner.plan(at("2026-11-27T15:01:00+00:00"), EDITION).planned == 0
+    assert planner.plan(at("2026-11-28T15:00:00+00:00"), date(2026, 11, 27)).planned == 0, \
+        "no articles that day: no e-mail"
+    queue.close()
+
+
+def test_lost_batches_are_queued_again(stores: Stores, make_settings: Callable[..., Settings],
+                                       redis_client: redis.Redis) -> None:
+    settings = make_settings()
+    stores.articles.put_many([article("baku-news", "Politics", "2026-11-26T10:00:00+04:00")])
+    subscribe(stores, "a@example.com", ("politics",), "Asia/Baku", 7)
+    queue = CeleryJobQueue(settings)
+    planner = make_planner(settings, stores, queue)
+    now = datetime.now(UTC)
+    planner.plan(now, EDITION)
+    redis_client.delete("digest")  # the broker lost the batch
+    assert planner.requeue_stale(now + timedelta(minutes=5), timedelta(minutes=10)) == 0
+    assert planner.requeue_stale(now + timedelta(minutes=11), timedelta(minutes=10)) == 1
+    assert len(planned_batches(redis_client)) == 1
+    with stores.sessions.begin() as session:
+        session.execute(update(DeliveryRow).values(status=JobStatus.SENT.value))
+    assert planner.requeue_stale(now + timedelta(minutes=11), timedelta(minutes=10)) == 0
+    queue.close()
+
+
+def test_variant_is_hashable_and_equal_by_value() -> None:
+    assert Variant(EDITION, "Asia/Baku", ("politics",)) == Variant(EDITION, "Asia/Baku",
+                                                                   ("politics",))
+    assert len({Variant(EDITION, "Asia/Baku", ("politics",)),
+                Variant(EDITION, "Asia/Baku", ("politics",))}) == 1

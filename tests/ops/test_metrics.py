@@ -1,0 +1,76 @@
+"""Metrics in a real Redis: several recorders (processes) add up; the exposition has the
+counters, cumulative histogram buckets and the queue gauges."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+
+import redis
+from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from mailer.config import Settings
+from mailer.ops.metrics import MetricsRecorder, RedisCollector, oldest_age
+from mailer.web.app import create_app
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def exposition(client: redis.Redis) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    registry = CollectorRegistry()
+    registry.register(RedisCollector(client))
+    return samples(generate_latest(registry).decode())
+
+
+def test_recorders_in_several_processes_add_up(redis_client: redis.Redis) -> None:
+    first, second = MetricsRecorder(redis_client), MetricsRecorder(redis_client)
+    for recorder, n in ((first, 3), (second, 4)):
+        for _ in range(n):
+            recorder.message("share", "sent")
+            recorder.observe("smtp_seconds", 0.02)
+        recorder.message("digest", "deferred")
+        recorder.observe("smtp_seconds", 7.0)
+        recorder.flush()
+        recorder.flush()  # nothing new: writes nothing
+    got = exposition(redis_client)
+    assert got[("mailer_messages_total", (("kind", "share"), ("outcome", "sent")))] == 7
+    assert got[("mailer_messages_total", (("kind", "digest"), ("outcome", "deferred")))] == 2
+    assert got[("mailer_smtp_seconds_bucket", (("le", "0.01"),))] == 0
+    assert got[("mailer_smtp_seconds_bucket", (("le", "0.025"),))] == 7
+    assert got[("mailer_smtp_seconds_bucket", (("le", "5"),))] == 7
+    assert got[("mailer_smtp_seconds_bucket", (("le", "+Inf"),))] == 9
+    assert got[("mailer_smtp_seconds_count", ())] == 9
+    assert abs(got[("mailer_smtp_seconds_sum", ())] - (7 * 0.02 + 14.0)) < 1e-9
+
+
+def test_queue_depth_and_oldest_job(redis_client: redis.Redis) -> None:
+    now = time.time()
+    for age in (30, 5):  # kombu pushes on the left: the oldest ends up on the right
+        redis_client.lpush("share", json.dumps({"headers": {"queued_at": now - age}}))
+    assert 29.5 < oldest_age(redis_client, "share", now) <= 30.5
+    assert oldest_age(redis_client, "digest", now) == 0
+    got = exposition(redis_client)
+    assert got[("mailer_queue_depth", (("queue", "share"),))] == 2
+    assert got[("mailer_queue_depth", (("queue", "digest"),))] == 0
+    assert got[("mailer_queue_oldest_seconds", (("queue", "share"),))] >= 30
+
+
+def test_metrics_endpoint_sees_a_queued_share(make_settings: Callable[..., Settings],
+                                              redis_client: redis.Redis) -> None:
+    with TestClient(create_app(make_settings())) as client:
+        response = client.post("/share", json={
+            "article_id": "non-aligned-movement-support-to-azerbaijan-over-karabakh-"
+                          "significant", "sender_name": "A", "sender_email": "a@example.com",
+            "friend_name": "B", "friend_email": "b@example.org"})
+        assert response.status_code == 202
+        page = client.get("/metrics")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/plain")
+    got = samples(page.text)
+    assert got[("mailer_queue_depth", (("queue", "share"),))] == 1
+    assert 0 <= got[("mailer_queue_oldest_seconds", (("queue", "share"),))] < 60

@@ -1,0 +1,81 @@
+"""`mailer status` without any worker: degraded (exit 1), with the backlog visible."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.support.cli import run
+from tests.test_cli import SHARE, env  # noqa: F401 - the shared fixture
+
+pytestmark = pytest.mark.usefixtures("env")
+
+
+def test_no_worker_is_degraded_and_the_backlog_shows(
+        capsys: pytest.CaptureFixture[str], redis_client: redis.Redis, tmp_path: Path) -> None:
+    assert run(SHARE, capsys)[0] == 0  # queued; nothing consumes it
+    code, out, _ = run(["status", "--json", "--timeout", "0.3"], capsys)
+    assert code == 1
+    status = json.loads(out)
+    assert not status["healthy"]
+    assert "no worker answered a ping" in status["problems"]
+    share = next(q for q in status["queues"] if q["name"] == "share")
+    assert share["waiting"] == 1 and 0 <= share["oldest_seconds"] < 60
+    assert status["workers"] == {}
+    assert status["next_digest"] is None
+
+
+def test_old_backlog_is_named(capsys: pytest.CaptureFixture[str],
+                              redis_client: redis.Redis) -> None:
+    redis_client.lpush("digest", json.dumps({"headers": {"queued_at": 1.0}}))
+    code, out, _ = run(["status", "--json", "--timeout", "0.3", "--max-age", "60"], capsys)
+    problems = json.loads(out)["problems"]
+    assert code == 1 and any(p.startswith("the oldest job in digest has waited") for p in problems)
+
+
+def test_tables_render(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["status", "--timeout", "0.3"], capsys)
+    assert code == 1
+    assert "degraded" in out and "Queues" in out and "Send-rate limits" in out
+
+
+def test_next_digest_is_the_earliest_local_hour(capsys: pytest.CaptureFixture[str]) -> None:
+    from datetime import UTC, datetime
+
+    from mailer.config import load_settings
+    from mailer.ops.status import next_digest_time
+    from mailer.services import open_stores
+    from mailer.subscriptions.store import Preferences, SignUp
+
+    stores = open_stores(load_settings(), seed=False)
+    for email, zone, hour in (("a@example.org", "Asia/Baku", 7),
+                              ("b@example.org", "Europe/London", 6)):
+        stores.subscribers.add_active(SignUp(email, "", Preferences(("politics",), zone, hour)))
+    now = datetime(2026, 11, 27, 4, 0, tzinfo=UTC)  # 08:00 in Baku, 04:00 in London
+    due = next_digest_time(stores, now)
+    assert due is not None and due.astimezone(UTC) == datetime(2026, 11, 27, 6, 0, tzinfo=UTC)
+
+
+def test_an_unhealthy_relay_is_a_problem_until_mail_goes_through(
+        capsys: pytest.CaptureFixture[str], redis_client: redis.Redis) -> None:
+    from mailer.config import load_settings
+    from mailer.sending.relay_health import RelayHealth
+
+    relay = load_settings().smtp_relays[0].id
+    health = RelayHealth(redis_client)
+    health.mark_down(relay, "554 RCPT TO: 5.7.1 <a@example.org>: Relay access denied")
+    code, out, _ = run(["status", "--json", "--timeout", "0.3"], capsys)
+    status = json.loads(out)
+    assert code == 1
+    assert any(p.startswith(f"relay {relay} is unhealthy since ") and
+               p.endswith("Relay access denied") for p in status["problems"])
+    [state] = status["relays"]
+    assert state["id"] == relay and not state["healthy"] and state["since"]
+    code, out, _ = run(["status", "--timeout", "0.3"], capsys)
+    assert "Relays" in out and "unhealthy" in out
+    health.mark_up(relay)
+    code, out, _ = run(["status", "--json", "--timeout", "0.3"], capsys)
+    assert json.loads(out)["relays"][0]["healthy"]

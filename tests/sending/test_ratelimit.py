@@ -1,0 +1,119 @@
+"""One contract for both bucket stores: in memory and in a real Redis server."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import redis
+
+from mailer.errors import ServiceUnavailable
+from mailer.sending.ratelimit import (
+    Buckets,
+    MemoryBuckets,
+    Rate,
+    RedisBuckets,
+    parse_domain_rates,
+    parse_rate,
+)
+
+
+@pytest.fixture(params=["memory", "redis"])
+def buckets(request: pytest.FixtureRequest) -> Iterator[Buckets]:
+    if request.param == "memory":
+        yield MemoryBuckets()
+    else:
+        client: redis.Redis = request.getfixturevalue("redis_client")
+        yield RedisBuckets(client)
+
+
+def test_slots_are_spaced_by_the_interval(buckets: Buckets) -> None:
+    waits = [buckets.reserve([("relay:a", 0.1)], max_wait=5).wait for _ in range(5)]
+    assert waits[0] == 0
+    for earlier, later in itertools.pairwise(waits):
+        assert later - earlier == pytest.approx(0.1, abs=0.01)
+
+
+def test_a_slot_beyond_max_wait_is_refused_and_not_taken(buckets: Buckets) -> None:
+    assert buckets.reserve([("relay:a", 1.0)], max_wait=0.5).ok
+    refused = buckets.reserve([("relay:a", 1.0)], max_wait=0.5)
+    assert not refused.ok and refused.refused == 0
+    assert refused.wait == pytest.approx(0.5, abs=0.05)
+    # The refusal reserved nothing: a caller willing to wait gets the very next slot.
+    assert buckets.reserve([("relay:a", 1.0)], max_wait=5).wait == pytest.approx(1.0, abs=0.05)
+
+
+def test_several_buckets_all_or_nothing(buckets: Buckets) -> None:
+    buckets.reserve([("domain:slow", 1.0)], max_wait=5)
+    refused = buckets.reserve([("relay:a", 0.01), ("domain:slow", 1.0)], max_wait=0.5)
+    assert not refused.ok and refused.refused == 1
+    assert buckets.reserve([("relay:a", 0.01)], max_wait=0.5).wait == 0, "relay untouched"
+    got = buckets.reserve([("relay:a", 0.01), ("domain:slow", 1.0)], max_wait=5)
+    assert got.ok and got.wait == pytest.approx(1.0, abs=0.05), "goes at the latest slot"
+
+
+def test_idle_bucket_does_not_bank_a_burst(buckets: Buckets) -> None:
+    buckets.reserve([("relay:a", 0.05)], max_wait=5)
+    time.sleep(0.3)
+    waits = [buckets.reserve([("relay:a", 0.05)], max_wait=5).wait for _ in range(3)]
+    assert waits[0] == 0 and waits[1] == pytest.approx(0.05, abs=0.01)
+
+
+def test_concurrent_reservations_never_share_a_slot(buckets: Buckets) -> None:
+    """60 racing reservations push the bucket 60 intervals ahead: a lost update (two
+    callers given one slot) would leave it at 59 or fewer."""
+    start = time.monotonic()
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: buckets.reserve([("relay:a", 0.05)], 10),
+                                range(60)))
+    assert all(r.ok for r in results)
+    following = buckets.reserve([("relay:a", 0.05)], 10).wait
+    assert following + (time.monotonic() - start) == pytest.approx(60 * 0.05, abs=0.03)
+
+
+def test_reset_frees_the_bucket(buckets: Buckets) -> None:
+    buckets.reserve([("relay:a", 10.0)], max_wait=5)
+    buckets.reset("relay:a")
+    assert buckets.reserve([("relay:a", 10.0)], max_wait=0).ok
+
+
+def test_redis_away_is_service_unavailable() -> None:
+    from mailer.local.embedded import free_port
+
+    gone = RedisBuckets(redis.Redis(port=free_port(), socket_connect_timeout=0.5))
+    with pytest.raises(ServiceUnavailable, match="rate limits unavailable"):
+        gone.reserve([("relay:a", 0.1)], max_wait=1)
+
+
+def test_redis_keys_expire_once_idle(redis_client: redis.Redis) -> None:
+    RedisBuckets(redis_client).reserve([("relay:a", 0.5)], max_wait=1)
+    ttl = redis_client.pttl("mailer:rate:relay:a")
+    assert 0 < ttl <= 1500
+
+
+@pytest.mark.parametrize(("text", "per_second"), [
+    ("14/s", 14), ("600/m", 10), ("7200/h", 2), (" 2.5 / sec ", 2.5), ("1/minute", 1 / 60)])
+def test_parse_rate(text: str, per_second: float) -> None:
+    rate = parse_rate(text)
+    assert rate is not None and rate.per_second == pytest.approx(per_second)
+
+
+@pytest.mark.parametrize("text", ["", "none", "0", "off", "0/s"])
+def test_no_limit(text: str) -> None:
+    assert parse_rate(text) is None
+
+
+@pytest.mark.parametrize("text", ["14", "fast", "14/day", "-1/s"])
+def test_bad_rate(text: str) -> None:
+    with pytest.raises(ValueError, match="is not a rate like 14/s"):
+        parse_rate(text)
+
+
+def test_domain_rates() -> None:
+    assert parse_domain_rates("Gmail.com=20/s, yahoo.com=none,") == {
+        "gmail.com": Rate(20), "yahoo.com": None}
+    with pytest.raises(ValueError, match="is not domain=rate"):
+        parse_domain_rates("gmail.com:20/s")

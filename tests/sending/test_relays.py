@@ -1,0 +1,107 @@
+"""The relay pool on real parts: aiosmtpd servers on loopback and limits in a real Redis."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from mailer.config import SmtpConfig
+from mailer.errors import Throttled
+from mailer.local.embedded import free_port
+from mailer.local.sink import start_sink
+from mailer.sending.message import Envelope
+from mailer.sending.pacing import Pacer, PacingPolicy
+from mailer.sending.ratelimit import Rate, RedisBuckets
+from mailer.sending.relays import Relay, RelayPool
+from mailer.sending.smtp import SmtpBackend
+from tests.support.smtp import RecordingHandler
+
+
+def raw(to: str) -> Envelope:
+    return Envelope(b"Subject: digest\r\n\r\nnews\r\n", "news@today.az", to, eightbit=True,
+                    wire_ready=True)
+
+
+@pytest.fixture
+def pipelining(tmp_path: Path) -> Iterator[tuple[RecordingHandler, int]]:
+    handler, port = RecordingHandler(pipelining=True), free_port()
+    controller = start_sink(tmp_path, port=port, handler=handler)
+    yield handler, port
+    controller.stop()
+
+
+def relay(port: int, rate: Rate | None = None) -> Relay:
+    return Relay(f"127.0.0.1:{port}", SmtpBackend(SmtpConfig("127.0.0.1", port, timeout=5)),
+                 rate)
+
+
+def pacer(client: redis.Redis, **policy: object) -> Pacer:
+    return Pacer(RedisBuckets(client), PacingPolicy(**policy))  # type: ignore[arg-type]
+
+
+def test_a_pipelined_batch_goes_at_the_relay_rate(
+        pipelining: tuple[RecordingHandler, int], redis_client: redis.Redis) -> None:
+    handler, port = pipelining
+    pool = RelayPool([relay(port, Rate(20))], pacer(redis_client, reserve=0))
+    results = pool.lane("bulk").send_messages([raw(f"r{i}@example.org") for i in range(10)])
+    pool.shutdown()
+    assert all(r.ok for r in results)
+    times = [r.at for r in handler.received]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert min(gaps) > 0.03, gaps
+    assert times[-1] - times[0] == pytest.approx(9 / 20, abs=0.06)
+
+
+def test_a_slow_domain_is_held_back_and_the_rest_go(
+        pipelining: tuple[RecordingHandler, int], redis_client: redis.Redis) -> None:
+    handler, port = pipelining
+    pool = RelayPool([relay(port)], pacer(redis_client, domains={"slow.example": Rate(1)},
+                                          bulk_max_wait=0.2))
+    to = ["a@slow.example", "b@fast.example", "c@slow.example", "d@fast.example"]
+    results = pool.lane("bulk").send_messages([raw(t) for t in to])
+    pool.shutdown()
+    held = [r.envelope.recipient for r in results if isinstance(r.error, Throttled)]
+    assert held == ["c@slow.example"]
+    assert [r.rcpt_tos[0] for r in handler.received] == ["a@slow.example", "b@fast.example",
+                                                          "d@fast.example"]
+
+
+def test_an_unreachable_relay_hands_over_to_the_next(
+        pipelining: tuple[RecordingHandler, int]) -> None:
+    handler, port = pipelining
+    pool = RelayPool([relay(free_port()), relay(port)])
+    results = pool.lane("share").send_messages([raw("a@example.org"), raw("b@example.org")])
+    pool.shutdown()
+    assert all(r.ok for r in results)
+    assert len(handler.received) == 2
+
+
+def test_the_least_busy_relay_is_used(
+        pipelining: tuple[RecordingHandler, int], smtp: RecordingHandler, smtp_port: int,
+        redis_client: redis.Redis) -> None:
+    handler, port = pipelining
+    pool = RelayPool([relay(port, Rate(2)), relay(smtp_port, Rate(2))],
+                     pacer(redis_client, reserve=0))
+    for i in range(2):
+        assert pool.lane("bulk").send_messages([raw(f"r{i}@example.org")])[0].ok
+    pool.shutdown()
+    assert (len(handler.received), len(smtp.received)) == (1, 1)
+
+
+def test_an_idle_connection_is_closed(smtp: RecordingHandler, smtp_port: int) -> None:
+    backend = SmtpBackend(SmtpConfig("127.0.0.1", smtp_port, timeout=5))
+    pool = RelayPool([Relay("sink", backend)], idle_seconds=0.3)
+    assert pool.lane("share").send_messages([raw("a@example.org")])[0].ok
+    assert backend.is_open and smtp.quits == 0
+    deadline = time.monotonic() + 3
+    while backend.is_open and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not backend.is_open
+    assert smtp.quits == 1, "closed politely with QUIT"
+    assert pool.lane("share").send_messages([raw("b@example.org")])[0].ok, "and reopened"
+    pool.shutdown()

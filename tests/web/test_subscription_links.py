@@ -1,0 +1,226 @@
+"""Sign-up, confirm, unsubscribe, preferences and the CMS endpoint over HTTP, on a real
+database and a real Redis broker (no worker: queued jobs stay where the test sees them)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from mailer.config import Settings
+from mailer.queue import CONFIRM_TASK
+from mailer.services import make_tokens, open_stores
+from mailer.subscriptions.store import SubscriberStatus, SubscriberStore
+from mailer.tokens import Purpose, Tokens
+from mailer.web.app import SIGNUP_ACCEPTED, create_app
+
+API_KEY = "cms-key-for-tests"
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings(api_key=API_KEY, confirm_resend_seconds=0)
+
+
+@pytest.fixture
+def client(settings: Settings, redis_client: redis.Redis) -> Iterator[TestClient]:
+    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def store(settings: Settings) -> SubscriberStore:
+    return open_stores(settings, seed=False).subscribers
+
+
+@pytest.fixture
+def tokens(settings: Settings) -> Tokens:
+    return make_tokens(settings)
+
+
+def queued(redis_client: redis.Redis, task: str) -> list[dict[str, object]]:
+    out = []
+    for raw in redis_client.lrange("share", 0, -1):
+        message = json.loads(raw)
+        if message["headers"]["task"] == task:
+            out.append(json.loads(base64.b64decode(message["body"]))[0][0])
+    return out
+
+
+def test_subscribe_answers_the_same_whatever_the_state(client: TestClient,
+                                                       store: SubscriberStore,
+                                                       redis_client: redis.Redis) -> None:
+    form = {"email": "leyla@example.com", "name": "Leyla", "sections": ["politics"]}
+    first = client.post("/subscribe", json=form)
+    pending = client.post("/subscribe", json=form)
+    subscriber = store.find("leyla@example.com")
+    assert subscriber is not None
+    store.confirm(subscriber.id)
+    active = client.post("/subscribe", json={**form, "email": "LEYLA@example.com"})
+    bodies = {(r.status_code, r.text) for r in (first, pending, active)}
+    assert bodies == {(202, json.dumps({"status": "accepted", "detail": SIGNUP_ACCEPTED},
+                                       separators=(",", ":")))}
+    assert len(store.list()) == 1
+    assert store.list(SubscriberStatus.ACTIVE)[0].id == subscriber.id
+    jobs = queued(redis_client, CONFIRM_TASK)
+    assert [j["subscriber_id"] for j in jobs] == [subscriber.id] * 3
+
+
+def test_subscribe_form_with_checkboxes(client: TestClient, store: SubscriberStore) -> None:
+    response = client.post("/subscribe", data={"email": "tural@example.net",
+                                               "sections": ["politics", "economy"],
+                                               "hour": "8", "timezone": "Europe/Berlin"})
+    assert response.status_code == 202
+    subscriber = store.find("tural@example.net")
+    assert subscriber is not None
+    assert (subscriber.status, subscriber.preferences.sections, subscriber.preferences.hour,
+            subscriber.preferences.timezone) == (SubscriberStatus.PENDING,
+                                                 ("economy", "politics"), 8, "Europe/Berlin")
+
+
+def test_subscribe_errors(client: TestClient, store: SubscriberStore) -> None:
+    response = client.post("/subscribe", json={"email": "x", "sections": ["astrology"],
+                                               "hour": 30})
+    assert response.status_code == 422
+    assert set(response.json()["errors"]) == {"email", "sections", "hour"}
+    html = client.post("/subscribe", data={"email": "x"}, headers={"accept": "text/html"})
+    assert html.status_code == 422
+    assert "An email address must have an @-sign." in html.text
+    assert store.list() == []
+
+
+def test_confirm_link(client: TestClient, store: SubscriberStore, tokens: Tokens) -> None:
+    client.post("/subscribe", json={"email": "leyla@example.com"})
+    subscriber = store.find("leyla@example.com")
+    assert subscriber is not None
+    response = client.get(f"/confirm/{tokens.make(Purpose.CONFIRM, subscriber.id)}")
+    assert response.status_code == 200
+    assert "l***@example.com" in response.text
+    assert store.get(subscriber.id).status is SubscriberStatus.ACTIVE
+
+
+@pytest.mark.parametrize(("purpose_made", "path", "status", "text"), [
+    (Purpose.UNSUBSCRIBE, "confirm", 400, "This link is not valid"),
+    (Purpose.CONFIRM, "unsubscribe", 400, "This link is not valid"),
+    (Purpose.CONFIRM, "preferences", 400, "This link is not valid"),
+])
+def test_wrong_purpose_tokens(client: TestClient, store: SubscriberStore, tokens: Tokens,
+                              purpose_made: Purpose, path: str, status: int, text: str) -> None:
+    client.post("/subscribe", json={"email": "leyla@example.com"})
+    subscriber = store.find("leyla@example.com")
+    assert subscriber is not None
+    token = tokens.make(purpose_made, subscriber.id)
+    for method in ("GET", "POST"):
+        if path == "confirm" and method == "POST":
+            continue
+        response = client.request(method, f"/{path}/{token}")
+        assert response.status_code == status
+        assert text in response.text
+    assert store.get(subscriber.id).status is SubscriberStatus.PENDING
+
+
+def test_tampered_and_expired_tokens(client: TestClient, store: SubscriberStore,
+                                     settings: Settings) -> None:
+    client.post("/subscribe", json={"email": "leyla@example.com"})
+    subscriber = store.find("leyla@example.com")
+    assert subscriber is not None
+    good = make_tokens(settings).make(Purpose.CONFIRM, subscriber.id)
+    tampered = good[:-3] + ("AAA" if not good.endswith("AAA") else "BBB")
+    assert client.get(f"/confirm/{tampered}").status_code == 400
+    made_49_hours_ago = time.time() - 49 * 3600
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(time, "time", lambda: made_49_hours_ago)
+        old = make_tokens(settings).make(Purpose.CONFIRM, subscriber.id)
+    expired = client.get(f"/confirm/{old}")
+    assert expired.status_code == 410
+    assert "This confirm link has expired." in expired.text
+    assert store.get(subscriber.id).status is SubscriberStatus.PENDING
+
+
+def test_unsubscribe_get_changes_nothing_post_unsubscribes(client: TestClient,
+                                                          store: SubscriberStore,
+                                                          tokens: Tokens) -> None:
+    client.post("/subscribe", json={"email": "leyla@example.com"})
+    subscriber = store.find("leyla@example.com")
+    assert subscriber is not None
+    store.confirm(subscriber.id)
+    token = tokens.make(Purpose.UNSUBSCRIBE, subscriber.id)
+    page = client.get(f"/unsubscribe/{token}")
+    assert page.status_code == 200
+    assert "l***@example.com" in page.text
+    assert "leyla@example.com" not in page.text
+    assert f'action="/unsubscribe/{token}"' in page.text
+    assert store.get(subscriber.id).status is SubscriberStatus.ACTIVE
+    one_click = client.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"},
+                            follow_redirects=False)
+    assert one_click.status_code == 200
+    assert store.get(subscriber.id).status is SubscriberStatus.UNSUBSCRIBED
+    assert client.post(f"/unsubscribe/{token}").status_code == 200, "idempotent"
+
+
+def test_preferences_page_updates(client: TestClient, store: SubscriberStore,
+                                  tokens: Tokens) -> None:
+    client.post("/subscribe", json={"email": "leyla@example.com", "sections": ["politics"]})
+    subscriber = store.find("leyla@example.com")
+    assert subscriber is not None
+    token = tokens.make(Purpose.PREFERENCES, subscriber.id)
+    page = client.get(f"/preferences/{token}")
+    assert page.status_code == 200
+    assert 'value="politics" checked' in page.text
+    saved = client.post(f"/preferences/{token}", data={"sections": ["economy", "society"],
+                                                       "hour": "6",
+                                                       "timezone": "Europe/London"})
+    assert saved.status_code == 200
+    assert "Saved." in saved.text
+    prefs = store.get(subscriber.id).preferences
+    assert (prefs.sections, prefs.hour, prefs.timezone) == (("economy", "society"), 6,
+                                                            "Europe/London")
+    bad = client.post(f"/preferences/{token}", data={"hour": "6", "timezone": "Nowhere"})
+    assert bad.status_code == 422
+    assert "choose at least one section" in bad.text
+    assert "unknown time zone" in bad.text
+    assert store.get(subscriber.id).preferences == prefs
+
+
+ARTICLE = {"id": "cms-story", "title": "From the CMS", "section": "Politics",
+           "published": "2026-11-27T09:00:00+04:00", "url": "https://www.today.az/cms.html",
+           "lead": "Lead."}
+
+
+@pytest.mark.parametrize("headers", [{}, {"x-api-key": "wrong"},
+                                     {"authorization": "Bearer wrong"},
+                                     {"authorization": f"Basic {API_KEY}"}])
+def test_cms_endpoint_refuses_without_the_key(client: TestClient,
+                                              headers: dict[str, str]) -> None:
+    response = client.post("/articles", json=ARTICLE, headers=headers)
+    assert response.status_code == 401
+    assert response.json() == {"detail": "missing or wrong API key"}
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert client.get("/articles/cms-story").status_code == 404
+
+
+def test_cms_endpoint_imports_and_updates(client: TestClient) -> None:
+    key = {"authorization": f"Bearer {API_KEY}"}
+    assert client.post("/articles", json=ARTICLE, headers=key).json() == {"imported": 1}
+    changed = {**ARTICLE, "title": "From the CMS, corrected"}
+    response = client.post("/articles", json=[changed], headers={"x-api-key": API_KEY})
+    assert response.json() == {"imported": 1}
+    page = client.get("/articles/cms-story")
+    assert "From the CMS, corrected" in page.text
+    bad = client.post("/articles", json={**ARTICLE, "published": "yesterday"}, headers=key)
+    assert bad.status_code == 422
+    assert bad.json()["errors"] == {"[0]": "published: Input should be a valid datetime or "
+                                            "date, input is too short"}
+
+
+def test_cms_endpoint_disabled_without_a_configured_key(make_settings: Callable[..., Settings],
+                                                       redis_client: redis.Redis) -> None:
+    with TestClient(create_app(make_settings())) as client:
+        response = client.post("/articles", json=ARTICLE, headers={"x-api-key": "anything"})
+    assert response.status_code == 401
+    assert "set MAILER_API_KEY" in response.json()["detail"]
