@@ -8,9 +8,6 @@ per-message values go; a message is then a join of cached pieces and escaped val
 from __future__ import annotations
 
 import html
-import re
-from collections import OrderedDict
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +18,7 @@ import jinja2
 
 from mailer.articles.model import Article
 from mailer.errors import ConfigError
+from mailer.slots import LruCache, SlotTemplate, slot
 from mailer.validation import ShareRequest
 
 Inliner = Literal["css_inline", "premailer"]
@@ -98,28 +96,10 @@ class TemplateMail:
         return RenderedEmail(subject, inline_css(html_doc, self._css, self._inliner), text_doc)
 
 
-_SLOT = re.compile(r"%%slot:([a-z_]+)%%")
 
 
-def slot(name: str) -> str:
-    return f"%%slot:{name}%%"
 
-
-@dataclass(frozen=True)
-class Compiled:
-    """A rendered document cut at its slots: literal text at even, slot names at odd indexes."""
-
-    pieces: tuple[str, ...]
-
-    @classmethod
-    def from_text(cls, text: str) -> Compiled:
-        return cls(tuple(_SLOT.split(text)))
-
-    def fill(self, values: Mapping[str, str]) -> str:
-        out = list(self.pieces)
-        for i in range(1, len(out), 2):
-            out[i] = values[out[i]]
-        return "".join(out)
+ShareDocs = tuple[SlotTemplate[str], SlotTemplate[str]]  # HTML, text
 
 
 def _html_note(note: str) -> str:
@@ -141,9 +121,11 @@ class ShareRenderer:
         self._site = site
         self._inliner = inliner
         self._css = load_stylesheet(env)
-        self._cache: OrderedDict[tuple[str, str, bool], tuple[Compiled, Compiled]] = OrderedDict()
-        self._cache_size = cache_size
-        self.compilations = 0
+        self._cache: LruCache[tuple[str, str, bool], ShareDocs] = LruCache(cache_size)
+
+    @property
+    def compilations(self) -> int:
+        return self._cache.misses
 
     def subject(self, article: Article) -> str:
         return f"Recommended to you: {article.title}"
@@ -155,7 +137,7 @@ class ShareRenderer:
         """Render and inline for every message: the baseline the benchmark compares to."""
         return self._fill(article, self._compile(article, bool(share.note)), share)
 
-    def _fill(self, article: Article, docs: tuple[Compiled, Compiled],
+    def _fill(self, article: Article, docs: ShareDocs,
               share: ShareRequest) -> RenderedEmail:
         html_doc, text_doc = docs
         plain = {
@@ -170,20 +152,11 @@ class ShareRenderer:
             text=text_doc.fill({**plain, "note": _text_note(share.note)}),
         )
 
-    def _compiled(self, article: Article, has_note: bool) -> tuple[Compiled, Compiled]:
-        key = (article.id, article.version, has_note)
-        hit = self._cache.get(key)
-        if hit is not None:
-            self._cache.move_to_end(key)
-            return hit
-        compiled = self._compile(article, has_note)
-        self._cache[key] = compiled
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
-        return compiled
+    def _compiled(self, article: Article, has_note: bool) -> ShareDocs:
+        return self._cache.get((article.id, article.version, has_note),
+                               lambda: self._compile(article, has_note))
 
-    def _compile(self, article: Article, has_note: bool) -> tuple[Compiled, Compiled]:
-        self.compilations += 1
+    def _compile(self, article: Article, has_note: bool) -> ShareDocs:
         context: dict[str, Any] = {
             "site": self._site, "article": article, "has_note": has_note,
             **{name: slot(name) for name in self.SLOTS},
@@ -191,4 +164,4 @@ class ShareRenderer:
         html_doc = self._env.get_template("share.html").render(context)
         html_doc = inline_css(html_doc, self._css, self._inliner)
         text_doc = self._env.get_template("share.txt").render(context)
-        return Compiled.from_text(html_doc), Compiled.from_text(text_doc)
+        return SlotTemplate.of(html_doc), SlotTemplate.of(text_doc)

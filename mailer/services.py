@@ -13,12 +13,15 @@ from mailer.articles.files import read_seed_articles
 from mailer.articles.stores import SqlArticleStore
 from mailer.config import Settings
 from mailer.db import SessionFactory, check_schema, make_engine, session_factory
-from mailer.delivery.deliverer import RetryPolicy
+from mailer.delivery.attempts import configure_attempt_log
+from mailer.delivery.deliverer import Deliverer, RetryPolicy
 from mailer.delivery.ledger import DeliveryLedger
 from mailer.delivery.suppression import SuppressionStore
 from mailer.digest.compose import DigestMail
-from mailer.digest.plan import DigestPlanner
+from mailer.digest.plan import ArticleDays, DigestPlanner
 from mailer.digest.runs import DigestRuns, FailureWindow, PausePolicy
+from mailer.digest.send import DigestSender
+from mailer.ops.metrics import MetricsRecorder
 from mailer.queue import JobQueue
 from mailer.render import ShareRenderer, Site, TemplateMail, make_environment
 from mailer.sending.dkim import DkimBackend, DkimSigner, load_signer
@@ -28,6 +31,8 @@ from mailer.sending.relay_health import RelayHealth
 from mailer.sending.relays import Relay, RelayPool
 from mailer.sending.smtp import SmtpBackend
 from mailer.sending.transport import EmailBackend
+from mailer.share.flow import ShareMail
+from mailer.subscriptions.signup import ConfirmMail
 from mailer.subscriptions.store import Preferences, SectionCatalog, SubscriberStore
 from mailer.tokens import Tokens
 from mailer.validation import ShareRequest
@@ -196,3 +201,49 @@ def make_signer(settings: Settings) -> DkimSigner | None:
 
 def signed(backend: EmailBackend, signer: DkimSigner | None) -> EmailBackend:
     return backend if signer is None else DkimBackend(backend, signer)
+
+
+@dataclass(frozen=True)
+class WorkerServices:
+    """What a worker process sends with, built once per process (after the fork, so
+    each child has its own connections and caches)."""
+
+    stores: Stores
+    redis: redis.Redis
+    queue: JobQueue
+    relays: RelayPool
+    deliverer: Deliverer
+    digest_sender: DigestSender
+    share_mail: ShareMail
+    confirm_mail: ConfirmMail
+
+    def planner(self, settings: Settings) -> DigestPlanner:
+        return make_planner(settings, self.stores, self.queue)
+
+
+def make_worker_services(settings: Settings, queue: JobQueue) -> WorkerServices:
+    s = settings
+    configure_attempt_log(s.delivery_log)
+    stores = open_stores(s)
+    client = make_redis(s)
+    relays = make_relay_pool(s, client)
+    signer = make_signer(s)
+    deliverer = Deliverer(ledger=stores.ledger, backend=signed(relays.lane("share"), signer),
+                          retry=retry_policy(s), lease_seconds=s.send_lease_seconds,
+                          suppressions=stores.suppressions, metrics=MetricsRecorder(client),
+                          settle_seconds=s.requeue_seconds / 2)
+    digest_sender = DigestSender(
+        ledger=stores.ledger, subscribers=stores.subscribers, days=ArticleDays(stores.articles),
+        mail=make_digest_mail(s), backend=signed(relays.lane("bulk"), signer),
+        retry=retry_policy(s), lease_seconds=s.send_lease_seconds,
+        record_every=s.digest_record_every, suppressions=stores.suppressions, runs=stores.runs,
+        failures=make_failure_window(s, client), metrics=MetricsRecorder(client))
+    share_mail = ShareMail(articles=stores.articles, renderer=make_renderer(s),
+                           site_name=s.site_name, from_email=s.from_email,
+                           domain=s.site_domain)
+    confirm_mail = ConfirmMail(
+        store=stores.subscribers, tokens=make_tokens(s), mail=make_template_mail(s),
+        catalog=make_catalog(s), public_url=s.public_url, site_name=s.site_name,
+        from_email=s.from_email, domain=s.site_domain, confirm_hours=s.confirm_max_age_hours)
+    return WorkerServices(stores, client, queue, relays, deliverer, digest_sender, share_mail,
+                          confirm_mail)

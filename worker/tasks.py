@@ -13,14 +13,10 @@ from celery import Celery, Task
 from celery.signals import worker_process_shutdown
 
 from mailer.config import Settings
-from mailer.delivery.attempts import configure_attempt_log
-from mailer.delivery.deliverer import Deliverer, Outcome
+from mailer.delivery.deliverer import Outcome
 from mailer.delivery.resend import requeue_stale_messages
-from mailer.digest.plan import ArticleDays
 from mailer.digest.send import BatchOutcome as DigestBatch
-from mailer.digest.send import DigestSender
 from mailer.errors import ConfigError, ServiceUnavailable
-from mailer.ops.metrics import MetricsRecorder
 from mailer.queue import (
     CONFIRM_TASK,
     DIGEST_BATCH_TASK,
@@ -30,24 +26,7 @@ from mailer.queue import (
     SHARE_TASK,
     SWEEP_TASK,
 )
-from mailer.services import (
-    Stores,
-    make_catalog,
-    make_digest_mail,
-    make_failure_window,
-    make_planner,
-    make_redis,
-    make_relay_pool,
-    make_renderer,
-    make_signer,
-    make_template_mail,
-    make_tokens,
-    open_stores,
-    retry_policy,
-    signed,
-)
-from mailer.share.flow import ShareMail
-from mailer.subscriptions.signup import ConfirmMail
+from mailer.services import WorkerServices, make_worker_services
 from worker.producer import CeleryJobQueue
 
 log = logging.getLogger("mailer.worker")
@@ -62,51 +41,24 @@ class ProcessLocal:
         self.app = app
         self._pid = -1
 
-    def _ensure(self) -> None:
-        if self._pid == os.getpid():
-            return
-        s = self.settings
-        configure_attempt_log(s.delivery_log)
-        self.stores: Stores = open_stores(s)
-        self.redis = make_redis(s)
-        # On the worker's own app: closing it is the worker's business, not ours.
-        self.queue = CeleryJobQueue(s, app=self.app)
-        self.relays = make_relay_pool(s, self.redis)
-        signer = make_signer(s)
-        self.deliverer = Deliverer(ledger=self.stores.ledger,
-                                   backend=signed(self.relays.lane("share"), signer),
-                                   retry=retry_policy(s), lease_seconds=s.send_lease_seconds,
-                                   suppressions=self.stores.suppressions,
-                                   metrics=MetricsRecorder(self.redis),
-                                   settle_seconds=s.requeue_seconds / 2)
-        self.digest_sender = DigestSender(
-            ledger=self.stores.ledger, subscribers=self.stores.subscribers,
-            days=ArticleDays(self.stores.articles), mail=make_digest_mail(s),
-            backend=signed(self.relays.lane("bulk"), signer), retry=retry_policy(s),
-            lease_seconds=s.send_lease_seconds, record_every=s.digest_record_every,
-            suppressions=self.stores.suppressions, runs=self.stores.runs,
-            failures=make_failure_window(s, self.redis), metrics=MetricsRecorder(self.redis))
-        self.share_mail = ShareMail(articles=self.stores.articles, renderer=make_renderer(s),
-                                    site_name=s.site_name, from_email=s.from_email,
-                                    domain=s.site_domain)
-        self.confirm_mail = ConfirmMail(
-            store=self.stores.subscribers, tokens=make_tokens(s), mail=make_template_mail(s),
-            catalog=make_catalog(s), public_url=s.public_url, site_name=s.site_name,
-            from_email=s.from_email, domain=s.site_domain,
-            confirm_hours=s.confirm_max_age_hours)
-        self._pid = os.getpid()
+    def _ensure(self) -> WorkerServices:
+        if self._pid != os.getpid():
+            # On the worker's own app: closing it is the worker's business, not ours.
+            self._services = make_worker_services(self.settings,
+                                                  CeleryJobQueue(self.settings, app=self.app))
+            self._pid = os.getpid()
+        return self._services
 
     def share(self, payload: dict[str, Any], attempt: int) -> Outcome:
-        self._ensure()
-        return self.share_mail.deliver(self.deliverer, payload, attempt)
+        local = self._ensure()
+        return local.share_mail.deliver(local.deliverer, payload, attempt)
 
     def confirm(self, payload: dict[str, Any], attempt: int) -> Outcome:
-        self._ensure()
-        return self.confirm_mail.deliver(self.deliverer, payload, attempt)
+        local = self._ensure()
+        return local.confirm_mail.deliver(local.deliverer, payload, attempt)
 
     def plan_digests(self, now: datetime, edition: date | None) -> str:
-        self._ensure()
-        planner = make_planner(self.settings, self.stores, self.queue)
+        planner = self._ensure().planner(self.settings)
         report = planner.plan(now, edition)
         stale = planner.requeue_stale(
             now, timedelta(seconds=self.settings.digest_requeue_seconds),
@@ -115,23 +67,21 @@ class ProcessLocal:
                 f"{report.without_articles} without articles, {stale} stale re-queued")
 
     def send_digest_batch(self, ids: list[str], run_id: str | None) -> DigestBatch:
-        self._ensure()
-        return self.digest_sender.send_batch(ids, run_id)
+        return self._ensure().digest_sender.send_batch(ids, run_id)
 
     def shutdown(self) -> None:
         if self._pid == os.getpid():
-            self.relays.shutdown()
+            self._services.relays.shutdown()
 
     def requeue_lost(self) -> int:
-        self._ensure()
+        local = self._ensure()
         return requeue_stale_messages(
-            ledger=self.stores.ledger, queue=self.queue,
+            ledger=local.stores.ledger, queue=local.queue,
             older_than=timedelta(seconds=self.settings.requeue_seconds),
             retry_max=timedelta(seconds=self.settings.retry_max_seconds))
 
     def expire(self) -> int:
-        self._ensure()
-        return self.stores.subscribers.expire_pending(
+        return self._ensure().stores.subscribers.expire_pending(
             timedelta(hours=self.settings.confirm_max_age_hours))
 
 

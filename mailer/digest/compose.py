@@ -10,7 +10,6 @@ library's parser to hold it to the RFCs.
 from __future__ import annotations
 
 import html
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -22,10 +21,9 @@ import jinja2
 
 from mailer.articles.model import Article
 from mailer.digest.plan import Variant
-from mailer.render import Site, inline_css, load_stylesheet, slot
+from mailer.render import Site, inline_css, load_stylesheet
 from mailer.sending.message import Envelope
 from mailer.sending.mime import (
-    SLOT,
     address_header,
     alternative,
     dot_stuff,
@@ -34,37 +32,27 @@ from mailer.sending.mime import (
     seven_bit,
     undot,
 )
+from mailer.slots import LruCache, SlotTemplate, slot
 from mailer.subscriptions.store import SectionCatalog, Subscriber
 from mailer.tokens import Purpose, Tokens
 
 
 @dataclass(frozen=True)
 class EncodedTemplate:
-    """Literal bytes at even indexes, slot names at odd ones; `seven` the same for the
-    7-bit form (quoted-printable parts), whose `qp_` slots take `qp_value`s."""
+    """A variant's message encoded once: 8bit, and 7-bit for relays without 8BITMIME,
+    whose `qp_` slots take their values quoted-printable."""
 
-    pieces: tuple[bytes, ...]
+    eight: SlotTemplate[bytes]
+    seven: SlotTemplate[bytes]
     subject: str
-    seven: tuple[bytes, ...] = ()
+    quoted: tuple[bytes, ...]  # the names behind the 7-bit form's `qp_` slots
 
     def fill(self, values: dict[bytes, bytes]) -> bytes:
-        out = list(self.pieces)
-        for i in range(1, len(out), 2):
-            out[i] = values[out[i]]
-        return b"".join(out)
+        return self.eight.fill(values)
 
     def fill_7bit(self, values: dict[bytes, bytes]) -> bytes:
-        out = list(self.seven)
-        encoded: dict[bytes, bytes] = {}
-        for i in range(1, len(out), 2):
-            name = out[i]
-            if name.startswith(b"qp_"):
-                if name not in encoded:
-                    encoded[name] = qp_value(values[name[3:]])
-                out[i] = encoded[name]
-            else:
-                out[i] = values[name]
-        return b"".join(out)
+        return self.seven.fill({**values, **{b"qp_" + name: qp_value(values[name])
+                                             for name in self.quoted}})
 
 
 class DigestMail:
@@ -80,10 +68,12 @@ class DigestMail:
         self._public_url = public_url
         self._from = from_email
         self._unsubscribe_mailbox = unsubscribe_mailbox
-        self._cache: OrderedDict[tuple[Variant, tuple[str, ...]], EncodedTemplate] = \
-            OrderedDict()
-        self._cache_size = cache_size
-        self.compilations = 0
+        self._cache: LruCache[tuple[Variant, tuple[str, ...]], EncodedTemplate] = \
+            LruCache(cache_size)
+
+    @property
+    def compilations(self) -> int:
+        return self._cache.misses
 
     def subject(self, articles: Sequence[Article], edition: date) -> str:
         day = f"{edition.day} {edition:%B}"
@@ -112,11 +102,10 @@ class DigestMail:
         return context["subject"], html_doc, self._env.get_template("digest.txt").render(context)
 
     def template(self, variant: Variant, articles: Sequence[Article]) -> EncodedTemplate:
-        key = (variant, tuple(f"{a.id}:{a.version}" for a in articles))
-        hit = self._cache.get(key)
-        if hit is not None:
-            return hit
-        self.compilations += 1
+        return self._cache.get((variant, tuple(f"{a.id}:{a.version}" for a in articles)),
+                               lambda: self._encode(variant, articles))
+
+    def _encode(self, variant: Variant, articles: Sequence[Article]) -> EncodedTemplate:
         subject, html_doc, text_doc = self.render(
             variant, articles, salutation=slot("salutation"),
             unsubscribe_url=slot("unsubscribe_url"), preferences_url=slot("preferences_url"),
@@ -141,12 +130,9 @@ class DigestMail:
                                             encode_long=False))
         # The 7-bit form, for relays without 8BITMIME, made once per variant too.
         seven = dot_stuff(seven_bit(undot(data), slots=True))
-        template = EncodedTemplate(tuple(SLOT.split(data)), subject,
-                                   tuple(SLOT.split(seven)))
-        self._cache[key] = template
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
-        return template
+        seven_template = SlotTemplate.of(seven)
+        return EncodedTemplate(SlotTemplate.of(data), seven_template, subject, tuple(
+            name[3:] for name in seven_template.names if name.startswith(b"qp_")))
 
     def envelope(self, template: EncodedTemplate, subscriber: Subscriber,
                  date_header: bytes) -> Envelope:

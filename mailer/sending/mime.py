@@ -257,7 +257,7 @@ def seven_bit(message: bytes, *, slots: bool = False) -> bytes:
     return head + sep + body
 
 
-SLOT = re.compile(rb"%%slot:([a-z_]+)%%")  # the marker `render.slot` writes
+SLOT = re.compile(rb"%%slot:([a-z_]+)%%")  # the marker `slots.slot` writes
 _QP_LINE = 73  # encoded characters on a value's line, before its soft break
 
 

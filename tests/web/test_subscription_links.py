@@ -17,7 +17,8 @@ from mailer.queue import CONFIRM_TASK
 from mailer.services import make_tokens, open_stores
 from mailer.subscriptions.store import SubscriberStatus, SubscriberStore
 from mailer.tokens import Purpose, Tokens
-from mailer.web.app import SIGNUP_ACCEPTED, create_app
+from mailer.web.app import create_app
+from mailer.web.routes.subscriptions import SIGNUP_ACCEPTED
 
 API_KEY = "cms-key-for-tests"
 

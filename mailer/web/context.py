@@ -1,0 +1,76 @@
+"""What every route needs, built once by `create_app` and handed to routes through
+FastAPI's dependency injection (`Ctx`): settings, stores, the queue, Redis, the guards,
+and the pages the site shows."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import jinja2
+import redis
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse
+from prometheus_client import CollectorRegistry
+
+from mailer.config import Settings
+from mailer.errors import MailerError
+from mailer.queue import JobQueue
+from mailer.render import Site
+from mailer.services import ShareGuard, Stores
+from mailer.subscriptions.store import Preferences, SectionCatalog
+from mailer.tokens import Tokens
+from mailer.web.errors import error_status
+from mailer.web.flood import client_ip
+from mailer.web.group_commit import GroupCommit
+
+
+@dataclass(frozen=True)
+class WebContext:
+    settings: Settings
+    db: Stores
+    queue: JobQueue
+    redis: redis.Redis  # flood control, metrics, relay health
+    pages: jinja2.Environment
+    site: Site
+    tokens: Tokens
+    catalog: SectionCatalog
+    defaults: Preferences
+    api_key: str | None
+    proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    group_commit: GroupCommit
+    share_guard: Callable[[str], ShareGuard]
+    signup_guard: Callable[[str], Callable[[], None]]
+    mail_cap: Callable[[str], None]
+    metrics: CollectorRegistry
+
+    def ip_of(self, request: Request) -> str:
+        return client_ip(request.client.host if request.client else None, request.headers,
+                         self.settings.proxy_header, self.proxies)
+
+    def page(self, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        context.setdefault("catalog", self.catalog)
+        context.setdefault("defaults", self.defaults)
+        html = self.pages.get_template(name).render(site=self.site, **context)
+        return HTMLResponse(html, status_code=status)
+
+    def message_page(self, title: str, text: str, status: int = 200) -> HTMLResponse:
+        return self.page("web/message.html", status, title=title, text=text)
+
+    def error_page(self, exc: MailerError) -> HTMLResponse:
+        """Links in e-mails are opened in browsers: errors are pages, with the status
+        code the JSON API would give."""
+        status = error_status(exc)
+        title = {400: "This link is not valid", 410: "This link has expired",
+                 404: "Not found", 503: "Please try again in a minute"}.get(status, "Error")
+        return self.message_page(title, str(exc).capitalize() + ".", status)
+
+
+def web_context(request: Request) -> WebContext:
+    context: WebContext = request.app.state.web
+    return context
+
+
+Ctx = Annotated[WebContext, Depends(web_context)]

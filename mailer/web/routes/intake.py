@@ -1,0 +1,35 @@
+"""What the site's systems post, with the API key: articles from the CMS, bounces and
+complaints from the relay or ESP."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from mailer.articles.model import parse_article
+from mailer.delivery.bounces import parse_bounces, record_bounces
+from mailer.web.context import Ctx
+from mailer.web.forms import BOUNCE_BODY, check_api_key, read_json
+
+router = APIRouter()
+# A CMS may post a day's articles at once: a larger limit than the forms'.
+INTAKE_SIZE_FACTOR = 64
+
+
+@router.post("/articles")
+async def import_articles(request: Request, ctx: Ctx) -> dict[str, int]:
+    check_api_key(request, ctx.api_key)
+    body = await read_json(request, ctx.settings.max_body_bytes * INTAKE_SIZE_FACTOR)
+    items = body if isinstance(body, list) else [body]
+    articles = [parse_article(item, f"[{i}]") for i, item in enumerate(items)]
+    count = await run_in_threadpool(ctx.db.articles.put_many, articles)
+    return {"imported": count}
+
+
+@router.post("/webhooks/bounce", openapi_extra=BOUNCE_BODY)
+async def bounce_webhook(request: Request, ctx: Ctx) -> dict[str, int]:
+    """Hard bounces and complaints from the relay or ESP: see mailer/delivery/bounces.py."""
+    check_api_key(request, ctx.api_key)
+    body = await read_json(request, ctx.settings.max_body_bytes * INTAKE_SIZE_FACTOR)
+    report = await run_in_threadpool(record_bounces, ctx.db.suppressions, parse_bounces(body))
+    return report.as_dict()

@@ -1,0 +1,108 @@
+"""For operators and their tools: liveness, readiness, Prometheus metrics, and the ops
+page (the API key as the Basic-auth password)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import redis
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.concurrency import run_in_threadpool
+
+from mailer.errors import MailerError, ServiceUnavailable, Unauthorized
+from mailer.ops.metrics import sent_per_minute
+from mailer.ops.status import collect, relay_states
+from mailer.web.context import Ctx, WebContext
+from mailer.web.forms import check_api_key
+
+router = APIRouter()
+
+
+def _check(probe: Callable[[], object]) -> dict[str, object]:
+    try:
+        probe()
+    except Exception as exc:  # any failure is the check's answer, not an error
+        return {"ok": False, "detail": f"{type(exc).__name__}: {exc}"[:300]}
+    return {"ok": True, "detail": "ok"}
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process is up; says nothing of what it depends on (that is /readyz)."""
+    return {"status": "ok"}
+
+
+@router.get("/metrics")
+def metrics(ctx: Ctx) -> Response:
+    """Prometheus exposition: counters and histograms from Redis (all workers on all
+    machines), queue gauges from the broker."""
+    try:
+        body = generate_latest(ctx.metrics)
+    except redis.RedisError as exc:
+        raise ServiceUnavailable(f"metrics unavailable (Redis): {exc}") from None
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+def _ops_guard(ctx: WebContext, request: Request) -> Response | None:
+    try:
+        check_api_key(request, ctx.api_key)
+    except Unauthorized as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=401,
+                            headers={"WWW-Authenticate": 'Basic realm="newsmailer ops"'})
+    return None
+
+
+@router.get("/ops", response_class=HTMLResponse)
+def ops_page(request: Request, ctx: Ctx) -> Response:
+    """The live ops page: what `mailer status` shows, refreshed every 2 s, with
+    sent-per-minute for the last hour."""
+    return _ops_guard(ctx, request) or ctx.page("web/ops.html",
+                                                status_url="/ops/status.json",
+                                                refresh_ms=2000)
+
+
+@router.get("/ops/status.json")
+async def ops_status(request: Request, ctx: Ctx) -> Response:
+    denied = _ops_guard(ctx, request)
+    if denied is not None:
+        return denied
+
+    def gather() -> dict[str, object]:
+        snapshot = collect(ctx.settings, ctx.db, ctx.redis, ctx.queue, max_age=300,
+                           timeout=0.5).as_dict()
+        snapshot["throughput"] = [
+            {"minute": datetime.fromtimestamp(m * 60, UTC).strftime("%H:%M"), "sent": n}
+            for m, n in sent_per_minute(ctx.redis)]
+        return snapshot
+    try:
+        return JSONResponse(await run_in_threadpool(gather))
+    except redis.RedisError as exc:
+        raise ServiceUnavailable(f"status unavailable (Redis): {exc}") from None
+
+
+@router.get("/readyz")
+def readyz(ctx: Ctx) -> JSONResponse:
+    """Redis, the database and at least one worker answer: 200, else 503, with what
+    each check found."""
+    checks = {"redis": _check(ctx.redis.ping),
+              "database": _check(lambda: ctx.db.ledger.get("readyz") is None)}
+    try:
+        names = ctx.queue.workers(timeout=1.0)
+        checks["workers"] = {"ok": bool(names), "detail": ", ".join(names)
+                             or "no worker answered a ping within 1 s"}
+    except MailerError as exc:
+        checks["workers"] = {"ok": False, "detail": str(exc)}
+    ready = all(c["ok"] for c in checks.values())
+    # Told, but not part of readiness: the API still takes shares while a relay is
+    # down (they wait in the queue), so a load balancer must keep sending it traffic.
+    try:
+        down = [r for r in relay_states(ctx.settings, ctx.redis) if not r.healthy]
+        checks["relays"] = {"ok": not down, "detail": "; ".join(
+            f"{r.id}: {r.reason}" for r in down) or "ok"}
+    except redis.RedisError as exc:
+        checks["relays"] = {"ok": False, "detail": f"unknown (Redis: {exc})"[:300]}
+    return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
+                        status_code=200 if ready else 503)

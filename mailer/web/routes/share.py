@@ -1,0 +1,84 @@
+"""The article pages and the share form: the share flow's producer."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from mailer.articles.model import Article
+from mailer.errors import InvalidInput, NotFound, RateLimited
+from mailer.queue import SHARE_TASK
+from mailer.share.flow import prepare_share
+from mailer.web.context import Ctx, WebContext
+from mailer.web.errors import error_headers, error_response
+from mailer.web.forms import SHARE_BODY, read_fields, wants_html
+
+router = APIRouter()
+
+
+@router.get("/", response_class=HTMLResponse)
+def index(ctx: Ctx) -> HTMLResponse:
+    return ctx.page("web/index.html", articles=ctx.db.articles.all(), values={}, errors={})
+
+
+@router.get("/articles/{article_id}", response_class=HTMLResponse)
+def article_page(article_id: str, ctx: Ctx) -> HTMLResponse:
+    return ctx.page("web/article.html", article=ctx.db.articles.get(article_id), values={},
+                    errors={})
+
+
+@router.post("/share", status_code=202, openapi_extra=SHARE_BODY)
+async def share(request: Request, ctx: Ctx) -> Response:
+    settings = ctx.settings
+    fields = await read_fields(request, settings.max_body_bytes)
+    try:
+        # Validation on the event loop, not in the thread pool: it is a fraction of a
+        # millisecond of CPU, and threads convoying on the GIL cost more than they
+        # overlap (bench/share_load.py). Recording goes to the group commit's writer
+        # thread, one transaction for all waiting requests. DNS lookups for
+        # deliverability checks do wait on the network: those get a thread.
+        prepare = partial(prepare_share, fields, articles=ctx.db.articles,
+                          check_deliverability=settings.check_deliverability,
+                          guard=ctx.share_guard(ctx.ip_of(request)))
+        job, payload = await run_in_threadpool(prepare) \
+            if settings.check_deliverability else prepare()
+        await ctx.group_commit.submit(job, SHARE_TASK, payload)
+    except InvalidInput as exc:
+        if wants_html(request):
+            return await run_in_threadpool(_form_with_errors, ctx, fields, exc)
+        raise
+    except RateLimited as exc:
+        if wants_html(request):
+            response = ctx.message_page("Please wait", str(exc), 429)
+            response.headers.update(error_headers(exc))
+            return response
+        raise
+    if wants_html(request):
+        article = ctx.db.articles.get(str(fields["article_id"]).strip())
+        return ctx.page("web/shared.html", 202, article=article,
+                        friend_name=str(fields.get("friend_name", "")))
+    return JSONResponse({"job_id": job.id, "status": "queued",
+                         "status_url": f"/jobs/{job.id}"},
+                        status_code=202, headers={"Location": f"/jobs/{job.id}"})
+
+
+def _form_with_errors(ctx: WebContext, fields: dict[str, object],
+                      exc: InvalidInput) -> Response:
+    try:
+        article: Article = ctx.db.articles.get(str(fields.get("article_id", "")).strip())
+    except NotFound:
+        return error_response(exc)
+    values = {k: v for k, v in fields.items() if isinstance(v, str)}
+    return ctx.page("web/article.html", 422, article=article, values=values,
+                    errors=exc.errors)
+
+
+@router.get("/jobs/{job_id}")
+def job_status(job_id: str, ctx: Ctx) -> dict[str, object]:
+    record = ctx.db.ledger.get(job_id) if len(job_id) <= 64 else None
+    if record is None:
+        raise NotFound(f"unknown job {job_id[:64]!r}")
+    return record.public()
