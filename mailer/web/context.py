@@ -68,7 +68,9 @@ class WebContext:
         return self.message_page(title, str(exc).capitalize() + ".", status)
 
 
-def web_context(request: Request) -> WebContext:
+async def web_context(request: Request) -> WebContext:
+    """Async on purpose: FastAPI runs a plain function dependency in its thread pool,
+    a thread hop per request on the share path."""
     context: WebContext = request.app.state.web
     return context
 
