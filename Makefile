@@ -18,8 +18,8 @@ demo: $(STAMP)
 	$(BIN)/mailer demo
 
 test: $(STAMP)
-	$(BIN)/ruff check mailer worker tests bench
-	$(BIN)/mypy mailer worker bench
+	$(BIN)/ruff check mailer worker tests bench docs
+	$(BIN)/mypy mailer worker bench docs/generate.py
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)

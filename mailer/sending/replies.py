@@ -6,7 +6,7 @@ result), so no two paths can disagree on whom to blame.
 Enhanced status codes (RFC 3463) are read first, the basic code second. Where a reply
 is ambiguous, the rule chosen is the one that never blames a reader for our own or the
 relay's configuration: only a reply that says the mailbox is gone suppresses an
-address. The table in the README ("What a relay's reply does") is this module.
+address. The table in docs/guarantees.md ("What a relay's reply does") is this module.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -89,7 +90,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
         if stores is None:
             db.close()
 
-    app = FastAPI(title="newsmailer", version="0.3.0", lifespan=lifespan)
+    app = FastAPI(title=TITLE, version=VERSION, lifespan=lifespan)
     app.state.web = context
     app.add_middleware(HeadAsGet)
 
@@ -97,9 +98,21 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
     async def on_mailer_error(request: Request, exc: MailerError) -> Response:
         return error_response(exc)
 
-    for router in (ops.router, share.router, subscriptions.router, intake.router):
+    for router in ROUTERS:
         app.include_router(router)
     return app
+
+
+ROUTERS = (ops.router, share.router, subscriptions.router, intake.router)
+TITLE, VERSION = "newsmailer", "0.3.0"
+
+
+def api_schema() -> dict[str, Any]:
+    """The OpenAPI schema, without settings or services (docs/generate.py)."""
+    app = FastAPI(title=TITLE, version=VERSION)
+    for router in ROUTERS:
+        app.include_router(router)
+    return app.openapi()
 
 
 def app_from_env() -> FastAPI:

@@ -18,6 +18,10 @@ INTAKE_SIZE_FACTOR = 64
 
 @router.post("/articles")
 async def import_articles(request: Request, ctx: Ctx) -> dict[str, int]:
+    """For the site's CMS: one article object or a list, as
+    JSON, with `Authorization: Bearer <MAILER_API_KEY>` or `X-API-Key: <key>`;
+    `{"imported": n}`; `401` without or with a wrong key (or when no key is
+    configured); `422` naming the bad item and field."""
     check_api_key(request, ctx.api_key)
     body = await read_json(request, ctx.settings.max_body_bytes * INTAKE_SIZE_FACTOR)
     items = body if isinstance(body, list) else [body]
@@ -28,7 +32,11 @@ async def import_articles(request: Request, ctx: Ctx) -> dict[str, int]:
 
 @router.post("/webhooks/bounce", openapi_extra=BOUNCE_BODY)
 async def bounce_webhook(request: Request, ctx: Ctx) -> dict[str, int]:
-    """Hard bounces and complaints from the relay or ESP: see mailer/delivery/bounces.py."""
+    """For the relay or ESP, with the API key:
+    `{"email", "type": "hard"|"soft"|"complaint", "reason"}`, a list of them, or
+    `{"bounces": [...]}` (up to 1,000). Hard bounces and complaints are suppressed, soft
+    ones only counted; `{"suppressed", "already_suppressed", "soft"}`; `422` naming the
+    bad item and field."""
     check_api_key(request, ctx.api_key)
     body = await read_json(request, ctx.settings.max_body_bytes * INTAKE_SIZE_FACTOR)
     report = await run_in_threadpool(record_bounces, ctx.db.suppressions, parse_bounces(body))

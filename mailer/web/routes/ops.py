@@ -31,14 +31,16 @@ def _check(probe: Callable[[], object]) -> dict[str, object]:
 
 @router.get("/healthz")
 def healthz() -> dict[str, str]:
-    """The process is up; says nothing of what it depends on (that is /readyz)."""
+    """`{"status": "ok"}`: the process is up; says nothing of what it
+    depends on (that is /readyz)."""
     return {"status": "ok"}
 
 
 @router.get("/metrics")
 def metrics(ctx: Ctx) -> Response:
-    """Prometheus exposition: counters and histograms from Redis (all workers on all
-    machines), queue gauges from the broker."""
+    """Prometheus exposition: counters and histograms kept in Redis (all
+    workers on all machines), queue gauges from the broker, relay health
+    (docs/operations.md lists the metrics)."""
     try:
         body = generate_latest(ctx.metrics)
     except redis.RedisError as exc:
@@ -57,8 +59,9 @@ def _ops_guard(ctx: WebContext, request: Request) -> Response | None:
 
 @router.get("/ops", response_class=HTMLResponse)
 def ops_page(request: Request, ctx: Ctx) -> Response:
-    """The live ops page: what `mailer status` shows, refreshed every 2 s, with
-    sent-per-minute for the last hour."""
+    """The live ops page: what `mailer status` shows, refreshed every
+    2 s, with sent-per-minute for the last hour. `MAILER_API_KEY` as the Basic-auth
+    password (any user name), or `X-API-Key`."""
     return _ops_guard(ctx, request) or ctx.page("web/ops.html",
                                                 status_url="/ops/status.json",
                                                 refresh_ms=2000)
@@ -66,6 +69,8 @@ def ops_page(request: Request, ctx: Ctx) -> Response:
 
 @router.get("/ops/status.json")
 async def ops_status(request: Request, ctx: Ctx) -> Response:
+    """The ops page's figures as JSON (what `mailer status --json`
+    gives, with sent-per-minute); the API key as for /ops."""
     denied = _ops_guard(ctx, request)
     if denied is not None:
         return denied
@@ -85,8 +90,10 @@ async def ops_status(request: Request, ctx: Ctx) -> Response:
 
 @router.get("/readyz")
 def readyz(ctx: Ctx) -> JSONResponse:
-    """Redis, the database and at least one worker answer: 200, else 503, with what
-    each check found."""
+    """`200 {"status": "ready", "checks": {"redis", "database", "workers",
+    "relays"}}` when Redis and the database answer and at least one worker answers a
+    ping within 1 s; else `503` with what each check found. `relays` reports unhealthy
+    relays without making the API unready: it still takes shares, which wait."""
     checks = {"redis": _check(ctx.redis.ping),
               "database": _check(lambda: ctx.db.ledger.get("readyz") is None)}
     try:

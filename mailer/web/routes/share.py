@@ -21,17 +21,28 @@ router = APIRouter()
 
 @router.get("/", response_class=HTMLResponse)
 def index(ctx: Ctx) -> HTMLResponse:
+    """The list of articles and the sign-up form."""
     return ctx.page("web/index.html", articles=ctx.db.articles.all(), values={}, errors={})
 
 
 @router.get("/articles/{article_id}", response_class=HTMLResponse)
 def article_page(article_id: str, ctx: Ctx) -> HTMLResponse:
+    """The article page with the "Recommend news to friend" form
+    and the sign-up form."""
     return ctx.page("web/article.html", article=ctx.db.articles.get(article_id), values={},
                     errors={})
 
 
 @router.post("/share", status_code=202, openapi_extra=SHARE_BODY)
 async def share(request: Request, ctx: Ctx) -> Response:
+    """Fields `article_id`, `sender_name`, `sender_email`, `friend_name`,
+    `friend_email`, `message` (optional), as JSON, `application/x-www-form-urlencoded`
+    or `multipart/form-data`. `202 {"job_id", "status": "queued", "status_url"}` with
+    `Location`; `422` listing every bad field; `404` an unknown article; `429` with
+    `Retry-After` and a plain sentence when a flood limit is reached. A browser form
+    post (`Accept: text/html`) gets a page back instead: the thank-you page, the form
+    again with the errors, or a "please wait" page. What names and notes may hold:
+    docs/security.md."""
     settings = ctx.settings
     fields = await read_fields(request, settings.max_body_bytes)
     try:
@@ -78,6 +89,8 @@ def _form_with_errors(ctx: WebContext, fields: dict[str, object],
 
 @router.get("/jobs/{job_id}")
 def job_status(job_id: str, ctx: Ctx) -> dict[str, object]:
+    """A delivery's status, attempts, last SMTP reply and masked
+    recipient (`v***@example.org`)."""
     record = ctx.db.ledger.get(job_id) if len(job_id) <= 64 else None
     if record is None:
         raise NotFound(f"unknown job {job_id[:64]!r}")

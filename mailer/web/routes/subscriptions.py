@@ -24,6 +24,11 @@ SIGNUP_ACCEPTED = ("If this address can receive mail, a message with a confirmat
 
 @router.post("/subscribe", status_code=202, openapi_extra=SIGNUP_BODY)
 async def subscribe(request: Request, ctx: Ctx) -> Response:
+    """`email`, `name` (optional), `sections` (a list,
+    repeated form fields, or one comma-separated string; default all), `timezone` (IANA
+    name; default `MAILER_TIMEZONE`), `hour` (0-23; default `MAILER_DIGEST_HOUR`).
+    `202 {"status": "accepted", "detail"}`, the same whatever the address's state, so
+    the form tells nobody who is subscribed; `422` with per-field errors."""
     settings = ctx.settings
     fields = await read_fields(request, settings.max_body_bytes, lists={"sections"})
     try:
@@ -53,6 +58,8 @@ def _token_page(ctx: WebContext, purpose: Purpose, token: str,
 
 @router.get("/confirm/{token}", response_class=HTMLResponse)
 def confirm(token: str, ctx: Ctx) -> HTMLResponse:
+    """Activates the sign-up; a page (`400` a forged or
+    wrong-purpose link, `410` expired, `404` the sign-up is gone)."""
     def action(subscriber_id: str) -> HTMLResponse:
         subscriber = ctx.db.subscribers.confirm(subscriber_id)
         return ctx.page("web/confirmed.html", subscriber=subscriber,
@@ -62,6 +69,8 @@ def confirm(token: str, ctx: Ctx) -> HTMLResponse:
 
 @router.get("/unsubscribe/{token}", response_class=HTMLResponse)
 def unsubscribe_form(token: str, ctx: Ctx) -> HTMLResponse:
+    """A page with the masked address and an
+    Unsubscribe button; changes nothing (mail scanners and link previews fetch GETs)."""
     # Changes nothing: mail scanners and link previews fetch GETs.
     def action(subscriber_id: str) -> HTMLResponse:
         return ctx.page("web/unsubscribe.html",
@@ -71,6 +80,8 @@ def unsubscribe_form(token: str, ctx: Ctx) -> HTMLResponse:
 
 @router.post("/unsubscribe/{token}", response_class=HTMLResponse)
 def unsubscribe(token: str, ctx: Ctx) -> HTMLResponse:
+    """Unsubscribes at once: `200`, no redirect (RFC 8058
+    one-click; any body, e.g. `List-Unsubscribe=One-Click`)."""
     # RFC 8058 one-click: the mailbox provider POSTs "List-Unsubscribe=One-Click";
     # whatever the body, the answer is 200 and the address is off the list now.
     def action(subscriber_id: str) -> HTMLResponse:
@@ -83,6 +94,8 @@ def unsubscribe(token: str, ctx: Ctx) -> HTMLResponse:
 
 @router.get("/preferences/{token}", response_class=HTMLResponse)
 def preferences_form(token: str, ctx: Ctx) -> HTMLResponse:
+    """The preferences page: sections (checkboxes),
+    hour, time zone."""
     def action(subscriber_id: str) -> HTMLResponse:
         return _preferences_page(ctx, ctx.db.subscribers.get(subscriber_id), token, {})
     return _token_page(ctx, Purpose.PREFERENCES, token, action)
@@ -99,6 +112,8 @@ def _preferences_page(ctx: WebContext, subscriber: Subscriber, token: str,
 
 @router.post("/preferences/{token}", response_class=HTMLResponse)
 async def preferences(token: str, request: Request, ctx: Ctx) -> HTMLResponse:
+    """Saves the preferences; `422` the page with the
+    errors."""
     try:
         ctx.tokens.read(Purpose.PREFERENCES, token)  # a bad link says so before the body
     except MailerError as exc:
