@@ -27,10 +27,11 @@ sys.path.insert(0, str(ROOT))
 
 import redis  # noqa: E402
 
+from mailer.limits import Rate  # noqa: E402
 from mailer.local.embedded import RedisServer  # noqa: E402
 from mailer.sending.message import Envelope  # noqa: E402
 from mailer.sending.pacing import Pacer, PacingPolicy  # noqa: E402
-from mailer.sending.ratelimit import MemoryBuckets, Rate, RedisBuckets  # noqa: E402
+from mailer.sending.ratelimit import MemoryBuckets, RedisBuckets  # noqa: E402
 
 WARM_UP = 0.5
 ENVELOPE = Envelope(b"Subject: x\r\n\r\nx\r\n", "news@today.az", "reader@example.org",

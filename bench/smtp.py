@@ -20,8 +20,11 @@ sys.path.insert(0, str(ROOT))
 
 from mailer.config import SmtpConfig  # noqa: E402
 from mailer.local.embedded import free_port  # noqa: E402
-from mailer.render import RenderedEmail  # noqa: E402
-from mailer.sending.message import Envelope, build_message  # noqa: E402
+from mailer.sending.message import (  # noqa: E402
+    Envelope,
+    RenderedEmail,
+    build_message,
+)
 from mailer.sending.smtp import SmtpBackend  # noqa: E402
 
 

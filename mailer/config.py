@@ -19,8 +19,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mailer.errors import ConfigError
-from mailer.sending.ratelimit import Rate, parse_domain_rates, parse_rate
-from mailer.web.flood import parse_networks, parse_quota
+from mailer.limits import Rate, parse_domain_rates, parse_networks, parse_quota, parse_rate
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV_PREFIX = "MAILER_"

@@ -18,6 +18,7 @@ import jinja2
 
 from mailer.articles.model import Article
 from mailer.errors import ConfigError
+from mailer.sending.message import RenderedEmail
 from mailer.slots import LruCache, SlotTemplate, slot
 from mailer.validation import ShareRequest
 
@@ -31,13 +32,6 @@ class Site:
     url: str
     domain: str
     zone: ZoneInfo
-
-
-@dataclass(frozen=True)
-class RenderedEmail:
-    subject: str
-    html: str
-    text: str
 
 
 def make_environment(templates_dir: Path, zone: ZoneInfo) -> jinja2.Environment:

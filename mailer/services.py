@@ -16,17 +16,18 @@ from mailer.db import SessionFactory, check_schema, make_engine, session_factory
 from mailer.delivery.attempts import configure_attempt_log
 from mailer.delivery.deliverer import Deliverer, RetryPolicy
 from mailer.delivery.ledger import DeliveryLedger
+from mailer.delivery.recorder import MetricsRecorder
 from mailer.delivery.suppression import SuppressionStore
 from mailer.digest.compose import DigestMail
 from mailer.digest.plan import ArticleDays, DigestPlanner
 from mailer.digest.runs import DigestRuns, FailureWindow, PausePolicy
 from mailer.digest.send import DigestSender
-from mailer.ops.metrics import MetricsRecorder
+from mailer.limits import Quota, parse_domain_rates, parse_quota, parse_rate
 from mailer.queue import JobQueue
 from mailer.render import ShareRenderer, Site, TemplateMail, make_environment
 from mailer.sending.dkim import DkimBackend, DkimSigner, load_signer
 from mailer.sending.pacing import Pacer, PacingPolicy
-from mailer.sending.ratelimit import RedisBuckets, parse_domain_rates, parse_rate
+from mailer.sending.ratelimit import RedisBuckets
 from mailer.sending.relay_health import RelayHealth
 from mailer.sending.relays import Relay, RelayPool
 from mailer.sending.smtp import SmtpBackend
@@ -36,7 +37,7 @@ from mailer.subscriptions.signup import ConfirmMail
 from mailer.subscriptions.store import Preferences, SectionCatalog, SubscriberStore
 from mailer.tokens import Tokens
 from mailer.validation import ShareRequest
-from mailer.web.flood import FloodGate, Quota, address_key, mailbox_key, parse_quota
+from mailer.web.flood import FloodGate, address_key, mailbox_key
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
+from mailer.delivery.recorder import MetricsRecorder
 from mailer.errors import DeliveryError
 from mailer.models import utcnow
-from mailer.ops.metrics import MetricsRecorder
 from mailer.sending.transport import SendResult
 
 LOGGER = logging.getLogger("mailer.deliveries")

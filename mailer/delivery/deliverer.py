@@ -15,14 +15,14 @@ from typing import Any, Literal
 
 from mailer.delivery.attempts import log_attempt, reply_code
 from mailer.delivery.ledger import NOT_QUEUED, Claim, DeliveryLedger, JobStatus
+from mailer.delivery.recorder import MetricsRecorder
 from mailer.delivery.retry import backoff_delay
 from mailer.delivery.suppression import SuppressionStore
+from mailer.delivery.verdict import gave_up, verdict
 from mailer.errors import NotFound, ServiceUnavailable
 from mailer.models import utcnow
-from mailer.ops.metrics import MetricsRecorder
 from mailer.queue import SHARE_QUEUE, JobQueue
 from mailer.sending.message import Envelope
-from mailer.sending.replies import gave_up, verdict
 from mailer.sending.transport import EmailBackend
 
 SUPPRESSED_REPLY = "not sent: the address is on the suppression list"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Protocol
 
 from mailer.delivery.ledger import DeliveryLedger, JobStatus, Kind
-from mailer.digest.plan import DigestPlanner
 from mailer.errors import ServiceUnavailable
 from mailer.models import utcnow
 from mailer.queue import CONFIRM_TASK, SHARE_QUEUE, SHARE_TASK, JobQueue
@@ -30,6 +31,15 @@ def requeue_stale_messages(*, ledger: DeliveryLedger, queue: JobQueue, older_tha
     return len(found)
 
 
+class DigestBatches(Protocol):
+    """What resending needs of the digest planner (mailer/digest/plan.py), which it does
+    not import: digests go back as batches of their run."""
+
+    def cancelled_runs(self) -> set[str]: ...
+
+    def enqueue_batches(self, run_id: str, ids: Sequence[str]) -> int: ...
+
+
 @dataclass(frozen=True)
 class ResendReport:
     messages: int
@@ -37,7 +47,7 @@ class ResendReport:
     batches: int
 
 
-def resend_failed(*, ledger: DeliveryLedger, queue: JobQueue, planner: DigestPlanner,
+def resend_failed(*, ledger: DeliveryLedger, queue: JobQueue, planner: DigestBatches,
                   run_id: str | None, window_hours: int) -> ResendReport:
     """Failed messages (of one digest run, or all) go back to the queue. A digest gets a
     new window from now; a share or confirmation a new retry horizon. If the broker

@@ -12,14 +12,14 @@ from email.utils import format_datetime
 from mailer.delivery.attempts import Stopwatch, log_attempt, reply_code
 from mailer.delivery.deliverer import SUPPRESSED_REPLY, RetryPolicy
 from mailer.delivery.ledger import DeliveryLedger, JobStatus, Kind
+from mailer.delivery.recorder import MetricsRecorder
 from mailer.delivery.retry import backoff_delay
 from mailer.delivery.suppression import SuppressionStore
+from mailer.delivery.verdict import verdict
 from mailer.digest.compose import DigestMail, EncodedTemplate
 from mailer.digest.plan import ArticleDays, Variant
 from mailer.digest.runs import DigestRuns, FailureWindow, RunStatus
-from mailer.ops.metrics import MetricsRecorder
 from mailer.sending.message import Envelope
-from mailer.sending.replies import verdict
 from mailer.sending.transport import EmailBackend, SendResult
 from mailer.subscriptions.store import SubscriberStatus, SubscriberStore
 

@@ -1,26 +1,12 @@
-"""Delivery metrics kept in Redis, so that the counts are right with any number of worker
-processes on any number of machines (prometheus-client's multiprocess mode covers one
-machine only); `GET /metrics` renders them for Prometheus.
+"""`GET /metrics` and the ops page's chart: what the workers record in Redis
+(mailer/delivery/recorder.py, where the keys are described), queue depths from the
+broker, and relay health."""
 
-Redis keys:
-
-    mailer:metrics:messages          hash  "<kind>|<outcome>" -> messages
-    mailer:metrics:hist:<name>       hash  "<bucket upper bound>" -> observations in it,
-                                           "+Inf", "sum", "count"
-    mailer:metrics:minute:<minute>   hash  kind -> messages sent in that minute (Unix
-                                           time // 60); expires after two hours
-
-Workers buffer what they observe and write it in one pipeline per message (shares)
-or per ledger commit (digest batches).
-"""
 
 from __future__ import annotations
 
-import bisect
 import json
-import logging
 import time
-from collections import Counter
 from collections.abc import Iterator, Sequence
 
 import redis
@@ -31,70 +17,9 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from mailer.delivery.recorder import HISTOGRAMS, KEY_PREFIX, MESSAGES, MINUTE_PREFIX
 from mailer.queue import DIGEST_QUEUE, SHARE_QUEUE
 from mailer.sending.relay_health import RelayHealth
-
-KEY_PREFIX = "mailer:metrics:"
-MESSAGES = KEY_PREFIX + "messages"
-MINUTE_PREFIX = KEY_PREFIX + "minute:"
-HISTOGRAMS: dict[str, tuple[str, tuple[float, ...]]] = {
-    "smtp_seconds": ("Time from a message going out to the relay's reply",
-                     (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)),
-    "render_seconds": ("Time to render and build one share or confirmation, or one digest "
-                       "variant", (0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                   0.1, 0.25, 1)),
-    "delivery_seconds": ("Time from queuing (or planning) a message to its final outcome",
-                         (0.1, 0.5, 1, 2.5, 5, 15, 60, 300, 900, 3600, 14400, 86400)),
-}
-log = logging.getLogger("mailer.ops.metrics")
-
-
-class MetricsRecorder:
-    def __init__(self, client: redis.Redis) -> None:
-        self._client = client
-        self._messages: Counter[str] = Counter()
-        self._buckets: dict[str, Counter[str]] = {name: Counter() for name in HISTOGRAMS}
-        self._sums: dict[str, float] = {}
-        self._minutes: Counter[tuple[int, str]] = Counter()
-
-    def message(self, kind: str, outcome: str) -> None:
-        self._messages[f"{kind}|{outcome}"] += 1
-        if outcome == "sent":
-            self._minutes[(int(time.time() // 60), kind)] += 1
-
-    def observe(self, name: str, seconds: float) -> None:
-        bounds = HISTOGRAMS[name][1]
-        index = bisect.bisect_left(bounds, seconds)
-        self._buckets[name][repr(bounds[index]) if index < len(bounds) else "+Inf"] += 1
-        self._buckets[name]["count"] += 1
-        self._sums[name] = self._sums.get(name, 0.0) + seconds
-
-    def flush(self) -> None:
-        """Write what was observed; a Redis that does not answer costs the figures, never
-        the delivery (logged)."""
-        if not self._messages and not self._sums and not any(self._buckets.values()):
-            return
-        try:
-            with self._client.pipeline(transaction=False) as pipe:
-                for field, n in self._messages.items():
-                    pipe.hincrby(MESSAGES, field, n)
-                for name, buckets in self._buckets.items():
-                    key = f"{KEY_PREFIX}hist:{name}"
-                    for field, n in buckets.items():
-                        pipe.hincrby(key, field, n)
-                    if self._sums.get(name):
-                        pipe.hincrbyfloat(key, "sum", self._sums[name])
-                for (minute, kind), n in self._minutes.items():
-                    pipe.hincrby(f"{MINUTE_PREFIX}{minute}", kind, n)
-                    pipe.expire(f"{MINUTE_PREFIX}{minute}", 7200)
-                pipe.execute()
-        except redis.RedisError as exc:
-            log.warning("metrics not recorded: %s", exc)
-        self._messages.clear()
-        self._sums.clear()
-        self._minutes.clear()
-        for buckets in self._buckets.values():
-            buckets.clear()
 
 
 def sent_per_minute(client: redis.Redis, minutes: int = 60,

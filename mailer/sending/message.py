@@ -10,12 +10,20 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from uuid import uuid4
 
-from mailer.render import RenderedEmail
 from mailer.sending.mime import address_header, alternative, dot_stuff, fold, seven_bit, undot
 
 # CRLF line ends, long lines folded; switched to utf8 at send time only when an
 # address needs SMTPUTF8 (see `Envelope.smtputf8`).
 MESSAGE_POLICY = policy.SMTP
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    """A message's parts as the templates made them, before MIME."""
+
+    subject: str
+    html: str
+    text: str
 
 
 @dataclass(frozen=True)

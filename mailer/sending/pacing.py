@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from mailer.errors import ServiceUnavailable, Throttled
+from mailer.limits import Rate
 from mailer.sending.message import Envelope
-from mailer.sending.ratelimit import Buckets, Rate
+from mailer.sending.ratelimit import Buckets
 
 Lane = Literal["share", "bulk"]
 UNAVAILABLE_RETRY = 5.0  # seconds before trying again when Redis does not answer

@@ -25,7 +25,6 @@ MemoryBuckets implements the same contract inside one process, for tests and too
 from __future__ import annotations
 
 import math
-import re
 import threading
 import time
 from collections.abc import Sequence
@@ -38,47 +37,6 @@ from mailer.errors import ServiceUnavailable
 from mailer.lua import LuaScript
 
 KEY_PREFIX = "mailer:rate:"
-
-_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$")
-_PER = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60,
-        "h": 3600, "hour": 3600}
-
-
-@dataclass(frozen=True)
-class Rate:
-    per_second: float
-
-    @property
-    def interval(self) -> float:
-        return 1.0 / self.per_second
-
-    def __str__(self) -> str:
-        return f"{self.per_second:g}/s"
-
-
-def parse_rate(text: str) -> Rate | None:
-    """`14/s`, `600/m`, `20000/h`; `none`, `0` or an empty string mean no limit."""
-    if text.strip().lower() in {"", "0", "none", "off", "unlimited"}:
-        return None
-    match = _RATE.match(text.lower())
-    if not match:
-        raise ValueError(f"{text!r} is not a rate like 14/s, 600/m or 20000/h")
-    per_second = float(match.group(1)) / _PER[match.group(2)]
-    if per_second <= 0:
-        return None
-    return Rate(per_second)
-
-
-def parse_domain_rates(text: str) -> dict[str, Rate | None]:
-    """`gmail.com=20/s, yahoo.com=10/s`: per-domain overrides."""
-    rates: dict[str, Rate | None] = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        domain, sep, rate = item.partition("=")
-        if not sep or not domain.strip():
-            raise ValueError(f"{item!r} is not domain=rate (e.g. gmail.com=20/s)")
-        rates[domain.strip().lower()] = parse_rate(rate)
-    return rates
-
 
 @dataclass(frozen=True)
 class Reservation:

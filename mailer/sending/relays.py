@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mailer.errors import NotAttempted, RelayUnavailable
+from mailer.limits import Rate
 from mailer.sending.message import Envelope
 from mailer.sending.pacing import Lane, Pacer, relay_key
-from mailer.sending.ratelimit import Rate
 from mailer.sending.relay_health import RelayHealth
 from mailer.sending.transport import Admit, EmailBackend, ResultHook, SendResult, report_all
 

@@ -1,7 +1,8 @@
 """The one reply policy: what an SMTP answer means for the message, for the reader it
 was addressed to and for the relay. Shares, confirmations and digests all go through
-`classify` (the SMTP backend, reply by reply) and `verdict` (the senders, result by
-result), so no two paths can disagree on whom to blame.
+`classify` (the SMTP backend, reply by reply); mailer/delivery/verdict.py turns the
+error it gives into what the ledger records, so no two paths can disagree on whom to
+blame.
 
 Enhanced status codes (RFC 3463) are read first, the basic code second. Where a reply
 is ambiguous, the rule chosen is the one that never blames a reader for our own or the
@@ -12,15 +13,11 @@ address. The table in docs/guarantees.md ("What a relay's reply does") is this m
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
-from mailer.delivery.ledger import JobStatus
 from mailer.errors import (
     DeliveryError,
-    NotAttempted,
     PermanentDeliveryError,
     RelayRefused,
-    RelayUnavailable,
     TransientDeliveryError,
 )
 
@@ -92,48 +89,3 @@ def _mailbox_gone(code: int, subject_detail: tuple[int, int] | None, stage: str)
     # No enhanced code: at RCPT, 550 (mailbox unavailable), 551 (not local) and 553
     # (mailbox name not allowed) are about the address; 552 and 554 are not.
     return stage == "RCPT TO" and code in (550, 551, 553)
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """What one send result means. `attempt`: it counts towards the message's retries
-    (a message that never went out does not). `relay_fault`: the relay refused us for
-    its configuration, why (empty otherwise)."""
-
-    status: JobStatus
-    reply: str
-    retry: bool = False
-    attempt: bool = True
-    suppress: bool = False
-    relay_fault: str = ""
-    wait: float = 0.0  # for a message that never went out: seconds until it may
-
-    @property
-    def outcome(self) -> str:
-        """The attempt log's and the metrics' word for it."""
-        if self.status is JobStatus.SENT:
-            return "sent"
-        if not self.attempt:
-            return "throttled"
-        return "deferred" if self.retry else "failed"
-
-
-def verdict(error: DeliveryError | None, reply: str = "") -> Verdict:
-    if error is None:
-        return Verdict(JobStatus.SENT, reply)
-    text = str(error)
-    if isinstance(error, NotAttempted):
-        return Verdict(JobStatus.QUEUED, text, retry=True, attempt=False,
-                       wait=error.retry_after)
-    if isinstance(error, RelayRefused):
-        return Verdict(JobStatus.DEFERRED, text, retry=True, relay_fault=text)
-    if isinstance(error, RelayUnavailable | TransientDeliveryError):
-        return Verdict(JobStatus.DEFERRED, text, retry=True)
-    suppress = isinstance(error, PermanentDeliveryError) and error.hard_bounce
-    return Verdict(JobStatus.FAILED, text, suppress=suppress)
-
-
-def gave_up(found: Verdict, attempts: int) -> Verdict:
-    """A deferral past the message's retry horizon: failed, still blaming nobody."""
-    return Verdict(JobStatus.FAILED, f"gave up after {attempts} attempts: {found.reply}",
-                   relay_fault=found.relay_fault)

@@ -15,8 +15,8 @@ from mailer.delivery.deliverer import Deliverer, Job, Outcome, queue_delivery
 from mailer.delivery.ledger import DeliveryLedger, JobStatus, Kind
 from mailer.errors import InvalidInput
 from mailer.queue import SHARE_TASK, JobQueue
-from mailer.render import RenderedEmail, ShareRenderer
-from mailer.sending.message import Envelope, build_message
+from mailer.render import ShareRenderer
+from mailer.sending.message import Envelope, RenderedEmail, build_message
 from mailer.validation import ShareRequest, validate_share
 
 

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mailer.config import Settings, load_settings
 from mailer.errors import MailerError
+from mailer.limits import parse_networks
 from mailer.ops.metrics import RedisCollector
 from mailer.queue import JobQueue, load_job_queue
 from mailer.render import make_environment
@@ -37,7 +38,6 @@ from mailer.services import (
 )
 from mailer.web.context import WebContext
 from mailer.web.errors import error_response
-from mailer.web.flood import parse_networks
 from mailer.web.group_commit import GroupCommit
 from mailer.web.routes import intake, ops, share, subscriptions
 

@@ -22,18 +22,15 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import math
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import redis
 
 from mailer.errors import RateLimited, ServiceUnavailable
+from mailer.limits import Quota
 from mailer.lua import LuaScript
 
 KEY_PREFIX = "mailer:flood:"
-_QUOTA = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(s|m|h|d)\s*$")
-_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 _TAKE = """
 for i, key in ipairs(KEYS) do
@@ -50,32 +47,6 @@ end
 return {-1, 0}
 """
 _TAKE_SCRIPT = LuaScript(_TAKE)
-
-
-@dataclass(frozen=True)
-class Quota:
-    count: int
-    seconds: int
-
-    def __str__(self) -> str:
-        for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-            if self.seconds % size == 0:
-                per = self.seconds // size
-                return f"{self.count}/{per if per > 1 else ''}{unit}"
-        return f"{self.count}/{self.seconds}s"
-
-
-def parse_quota(text: str) -> Quota | None:
-    """`10/h`, `3/d`, `100/15m`; `none` for no limit."""
-    if text.strip().lower() in {"none", "off", "unlimited", ""}:
-        return None
-    match = _QUOTA.match(text.lower())
-    if not match:
-        raise ValueError(f"{text!r} is not a quota like 10/h, 3/d or 100/15m")
-    count, per, unit = int(match.group(1)), int(match.group(2) or 1), match.group(3)
-    if per < 1:
-        raise ValueError(f"{text!r}: the window must be at least 1{unit}")
-    return Quota(count, per * _UNIT[unit])
 
 
 # What each limit's refusal says to the person at the form.
@@ -149,12 +120,6 @@ class FloodGate:
                 self._client.delete(*keys)
         except redis.RedisError as exc:
             raise ServiceUnavailable(f"flood control unavailable (Redis): {exc}") from None
-
-
-def parse_networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    """`10.0.0.0/8, 127.0.0.1`: the proxies allowed to say who the client is."""
-    return tuple(ipaddress.ip_network(part.strip(), strict=False)
-                 for part in text.split(",") if part.strip())
 
 
 def client_ip(peer: str | None, headers: Mapping[str, str], header: str,

@@ -13,7 +13,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from mailer.config import Settings
-from mailer.ops.metrics import MetricsRecorder, RedisCollector, oldest_age
+from mailer.delivery.recorder import MetricsRecorder
+from mailer.ops.metrics import RedisCollector, oldest_age
 from mailer.web.app import create_app
 
 

@@ -11,7 +11,7 @@ import redis
 from fastapi.testclient import TestClient
 
 from mailer.config import Settings
-from mailer.ops.metrics import MetricsRecorder
+from mailer.delivery.recorder import MetricsRecorder
 from mailer.web.app import create_app
 
 KEY = "ops-key-for-tests"

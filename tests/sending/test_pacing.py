@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from mailer.errors import Throttled
+from mailer.limits import Rate
 from mailer.sending.message import Envelope
 from mailer.sending.pacing import Pacer, PacingPolicy
-from mailer.sending.ratelimit import MemoryBuckets, Rate
+from mailer.sending.ratelimit import MemoryBuckets
 
 
 def envelope(to: str) -> Envelope:

@@ -11,14 +11,8 @@ import pytest
 import redis
 
 from mailer.errors import ServiceUnavailable
-from mailer.sending.ratelimit import (
-    Buckets,
-    MemoryBuckets,
-    Rate,
-    RedisBuckets,
-    parse_domain_rates,
-    parse_rate,
-)
+from mailer.limits import Rate, parse_domain_rates, parse_rate
+from mailer.sending.ratelimit import Buckets, MemoryBuckets, RedisBuckets
 
 
 @pytest.fixture(params=["memory", "redis"])

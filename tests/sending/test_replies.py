@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 
 from mailer.delivery.ledger import JobStatus
+from mailer.delivery.verdict import gave_up, verdict
 from mailer.errors import NotAttempted, Throttled
-from mailer.sending.replies import classify, enhanced_code, gave_up, verdict
+from mailer.sending.replies import classify, enhanced_code
 
 D, F = JobStatus.DEFERRED, JobStatus.FAILED
 

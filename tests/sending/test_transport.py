@@ -22,8 +22,7 @@ from mailer.errors import (
     TransientDeliveryError,
 )
 from mailer.local.embedded import free_port
-from mailer.render import RenderedEmail
-from mailer.sending.message import Envelope, build_message
+from mailer.sending.message import Envelope, RenderedEmail, build_message
 from mailer.sending.smtp import SmtpBackend
 from mailer.sending.transport import EmailBackend, FileBackend, MemoryBackend
 from tests.support.smtp import RecordingHandler

@@ -14,9 +14,10 @@ import redis
 
 from mailer.config import Settings
 from mailer.errors import RateLimited
+from mailer.limits import Quota, parse_networks, parse_quota
 from mailer.local.embedded import ApiServer
 from mailer.web.app import create_app
-from mailer.web.flood import FloodGate, Quota, client_ip, parse_networks, parse_quota
+from mailer.web.flood import FloodGate, client_ip
 from tests.conftest import NO_FLOOD_LIMITS as OFF
 
 ARTICLE = "non-aligned-movement-support-to-azerbaijan-over-karabakh-significant"
