@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -31,7 +32,7 @@ import redis  # noqa: E402
 
 from mailer.articles.model import Article  # noqa: E402
 from mailer.config import Settings, load_settings  # noqa: E402
-from mailer.db import make_engine, upgrade  # noqa: E402
+from mailer.db import make_engine, scratch_database, upgrade  # noqa: E402
 from mailer.delivery.ledger import FINAL  # noqa: E402
 from mailer.local.embedded import RedisServer, WorkerProcess, free_port, worker_env  # noqa: E402
 from mailer.sending.dkim import generate_key  # noqa: E402
@@ -158,9 +159,21 @@ def main() -> None:
     parser.add_argument("--no-8bitmime", action="store_true", dest="seven_bit",
                         help="The sink does not offer 8BITMIME: every message is re-encoded "
                              "to 7-bit before DATA.")
+    parser.add_argument("--database-url", default=None,
+                        help="a PostgreSQL server: the bench makes a database of its own "
+                             "there and drops it afterwards (default SQLite in a temporary "
+                             "directory)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="digest-bench-") as tmp:
+    kind = "postgresql" if args.database_url and args.database_url.startswith("postgres") \
+        else "sqlite"
+    with tempfile.TemporaryDirectory(prefix="digest-bench-") as tmp, ExitStack() as stack:
         var = Path(tmp)
+        database: dict[str, object] = {}
+        if kind == "postgresql":
+            database["database_url"] = stack.enter_context(
+                scratch_database(args.database_url, "mailer_bench"))
+        elif args.database_url:
+            database["database_url"] = args.database_url
         redis_server = RedisServer(var / "redis").start()
         port = free_port()
         sink = subprocess.Popen([tool("smtp-sink"), "-u", "nobody",
@@ -175,7 +188,7 @@ def main() -> None:
             settings = load_settings(redis_url=redis_server.url, var_dir=var, demo=True,
                                      smtp_url=f"smtp://127.0.0.1:{port}?timeout=30",
                                      digest_batch_size=args.batch_size,
-                                     digest_window_hours=23, **signing)
+                                     digest_window_hours=23, **signing, **database)
             engine = make_engine(settings.database)
             upgrade(engine)
             engine.dispose()
@@ -185,7 +198,7 @@ def main() -> None:
             stores.subscribers.import_active(subscribers(args.subscribers))
             print(f"setup: {args.subscribers} subscribers imported in "
                   f"{time.monotonic() - started:.1f} s; 20 articles; {args.workers} worker "
-                  f"processes; batches of {args.batch_size}; SQLite"
+                  f"processes; batches of {args.batch_size}; {kind}"
                   f"{'; relay without 8BITMIME (7-bit)' if args.seven_bit else ''}", flush=True)
             ours, planning, total = run_ours(settings, args.subscribers, args.workers)
             naive = run_naive(settings, min(args.naive, args.subscribers), args.workers)
@@ -201,7 +214,8 @@ def main() -> None:
           f"ours is {ours / naive:.0f}x")
     print(f"{'smtp-source -s 20 (ceiling)':<44}{ceiling:>10.0f}   "
           f"ours is {100 * ours / ceiling:.0f}% of it")
-    print(f"digest N={args.subscribers}: {ours:.0f} emails/s; naive {naive:.0f} emails/s; "
+    print(f"digest N={args.subscribers} db={kind}: {ours:.0f} emails/s; naive {naive:.0f} "
+          f"emails/s; "
           f"smtp-source {ceiling:.0f} emails/s")
 
 

@@ -136,3 +136,28 @@ def check_schema(engine: Engine) -> None:
     if current != head:
         raise ConfigError(f"MAILER_DATABASE_URL: schema is at {current or 'nothing'}, the code "
                           f"needs {head}: run `mailer db upgrade`")
+
+
+@contextmanager
+def scratch_database(server_url: str, prefix: str) -> Iterator[str]:
+    """A new database on the PostgreSQL server at `server_url`, migrated, dropped
+    afterwards: for the tests and benchmarks, which must not touch anyone's data."""
+    from uuid import uuid4
+
+    from sqlalchemy import text
+
+    server = make_url(normalise_url(server_url))
+    name = f"{prefix}_{uuid4().hex[:8]}"
+    admin = make_engine(server.render_as_string(hide_password=False))
+    try:
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = server.set(database=name).render_as_string(hide_password=False)
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        yield url
+    finally:
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

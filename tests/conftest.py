@@ -12,14 +12,19 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from uuid import uuid4
 
 import pytest
 import redis
-from sqlalchemy import make_url, text
+from sqlalchemy import text
 
 from mailer.config import Settings, load_settings
-from mailer.db import SessionFactory, make_engine, normalise_url, session_factory, upgrade
+from mailer.db import (
+    SessionFactory,
+    make_engine,
+    scratch_database,
+    session_factory,
+    upgrade,
+)
 from mailer.local.embedded import RedisServer, free_port
 from mailer.local.sink import start_sink
 from tests.support.smtp import RecordingHandler
@@ -92,19 +97,8 @@ def postgres_url() -> Iterator[str]:
     """A database of its own on the PostgreSQL server, dropped at the end."""
     if not POSTGRES_URL:
         pytest.skip("MAILER_TEST_DATABASE_URL is not set")
-    server = make_url(normalise_url(POSTGRES_URL))
-    name = f"mailer_test_{uuid4().hex[:8]}"
-    admin = make_engine(server.render_as_string(hide_password=False))
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = server.set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    yield url
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with scratch_database(POSTGRES_URL, "mailer_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

@@ -356,7 +356,12 @@ class SubscriberStore:
 
     def import_active(self, signups: Iterable[SignUp]) -> ImportReport:
         """Insert or update many at once, as active. An address that unsubscribed stays
-        unsubscribed: re-importing an old list must never undo an unsubscribe."""
+        unsubscribed: re-importing an old list must never undo an unsubscribe. On
+        PostgreSQL the list is streamed in with COPY and merged by one statement; on
+        SQLite it goes in batches."""
+        with transaction(self._sessions) as session:
+            if session.get_bind().dialect.name == "postgresql":
+                return _import_by_copy(session, signups)
         batch = {email_key(s.email): s for s in signups}
         now = utcnow()
         added = updated = kept = 0
@@ -387,3 +392,45 @@ class SubscriberStore:
                        update=["email", "name", "sections", "timezone", "hour", "status",
                                "updated_at"])
         return ImportReport(added, updated, kept)
+
+
+_MERGE = """
+INSERT INTO subscribers (id, email, email_key, name, sections, timezone, hour, status,
+                         created_at, updated_at, confirmed_at)
+SELECT id, email, email_key, name, sections, timezone, hour, 'active', %(now)s, %(now)s,
+       %(now)s
+FROM import_latest
+ON CONFLICT (email_key) DO UPDATE SET
+    email = EXCLUDED.email, name = EXCLUDED.name, sections = EXCLUDED.sections,
+    timezone = EXCLUDED.timezone, hour = EXCLUDED.hour, status = 'active',
+    updated_at = EXCLUDED.updated_at
+WHERE subscribers.status <> 'unsubscribed'
+"""
+
+
+def _import_by_copy(session: Session, signups: Iterable[SignUp]) -> ImportReport:
+    """COPY into a temporary table (the last line for an address wins), count what is
+    new, updated or kept unsubscribed, then one INSERT ... ON CONFLICT merge: a handful
+    of statements whatever the list's length, where a lookup per batch inside one long
+    transaction grew quadratic (172 s for 100,000 addresses)."""
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE import_subscribers (seq bigint, id text, email text,"
+                       " email_key text, name text, sections text, timezone text, hour int)"
+                       " ON COMMIT DROP")
+        with cursor.copy("COPY import_subscribers FROM STDIN") as copy:
+            for seq, signup in enumerate(signups):
+                copy.write_row((seq, uuid4().hex, signup.email, email_key(signup.email),
+                                signup.name, ",".join(signup.preferences.sections),
+                                signup.preferences.timezone, signup.preferences.hour))
+        cursor.execute("CREATE TEMP TABLE import_latest ON COMMIT DROP AS"
+                       " SELECT DISTINCT ON (email_key) * FROM import_subscribers"
+                       " ORDER BY email_key, seq DESC")
+        cursor.execute("SELECT count(*) FILTER (WHERE s.status IS NULL),"
+                       " count(*) FILTER (WHERE s.status <> 'unsubscribed'),"
+                       " count(*) FILTER (WHERE s.status = 'unsubscribed')"
+                       " FROM import_latest i LEFT JOIN subscribers s USING (email_key)")
+        added, updated, kept = cursor.fetchone()
+        cursor.execute(_MERGE, {"now": utcnow()})
+    return ImportReport(int(added), int(updated), int(kept))

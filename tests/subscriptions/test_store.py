@@ -130,3 +130,13 @@ def test_delete_forgets_the_address(store: SubscriberStore) -> None:
     assert not store.delete("leyla@example.com")
     with pytest.raises(NotFound):
         store.get(subscriber.id)
+
+
+def test_import_counts_an_address_once_the_last_line_winning(store: SubscriberStore) -> None:
+    pending, _ = store.sign_up(signup("pending@example.com"), NO_WAIT)
+    report = store.import_active([signup("dup@example.com", hour=6),
+                                  signup("DUP@example.com", hour=8),
+                                  signup("pending@example.com")])
+    assert (report.added, report.updated, report.kept_unsubscribed) == (1, 1, 0)
+    assert store.find("dup@example.com").preferences.hour == 8  # type: ignore[union-attr]
+    assert store.get(pending.id).status is SubscriberStatus.ACTIVE
