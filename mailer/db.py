@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Engine, String, cast, create_engine, event, func, make_url
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -94,6 +94,22 @@ def insert_ignore(session: Session, table: Any, rows: Sequence[dict[str, Any]],
         return []
     stmt = _insert(session, table).on_conflict_do_nothing(index_elements=list(key))
     return list(session.execute(stmt.returning(table.c[returning]), list(rows)).scalars())
+
+
+def random_hex_id(session: Session) -> Any:
+    """A new 32-hex-digit id made by the database, for rows inserted from a SELECT."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.replace(cast(func.gen_random_uuid(), String), "-", "")
+    return func.lower(func.hex(func.randomblob(16)))
+
+
+def insert_select_ignore(session: Session, table: Any, columns: Sequence[str], source: Any,
+                         key: Sequence[str], returning: str) -> list[Any]:
+    """INSERT ... SELECT ... ON CONFLICT (key) DO NOTHING: the database makes the rows;
+    the `returning` column of those that were new."""
+    stmt = _insert(session, table).from_select(list(columns), source) \
+        .on_conflict_do_nothing(index_elements=list(key)).returning(table.c[returning])
+    return list(session.execute(stmt).scalars())
 
 
 def _insert(session: Session, table: Any) -> sqlite.Insert | postgresql.Insert:

@@ -26,13 +26,20 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from mailer.db import SessionFactory, insert_ignore, transaction
+from mailer.db import (
+    SessionFactory,
+    insert_ignore,
+    insert_select_ignore,
+    random_hex_id,
+    transaction,
+)
 from mailer.errors import ServiceUnavailable
-from mailer.models import DeliveryRow, utcnow
+from mailer.models import DeliveryRow, UTCDateTime, utcnow
 from mailer.validation import mask_address
 
 
@@ -363,6 +370,32 @@ class DeliveryLedger:
         with transaction(self._sessions) as session:
             # The Core table, not the ORM entity: no per-row ORM bookkeeping.
             return insert_ignore(session, self._table, rows, ["dedupe_key"], returning="id")
+
+    def insert_digests_from(self, people: Any, *, edition: str,
+                            expires: datetime, run_id: str, now: datetime
+                            ) -> tuple[list[str], str | None]:
+        """A digest row for each (subscriber id, email) `people` selects that has none
+        for this edition yet, made by the database in one statement: the ids inserted,
+        and the last subscriber id selected (where the next page starts; None when the
+        selection was empty)."""
+        chosen = people.subquery()
+        key = literal(f"digest:{edition}:") + chosen.c.id
+        with transaction(self._sessions) as session:
+            last = session.execute(select(func.max(chosen.c.id))).scalar()
+            if last is None:
+                return [], None
+            source = select(
+                random_hex_id(session), literal(Kind.DIGEST.value), chosen.c.email,
+                literal(edition), literal(JobStatus.QUEUED.value), literal(0), literal(""),
+                literal(now, UTCDateTime()), literal(now, UTCDateTime()), key, chosen.c.id,
+                literal(expires, UTCDateTime()), literal(run_id)
+            ).where(true())  # SQLite reads ON CONFLICT after a bare SELECT ... FROM as a join
+            ids = insert_select_ignore(
+                session, self._table,
+                ["id", "kind", "recipient", "reference", "status", "attempts", "last_reply",
+                 "created_at", "updated_at", "dedupe_key", "subscriber_id", "expires_at",
+                 "run_id"], source, ["dedupe_key"], returning="id")
+        return ids, str(last)
 
     def stale_digests(self, now: datetime, older_than: timedelta, retry_max: timedelta,
                       halted_runs: Collection[str] = ()) -> list[tuple[str, str | None]]:

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from mailer.articles.model import Article, slugify
 from mailer.articles.stores import SqlArticleStore
-from mailer.delivery.ledger import DeliveryLedger, JobStatus, Kind
+from mailer.delivery.ledger import DeliveryLedger
 from mailer.digest.runs import DigestRuns, RunStatus
 from mailer.queue import DIGEST_BATCH_TASK, DIGEST_QUEUE, JobQueue
 from mailer.subscriptions.store import SubscriberStore
@@ -123,52 +123,50 @@ class DigestPlanner:
         """Queue every digest due at `now` (or, with `edition`, that edition for every
         active subscriber, due at once). Safe to call any number of times.
 
-        Rows are inserted and their batches queued a chunk at a time, so workers start
-        sending while the rest of a large list is still being planned."""
+        Set-based: Python decides which (time zone, hour, sections) groups are due and
+        have articles; the database makes the rows, a page of subscribers at a time,
+        and each page's batches are queued as soon as it is committed, so workers start
+        sending while the rest of a large list is being planned, and no Python object
+        is made per subscriber."""
         days = ArticleDays(self._articles)
-        rows: list[dict[str, object]] = []
+        due: list[tuple[str, int, tuple[str, ...], date, datetime]] = []
         without = 0
-        for subscriber in self._subscribers.active_for_planning():
+        for timezone, hour, sections, count in self._subscribers.planning_groups():
             if edition is not None:
                 day, expires = edition, now + timedelta(hours=self._window)
             else:
-                found = due_edition(now, subscriber.timezone, subscriber.hour, self._window)
+                found = due_edition(now, timezone, hour, self._window)
                 if found is None:
                     continue
                 day, expires = found
-            if not days.for_variant(Variant(day, subscriber.timezone, subscriber.sections)):
-                without += 1  # no new articles: no e-mail
+            if not days.for_variant(Variant(day, timezone, sections)):
+                without += count  # no new articles: no e-mail
                 continue
-            rows.append({
-                "id": uuid4().hex, "kind": Kind.DIGEST.value, "recipient": subscriber.email,
-                "reference": day.isoformat(), "status": JobStatus.QUEUED.value,
-                "attempts": 0, "last_reply": "", "created_at": now, "updated_at": now,
-                "dedupe_key": dedupe_key(day, subscriber.id),
-                "subscriber_id": subscriber.id, "expires_at": expires})
+            due.append((timezone, hour, sections, day, expires))
         run_id = uuid4().hex
         planned = batches = 0
-        chunk = max(self._batch_size, 1000)
-        for start in range(0, len(rows), chunk):
-            part = rows[start:start + chunk]
-            inserted = self._insert_new(part, run_id)
-            if not inserted:
-                continue
-            if planned == 0:
-                # Around midnight UTC one pass can plan two editions (zones far apart):
-                # the run is filed under the latest.
-                self._runs.open(run_id, max(str(r["reference"]) for r in rows), now)
-            planned += len(inserted)
-            batches += self._enqueue(run_id, inserted)
+        page = max(self._batch_size, 1000)
+        for timezone, hour, sections, day, expires in due:
+            after = ""
+            while True:
+                inserted, last = self._ledger.insert_digests_from(
+                    self._subscribers.group_page(timezone, hour, sections, after, page),
+                    edition=day.isoformat(), expires=expires, run_id=run_id, now=now)
+                if last is None:
+                    break
+                after = last
+                if not inserted:
+                    continue
+                if planned == 0:
+                    # Around midnight UTC one pass can plan two editions (zones far
+                    # apart): the run is filed under the latest.
+                    self._runs.open(run_id, max(d.isoformat() for *_, d, _ in due), now)
+                planned += len(inserted)
+                batches += self._enqueue(run_id, inserted)
         if planned == 0:
             return PlanReport(None, 0, 0, without)
         self._runs.set_total(run_id, planned)
         return PlanReport(run_id, planned, batches, without)
-
-    def _insert_new(self, rows: list[dict[str, object]], run_id: str) -> list[str]:
-        """Insert the rows whose (edition, subscriber) has none yet; the ids inserted."""
-        for row in rows:
-            row["run_id"] = run_id
-        return self._ledger.insert_digests(rows)
 
     def cancelled_runs(self) -> set[str]:
         """Runs whose messages stay unsent, whatever is resent."""

@@ -15,7 +15,7 @@ from typing import Any
 from uuid import uuid4
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Row, delete, select
+from sqlalchemy import Row, Select, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -60,15 +60,6 @@ class Subscriber:
     @property
     def masked_email(self) -> str:
         return mask_address(self.email)
-
-
-@dataclass(frozen=True)
-class PlanningRow:
-    id: str
-    email: str
-    sections: tuple[str, ...]
-    timezone: str
-    hour: int
 
 
 class SectionCatalog:
@@ -334,17 +325,29 @@ class SubscriberStore:
                 select(SubscriberRow.timezone, SubscriberRow.hour).distinct()
                 .where(SubscriberRow.status == SubscriberStatus.ACTIVE.value)).all()}
 
-    def active_for_planning(self) -> list[PlanningRow]:
-        """Only what the digest planner needs, without building full objects: it reads
-        the whole active list every few minutes."""
+    def planning_groups(self) -> list[tuple[str, int, tuple[str, ...], int]]:
+        """(time zone, hour, sections, how many) of the active list: a few hundred
+        groups at most, however long the list."""
         with transaction(self._sessions) as session:
-            rows = session.execute(select(SubscriberRow.id, SubscriberRow.email,
-                                          SubscriberRow.sections, SubscriberRow.timezone,
-                                          SubscriberRow.hour)
-                                   .where(SubscriberRow.status == SubscriberStatus.ACTIVE.value)
-                                   .order_by(SubscriberRow.email_key))
-            return [PlanningRow(id_, email, tuple(s for s in sections.split(",") if s), tz, hour)
-                    for id_, email, sections, tz, hour in rows]
+            rows = session.execute(
+                select(SubscriberRow.timezone, SubscriberRow.hour, SubscriberRow.sections,
+                       func.count())
+                .where(SubscriberRow.status == SubscriberStatus.ACTIVE.value)
+                .group_by(SubscriberRow.timezone, SubscriberRow.hour, SubscriberRow.sections)
+                .order_by(SubscriberRow.timezone, SubscriberRow.hour, SubscriberRow.sections))
+            return [(tz, hour, tuple(s for s in sections.split(",") if s), int(n))
+                    for tz, hour, sections, n in rows]
+
+    @staticmethod
+    def group_page(timezone: str, hour: int, sections: tuple[str, ...], after: str,
+                   limit: int) -> Select[str, str]:
+        """A query of the next `limit` active subscribers (id, email) of one planning
+        group, by id after `after`: for the ledger to insert from, page by page."""
+        return (select(SubscriberRow.id, SubscriberRow.email)
+                .where(SubscriberRow.status == SubscriberStatus.ACTIVE.value)
+                .where(SubscriberRow.timezone == timezone, SubscriberRow.hour == hour,
+                       SubscriberRow.sections == ",".join(sections))
+                .where(SubscriberRow.id > after).order_by(SubscriberRow.id).limit(limit))
 
     def list(self, status: SubscriberStatus | None = None) -> list[Subscriber]:
         with transaction(self._sessions) as session:
