@@ -374,14 +374,14 @@ class DeliveryLedger:
     def insert_digests_from(self, people: Any, *, edition: str,
                             expires: datetime, run_id: str, now: datetime
                             ) -> tuple[list[str], str | None]:
-        """A digest row for each (subscriber id, email) `people` selects that has none
-        for this edition yet, made by the database in one statement: the ids inserted,
-        and the last subscriber id selected (where the next page starts; None when the
-        selection was empty)."""
+        """A digest row for each subscriber (`id`, `email`) `people` selects that has
+        none for this edition yet, made by the database in one statement: the ids
+        inserted, and the last `position` selected (where the next page starts; None
+        when the selection was empty)."""
         chosen = people.subquery()
         key = literal(f"digest:{edition}:") + chosen.c.id
         with transaction(self._sessions) as session:
-            last = session.execute(select(func.max(chosen.c.id))).scalar()
+            last = session.execute(select(func.max(chosen.c.position))).scalar()
             if last is None:
                 return [], None
             source = select(

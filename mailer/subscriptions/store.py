@@ -340,14 +340,17 @@ class SubscriberStore:
 
     @staticmethod
     def group_page(timezone: str, hour: int, sections: tuple[str, ...], after: str,
-                   limit: int) -> Select[str, str]:
-        """A query of the next `limit` active subscribers (id, email) of one planning
-        group, by id after `after`: for the ledger to insert from, page by page."""
-        return (select(SubscriberRow.id, SubscriberRow.email)
+                   limit: int) -> Select[str, str, str]:
+        """A query of the next `limit` active subscribers of one planning group (`id`,
+        `email`, and `position`, where the next page starts), in address order after
+        `after`: for the ledger to insert from, page by page."""
+        return (select(SubscriberRow.id, SubscriberRow.email,
+                       SubscriberRow.email_key.label("position"))
                 .where(SubscriberRow.status == SubscriberStatus.ACTIVE.value)
                 .where(SubscriberRow.timezone == timezone, SubscriberRow.hour == hour,
                        SubscriberRow.sections == ",".join(sections))
-                .where(SubscriberRow.id > after).order_by(SubscriberRow.id).limit(limit))
+                .where(SubscriberRow.email_key > after).order_by(SubscriberRow.email_key)
+                .limit(limit))
 
     def list(self, status: SubscriberStatus | None = None) -> list[Subscriber]:
         with transaction(self._sessions) as session:
