@@ -10,8 +10,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
-from sqlalchemy import Engine, String, cast, create_engine, event, func, make_url
+from sqlalchemy import Engine, String, cast, create_engine, event, func, make_url, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -158,10 +159,6 @@ def check_schema(engine: Engine) -> None:
 def scratch_database(server_url: str, prefix: str) -> Iterator[str]:
     """A new database on the PostgreSQL server at `server_url`, migrated, dropped
     afterwards: for the tests and benchmarks, which must not touch anyone's data."""
-    from uuid import uuid4
-
-    from sqlalchemy import text
-
     server = make_url(normalise_url(server_url))
     name = f"{prefix}_{uuid4().hex[:8]}"
     admin = make_engine(server.render_as_string(hide_password=False))

@@ -43,8 +43,7 @@ def check_text(value: str) -> None:
     Unicode (a lone surrogate, a noncharacter) or that holds invisible characters:
     bidirectional controls, or format characters such as zero-width spaces."""
     for char in value:
-        point = ord(char)
-        if 0xD800 <= point <= 0xDFFF or 0xFDD0 <= point <= 0xFDEF or point & 0xFFFE == 0xFFFE:
+        if _invalid(char):
             raise ValueError("contains characters that are not valid text (invalid "
                              "Unicode): please type it again")
         if char in BIDI_CONTROLS:
@@ -57,8 +56,13 @@ def check_text(value: str) -> None:
 
 def valid_unicode(value: str) -> bool:
     """No lone surrogates and no noncharacters: text that can be encoded and stored."""
-    return not any(0xD800 <= ord(c) <= 0xDFFF or 0xFDD0 <= ord(c) <= 0xFDEF
-                   or ord(c) & 0xFFFE == 0xFFFE for c in value)
+    return not any(_invalid(c) for c in value)
+
+
+def _invalid(char: str) -> bool:
+    """A lone surrogate or a noncharacter (U+FDD0..U+FDEF, U+xxFFFE, U+xxFFFF)."""
+    point = ord(char)
+    return 0xD800 <= point <= 0xDFFF or 0xFDD0 <= point <= 0xFDEF or point & 0xFFFE == 0xFFFE
 
 
 def has_link(text: str) -> bool:

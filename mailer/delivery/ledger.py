@@ -33,7 +33,6 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from mailer.db import (
     SessionFactory,
-    insert_ignore,
     insert_select_ignore,
     random_hex_id,
     transaction,
@@ -363,13 +362,6 @@ class DeliveryLedger:
             found = session.execute(query).all()
         return [Resent(id_, kind, json.loads(payload), run)
                 for id_, kind, payload, run in found]
-
-    def insert_digests(self, rows: list[dict[str, object]]) -> list[str]:
-        """Planned digest rows, each unless its (edition, subscriber) has one already
-        (`dedupe_key`); the ids inserted."""
-        with transaction(self._sessions) as session:
-            # The Core table, not the ORM entity: no per-row ORM bookkeeping.
-            return insert_ignore(session, self._table, rows, ["dedupe_key"], returning="id")
 
     def insert_digests_from(self, people: Any, *, edition: str,
                             expires: datetime, run_id: str, now: datetime

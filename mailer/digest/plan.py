@@ -103,10 +103,6 @@ class PlanReport:
     without_articles: int
 
 
-def dedupe_key(edition: date, subscriber_id: str) -> str:
-    return f"digest:{edition.isoformat()}:{subscriber_id}"
-
-
 class DigestPlanner:
     def __init__(self, *, ledger: DeliveryLedger, runs: DigestRuns,
                  subscribers: SubscriberStore, articles: SqlArticleStore, queue: JobQueue,

@@ -114,7 +114,8 @@ def _runs(stores: Stores, now: datetime) -> list[RunState]:
 
 def next_digest_time(stores: Stores, now: datetime) -> datetime | None:
     """The next moment some active subscriber's digest falls due."""
-    times = [next_due(now, zone, hour) for zone, hour in stores.subscribers.schedules()]
+    times = [next_due(now, zone, hour)
+             for zone, hour, _, _ in stores.subscribers.planning_groups()]
     return min(times) if times else None
 
 

@@ -13,6 +13,8 @@ import binascii
 import re
 from uuid import uuid4
 
+from mailer.slots import SlotTemplate
+
 
 def checked(value: str) -> str:
     """Header values never carry line breaks, whatever validation let through."""
@@ -257,7 +259,6 @@ def seven_bit(message: bytes, *, slots: bool = False) -> bytes:
     return head + sep + body
 
 
-SLOT = re.compile(rb"%%slot:([a-z_]+)%%")  # the marker `slots.slot` writes
 _QP_LINE = 73  # encoded characters on a value's line, before its soft break
 
 
@@ -266,7 +267,7 @@ def _qp(body: bytes) -> bytes:
 
 
 def _qp_template(body: bytes) -> bytes:
-    pieces = SLOT.split(body)
+    pieces = SlotTemplate.of(body).pieces
     out = []
     for index, piece in enumerate(pieces):
         if index % 2:

@@ -191,6 +191,7 @@ class SmtpBackend(EmailBackend):
             self._carried = False
             emit(SendResult(env, reply))
         return None
+
     def _send(self, env: Envelope) -> str:
         conn = self._conn
         assert conn is not None

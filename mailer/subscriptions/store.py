@@ -318,13 +318,6 @@ class SubscriberStore:
                                      .where(SubscriberRow.email_key == email_key(email)))
             return bool(getattr(result, "rowcount", 0))
 
-    def schedules(self) -> set[tuple[str, int]]:
-        """The (time zone, hour) pairs active subscribers have chosen."""
-        with transaction(self._sessions) as session:
-            return {(tz, hour) for tz, hour in session.execute(
-                select(SubscriberRow.timezone, SubscriberRow.hour).distinct()
-                .where(SubscriberRow.status == SubscriberStatus.ACTIVE.value)).all()}
-
     def planning_groups(self) -> list[tuple[str, int, tuple[str, ...], int]]:
         """(time zone, hour, sections, how many) of the active list: a few hundred
         groups at most, however long the list."""

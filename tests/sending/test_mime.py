@@ -13,7 +13,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailer.sending.mime import (
-    SLOT,
     address_header,
     alternative,
     dot_stuff,
@@ -22,6 +21,7 @@ from mailer.sending.mime import (
     seven_bit,
     short_lines,
 )
+from mailer.slots import SlotTemplate
 
 
 def parse(head: bytes, body: bytes = b"") -> EmailMessage:
@@ -230,7 +230,7 @@ def test_a_7bit_template_filled_reads_like_the_8bit_one_filled(
     raw = {n.encode(): v.encode() for n, v in values.items()}
 
     def fill(data: bytes, encode: Callable[[bytes], bytes]) -> bytes:
-        pieces = SLOT.split(data)
+        pieces = list(SlotTemplate.of(data).pieces)
         for i in range(1, len(pieces), 2):
             name = pieces[i]
             pieces[i] = encode(raw[name[3:]]) if name.startswith(b"qp_") else raw[name]
