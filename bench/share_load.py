@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from mailer.config import Settings, load_settings  # noqa: E402
-from mailer.db import make_engine, upgrade  # noqa: E402
+from mailer.db import make_engine, scratch_database, upgrade  # noqa: E402
 from mailer.delivery.ledger import FINAL, JobStatus  # noqa: E402
 from mailer.local.embedded import RedisServer, WorkerProcess, free_port, worker_env  # noqa: E402
 from mailer.services import open_stores  # noqa: E402
@@ -147,17 +148,19 @@ def main() -> None:
     # take the API down to ~400 req/s).
     parser.add_argument("--workers", type=int, default=1, help="Celery worker processes")
     parser.add_argument("--database-url", default=None,
-                        help="a PostgreSQL URL (a database of its own: tables are created); "
-                             "default SQLite in a temporary directory")
+                        help="a PostgreSQL server: the bench makes a database of its own "
+                             "there and drops it afterwards (default SQLite in a temporary "
+                             "directory)")
     parser.add_argument("--seconds", type=float, default=120,
                         help="stop sending after this long, whatever is left")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="share-load-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="share-load-") as tmp, ExitStack() as stack:
         var = Path(tmp)
         redis_server = RedisServer(var / "redis").start()
         smtp_port, api_port = free_port(), free_port()
         sink = start_sink(var, smtp_port)
-        extra = {"database_url": args.database_url} if args.database_url else {}
+        extra = {"database_url": stack.enter_context(
+            scratch_database(args.database_url, "mailer_share"))} if args.database_url else {}
         settings = load_settings(redis_url=redis_server.url, var_dir=var, demo=True, **extra,
                                  smtp_url=f"smtp://127.0.0.1:{smtp_port}?timeout=30",
                                  **NO_FLOOD_LIMITS)

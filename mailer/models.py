@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, Integer, String, Text, TypeDecorator
+from sqlalchemy import DateTime, Dialect, Index, Integer, String, Text, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -50,6 +50,12 @@ class ArticleRow(Base):
 
 class SubscriberRow(Base):
     __tablename__ = "subscribers"
+    __table_args__ = (
+        # Planning reads each (zone, hour, sections) group's active subscribers in
+        # address order, a page at a time (migration 0004).
+        Index("ix_subscribers_planning", "status", "timezone", "hour", "sections",
+              "email_key"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     email: Mapped[str] = mapped_column(String(254))
@@ -58,7 +64,7 @@ class SubscriberRow(Base):
     sections: Mapped[str] = mapped_column(String(500))  # sorted section slugs, comma-joined
     timezone: Mapped[str] = mapped_column(String(64))
     hour: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # indexed first in ix_subscribers_planning
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     confirmation_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -42,6 +42,8 @@ def check_text(value: str) -> None:
     """Raises ValueError, with a sentence for a person, for text that is not valid
     Unicode (a lone surrogate, a noncharacter) or that holds invisible characters:
     bidirectional controls, or format characters such as zero-width spaces."""
+    if value.isascii():
+        return  # none of those is ASCII: the fast path for most names and addresses
     for char in value:
         if _invalid(char):
             raise ValueError("contains characters that are not valid text (invalid "
@@ -68,9 +70,12 @@ def _invalid(char: str) -> bool:
 def has_link(text: str) -> bool:
     """A link, a web or e-mail address, a bare domain on any TLD or an IPv4 address,
     however disguised with look-alike or invisible characters."""
-    plain = unicodedata.normalize("NFKC", text)
-    plain = "".join(c for c in plain if unicodedata.category(c) != "Cf")
-    plain = plain.translate(_CONFUSABLES).casefold()
+    if text.isascii():
+        plain = text.lower()  # what NFKC, the look-alike map and casefold make of ASCII
+    else:
+        plain = unicodedata.normalize("NFKC", text)
+        plain = "".join(c for c in plain if unicodedata.category(c) != "Cf")
+        plain = plain.translate(_CONFUSABLES).casefold()
     if _SCHEME.search(plain) or _ADDRESS.search(plain) or _IPV4.search(plain):
         return True
     for found in _DOMAIN.finditer(plain):

@@ -1,9 +1,18 @@
 from __future__ import annotations
 
 import pytest
+from email_validator import EmailNotValidError, validate_email
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailer.errors import InvalidInput
-from mailer.validation import NOTE_MAX, SHARE_FIELDS, validate_share
+from mailer.validation import (
+    NOTE_MAX,
+    SHARE_FIELDS,
+    _plain_address,
+    clean_email,
+    validate_share,
+)
 
 ARTICLE = "non-aligned-movement-support-to-azerbaijan-over-karabakh-significant"
 
@@ -180,3 +189,45 @@ def test_a_note_with_sentences_and_times_passes() -> None:
 def test_local_part_of_64_octets_passes() -> None:
     assert validate_share(form(friend_email="a" * 64 + "@example.org")).friend.email == \
         "a" * 64 + "@example.org"
+
+
+# The import's fast path must answer exactly as email-validator does, for the addresses
+# it takes on (ASCII dot-atoms on a domain seen before) and leave the rest to it.
+_ATEXT = "abcxyzABCXYZ0189_!#$%&'*+-/=?^`{|}~."
+_local_parts = st.one_of(
+    st.text(alphabet=_ATEXT, min_size=0, max_size=70),
+    st.sampled_from(["Postmaster", "ABUSE", "a..b", ".a", "a.", "\"quoted\"", "ümit",
+                     "a@b", "x" * 64, "x" * 65]))
+_domains = st.one_of(
+    st.sampled_from(["example.com", "EXAMPLE.org", "localhost", "a.b", "x.test",
+                     "example", "-bad-.com", "xn--bcher-kva.example", "bücher.example",
+                     "[127.0.0.1]", "sub.domain.co.uk", "a" * 64 + ".com",
+                     ("d" * 60 + ".") * 4 + "com", "exa_mple.com", "123.45.67.89"]),
+    st.from_regex(r"\A[a-z0-9-]{1,12}(\.[a-z0-9-]{1,12}){0,2}\Z"))
+
+
+def _full_check(value: str) -> tuple[str, bool] | str:
+    try:
+        result = validate_email(value, check_deliverability=False)
+    except EmailNotValidError:
+        return "refused"
+    return (result.ascii_email, False) if result.ascii_email else (result.normalized, True)
+
+
+@settings(max_examples=400, deadline=None)
+@given(local=_local_parts, domain=_domains)
+def test_plain_address_fast_path_answers_as_email_validator(local: str, domain: str) -> None:
+    value = f"{local}@{domain}"
+    fast = _plain_address(value)
+    if fast is not None:
+        assert (fast, False) == _full_check(value)
+    try:
+        ours: tuple[str, bool] | str = clean_email(value)
+    except ValueError:
+        ours = "refused"
+    full = _full_check(value)
+    if full == "refused":
+        assert ours == "refused"
+    else:
+        # The full check's answer, or refused for SMTP's octet limits, checked after it.
+        assert ours in (full, "refused")

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from mailer.cli.base import EXIT_INPUT, pass_settings
 from mailer.config import Settings
 from mailer.errors import InvalidInput, NotFound
+
+T = TypeVar("T")
 
 
 @click.group()
@@ -81,30 +86,72 @@ def subscribers_add(settings: Settings, email: str, name: str, sections: str, tz
 
 @subscribers.command("import")
 @click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--progress/--no-progress", default=None,
+              help="Show a progress bar [default: when standard error is a terminal].")
 @pass_settings
-def subscribers_import(settings: Settings, path: Path) -> int:
+def subscribers_import(settings: Settings, path: Path, progress: bool | None) -> int:
     """Import a CSV (email,name,sections,timezone,hour) as active subscribers.
 
-    Bad rows are listed with their line numbers and skipped; good rows are kept.
-    Importing the same file again changes nothing, and never resubscribes an address
-    that has unsubscribed."""
-    from mailer.services import default_preferences, make_catalog, open_stores
-    from mailer.subscriptions.csvio import read_subscribers
+    The file is read as it is imported, so its size does not matter. Bad rows are
+    listed with their line numbers and skipped; good rows are kept. Importing the same
+    file again changes nothing, and never resubscribes an address that has
+    unsubscribed. All or nothing: a file that cannot be read imports nobody."""
+    from rich.console import Console
 
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as stream:
-            good, bad = read_subscribers(stream, make_catalog(settings),
-                                         default_preferences(settings))
-    except OSError as exc:
-        raise InvalidInput({"path": f"cannot read {path}: {exc.strerror}"}) from None
-    except UnicodeDecodeError:
-        raise InvalidInput({"path": f"{path} is not UTF-8 text"}) from None
-    for error in bad:
-        click.echo(f"{path.name}:{error}", err=True)
-    report = open_stores(settings, seed=False).subscribers.import_active(good)
-    click.echo(f"{len(good)} good row(s): {report.added} added, {report.updated} updated, "
-               f"{report.kept_unsubscribed} kept unsubscribed; {len(bad)} bad row(s)")
-    return EXIT_INPUT if bad and not good else 0
+    from mailer.services import default_preferences, make_catalog, open_stores
+    from mailer.subscriptions.csvio import RowError, SubscriberCsv
+
+    console = Console(stderr=True, highlight=False)
+    store = open_stores(settings, seed=False).subscribers
+    with _import_progress(console, path, progress) as (bar, stream, counted):
+        def report_bad_row(error: RowError) -> None:
+            bar.console.print(f"{path.name}:{error}", markup=False, soft_wrap=True)
+
+        try:
+            rows = SubscriberCsv(stream, make_catalog(settings), default_preferences(settings),
+                                 report_bad_row)
+            report = store.import_active(counted(rows))
+        except UnicodeDecodeError:
+            raise InvalidInput({"path": f"{path} is not UTF-8 text; nothing was imported"}
+                               ) from None
+    click.echo(f"{rows.good} good row(s): {report.added} added, {report.updated} updated, "
+               f"{report.kept_unsubscribed} kept unsubscribed; {rows.bad} bad row(s)")
+    return EXIT_INPUT if rows.bad and not rows.good else 0
+
+
+@contextmanager
+def _import_progress(console: Any, path: Path, show: bool | None) -> Iterator[Any]:
+    """The file opened through a progress bar (bytes read, rows, rate, time left), and
+    a pass-through that counts rows and says when the merge starts."""
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                  TextColumn("{task.fields[rows]:,} rows"), TimeRemainingColumn(),
+                  console=console, disable=not (console.is_terminal if show is None else show),
+                  ) as bar:
+        task = bar.add_task("importing", total=None, rows=0)
+        try:
+            stream = bar.open(path, "rt", encoding="utf-8-sig", newline="", task_id=task,
+                              total=path.stat().st_size)
+        except OSError as exc:
+            raise InvalidInput({"path": f"cannot read {path}: {exc.strerror}"}) from None
+
+        def counted(rows: Iterable[T]) -> Iterator[T]:
+            count = 0
+            for count, row in enumerate(rows, 1):
+                if count % 5000 == 0:
+                    bar.update(task, rows=count)
+                yield row
+            bar.update(task, rows=count, description="merging")
+
+        with stream:
+            yield bar, stream, counted
 
 
 @subscribers.command("export")

@@ -143,14 +143,11 @@ class DigestPlanner:
         planned = batches = 0
         page = max(self._batch_size, 1000)
         for timezone, hour, sections, day, expires in due:
-            after = ""
-            while True:
-                inserted, last = self._ledger.insert_digests_from(
-                    self._subscribers.group_page(timezone, hour, sections, after, page),
+            after: str | None = ""
+            while after is not None:
+                inserted, after = self._ledger.insert_digests_from(
+                    self._subscribers.group_page(timezone, hour, sections, after), page=page,
                     edition=day.isoformat(), expires=expires, run_id=run_id, now=now)
-                if last is None:
-                    break
-                after = last
                 if not inserted:
                     continue
                 if planned == 0:

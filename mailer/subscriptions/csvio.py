@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -29,27 +29,38 @@ class RowError:
         return f"line {self.line}: {self.message}"
 
 
-def read_subscribers(stream: TextIO, catalog: SectionCatalog, default: Preferences
-                     ) -> tuple[list[SignUp], list[RowError]]:
-    """Good rows and the reasons for the bad ones; one bad row never stops the rest.
+class SubscriberCsv:
+    """The good rows of a subscriber CSV, read as they are iterated (memory stays flat
+    whatever the file's size), with each bad row's reason given to `on_error` as it is
+    met; one bad row never stops the rest.
 
     Columns by header name: email (required), name, sections (names or slugs separated
     by commas, semicolons or |), timezone, hour. Empty cells take the defaults.
     """
-    reader = csv.DictReader(stream)
-    if not reader.fieldnames or "email" not in [f.strip().lower() for f in reader.fieldnames]:
-        raise InvalidInput({"csv": "the first line must be a header with an 'email' column"})
-    good: list[SignUp] = []
-    bad: list[RowError] = []
-    for row in reader:
-        fields = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()
-                  if isinstance(v, str)}
-        fields["sections"] = fields.get("sections", "").replace(";", ",").replace("|", ",")
-        try:
-            good.append(validate_signup(fields, catalog, default=default))
-        except InvalidInput as exc:
-            bad.append(RowError(reader.line_num, str(exc)))
-    return good, bad
+
+    def __init__(self, stream: TextIO, catalog: SectionCatalog, default: Preferences,
+                 on_error: Callable[[RowError], None]) -> None:
+        self._reader = csv.DictReader(stream)
+        if not self._reader.fieldnames or \
+                "email" not in [f.strip().lower() for f in self._reader.fieldnames]:
+            raise InvalidInput({"csv": "the first line must be a header with an 'email' "
+                                       "column"})
+        self._catalog, self._default, self._on_error = catalog, default, on_error
+        self.good = self.bad = 0
+
+    def __iter__(self) -> Iterator[SignUp]:
+        for row in self._reader:
+            fields = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()
+                      if isinstance(v, str)}
+            fields["sections"] = fields.get("sections", "").replace(";", ",").replace("|", ",")
+            try:
+                signup = validate_signup(fields, self._catalog, default=self._default)
+            except InvalidInput as exc:
+                self.bad += 1
+                self._on_error(RowError(self._reader.line_num, str(exc)))
+                continue
+            self.good += 1
+            yield signup
 
 
 def write_subscribers(stream: TextIO, subscribers: Iterable[Subscriber]) -> int:

@@ -11,7 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -20,10 +21,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mailer.articles.model import slugify
-from mailer.db import SessionFactory, transaction, upsert
+from mailer.db import SessionFactory, transaction
 from mailer.errors import InvalidInput, NotFound
 from mailer.models import SubscriberRow, utcnow
 from mailer.validation import clean_email, clean_name, mask_address
+
+if TYPE_CHECKING:
+    from mailer.subscriptions.bulk import ImportReport
 
 
 class SubscriberStatus(StrEnum):
@@ -67,12 +71,20 @@ class SectionCatalog:
 
     def __init__(self, names: Sequence[str]) -> None:
         self.names = {slugify(name): name for name in names}
+        # An imported list repeats a handful of section strings a million times.
+        self._parse_text = lru_cache(maxsize=1024)(self._parse_text_uncached)
 
     def parse(self, value: object) -> tuple[str, ...]:
         """A list, or one comma-separated string, of names or slugs; case does not matter."""
         if isinstance(value, str):
-            items: list[object] = [v for v in value.split(",") if v.strip()]
-        elif isinstance(value, list | tuple):
+            return self._parse_text(value)
+        return self._parse_items(value)
+
+    def _parse_text_uncached(self, value: str) -> tuple[str, ...]:
+        return self._parse_items([v for v in value.split(",") if v.strip()])
+
+    def _parse_items(self, value: object) -> tuple[str, ...]:
+        if isinstance(value, list | tuple):
             items = list(value)
         else:
             raise ValueError("must be a list of section names")
@@ -196,13 +208,6 @@ def _subscriber(row: SubscriberRow | Row[Any]) -> Subscriber:
                                 row.hour),
         status=SubscriberStatus(row.status), created_at=row.created_at,
         confirmation_sent_at=row.confirmation_sent_at, confirmed_at=row.confirmed_at)
-
-
-@dataclass(frozen=True)
-class ImportReport:
-    added: int
-    updated: int
-    kept_unsubscribed: int
 
 
 class SubscriberStore:
@@ -332,18 +337,17 @@ class SubscriberStore:
                     for tz, hour, sections, n in rows]
 
     @staticmethod
-    def group_page(timezone: str, hour: int, sections: tuple[str, ...], after: str,
-                   limit: int) -> Select[str, str, str]:
-        """A query of the next `limit` active subscribers of one planning group (`id`,
-        `email`, and `position`, where the next page starts), in address order after
-        `after`: for the ledger to insert from, page by page."""
+    def group_page(timezone: str, hour: int, sections: tuple[str, ...], after: str
+                   ) -> Select[str, str, str]:
+        """A query of the active subscribers of one planning group (`id`, `email`, and
+        `position`, where the next page starts), in address order after `after`: for
+        the ledger to insert from, a page (its LIMIT) at a time."""
         return (select(SubscriberRow.id, SubscriberRow.email,
                        SubscriberRow.email_key.label("position"))
                 .where(SubscriberRow.status == SubscriberStatus.ACTIVE.value)
                 .where(SubscriberRow.timezone == timezone, SubscriberRow.hour == hour,
                        SubscriberRow.sections == ",".join(sections))
-                .where(SubscriberRow.email_key > after).order_by(SubscriberRow.email_key)
-                .limit(limit))
+                .where(SubscriberRow.email_key > after).order_by(SubscriberRow.email_key))
 
     def list(self, status: SubscriberStatus | None = None) -> list[Subscriber]:
         with transaction(self._sessions) as session:
@@ -354,82 +358,7 @@ class SubscriberStore:
             return [_subscriber(row) for row in session.scalars(query)]
 
     def import_active(self, signups: Iterable[SignUp]) -> ImportReport:
-        """Insert or update many at once, as active. An address that unsubscribed stays
-        unsubscribed: re-importing an old list must never undo an unsubscribe. On
-        PostgreSQL the list is streamed in with COPY and merged by one statement; on
-        SQLite it goes in batches."""
-        with transaction(self._sessions) as session:
-            if session.get_bind().dialect.name == "postgresql":
-                return _import_by_copy(session, signups)
-        batch = {email_key(s.email): s for s in signups}
-        now = utcnow()
-        added = updated = kept = 0
-        keys = list(batch)
-        with transaction(self._sessions) as session:
-            for start in range(0, len(keys), 500):
-                chunk = keys[start:start + 500]
-                existing = {key: status for key, status in session.execute(
-                    select(SubscriberRow.email_key, SubscriberRow.status)
-                    .where(SubscriberRow.email_key.in_(chunk)))}
-                rows = []
-                for key in chunk:
-                    signup = batch[key]
-                    status = existing.get(key)
-                    if status == SubscriberStatus.UNSUBSCRIBED:
-                        kept += 1
-                        continue
-                    added += status is None
-                    updated += status is not None
-                    rows.append({
-                        "id": uuid4().hex, "email": signup.email, "email_key": key,
-                        "name": signup.name, "sections": ",".join(signup.preferences.sections),
-                        "timezone": signup.preferences.timezone, "hour": signup.preferences.hour,
-                        "status": SubscriberStatus.ACTIVE.value, "created_at": now,
-                        "updated_at": now, "confirmed_at": now,
-                    })
-                upsert(session, SubscriberRow, rows, key=["email_key"],
-                       update=["email", "name", "sections", "timezone", "hour", "status",
-                               "updated_at"])
-        return ImportReport(added, updated, kept)
+        """Insert or update many at once, as active; see `mailer.subscriptions.bulk`."""
+        from mailer.subscriptions.bulk import import_active
 
-
-_MERGE = """
-INSERT INTO subscribers (id, email, email_key, name, sections, timezone, hour, status,
-                         created_at, updated_at, confirmed_at)
-SELECT id, email, email_key, name, sections, timezone, hour, 'active', %(now)s, %(now)s,
-       %(now)s
-FROM import_latest
-ON CONFLICT (email_key) DO UPDATE SET
-    email = EXCLUDED.email, name = EXCLUDED.name, sections = EXCLUDED.sections,
-    timezone = EXCLUDED.timezone, hour = EXCLUDED.hour, status = 'active',
-    updated_at = EXCLUDED.updated_at
-WHERE subscribers.status <> 'unsubscribed'
-"""
-
-
-def _import_by_copy(session: Session, signups: Iterable[SignUp]) -> ImportReport:
-    """COPY into a temporary table (the last line for an address wins), count what is
-    new, updated or kept unsubscribed, then one INSERT ... ON CONFLICT merge: a handful
-    of statements whatever the list's length, where a lookup per batch inside one long
-    transaction grew quadratic (172 s for 100,000 addresses)."""
-    raw = session.connection().connection.driver_connection
-    assert raw is not None
-    with raw.cursor() as cursor:
-        cursor.execute("CREATE TEMP TABLE import_subscribers (seq bigint, id text, email text,"
-                       " email_key text, name text, sections text, timezone text, hour int)"
-                       " ON COMMIT DROP")
-        with cursor.copy("COPY import_subscribers FROM STDIN") as copy:
-            for seq, signup in enumerate(signups):
-                copy.write_row((seq, uuid4().hex, signup.email, email_key(signup.email),
-                                signup.name, ",".join(signup.preferences.sections),
-                                signup.preferences.timezone, signup.preferences.hour))
-        cursor.execute("CREATE TEMP TABLE import_latest ON COMMIT DROP AS"
-                       " SELECT DISTINCT ON (email_key) * FROM import_subscribers"
-                       " ORDER BY email_key, seq DESC")
-        cursor.execute("SELECT count(*) FILTER (WHERE s.status IS NULL),"
-                       " count(*) FILTER (WHERE s.status <> 'unsubscribed'),"
-                       " count(*) FILTER (WHERE s.status = 'unsubscribed')"
-                       " FROM import_latest i LEFT JOIN subscribers s USING (email_key)")
-        added, updated, kept = cursor.fetchone()
-        cursor.execute(_MERGE, {"now": utcnow()})
-    return ImportReport(int(added), int(updated), int(kept))
+        return import_active(self._sessions, signups)

@@ -115,6 +115,20 @@ def test_csv_without_email_header_is_refused(db_env: str, tmp_path: Path,
                               "column\n")
 
 
+def test_csv_broken_past_its_first_rows_imports_nobody(
+        db_env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The file is read while it is imported: a decoding error far into it must still
+    leave the database as it was (one transaction), and say so."""
+    path = tmp_path / "list.csv"
+    write_csv(path, 20_000, bad_every=100_000)
+    with path.open("ab") as stream:
+        stream.write("late@example.com,Ünal\n".encode("latin-1"))
+    code, out, err = run(["subscribers", "import", str(path)], capsys)
+    assert (code, out) == (2, "")
+    assert err == f"error: path: {path} is not UTF-8 text; nothing was imported\n"
+    assert store_for(db_env).list() == []
+
+
 def test_export_round_trips(db_env: str, tmp_path: Path,
                             capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "list.csv"

@@ -140,3 +140,4 @@ def test_import_counts_an_address_once_the_last_line_winning(store: SubscriberSt
     assert (report.added, report.updated, report.kept_unsubscribed) == (1, 1, 0)
     assert store.find("dup@example.com").preferences.hour == 8  # type: ignore[union-attr]
     assert store.get(pending.id).status is SubscriberStatus.ACTIVE
+    assert store.get(pending.id).confirmed_at is not None, "consent recorded as of the import"
