@@ -22,12 +22,21 @@ test: $(STAMP)
 	$(BIN)/mypy mailer worker bench docs/generate.py
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
+# `make bench DATABASE_URL=postgresql://user@host/db` runs the database benchmarks on
+# that PostgreSQL server too (each in a scratch database of its own, dropped after).
 bench: $(STAMP)
+	deploy/debian-packages.sh --require smtp-sink=postfix smtp-source=postfix
 	$(BIN)/python bench/render.py
 	$(BIN)/python bench/smtp.py
-	$(BIN)/python bench/digest.py
 	$(BIN)/python bench/ratelimit.py
+	$(BIN)/python bench/digest.py
+	$(BIN)/python bench/plan.py
 	$(BIN)/python bench/share_load.py
+ifneq ($(DATABASE_URL),)
+	$(BIN)/python bench/digest.py --database-url '$(DATABASE_URL)'
+	$(BIN)/python bench/plan.py --database-url '$(DATABASE_URL)'
+	$(BIN)/python bench/share_load.py --database-url '$(DATABASE_URL)'
+endif
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

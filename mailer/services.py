@@ -49,8 +49,11 @@ class Stores:
     ledger: DeliveryLedger
     suppressions: SuppressionStore
     runs: DigestRuns
+    ledger_engine: Engine
 
     def close(self) -> None:
+        self.ledger.close()
+        self.ledger_engine.dispose()
         self.engine.dispose()
 
 
@@ -60,9 +63,12 @@ def open_stores(settings: Settings, *, seed: bool = True) -> Stores:
     engine = make_engine(settings.database)
     check_schema(engine)
     sessions = session_factory(engine)
-    ledger = DeliveryLedger(sessions)
+    # The ledger's own connections commit without waiting for the disk: see make_engine.
+    ledger_engine = make_engine(settings.database, durable_commits=False)
+    ledger = DeliveryLedger(session_factory(ledger_engine))
     stores = Stores(engine, sessions, SqlArticleStore(sessions), SubscriberStore(sessions),
-                    ledger, SuppressionStore(sessions), DigestRuns(sessions, ledger))
+                    ledger, SuppressionStore(sessions), DigestRuns(sessions, ledger),
+                    ledger_engine)
     if seed:
         stores.articles.put_many(read_seed_articles(settings.seeds_dir))
     return stores

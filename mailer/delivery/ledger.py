@@ -37,6 +37,7 @@ from mailer.db import (
     SessionFactory,
     insert_select_ignore,
     random_hex_id,
+    refresh_statistics,
     transaction,
 )
 from mailer.errors import ServiceUnavailable
@@ -410,6 +411,11 @@ class DeliveryLedger:
                  "created_at", "updated_at", "dedupe_key", "subscriber_id", "expires_at",
                  "run_id"], source, ["dedupe_key"], returning="id")
         return ids, (str(last) if selected == page else None)
+
+    def refresh_statistics(self) -> None:
+        """See `mailer.db.refresh_statistics`: the planner calls this as it adds rows."""
+        with transaction(self._sessions) as session:
+            refresh_statistics(session, self._table.name)
 
     def stale_digests(self, now: datetime, older_than: timedelta, retry_max: timedelta,
                       halted_runs: Collection[str] = ()) -> list[tuple[str, str | None]]:

@@ -142,6 +142,7 @@ class DigestPlanner:
         run_id = uuid4().hex
         planned = batches = 0
         page = max(self._batch_size, 1000)
+        analyze_at = 10_000
         for timezone, hour, sections, day, expires in due:
             after: str | None = ""
             while after is not None:
@@ -155,6 +156,10 @@ class DigestPlanner:
                     # apart): the run is filed under the latest.
                     self._runs.open(run_id, max(d.isoformat() for *_, d, _ in due), now)
                 planned += len(inserted)
+                if planned >= analyze_at:
+                    # Before the workers claim the rows just made (see the ledger).
+                    self._ledger.refresh_statistics()
+                    analyze_at *= 4
                 batches += self._enqueue(run_id, inserted)
         if planned == 0:
             return PlanReport(None, 0, 0, without)

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
-from mailer.db import SessionFactory, transaction
+from mailer.db import SessionFactory, refresh_statistics, transaction
 from mailer.models import UTCDateTime, utcnow
 from mailer.subscriptions.store import SignUp, email_key
 
@@ -64,6 +64,8 @@ def import_active(sessions: SessionFactory, signups: Iterable[SignUp]) -> Import
         session.execute(_merge(postgres), {"now": utcnow()})
         session.execute(text("DROP TABLE import_subscribers"))
         session.execute(text("DROP TABLE import_latest"))
+    with transaction(sessions) as session:
+        refresh_statistics(session, "subscribers")
     return ImportReport(int(added), int(updated), int(kept))
 
 

@@ -1,11 +1,17 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pytest
+from sqlalchemy import Connection, Engine, event
 
+from mailer.config import Settings
 from mailer.db import SessionFactory
 from mailer.delivery.ledger import NOT_QUEUED, Claim, DeliveryLedger, JobStatus, mask_address
+from mailer.services import open_stores
+from mailer.subscriptions.store import Preferences, SignUp
+from tests.conftest import empty_database
 
 CLAIM = {"kind": "share", "recipient": "bob@example.org", "reference": "a-story"}
 
@@ -148,3 +154,32 @@ def test_requeue_stale_finds_lost_messages_once(ledger: DeliveryLedger) -> None:
     later = utcnow()
     assert [r.id for r in ledger.requeue_stale(queued_before=now, deferred_before=later)] \
         == ["lost-deferred"]
+
+
+
+def test_only_ledger_commits_skip_the_flush_wait_on_postgresql(
+        database_url: str, make_settings: Callable[..., Settings]) -> None:
+    """Ledger writes come back after a database crash (docs/guarantees.md);
+    subscribers and unsubscribes would not, so their commits keep waiting for the disk."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's synchronous_commit; SQLite's WAL mode never waits")
+    with empty_database(database_url):
+        pass
+    stores = open_stores(make_settings(database_url=database_url), seed=False)
+
+    def setting(connection: Connection, *_: object) -> None:
+        seen.append(str(connection.exec_driver_sql("SHOW synchronous_commit").scalar()))
+
+    seen: list[str] = []
+    event.listen(Engine, "commit", setting)
+    try:
+        stores.ledger.create("job-1", kind="share", recipient="a@example.org", reference="x")
+        stores.ledger.claim("job-1", 30, kind="share", recipient="a@example.org",
+                            reference="x")
+        stores.ledger.record_now([("job-1", JobStatus.SENT, "250 ok")])
+        stores.subscribers.add_active(SignUp("b@example.org", "", Preferences(
+            ("politics",), "Asia/Baku", 7)))
+    finally:
+        event.remove(Engine, "commit", setting)
+        stores.close()
+    assert seen == ["off", "off", "off", "on"]
