@@ -115,6 +115,7 @@ class Settings(BaseSettings):
     smtp_url: str = "smtp://127.0.0.1:8025"
     site_name: str = Field("TODAY.AZ", min_length=1, max_length=60)
     site_url: str = "https://www.today.az"
+    postal_address: str = Field("", max_length=200)
     public_url: str = "http://127.0.0.1:8000"
     from_email: str = "news@today.az"
     secret_key: SecretStr = SecretStr(DEMO_SECRET)

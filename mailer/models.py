@@ -120,3 +120,15 @@ class SuppressionRow(Base):
     reason: Mapped[str] = mapped_column(String(500))
     source: Mapped[str] = mapped_column(String(16))  # smtp, webhook, manual
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class ShareRefusalRow(Base):
+    """An address whose owner asked for no more articles shared by readers: shares to
+    it are accepted as usual (nobody learns who refused) and never sent. Digests and
+    confirmations, which the owner asks for, are not affected."""
+
+    __tablename__ = "share_refusals"
+
+    email_key: Mapped[str] = mapped_column(String(254), primary_key=True)  # lower-cased
+    email: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

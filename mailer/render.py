@@ -8,6 +8,7 @@ per-message values go; a message is then a join of cached pieces and escaped val
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +33,7 @@ class Site:
     url: str
     domain: str
     zone: ZoneInfo
+    postal_address: str = ""
 
 
 def make_environment(templates_dir: Path, zone: ZoneInfo) -> jinja2.Environment:
@@ -53,12 +55,15 @@ def _format_local(value: datetime, zone: ZoneInfo) -> str:
 
 
 def inline_css(document: str, css: str, inliner: Inliner) -> str:
-    """The one place CSS is inlined; both engines drop <style> and load nothing remote."""
+    """The one place CSS is inlined; both engines load nothing remote, and keep only
+    the stylesheet's @media rules (narrow screens, dark mode) in a <style> block, for
+    the clients that honour them."""
     if inliner == "css_inline":
         import css_inline
 
         return css_inline.CSSInliner(
-            extra_css=css, keep_style_tags=False, load_remote_stylesheets=False
+            extra_css=css, keep_style_tags=False, keep_at_rules=True,
+            load_remote_stylesheets=False
         ).inline(document)
     if inliner == "premailer":
         from premailer import Premailer
@@ -107,11 +112,14 @@ def _text_note(note: str) -> str:
 class ShareRenderer:
     """Renders share e-mails; holds the per-article cache, so keep one per process."""
 
-    SLOTS = ("sender_name", "sender_email", "friend_name", "note")
+    SLOTS = ("sender_name", "sender_email", "friend_name", "note", "refuse_url")
 
     def __init__(self, env: jinja2.Environment, site: Site, inliner: Inliner,
-                 cache_size: int = 512) -> None:
+                 refuse_url: Callable[[str], str], cache_size: int = 512) -> None:
+        """`refuse_url`: the friend's address -> the signed link with which they can
+        refuse any more articles shared by readers."""
         self._env = env
+        self._refuse_url = refuse_url
         self._site = site
         self._inliner = inliner
         self._css = load_stylesheet(env)
@@ -138,6 +146,7 @@ class ShareRenderer:
             "sender_name": share.sender.name,
             "sender_email": share.sender.email,
             "friend_name": share.friend.name,
+            "refuse_url": self._refuse_url(share.friend.email),
         }
         escaped = {key: html.escape(value) for key, value in plain.items()}
         return RenderedEmail(

@@ -35,7 +35,7 @@ from mailer.sending.transport import EmailBackend
 from mailer.share.flow import ShareMail
 from mailer.subscriptions.signup import ConfirmMail
 from mailer.subscriptions.store import Preferences, SectionCatalog, SubscriberStore
-from mailer.tokens import Tokens
+from mailer.tokens import Purpose, Tokens
 from mailer.validation import ShareRequest
 from mailer.web.flood import FloodGate, address_key, mailbox_key
 
@@ -75,12 +75,15 @@ def open_stores(settings: Settings, *, seed: bool = True) -> Stores:
 
 
 def site_of(settings: Settings) -> Site:
-    return Site(settings.site_name, settings.site_url, settings.site_domain, settings.zone)
+    return Site(settings.site_name, settings.site_url, settings.site_domain, settings.zone,
+                settings.postal_address)
 
 
 def make_renderer(settings: Settings) -> ShareRenderer:
     env = make_environment(settings.templates_dir, settings.zone)
-    return ShareRenderer(env, site_of(settings), settings.inliner)
+    tokens = make_tokens(settings)
+    return ShareRenderer(env, site_of(settings), settings.inliner, lambda address: (
+        f"{settings.public_url}/refuse-shares/{tokens.make(Purpose.REFUSE_SHARES, address)}"))
 
 
 def make_template_mail(settings: Settings) -> TemplateMail:

@@ -79,7 +79,8 @@ def test_preview_works_before_the_database_is_set_up(monkeypatch: pytest.MonkeyP
     paths = [Path(p) for p in out.split()]
     assert [p.suffix for p in paths] == [".html", ".txt", ".eml"]
     assert "Non-Aligned Movement" in paths[0].read_text(encoding="utf-8")
-    assert "<style" not in paths[0].read_text(encoding="utf-8")
+    preview = paths[0].read_text(encoding="utf-8")
+    assert preview.count("<style") == 1 and "prefers-color-scheme: dark" in preview
 
 
 def test_articles_import_and_list(env: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -25,8 +25,6 @@ from mailer.queue import SHARE_QUEUE, JobQueue
 from mailer.sending.message import Envelope
 from mailer.sending.transport import EmailBackend
 
-SUPPRESSED_REPLY = "not sent: the address is on the suppression list"
-
 
 @dataclass(frozen=True)
 class Outcome:
@@ -145,13 +143,14 @@ class Deliverer:
 
     def _send(self, job: Job, attempt: int, since: datetime | None,
               build: Callable[[], Envelope], give_up_at: float) -> Outcome:
-        if self.suppressions is not None and job.recipient \
-                and self.suppressions.suppressed([job.recipient]):
+        why = self.suppressions.why_not_send(job.recipient, job.kind) \
+            if self.suppressions is not None and job.recipient else None
+        if why:
             log_attempt(message_id=job.id, kind=job.kind, recipient=job.recipient,
                         outcome="suppressed", smtp_code=None, smtp_seconds=None,
                         queued_at=since, metrics=self.metrics)
-            self.ledger.mark(job.id, JobStatus.SUPPRESSED, SUPPRESSED_REPLY)
-            return Outcome("suppressed", SUPPRESSED_REPLY)
+            self.ledger.mark(job.id, JobStatus.SUPPRESSED, why)
+            return Outcome("suppressed", why)
         try:
             building = time.perf_counter()
             envelope = build()

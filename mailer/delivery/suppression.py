@@ -1,5 +1,7 @@
 """The suppression list: addresses that hard-bounced or complained. Every send checks
-it, so one bad address costs the sender's reputation one bounce, not one a day."""
+it, so one bad address costs the sender's reputation one bounce, not one a day. Beside
+it, the addresses that refused articles shared by readers (the link in every share
+e-mail): those refuse shares only, not the digest their owner may have asked for."""
 
 from __future__ import annotations
 
@@ -11,9 +13,11 @@ from typing import cast
 from sqlalchemy import Table, delete, select
 
 from mailer.db import SessionFactory, insert_ignore, transaction
-from mailer.models import SuppressionRow, utcnow
+from mailer.models import ShareRefusalRow, SuppressionRow, utcnow
 
 SOURCES = ("smtp", "webhook", "manual")
+SUPPRESSED_REPLY = "not sent: the address is on the suppression list"
+REFUSED_REPLY = "not sent: the recipient asked for no more articles shared by readers"
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,31 @@ class SuppressionStore:
         with transaction(self._sessions) as session:
             return set(session.execute(select(SuppressionRow.email_key)
                                        .where(SuppressionRow.email_key.in_(keys))).scalars())
+
+    def why_not_send(self, email: str, kind: str) -> str | None:
+        """The ledger's reason not to send this kind of message to `email`, if any."""
+        key = email.lower()
+        with transaction(self._sessions) as session:
+            if session.get(SuppressionRow, key) is not None:
+                return SUPPRESSED_REPLY
+            if kind == "share" and session.get(ShareRefusalRow, key) is not None:
+                return REFUSED_REPLY
+        return None
+
+    def refuse_shares(self, email: str) -> None:
+        with transaction(self._sessions) as session:
+            insert_ignore(session, cast(Table, ShareRefusalRow.__table__),
+                          [{"email_key": email.lower(), "email": email,
+                            "created_at": utcnow()}], ["email_key"], returning="email_key")
+
+    def allow_shares(self, email: str) -> None:
+        with transaction(self._sessions) as session:
+            session.execute(delete(ShareRefusalRow)
+                            .where(ShareRefusalRow.email_key == email.lower()))
+
+    def refuses_shares(self, email: str) -> bool:
+        with transaction(self._sessions) as session:
+            return session.get(ShareRefusalRow, email.lower()) is not None
 
     def remove(self, email: str) -> bool:
         with transaction(self._sessions) as session:

@@ -10,11 +10,11 @@ from datetime import UTC, date, datetime
 from email.utils import format_datetime
 
 from mailer.delivery.attempts import Stopwatch, log_attempt, reply_code
-from mailer.delivery.deliverer import SUPPRESSED_REPLY, RetryPolicy
+from mailer.delivery.deliverer import RetryPolicy
 from mailer.delivery.ledger import DeliveryLedger, JobStatus, Kind
 from mailer.delivery.recorder import MetricsRecorder
 from mailer.delivery.retry import backoff_delay
-from mailer.delivery.suppression import SuppressionStore
+from mailer.delivery.suppression import SUPPRESSED_REPLY, SuppressionStore
 from mailer.delivery.verdict import verdict
 from mailer.digest.compose import DigestMail, EncodedTemplate
 from mailer.digest.plan import ArticleDays, Variant

@@ -56,7 +56,7 @@ def submit_signup(fields: Mapping[str, object], *, catalog: SectionCatalog,
 
 def links(tokens: Tokens, public_url: str, subscriber_id: str) -> dict[str, str]:
     return {purpose.value: f"{public_url}/{purpose.value}/{tokens.make(purpose, subscriber_id)}"
-            for purpose in Purpose}
+            for purpose in (Purpose.CONFIRM, Purpose.UNSUBSCRIBE, Purpose.PREFERENCES)}
 
 
 class ConfirmMail:

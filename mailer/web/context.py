@@ -21,7 +21,7 @@ from mailer.queue import JobQueue
 from mailer.render import Site
 from mailer.services import ShareGuard, Stores
 from mailer.subscriptions.store import Preferences, SectionCatalog
-from mailer.tokens import Tokens
+from mailer.tokens import Purpose, Tokens
 from mailer.web.errors import error_status
 from mailer.web.flood import client_ip
 from mailer.web.group_commit import GroupCommit
@@ -58,6 +58,15 @@ class WebContext:
 
     def message_page(self, title: str, text: str, status: int = 200) -> HTMLResponse:
         return self.page("web/message.html", status, title=title, text=text)
+
+    def token_page(self, purpose: Purpose, token: str,
+                   action: Callable[[str], HTMLResponse]) -> HTMLResponse:
+        """`action` of what a link's token stands for, or the error page of a forged,
+        wrong-purpose or expired link."""
+        try:
+            return action(self.tokens.read(purpose, token))
+        except MailerError as exc:
+            return self.error_page(exc)
 
     def error_page(self, exc: MailerError) -> HTMLResponse:
         """Links in e-mails are opened in browsers: errors are pages, with the status

@@ -14,7 +14,7 @@ from mailer.config import Settings, SmtpConfig
 from mailer.db import SessionFactory
 from mailer.delivery.deliverer import Deliverer, Job, RetryPolicy
 from mailer.delivery.ledger import DeliveryLedger, JobStatus
-from mailer.delivery.suppression import SuppressionStore
+from mailer.delivery.suppression import REFUSED_REPLY, SuppressionStore
 from mailer.errors import ServiceUnavailable
 from mailer.models import DeliveryRow
 from mailer.sending.message import Envelope
@@ -138,3 +138,22 @@ def test_a_confirmation_carries_its_recipient_and_a_bounce_lists_that_address(
     assert mail.deliver(sender, legacy, 2).action == "suppressed"
     sender.backend.close()
     stores.close()
+
+
+def test_a_share_to_an_address_that_refused_shares_is_recorded_never_sent(
+        sessions: SessionFactory, smtp: RecordingHandler, smtp_port: int) -> None:
+    ledger, suppressions = DeliveryLedger(sessions), SuppressionStore(sessions)
+    suppressions.refuse_shares("BOB@example.org")
+    ledger.create(JOB.id, kind=JOB.kind, recipient=JOB.recipient, reference=JOB.reference)
+    sender = smtp_deliverer(ledger, smtp_port, suppressions)
+    outcome = sender.deliver(JOB, 1, lambda: make_envelope(JOB.recipient))
+    sender.backend.close()
+    assert (outcome.action, outcome.reply) == ("suppressed", REFUSED_REPLY)
+    record = ledger.get(JOB.id)
+    assert record is not None and record.status is JobStatus.SUPPRESSED
+    assert smtp.received == [], "nothing reached the relay"
+    assert suppressions.why_not_send("bob@example.org", "digest") is None, \
+        "the owner's own digest is not refused"
+    assert suppressions.why_not_send("bob@example.org", "confirm") is None
+    suppressions.allow_shares("bob@example.org")
+    assert suppressions.why_not_send("bob@example.org", "share") is None

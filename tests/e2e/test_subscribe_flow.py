@@ -40,7 +40,11 @@ def test_double_opt_in_end_to_end(api: httpx.Client, e2e_settings: Settings,
     assert msg["To"] == "Leyla Quliyeva <reader@example.com>"
     assert "List-Unsubscribe" not in msg, "a confirmation is not bulk mail"
     html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
-    assert "<style" not in html and "Confirm my subscription" in html
+    assert "Confirm my subscription" in html
+    button = re.search(r'class="button" href="([^"]+)"', html)
+    fallback = re.search(r'class="fallback-link"[^>]*>([^<]+)</a>', html)
+    assert button and fallback and fallback.group(1) == button.group(1), \
+        "the confirm address is also given as text under the button"
 
     subscribers = open_stores(e2e_settings, seed=False).subscribers
     found = subscribers.find("reader@example.com")

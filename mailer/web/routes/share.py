@@ -12,6 +12,8 @@ from mailer.articles.model import Article
 from mailer.errors import InvalidInput, NotFound, RateLimited
 from mailer.queue import SHARE_TASK
 from mailer.share.flow import prepare_share
+from mailer.tokens import Purpose
+from mailer.validation import mask_address
 from mailer.web.context import Ctx, WebContext
 from mailer.web.errors import error_headers, error_response
 from mailer.web.forms import SHARE_BODY, read_fields, wants_html
@@ -95,3 +97,39 @@ def job_status(job_id: str, ctx: Ctx) -> dict[str, object]:
     if record is None:
         raise NotFound(f"unknown job {job_id[:64]!r}")
     return record.public()
+
+
+@router.get("/refuse-shares/{token}", response_class=HTMLResponse)
+def refuse_shares_form(token: str, ctx: Ctx) -> HTMLResponse:
+    """The link in every share e-mail: a page with the masked
+    address and a button; changes nothing (mail scanners and link previews fetch GETs)."""
+    def action(address: str) -> HTMLResponse:
+        return _refusal_page(ctx, token, address, ctx.db.suppressions.refuses_shares(address))
+    return ctx.token_page(Purpose.REFUSE_SHARES, token, action)
+
+
+@router.post("/refuse-shares/{token}", response_class=HTMLResponse)
+def refuse_shares(token: str, ctx: Ctx) -> HTMLResponse:
+    """No more articles shared by readers reach the address:
+    `200` with a way back on the page, no redirect. Shares to it are still accepted
+    (nobody learns who refused) and recorded as suppressed, never sent."""
+    def action(address: str) -> HTMLResponse:
+        ctx.db.suppressions.refuse_shares(address)
+        return _refusal_page(ctx, token, address, True, changed=True)
+    return ctx.token_page(Purpose.REFUSE_SHARES, token, action)
+
+
+@router.post("/refuse-shares/{token}/undo", response_class=HTMLResponse)
+def allow_shares(token: str, ctx: Ctx) -> HTMLResponse:
+    """The way back: articles shared by readers reach the
+    address again."""
+    def action(address: str) -> HTMLResponse:
+        ctx.db.suppressions.allow_shares(address)
+        return _refusal_page(ctx, token, address, False, changed=True)
+    return ctx.token_page(Purpose.REFUSE_SHARES, token, action)
+
+
+def _refusal_page(ctx: WebContext, token: str, address: str, refused: bool, *,
+                  changed: bool = False) -> HTMLResponse:
+    return ctx.page("web/refuse_shares.html", token=token, address=mask_address(address),
+                    refused=refused, changed=changed)

@@ -3,8 +3,6 @@ one-click), preferences. Links are opened in browsers, so their errors are pages
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -48,14 +46,6 @@ async def subscribe(request: Request, ctx: Ctx) -> Response:
     return JSONResponse({"status": "accepted", "detail": SIGNUP_ACCEPTED}, status_code=202)
 
 
-def _token_page(ctx: WebContext, purpose: Purpose, token: str,
-                action: Callable[[str], HTMLResponse]) -> HTMLResponse:
-    try:
-        return action(ctx.tokens.read(purpose, token))
-    except MailerError as exc:
-        return ctx.error_page(exc)
-
-
 @router.get("/confirm/{token}", response_class=HTMLResponse)
 def confirm(token: str, ctx: Ctx) -> HTMLResponse:
     """Activates the sign-up; a page (`400` a forged or
@@ -64,7 +54,7 @@ def confirm(token: str, ctx: Ctx) -> HTMLResponse:
         subscriber = ctx.db.subscribers.confirm(subscriber_id)
         return ctx.page("web/confirmed.html", subscriber=subscriber,
                         links=links(ctx.tokens, ctx.settings.public_url, subscriber.id))
-    return _token_page(ctx, Purpose.CONFIRM, token, action)
+    return ctx.token_page(Purpose.CONFIRM, token, action)
 
 
 @router.get("/unsubscribe/{token}", response_class=HTMLResponse)
@@ -75,7 +65,7 @@ def unsubscribe_form(token: str, ctx: Ctx) -> HTMLResponse:
     def action(subscriber_id: str) -> HTMLResponse:
         return ctx.page("web/unsubscribe.html",
                         subscriber=ctx.db.subscribers.get(subscriber_id), token=token)
-    return _token_page(ctx, Purpose.UNSUBSCRIBE, token, action)
+    return ctx.token_page(Purpose.UNSUBSCRIBE, token, action)
 
 
 @router.post("/unsubscribe/{token}", response_class=HTMLResponse)
@@ -89,7 +79,7 @@ def unsubscribe(token: str, ctx: Ctx) -> HTMLResponse:
         return ctx.message_page("You are unsubscribed",
                                 f"{subscriber.masked_email} will get no more digests from "
                                 f"{ctx.site.name}.")
-    return _token_page(ctx, Purpose.UNSUBSCRIBE, token, action)
+    return ctx.token_page(Purpose.UNSUBSCRIBE, token, action)
 
 
 @router.get("/preferences/{token}", response_class=HTMLResponse)
@@ -98,7 +88,7 @@ def preferences_form(token: str, ctx: Ctx) -> HTMLResponse:
     hour, time zone."""
     def action(subscriber_id: str) -> HTMLResponse:
         return _preferences_page(ctx, ctx.db.subscribers.get(subscriber_id), token, {})
-    return _token_page(ctx, Purpose.PREFERENCES, token, action)
+    return ctx.token_page(Purpose.PREFERENCES, token, action)
 
 
 def _preferences_page(ctx: WebContext, subscriber: Subscriber, token: str,
@@ -131,4 +121,4 @@ async def preferences(token: str, request: Request, ctx: Ctx) -> HTMLResponse:
             return _preferences_page(ctx, subscriber, token, errors, 422)
         updated = ctx.db.subscribers.update_preferences(subscriber_id, chosen)
         return _preferences_page(ctx, updated, token, {}, saved=True)
-    return await run_in_threadpool(_token_page, ctx, Purpose.PREFERENCES, token, action)
+    return await run_in_threadpool(ctx.token_page, Purpose.PREFERENCES, token, action)

@@ -1,0 +1,93 @@
+"""The friend's way to say no: the link in every share e-mail, over HTTP on a real
+database, and what it does to the next share (tests/delivery/test_deliverer.py sends
+one through a real SMTP server)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from mailer.articles.files import read_seed_articles
+from mailer.config import ROOT, Settings
+from mailer.services import make_renderer, make_tokens, open_stores
+from mailer.tokens import Purpose
+from mailer.validation import validate_share
+from mailer.web.app import create_app
+
+ARTICLE = read_seed_articles(ROOT / "seeds")[0]
+FRIEND = "Vuqar@Example.org"
+NORMAL = "Vuqar@example.org"  # the domain lower-cased by validation
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+def client(settings: Settings, redis_client: redis.Redis) -> Iterator[TestClient]:
+    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def refuse_path(settings: Settings) -> str:
+    """The link as the share e-mail carries it, in both parts."""
+    share = validate_share({"article_id": ARTICLE.id, "sender_name": "Aysel",
+                            "sender_email": "aysel@example.com", "friend_name": "Vüqar",
+                            "friend_email": FRIEND, "message": ""})
+    out = make_renderer(settings).render(ARTICLE, share)
+    [in_text] = re.findall(r"https?://\S+/refuse-shares/\S+", out.text)
+    assert f'href="{in_text}"' in out.html
+    assert "Don't send me articles from TODAY.AZ readers" in out.html
+    return in_text.removeprefix(settings.public_url)
+
+
+def test_the_link_names_the_friend_and_a_get_changes_nothing(
+        client: TestClient, settings: Settings) -> None:
+    path = refuse_path(settings)
+    token = path.rsplit("/", 1)[1]
+    assert make_tokens(settings).read(Purpose.REFUSE_SHARES, token) == NORMAL
+    page = client.get(path)
+    assert page.status_code == 200
+    assert "V***@example.org" in page.text and NORMAL not in page.text
+    assert f'action="/refuse-shares/{token}"' in page.text
+    assert not open_stores(settings, seed=False).suppressions.refuses_shares(FRIEND)
+
+
+def test_post_refuses_and_the_same_page_offers_the_way_back(
+        client: TestClient, settings: Settings) -> None:
+    path = refuse_path(settings)
+    suppressions = open_stores(settings, seed=False).suppressions
+    done = client.post(path)
+    assert done.status_code == 200 and "no more articles from readers" in done.text
+    assert suppressions.refuses_shares("vuqar@example.org")
+    assert f'action="{path}/undo"' in done.text
+    assert client.get(path).text.count("already refuse") == 1
+    back = client.post(f"{path}/undo")
+    assert back.status_code == 200 and "can send you articles again" in back.text
+    assert not suppressions.refuses_shares(FRIEND)
+
+
+def test_shares_to_a_refusing_address_are_accepted_as_usual(
+        client: TestClient, settings: Settings) -> None:
+    """Nobody learns from the form who refused: the answer is the same 202."""
+    open_stores(settings, seed=False).suppressions.refuse_shares(FRIEND)
+    answer = client.post("/share", json={
+        "article_id": ARTICLE.id, "sender_name": "Aysel", "sender_email": "a@example.com",
+        "friend_name": "Vüqar", "friend_email": FRIEND, "message": ""})
+    assert answer.status_code == 202
+
+
+@pytest.mark.parametrize("token", ["forged", "x" * 400])
+def test_a_forged_link_is_a_page_saying_so(client: TestClient, token: str) -> None:
+    page = client.post(f"/refuse-shares/{token}")
+    assert page.status_code == 400 and "This link is not valid" in page.text
+
+
+def test_a_link_of_another_purpose_is_refused(client: TestClient, settings: Settings) -> None:
+    token = make_tokens(settings).make(Purpose.UNSUBSCRIBE, FRIEND)
+    assert client.post(f"/refuse-shares/{token}").status_code == 400
