@@ -124,8 +124,7 @@ def test_digest_preview_of_the_seed_edition(monkeypatch: pytest.MonkeyPatch, tmp
     html_path, text_path = (Path(p) for p in out.split())
     assert "Non-Aligned Movement" in html_path.read_text(encoding="utf-8")
     assert text_path.read_text(encoding="utf-8").startswith(
-        "Subject: Non-Aligned Movement support to Azerbaijan over Karabakh significant | "
-        "TODAY.AZ digest, 28 October")
+        "Subject: TODAY.AZ, 28 October: Non-Aligned Movement support to Azerbaijan…\n")
     code, _, err = run(["digest", "preview", "--date", "2020-10-29"], capsys)
     assert code == 2 and "no articles on 2020-10-29" in err
     code, _, err = run(["digest", "preview", "--date", "yesterday"], capsys)

@@ -138,10 +138,21 @@ _RECORD_FROM_ARRAYS = text("""
 """).bindparams(bindparam("at", type_=UTCDateTime()))
 
 
+def _new_rows(jobs: Sequence[tuple[str, str, str, str, dict[str, Any] | None]]
+              ) -> list[dict[str, Any]]:
+    now = utcnow()
+    return [{"id": job_id, "kind": kind, "recipient": recipient,
+             "reference": reference[:200], "status": JobStatus.QUEUED.value,
+             "attempts": 0, "last_reply": "", "created_at": now, "updated_at": now,
+             "payload": json.dumps(payload) if payload else None}
+            for job_id, kind, recipient, reference, payload in jobs]
+
+
 class DeliveryLedger:
     def __init__(self, sessions: SessionFactory) -> None:
         self._sessions = sessions
         self._fast: Connection | None = None
+        self._intake: Connection | None = None
         table = self._table = cast(Table, DeliveryRow.__table__)
         # Core statements built once: the ORM's per-call compilation cost a share
         # delivery a millisecond per statement.
@@ -167,14 +178,29 @@ class DeliveryLedger:
     def create_many(self, jobs: Sequence[tuple[str, str, str, str, dict[str, Any] | None]]
                     ) -> None:
         """(id, kind, recipient, reference, payload) rows, queued, in one transaction."""
-        now = utcnow()
         with transaction(self._sessions) as session:
-            session.execute(self._table.insert(), [
-                {"id": job_id, "kind": kind, "recipient": recipient,
-                 "reference": reference[:200], "status": JobStatus.QUEUED.value,
-                 "attempts": 0, "last_reply": "", "created_at": now, "updated_at": now,
-                 "payload": json.dumps(payload) if payload else None}
-                for job_id, kind, recipient, reference, payload in jobs])
+            session.execute(self._table.insert(), _new_rows(jobs))
+
+    def create_many_now(self, jobs: Sequence[tuple[str, str, str, str, dict[str, Any] | None]]
+                        ) -> None:
+        """`create_many` on a connection kept open for it, for one thread only (the
+        API's group-commit writer): no pool checkout, ping or reset per transaction,
+        three round trips fewer on PostgreSQL."""
+        try:
+            if self._intake is None:
+                self._intake = self._sessions.kw["bind"].connect()
+            try:
+                self._intake.execute(self._table.insert(), _new_rows(jobs))
+            except SQLAlchemyError:
+                self._intake.rollback()
+                raise
+            self._intake.commit()
+        except OperationalError as exc:
+            intake, self._intake = self._intake, None
+            if intake is not None:
+                with contextlib.suppress(SQLAlchemyError):
+                    intake.close()
+            raise ServiceUnavailable(f"database unavailable: {exc.orig or exc}") from None
 
     def claim(self, job_id: str, lease_seconds: float, *, kind: str, recipient: str,
               reference: str) -> tuple[Claim, float, datetime | None]:
@@ -280,10 +306,11 @@ class DeliveryLedger:
             for row_id, status, reply in outcomes])
 
     def close(self) -> None:
-        fast, self._fast = self._fast, None
-        if fast is not None:
-            with contextlib.suppress(SQLAlchemyError):
-                fast.close()
+        for connection in (self._fast, self._intake):
+            if connection is not None:
+                with contextlib.suppress(SQLAlchemyError):
+                    connection.close()
+        self._fast = self._intake = None
 
     def run_counts(self, run_id: str) -> dict[JobStatus, int]:
         """How many of a digest run's messages are in each state."""

@@ -12,14 +12,15 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
 from functools import partial
 from typing import Any
+from urllib.parse import urlencode
 from uuid import uuid4
 
 import jinja2
 
 from mailer.articles.model import Article
+from mailer.digest.layout import arrange, intro_sections, subject
 from mailer.digest.plan import Variant
 from mailer.render import Site, inline_css, load_stylesheet
 from mailer.sending.message import Envelope
@@ -75,20 +76,32 @@ class DigestMail:
     def compilations(self) -> int:
         return self._cache.misses
 
-    def subject(self, articles: Sequence[Article], edition: date) -> str:
-        day = f"{edition.day} {edition:%B}"
-        more = f" and {len(articles) - 1} more" if len(articles) > 1 else ""
-        return f"{articles[0].title}{more} | {self._site.name} digest, {day}"
+    def web_url(self, variant: Variant) -> str:
+        """The edition and variant as a page of the API: the same for every reader of
+        it, with no personal data (`mailer.web.routes.digest`)."""
+        query = urlencode({"zone": variant.timezone, "sections": ",".join(variant.sections)})
+        return f"{self._public_url}/digest/{variant.edition.isoformat()}?{query}"
 
-    def context(self, variant: Variant, articles: Sequence[Article], **slots: str
+    def context(self, variant: Variant, articles: Sequence[Article], **extra: Any
                 ) -> dict[str, Any]:
+        edition = arrange(articles, self._catalog)
         return {
-            "site": self._site, "articles": articles,
-            "subject": self.subject(articles, variant.edition),
+            "site": self._site, "edition": edition,
+            "subject": subject(self._site.name, variant.edition, edition),
             "edition_label": f"{variant.edition.day} {variant.edition:%B %Y}",
+            "intro_sections": intro_sections(edition.section_labels),
             "section_labels": [self._catalog.names.get(s, s) for s in variant.sections],
-            **slots,
+            "web_url": self.web_url(variant), "web": False,
+            **extra,
         }
+
+    def web_page(self, variant: Variant, articles: Sequence[Article]) -> str:
+        """The web version of a variant: the e-mail's HTML without greeting name or
+        personal links, and a sign-up link instead."""
+        context = self.context(variant, articles, salutation="", web=True,
+                               signup_url=f"{self._public_url}/")
+        return inline_css(self._env.get_template("digest.html").render(context), self._css,
+                          self._inliner)
 
     def render(self, variant: Variant, articles: Sequence[Article], *, salutation: str,
                unsubscribe_url: str, preferences_url: str, text_salutation: str | None = None

@@ -153,7 +153,7 @@ def run_demo(base: Settings, echo: Callable[[str], None] = print, timeout: float
         echo(f"digest of {edition}: {counts}")
         for reader in DEMO_READERS:
             digest_eml, _ = wait_for_message(base.outbox_dir, str(reader["email"]), since,
-                                             timeout, lambda m: "digest" in str(m["Subject"]))
+                                             timeout, lambda m: "daily digest" in str(m["List-Id"]))
             html_path, _ = save_preview(digest_eml, base.var_dir / "preview")
             echo(f"digest for {reader['email']}: {digest_eml} (HTML: {html_path})")
     echo(f"stack stopped; demo took {time.monotonic() - started:.1f} s")

@@ -28,6 +28,7 @@ from mailer.services import (
     Stores,
     default_preferences,
     make_catalog,
+    make_digest_mail,
     make_redis,
     make_tokens,
     open_stores,
@@ -39,7 +40,7 @@ from mailer.services import (
 from mailer.web.context import WebContext
 from mailer.web.errors import error_response
 from mailer.web.group_commit import GroupCommit
-from mailer.web.routes import intake, ops, share, subscriptions
+from mailer.web.routes import digest, intake, ops, share, subscriptions
 
 
 class HeadAsGet:
@@ -79,7 +80,8 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
         proxies=parse_networks(settings.trusted_proxies),
         group_commit=GroupCommit(ledger=db.ledger, queue=job_queue),
         share_guard=share_guards(settings, client), signup_guard=signup_guards(settings, client),
-        mail_cap=signup_mail_cap(settings, client), metrics=metrics)
+        mail_cap=signup_mail_cap(settings, client), metrics=metrics,
+        digest=make_digest_mail(settings))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -103,7 +105,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
     return app
 
 
-ROUTERS = (ops.router, share.router, subscriptions.router, intake.router)
+ROUTERS = (ops.router, share.router, subscriptions.router, digest.router, intake.router)
 TITLE, VERSION = "newsmailer", "0.3.0"
 
 

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse
 from prometheus_client import CollectorRegistry
 
 from mailer.config import Settings
+from mailer.digest.compose import DigestMail
 from mailer.errors import MailerError
 from mailer.queue import JobQueue
 from mailer.render import Site
@@ -45,6 +46,7 @@ class WebContext:
     signup_guard: Callable[[str], Callable[[], None]]
     mail_cap: Callable[[str], None]
     metrics: CollectorRegistry
+    digest: DigestMail  # the web version of digests
 
     def ip_of(self, request: Request) -> str:
         return client_ip(request.client.host if request.client else None, request.headers,

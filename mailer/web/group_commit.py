@@ -73,7 +73,7 @@ class GroupCommit:
                 batch = self._pending[:self._max_batch]
                 del self._pending[:self._max_batch]
             try:
-                self._ledger.create_many([(e.job.id, e.job.kind, e.job.recipient,
+                self._ledger.create_many_now([(e.job.id, e.job.kind, e.job.recipient,
                                            e.job.reference, e.payload) for e in batch])
             except ServiceUnavailable as exc:
                 for entry in batch:

@@ -54,7 +54,7 @@ def test_message_is_well_formed_with_bulk_headers(make_settings: Callable[..., S
     assert max(len(line) for line in raw.split(b"\r\n")) <= 998
     msg = parse(raw)
     assert msg.defects == [] and all(not part.defects for part in msg.walk())
-    assert msg["Subject"] == "Story late and 1 more | TODAY.AZ digest, 26 November"
+    assert msg["Subject"] == "TODAY.AZ, 26 November: Story late + 1 more"
     assert msg["To"] == '"Leyla <Q>" <leyla@example.com>'
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert msg["Precedence"] == "bulk"
@@ -85,8 +85,8 @@ def test_variant_is_rendered_once_for_many_recipients(make_settings: Callable[..
         template = mail.template(variant, ARTICLES)
         mail.envelope(template, subscriber(f"Reader {i}", f"r{i}@example.com"), b"date")
     assert mail.compilations == 1
-    corrected = [ARTICLES[0].model_copy(update={"title": "Corrected"}), ARTICLES[1]]
-    assert mail.template(variant, corrected).subject.startswith("Corrected and 1 more")
+    corrected = [ARTICLES[0], ARTICLES[1].model_copy(update={"title": "Corrected"})]
+    assert mail.template(variant, corrected).subject.endswith(": Corrected + 1 more")
     assert mail.compilations == 2, "a corrected article is a new render"
 
 
@@ -101,12 +101,12 @@ def test_internationalised_recipient(make_settings: Callable[..., Settings]) -> 
 def test_a_non_ascii_title_makes_an_encoded_subject(make_settings: Callable[..., Settings]
                                                      ) -> None:
     mail = make_digest_mail(make_settings())
-    titled = [ARTICLES[0].model_copy(update={"title": "Qarabağda yeni yol açıldı"}),
-              ARTICLES[1]]
+    titled = [ARTICLES[0],
+              ARTICLES[1].model_copy(update={"title": "Qarabağda yeni yol açıldı"})]
     template = mail.template(Variant(EDITION, "Asia/Baku", ("politics",)), titled)
     raw = mail.envelope(template, subscriber("Leyla", "leyla@example.com"), b"d").content()
     raw.split(b"\r\n\r\n", 1)[0].decode("ascii")
-    assert parse(raw)["Subject"].startswith("Qarabağda yeni yol açıldı and 1 more")
+    assert parse(raw)["Subject"] == "TODAY.AZ, 26 November: Qarabağda yeni yol açıldı + 1 more"
 
 
 def test_the_7bit_template_reads_exactly_like_the_8bit_one(
@@ -123,7 +123,8 @@ def test_the_7bit_template_reads_exactly_like_the_8bit_one(
         seven = envelope.as_7bit()
         assert seven.isascii()
         assert max(len(line) for line in seven.split(b"\r\n")) <= 998
-        assert all(len(line) <= 76 for line in seven.split(b"\r\n\r\n", 1)[1].split(b"\r\n")
+        unstuffed = seven.replace(b"\r\n..", b"\r\n.")  # SMTP's dot-stuffing is not MIME's
+        assert all(len(line) <= 76 for line in unstuffed.split(b"\r\n\r\n", 1)[1].split(b"\r\n")
                    if not line.startswith(b"--=_digest"))
         eight, converted = parse(envelope.content()), parse(seven.replace(b"\r\n..", b"\r\n."))
         assert [str(eight[h]) for h in ("To", "Subject", "List-Unsubscribe")] == \

@@ -1,0 +1,66 @@
+"""How an edition reads: stories grouped by section in the site's order, the top story
+first, an intro that counts, a subject that fits a phone. Pure functions of the
+articles, shared by the e-mail and its web version."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from mailer.articles.model import Article, slugify
+from mailer.subscriptions.store import SectionCatalog
+
+SUBJECT_MAX = 70  # what a phone's inbox shows of a subject, about
+
+
+@dataclass(frozen=True)
+class SectionGroup:
+    label: str
+    articles: tuple[Article, ...]
+
+
+@dataclass(frozen=True)
+class Edition:
+    """One variant's stories, arranged: `groups` hold every story but the top one."""
+
+    top: Article
+    groups: tuple[SectionGroup, ...]
+    count: int
+    section_labels: tuple[str, ...]  # the sections that have stories, in order
+
+
+def arrange(articles: Sequence[Article], catalog: SectionCatalog) -> Edition:
+    """Sections in the catalog's order (any other section after them, alphabetically),
+    newest first within each; the top story is the newest of the first section."""
+    order = {slug: index for index, slug in enumerate(catalog.names)}
+    by_section: dict[str, list[Article]] = {}
+    for article in sorted(articles, key=lambda a: (a.published, a.id), reverse=True):
+        by_section.setdefault(slugify(article.section), []).append(article)
+    slugs = sorted(by_section, key=lambda s: (order.get(s, len(order)), s))
+    labels = tuple(catalog.names.get(s, by_section[s][0].section) for s in slugs)
+    top = by_section[slugs[0]][0]
+    groups = tuple(SectionGroup(label, tuple(a for a in by_section[slug] if a is not top))
+                   for slug, label in zip(slugs, labels, strict=True))
+    return Edition(top, tuple(g for g in groups if g.articles), len(articles), labels)
+
+
+def intro_sections(labels: Sequence[str]) -> str:
+    """"Politics", "Politics and Economy", "Politics, Economy and World"."""
+    if len(labels) == 1:
+        return labels[0]
+    return f"{', '.join(labels[:-1])} and {labels[-1]}"
+
+
+def subject(site_name: str, edition_day: date, edition: Edition) -> str:
+    """Brand and date first, so a phone that cuts the rest still says whose and when:
+    "TODAY.AZ, 28 October: Non-Aligned Movement support … + 2 more"."""
+    head = f"{site_name}, {edition_day.day} {edition_day:%B}: "
+    tail = f" + {edition.count - 1} more" if edition.count > 1 else ""
+    room = max(SUBJECT_MAX - len(head) - len(tail), 12)
+    title = edition.top.title
+    if len(title) > room:
+        cut = title[:room - 1].rsplit(" ", 1)[0] if " " in title[:room - 1] else \
+            title[:room - 1]
+        title = cut.rstrip(" ,;:-–—") + "…"
+    return f"{head}{title}{tail}"

@@ -1,0 +1,41 @@
+"""The web version of a digest edition: the "View in your browser" link of every digest."""
+
+from __future__ import annotations
+
+from datetime import date
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse
+
+from mailer.digest.plan import Variant, edition_bounds, in_sections
+from mailer.subscriptions.store import parse_timezone
+from mailer.web.context import Ctx
+
+router = APIRouter()
+
+
+@router.get("/digest/{edition}", response_class=HTMLResponse)
+def digest_web_version(edition: str, ctx: Ctx, zone: str = "", sections: str = ""
+                       ) -> HTMLResponse:
+    """The digest of `edition` (YYYY-MM-DD) for readers in
+    time zone `zone` who chose `sections` (comma-separated; default all), as the e-mail
+    shows it but without a name or personal links: the same page for every reader of
+    it. `400` a malformed date, zone or section; `404` no stories."""
+    try:
+        if len(edition) != 10:
+            raise ValueError("the date must read like 2026-11-26")
+        day = date.fromisoformat(edition)
+        timezone = parse_timezone(zone) if zone else ctx.settings.timezone
+        chosen = ctx.catalog.parse(sections) if sections else ctx.defaults.sections
+    except ValueError as exc:
+        return ctx.message_page("This link is not valid",
+                                f"This digest link is not valid: {exc}. The digests you "
+                                "receive each carry a working one.", 400)
+    articles = in_sections(ctx.db.articles.published_between(
+        *edition_bounds(day, ZoneInfo(timezone))), chosen)
+    if not articles:
+        return ctx.message_page("No stories that day",
+                                f"{ctx.site.name} has no stories from {day.day} "
+                                f"{day:%B %Y} in these sections.", 404)
+    return HTMLResponse(ctx.digest.web_page(Variant(day, timezone, chosen), articles))

@@ -1,0 +1,55 @@
+"""How an edition reads: grouping, top story, intro and subject."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from mailer.articles.model import Article
+from mailer.digest.layout import SUBJECT_MAX, arrange, intro_sections, subject
+from mailer.subscriptions.store import SectionCatalog
+
+CATALOG = SectionCatalog(["Politics", "Economy", "Society", "World", "Culture", "Sports"])
+DAY = date(2020, 10, 28)
+
+
+def story(article_id: str, section: str, hour: int, title: str = "") -> Article:
+    return Article.model_validate({
+        "id": article_id, "title": title or f"Story {article_id}", "section": section,
+        "published": f"2020-10-28T{hour:02d}:00:00+04:00", "lead": "A lead.",
+        "url": f"https://www.today.az/{article_id}.html"})
+
+
+def test_sections_in_the_sites_order_newest_first_top_story_apart() -> None:
+    edition = arrange([story("s1", "Sports", 20), story("e1", "Economy", 9),
+                       story("p1", "Politics", 8), story("e2", "Economy", 18),
+                       story("p2", "Politics", 12), story("x1", "Weather", 7)], CATALOG)
+    assert edition.top.id == "p2", "the newest story of the first section"
+    assert [(g.label, [a.id for a in g.articles]) for g in edition.groups] == [
+        ("Politics", ["p1"]), ("Economy", ["e2", "e1"]), ("Sports", ["s1"]),
+        ("Weather", ["x1"])]
+    assert edition.count == 6
+    assert edition.section_labels == ("Politics", "Economy", "Sports", "Weather")
+
+
+def test_a_section_with_only_the_top_story_leaves_no_empty_group() -> None:
+    edition = arrange([story("p1", "Politics", 8), story("w1", "World", 9)], CATALOG)
+    assert [g.label for g in edition.groups] == ["World"]
+
+
+def test_intro_names_the_sections_that_have_stories() -> None:
+    assert intro_sections(["Politics"]) == "Politics"
+    assert intro_sections(["Politics", "Economy"]) == "Politics and Economy"
+    assert intro_sections(["Politics", "Economy", "World"]) == "Politics, Economy and World"
+
+
+def test_subject_starts_with_brand_and_date_and_fits_a_phone() -> None:
+    long_title = ("Non-Aligned Movement support to Azerbaijan over Karabakh significant, "
+                  "says Hikmat Hajiyev")
+    edition = arrange([story("p1", "Politics", 9, long_title), story("e1", "Economy", 10),
+                       story("e2", "Economy", 11)], CATALOG)
+    found = subject("TODAY.AZ", DAY, edition)
+    assert found.startswith("TODAY.AZ, 28 October: Non-Aligned Movement support")
+    assert found.endswith("… + 2 more")
+    assert 60 <= len(found) <= SUBJECT_MAX
+    one = arrange([story("p1", "Politics", 9, "Short news")], CATALOG)
+    assert subject("TODAY.AZ", DAY, one) == "TODAY.AZ, 28 October: Short news"
