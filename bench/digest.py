@@ -31,9 +31,10 @@ sys.path.insert(0, str(ROOT))
 
 import redis  # noqa: E402
 
+from bench.database import add_database_option, bench_database  # noqa: E402
 from mailer.articles.model import Article  # noqa: E402
 from mailer.config import Settings, load_settings  # noqa: E402
-from mailer.db import make_engine, scratch_database, upgrade  # noqa: E402
+from mailer.db import make_engine, upgrade  # noqa: E402
 from mailer.delivery.ledger import FINAL  # noqa: E402
 from mailer.local.embedded import RedisServer, WorkerProcess, free_port, worker_env  # noqa: E402
 from mailer.sending.dkim import generate_key  # noqa: E402
@@ -160,21 +161,11 @@ def main() -> None:
     parser.add_argument("--no-8bitmime", action="store_true", dest="seven_bit",
                         help="The sink does not offer 8BITMIME: every message is re-encoded "
                              "to 7-bit before DATA.")
-    parser.add_argument("--database-url", default=None,
-                        help="a PostgreSQL server: the bench makes a database of its own "
-                             "there and drops it afterwards (default SQLite in a temporary "
-                             "directory)")
+    add_database_option(parser)
     args = parser.parse_args()
-    kind = "postgresql" if args.database_url and args.database_url.startswith("postgres") \
-        else "sqlite"
     with tempfile.TemporaryDirectory(prefix="digest-bench-") as tmp, ExitStack() as stack:
         var = Path(tmp)
-        database: dict[str, object] = {}
-        if kind == "postgresql":
-            database["database_url"] = stack.enter_context(
-                scratch_database(args.database_url, "mailer_bench"))
-        elif args.database_url:
-            database["database_url"] = args.database_url
+        kind, database_url = bench_database(stack, args.database_url, var, "mailer_bench")
         redis_server = RedisServer(var / "redis").start()
         port = free_port()
         sink = subprocess.Popen([tool("smtp-sink"), "-u", "nobody",
@@ -189,7 +180,8 @@ def main() -> None:
             settings = load_settings(redis_url=redis_server.url, var_dir=var, demo=True,
                                      smtp_url=f"smtp://127.0.0.1:{port}?timeout=30",
                                      digest_batch_size=args.batch_size,
-                                     digest_window_hours=23, **signing, **database)
+                                     digest_window_hours=23, database_url=database_url,
+                                     **signing)
             engine = make_engine(settings.database)
             upgrade(engine)
             engine.dispose()

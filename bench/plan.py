@@ -29,10 +29,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.database import add_database_option, bench_database  # noqa: E402
 from mailer.articles.model import Article  # noqa: E402
 from mailer.cli import cli  # noqa: E402
 from mailer.config import load_settings  # noqa: E402
-from mailer.db import make_engine, scratch_database, upgrade  # noqa: E402
+from mailer.db import make_engine, upgrade  # noqa: E402
 from mailer.local.embedded import RedisServer  # noqa: E402
 from mailer.services import make_planner, open_stores  # noqa: E402
 from worker.producer import CeleryJobQueue  # noqa: E402
@@ -73,17 +74,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--subscribers", type=int, default=100_000)
     parser.add_argument("--batch-size", type=int, default=500)
-    parser.add_argument("--database-url", default=None,
-                        help="a PostgreSQL server: the bench makes a database of its own "
-                             "there and drops it afterwards (default SQLite in a temporary "
-                             "directory)")
+    add_database_option(parser)
     args = parser.parse_args()
-    kind = "postgresql" if args.database_url and args.database_url.startswith("postgres") \
-        else "sqlite"
     with tempfile.TemporaryDirectory(prefix="plan-bench-") as tmp, ExitStack() as stack:
         var = Path(tmp)
-        database_url = (stack.enter_context(scratch_database(args.database_url, "mailer_plan"))
-                        if kind == "postgresql" else f"sqlite:///{var / 'mailer.db'}")
+        kind, database_url = bench_database(stack, args.database_url, var, "mailer_plan")
         redis_server = RedisServer(var / "redis").start()
         stack.callback(redis_server.stop)
         settings = load_settings(redis_url=redis_server.url, var_dir=var,

@@ -36,8 +36,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.database import add_database_option, bench_database  # noqa: E402
 from mailer.config import Settings, load_settings  # noqa: E402
-from mailer.db import make_engine, scratch_database, upgrade  # noqa: E402
+from mailer.db import make_engine, upgrade  # noqa: E402
 from mailer.delivery.ledger import FINAL, JobStatus  # noqa: E402
 from mailer.local.embedded import RedisServer, WorkerProcess, free_port, worker_env  # noqa: E402
 from mailer.services import open_stores  # noqa: E402
@@ -147,10 +148,7 @@ def main() -> None:
     # the burst, and the queue drains behind it (two reach ~210 deliveries/s, but
     # take the API down to ~400 req/s).
     parser.add_argument("--workers", type=int, default=1, help="Celery worker processes")
-    parser.add_argument("--database-url", default=None,
-                        help="a PostgreSQL server: the bench makes a database of its own "
-                             "there and drops it afterwards (default SQLite in a temporary "
-                             "directory)")
+    add_database_option(parser)
     parser.add_argument("--seconds", type=float, default=120,
                         help="stop sending after this long, whatever is left")
     args = parser.parse_args()
@@ -159,9 +157,9 @@ def main() -> None:
         redis_server = RedisServer(var / "redis").start()
         smtp_port, api_port = free_port(), free_port()
         sink = start_sink(var, smtp_port)
-        extra = {"database_url": stack.enter_context(
-            scratch_database(args.database_url, "mailer_share"))} if args.database_url else {}
-        settings = load_settings(redis_url=redis_server.url, var_dir=var, demo=True, **extra,
+        kind, database_url = bench_database(stack, args.database_url, var, "mailer_share")
+        settings = load_settings(redis_url=redis_server.url, var_dir=var, demo=True,
+                                 database_url=database_url,
                                  smtp_url=f"smtp://127.0.0.1:{smtp_port}?timeout=30",
                                  **NO_FLOOD_LIMITS)
         engine = make_engine(settings.database)
@@ -197,7 +195,7 @@ def main() -> None:
             sink.wait()
             redis_server.stop()
     answered = len(tally.latencies)
-    database = "PostgreSQL" if args.database_url else "SQLite"
+    database = {"postgresql": "PostgreSQL", "sqlite": "SQLite"}[kind]
     print(f"{args.clients} clients, {args.api_workers} API processes, {args.workers} "
           f"Celery workers, {database}; statuses {dict(tally.statuses)}")
     print(f"{'request':<16}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}")

@@ -14,12 +14,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import Response
 from prometheus_client import CollectorRegistry
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mailer.config import Settings, load_settings
-from mailer.errors import MailerError
+from mailer.errors import MailerError, NotFound
 from mailer.limits import parse_networks
 from mailer.ops.metrics import RedisCollector
 from mailer.queue import JobQueue, load_job_queue
@@ -38,7 +40,8 @@ from mailer.services import (
     site_of,
 )
 from mailer.web.context import WebContext
-from mailer.web.errors import error_response
+from mailer.web.errors import error_headers, error_response
+from mailer.web.forms import prefers_html
 from mailer.web.group_commit import GroupCommit
 from mailer.web.routes import digest, intake, ops, share, subscriptions
 
@@ -98,7 +101,17 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
 
     @app.exception_handler(MailerError)
     async def on_mailer_error(request: Request, exc: MailerError) -> Response:
+        if prefers_html(request):
+            response = context.error_page(exc)
+            response.headers.update(error_headers(exc))
+            return response
         return error_response(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404 and prefers_html(request):
+            return context.error_page(NotFound("there is no page at this address"))
+        return await http_exception_handler(request, exc)
 
     for router in ROUTERS:
         app.include_router(router)

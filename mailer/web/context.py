@@ -58,8 +58,10 @@ class WebContext:
         html = self.pages.get_template(name).render(site=self.site, **context)
         return HTMLResponse(html, status_code=status)
 
-    def message_page(self, title: str, text: str, status: int = 200) -> HTMLResponse:
-        return self.page("web/message.html", status, title=title, text=text)
+    def message_page(self, title: str, text: str, status: int = 200, next_step: str = ""
+                     ) -> HTMLResponse:
+        return self.page("web/message.html", status, title=title, text=text,
+                         next_step=next_step)
 
     def token_page(self, purpose: Purpose, token: str,
                    action: Callable[[str], HTMLResponse]) -> HTMLResponse:
@@ -71,12 +73,30 @@ class WebContext:
             return self.error_page(exc)
 
     def error_page(self, exc: MailerError) -> HTMLResponse:
-        """Links in e-mails are opened in browsers: errors are pages, with the status
-        code the JSON API would give."""
+        """Links in e-mails and pages are opened in browsers: errors are pages, with the
+        status code the JSON API would give, saying what to do next."""
         status = error_status(exc)
-        title = {400: "This link is not valid", 410: "This link has expired",
-                 404: "Not found", 503: "Please try again in a minute"}.get(status, "Error")
-        return self.message_page(title, str(exc).capitalize() + ".", status)
+        title, next_step = _ERROR_PAGES.get(status, ("Something went wrong",
+                                                     "Please try again in a minute."))
+        text = str(exc).capitalize().rstrip(".") + "."
+        if text.lower().rstrip(".") == title.lower():
+            text = ""  # the title says it already
+        return self.message_page(title, text, status, next_step.format(site=self.site.name))
+
+
+_ERROR_PAGES = {
+    400: ("This link is not valid",
+          "Links in our e-mails work only whole: copy the complete address from the "
+          "e-mail, or use the same link in the newest e-mail from {site}."),
+    404: ("Page not found",
+          "It may have moved or never existed: the front page lists every article."),
+    410: ("This link has expired",
+          "Links in e-mails stop working after a while: use the one in the newest e-mail "
+          "from {site}, or sign up again on the front page."),
+    503: ("Please try again in a minute",
+          "We could not reach one of our services. Nothing you sent is lost; reload the "
+          "page in a minute."),
+}
 
 
 async def web_context(request: Request) -> WebContext:

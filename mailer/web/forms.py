@@ -114,6 +114,11 @@ def wants_html(request: Request) -> bool:
     return "form" in ctype and "text/html" in accept
 
 
+def prefers_html(request: Request) -> bool:
+    """A browser navigating (its Accept starts with text/html), not an API client."""
+    return request.headers.get("accept", "").split(",")[0].strip().startswith("text/html")
+
+
 def check_api_key(request: Request, expected: str | None) -> None:
     """`X-API-Key: <key>`, `Authorization: Bearer <key>`, or Basic auth with the key as
     the password (what a browser can send, for the ops page)."""

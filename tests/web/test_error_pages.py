@@ -1,0 +1,43 @@
+"""Browsers get pages for errors, with a next step; API clients keep their JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from mailer.config import Settings
+from mailer.web.app import create_app
+
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+@pytest.fixture
+def client(make_settings: Callable[..., Settings], redis_client: redis.Redis
+           ) -> Iterator[TestClient]:
+    with TestClient(create_app(make_settings()), raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.mark.parametrize("path", ["/articles/nosuch", "/no/such/page"])
+def test_a_browser_gets_a_404_page_with_a_way_on(client: TestClient, path: str) -> None:
+    page = client.get(path, headers=BROWSER)
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "<h1>Page not found</h1>" in page.text
+    assert '<a href="/">Go to the front page</a>' in page.text
+
+
+@pytest.mark.parametrize("path", ["/articles/nosuch", "/no/such/page"])
+def test_an_api_client_still_gets_json(client: TestClient, path: str) -> None:
+    answer = client.get(path, headers={"Accept": "application/json"})
+    assert answer.status_code == 404 and "detail" in answer.json()
+
+
+def test_a_bad_link_says_so_once_and_what_to_do(client: TestClient) -> None:
+    page = client.get("/unsubscribe/forged", headers=BROWSER)
+    assert page.status_code == 400
+    assert page.text.count("This link is not valid") == 2, "the title and the heading only"
+    assert "copy the complete address from the e-mail" in page.text
