@@ -154,6 +154,7 @@ class Settings(BaseSettings):
     share_limit_per_recipient: str = "3/d"
     share_limit_per_article: str = "100/h"
     share_limit_total: str = "1000/h"
+    share_repeat_window_minutes: int = Field(10, ge=0, le=1440)
     signup_limit_per_ip: str = "10/h"
     signup_mails_per_day: int = Field(3, ge=0)  # 0: no cap
     delivery_log: bool = True

@@ -33,6 +33,7 @@ from mailer.sending.relays import Relay, RelayPool
 from mailer.sending.smtp import SmtpBackend
 from mailer.sending.transport import EmailBackend
 from mailer.share.flow import ShareMail
+from mailer.share.once import ShareOnce
 from mailer.subscriptions.signup import ConfirmMail
 from mailer.subscriptions.store import Preferences, SectionCatalog, SubscriberStore
 from mailer.tokens import Purpose, Tokens
@@ -190,6 +191,10 @@ def signup_guards(settings: Settings, client: redis.Redis) -> Callable[[str], Ca
     gate = FloodGate(client, "signup")
     per_ip = parse_quota(settings.signup_limit_per_ip)
     return lambda ip: lambda: gate.take([("ip", ip, per_ip)])
+
+
+def make_share_once(settings: Settings, client: redis.Redis) -> ShareOnce:
+    return ShareOnce(client, settings.share_repeat_window_minutes * 60)
 
 
 def signup_mail_cap(settings: Settings, client: redis.Redis) -> Callable[[str], None]:

@@ -22,15 +22,21 @@ from mailer.validation import ShareRequest, validate_share
 
 def prepare_share(fields: Mapping[str, object], *, articles: ArticleStore,
                   check_deliverability: bool = False,
-                  guard: Callable[[ShareRequest], None] | None = None
-                  ) -> tuple[Job, dict[str, Any]]:
-    """Validate a share request: the job and its payload, nothing recorded yet. `guard`
-    (flood control) sees the valid request for a known article, and may refuse it."""
+                  guard: Callable[[ShareRequest], None] | None = None,
+                  once: Callable[[ShareRequest, str], str | None] | None = None
+                  ) -> tuple[Job, dict[str, Any] | None]:
+    """Validate a share request: the job and its payload, nothing recorded yet.
+    `once` (`mailer.share.once`) may answer that the same share was accepted moments
+    ago: then the job is that one and the payload None (nothing to record or send, and
+    no quota spent). `guard` (flood control) sees the valid request for a known
+    article, and may refuse it."""
     share = validate_share(fields, check_deliverability=check_deliverability)
     articles.check_known(share.article_id)
+    job = Job(uuid4().hex, Kind.SHARE, share.friend.email, share.article_id)
+    if once is not None and (first := once(share, job.id)):
+        return Job(first, Kind.SHARE, share.friend.email, share.article_id), None
     if guard is not None:
         guard(share)
-    job = Job(uuid4().hex, Kind.SHARE, share.friend.email, share.article_id)
     return job, {"job_id": job.id, "share": share.as_fields(), "queued_at": time.time()}
 
 
@@ -42,6 +48,7 @@ def submit_share(fields: Mapping[str, object], *, articles: ArticleStore,
     worker's to deliver or to record as failed: it is never dropped."""
     job, payload = prepare_share(fields, articles=articles,
                                  check_deliverability=check_deliverability, guard=guard)
+    assert payload is not None  # no `once` here: the CLI means each share it is given
     queue_delivery(job, ledger=ledger, queue=queue, task=SHARE_TASK, payload=payload)
     return job.id
 

@@ -32,6 +32,7 @@ from mailer.services import (
     make_catalog,
     make_digest_mail,
     make_redis,
+    make_share_once,
     make_tokens,
     open_stores,
     share_guards,
@@ -84,7 +85,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
         group_commit=GroupCommit(ledger=db.ledger, queue=job_queue),
         share_guard=share_guards(settings, client), signup_guard=signup_guards(settings, client),
         mail_cap=signup_mail_cap(settings, client), metrics=metrics,
-        digest=make_digest_mail(settings))
+        digest=make_digest_mail(settings), share_once=make_share_once(settings, client))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -21,6 +21,7 @@ from mailer.errors import MailerError
 from mailer.queue import JobQueue
 from mailer.render import Site
 from mailer.services import ShareGuard, Stores
+from mailer.share.once import ShareOnce
 from mailer.subscriptions.store import Preferences, SectionCatalog
 from mailer.tokens import Purpose, Tokens
 from mailer.web.errors import error_status
@@ -47,6 +48,7 @@ class WebContext:
     mail_cap: Callable[[str], None]
     metrics: CollectorRegistry
     digest: DigestMail  # the web version of digests
+    share_once: ShareOnce
 
     def ip_of(self, request: Request) -> str:
         return client_ip(request.client.host if request.client else None, request.headers,

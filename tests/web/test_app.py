@@ -125,9 +125,10 @@ def test_article_page_has_the_share_form(client: TestClient) -> None:
 
 def test_browser_form_post_gets_html_back(client: TestClient, redis_client: redis.Redis) -> None:
     html = {"accept": "text/html,application/xhtml+xml"}
-    ok = client.post("/share", data=FORM, headers=html)
-    assert ok.status_code == 202
-    assert "is on its way" in ok.text
+    ok = client.post("/share", data=FORM, headers=html, follow_redirects=False)
+    assert ok.status_code == 303 and ok.headers["location"].startswith("/shared/")
+    thanks = client.get(ok.headers["location"], headers=html)
+    assert thanks.status_code == 200 and "is on its way" in thanks.text
     bad = client.post("/share", data={**FORM, "friend_email": "nope",
                                       "sender_name": "<script>"}, headers=html)
     assert bad.status_code == 422

@@ -173,7 +173,7 @@ def test_a_browser_over_the_limit_gets_a_page(serve: Callable[..., str]) -> None
     url = serve(**{**OFF, "share_limit_per_ip": "1/h"})
     with httpx.Client(base_url=url) as client:
         assert client.post("/share", data=form(1), headers={"accept": "text/html"}
-                           ).status_code == 202
+                           ).status_code == 303
         page = client.post("/share", data=form(2), headers={"accept": "text/html"})
     assert page.status_code == 429 and "retry-after" in page.headers
     assert "Too many shares from your network" in page.text

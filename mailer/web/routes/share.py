@@ -5,15 +5,16 @@ from __future__ import annotations
 from functools import partial
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from mailer.articles.model import Article
-from mailer.errors import InvalidInput, NotFound, RateLimited
+from mailer.delivery.ledger import Kind
+from mailer.errors import InvalidInput, MalformedRequest, NotFound, RateLimited
 from mailer.queue import SHARE_TASK
 from mailer.share.flow import prepare_share
 from mailer.tokens import Purpose
-from mailer.validation import mask_address
+from mailer.validation import ShareRequest, mask_address
 from mailer.web.context import Ctx, WebContext
 from mailer.web.errors import error_headers, error_response
 from mailer.web.forms import SHARE_BODY, read_fields, wants_html
@@ -47,6 +48,20 @@ async def share(request: Request, ctx: Ctx) -> Response:
     docs/security.md."""
     settings = ctx.settings
     fields = await read_fields(request, settings.max_body_bytes)
+    client_id = ctx.ip_of(request)
+    key = request.headers.get("idempotency-key")
+    if key is not None and not (0 < len(key) <= 200 and key.isascii() and key.isprintable()):
+        raise MalformedRequest({"Idempotency-Key": "must be 1 to 200 printable ASCII "
+                                                   "characters"})
+    claimed: list[dict[str, str]] = []
+
+    def once(share: ShareRequest, job_id: str) -> str | None:
+        first = ctx.share_once.first(share.as_fields(), job_id, client_id=client_id,
+                                     idempotency_key=key)
+        if first is None:
+            claimed.append(share.as_fields())
+        return first
+
     try:
         # Validation on the event loop, not in the thread pool: it is a fraction of a
         # millisecond of CPU, and threads convoying on the GIL cost more than they
@@ -55,10 +70,16 @@ async def share(request: Request, ctx: Ctx) -> Response:
         # deliverability checks do wait on the network: those get a thread.
         prepare = partial(prepare_share, fields, articles=ctx.db.articles,
                           check_deliverability=settings.check_deliverability,
-                          guard=ctx.share_guard(ctx.ip_of(request)))
-        job, payload = await run_in_threadpool(prepare) \
-            if settings.check_deliverability else prepare()
-        await ctx.group_commit.submit(job, SHARE_TASK, payload)
+                          guard=ctx.share_guard(client_id), once=once)
+        try:
+            job, payload = await run_in_threadpool(prepare) \
+                if settings.check_deliverability else prepare()
+            if payload is not None:
+                await ctx.group_commit.submit(job, SHARE_TASK, payload)
+        except BaseException:
+            for share_fields in claimed:  # this one did not go: the next may
+                ctx.share_once.forget(share_fields, client_id=client_id, idempotency_key=key)
+            raise
     except InvalidInput as exc:
         if wants_html(request):
             return await run_in_threadpool(_form_with_errors, ctx, fields, exc)
@@ -70,12 +91,21 @@ async def share(request: Request, ctx: Ctx) -> Response:
             return response
         raise
     if wants_html(request):
-        article = ctx.db.articles.get(str(fields["article_id"]).strip())
-        return ctx.page("web/shared.html", 202, article=article,
-                        friend_name=str(fields.get("friend_name", "")))
+        # Post, redirect, get: a refresh of the thank-you page posts nothing.
+        return RedirectResponse(f"/shared/{job.id}", status_code=303)
     return JSONResponse({"job_id": job.id, "status": "queued",
                          "status_url": f"/jobs/{job.id}"},
                         status_code=202, headers={"Location": f"/jobs/{job.id}"})
+
+
+@router.get("/shared/{job_id}", response_class=HTMLResponse)
+def shared(job_id: str, ctx: Ctx) -> HTMLResponse:
+    """The thank-you page a browser's share form is redirected to."""
+    record = ctx.db.ledger.get(job_id) if len(job_id) <= 64 else None
+    if record is None or record.kind != Kind.SHARE:
+        raise NotFound(f"no share {job_id[:64]!r}")
+    return ctx.page("web/shared.html", article=ctx.db.articles.get(record.reference),
+                    recipient=mask_address(record.recipient))
 
 
 def _form_with_errors(ctx: WebContext, fields: dict[str, object],

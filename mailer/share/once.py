@@ -1,0 +1,74 @@
+"""One e-mail per share, however often it is posted: an identical share (same sender,
+friend and article) within the window, or a repeated `Idempotency-Key`, answers with
+the first request's job instead of sending again. A browser refresh, a double click
+and a client's retry after a timeout all meet here.
+
+Redis keys (expire after the window):
+  mailer:share:once:<sha256 of sender, friend, article>    -> the first job's id
+  mailer:share:key:<sha256 of client, Idempotency-Key>     -> the first job's id
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Mapping
+
+import redis
+
+from mailer.errors import ServiceUnavailable
+
+
+class ShareOnce:
+    def __init__(self, client: redis.Redis, window_seconds: int) -> None:
+        self._redis = client
+        self._window = window_seconds
+
+    def first(self, share: Mapping[str, str], job_id: str, *, client_id: str,
+              idempotency_key: str | None = None) -> str | None:
+        """None when this request is the first of its kind (its job goes ahead, and is
+        now what the others get); else the first request's job id."""
+        keys = self._keys(share, client_id, idempotency_key)
+        if not keys:
+            return None
+        try:
+            pipe = self._redis.pipeline()
+            for key in keys:
+                pipe.set(key, job_id, nx=True, ex=self._window)
+            taken = pipe.execute()
+            if all(taken):
+                return None
+            mine = [key for key, ok in zip(keys, taken, strict=True) if ok]
+            earlier = [key for key, ok in zip(keys, taken, strict=True) if not ok]
+            found = self._redis.get(earlier[0])
+            if mine:
+                self._redis.delete(*mine)
+        except redis.RedisError as exc:
+            raise ServiceUnavailable(f"repeat check unavailable (Redis): {exc}") from None
+        if found is None:  # it expired in between: this one is the first after all
+            return self.first(share, job_id, client_id=client_id,
+                              idempotency_key=idempotency_key)
+        return found.decode() if isinstance(found, bytes) else str(found)
+
+    def forget(self, share: Mapping[str, str], *, client_id: str,
+               idempotency_key: str | None = None) -> None:
+        """After the first request failed to record its job: the next one goes ahead."""
+        keys = self._keys(share, client_id, idempotency_key)
+        if keys:
+            with contextlib.suppress(redis.RedisError):  # the keys expire anyway
+                self._redis.delete(*keys)
+
+    def _keys(self, share: Mapping[str, str], client_id: str,
+              idempotency_key: str | None) -> list[str]:
+        if self._window <= 0:
+            return []
+        same = "\0".join([share["sender_email"].lower(), share["friend_email"].lower(),
+                          share["article_id"]])
+        keys = [f"mailer:share:once:{_digest(same)}"]
+        if idempotency_key:
+            keys.append(f"mailer:share:key:{_digest(client_id + chr(0) + idempotency_key)}")
+        return keys
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
