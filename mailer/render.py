@@ -46,7 +46,18 @@ def make_environment(templates_dir: Path, zone: ZoneInfo) -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["localtime"] = lambda value: _format_local(value, zone)
+    env.filters["sentence"] = as_sentence
     return env
+
+
+def as_sentence(message: str, label: str) -> str:
+    """A field's error as a sentence that reads on its own, beside the field or in a
+    summary: ("is required", "Your e-mail") -> "Your e-mail is required."; messages
+    that are sentences already are kept."""
+    text = message.strip()
+    if text[:1].islower():
+        text = f"{label} {text}"
+    return text if text.endswith((".", "!", "?", ")")) else f"{text}."
 
 
 def _format_local(value: datetime, zone: ZoneInfo) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -134,6 +135,17 @@ def test_browser_form_post_gets_html_back(client: TestClient, redis_client: redi
     assert bad.status_code == 422
     assert "An email address must have an @-sign." in bad.text
     assert 'value="&lt;script&gt;"' in bad.text
+    assert "<title>Error: " in bad.text
+    assert 'action="/share#share"' in bad.text, "the answer opens at the form"
+    summary = bad.text[bad.text.index('class="error-summary"'):]
+    summary = summary[:summary.index("</div>")]
+    assert '<a href="#friend_email">' in summary and '<a href="#sender_name">' in summary
+    field = re.search(r'<input id="friend_email"[^>]*>', bad.text)
+    assert field and 'aria-invalid="true"' in field.group(0)
+    assert 'aria-describedby="friend_email-error"' in field.group(0)
+    assert 'id="friend_email-error"' in bad.text
+    assert re.search(r'id="sender_name-error">Your name must [^<]+\.<', bad.text), \
+        "whole sentences, not fragments"
     assert "<script>" not in bad.text
     assert len(queued_payloads(redis_client)) == 1
 
