@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Iterator
 
 import pytest
 import redis
@@ -19,12 +18,6 @@ ARTICLE = "non-aligned-movement-support-to-azerbaijan-over-karabakh-significant"
 FORM = {"article_id": ARTICLE, "sender_name": "Aysel Məmmədova",
         "sender_email": "aysel@example.com", "friend_name": "Vüqar Əliyev",
         "friend_email": "vuqar@example.org", "message": "Worth a read."}
-
-
-@pytest.fixture
-def client(make_settings, redis_client: redis.Redis) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
-    with TestClient(create_app(make_settings()), raise_server_exceptions=False) as test_client:
-        yield test_client
 
 
 def queued_payloads(redis_client: redis.Redis) -> list[dict[str, object]]:

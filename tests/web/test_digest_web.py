@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date
 
 import pytest
-import redis
 from fastapi.testclient import TestClient
 
 from mailer.articles.model import Article
@@ -14,7 +13,6 @@ from mailer.config import Settings
 from mailer.digest.plan import Variant
 from mailer.services import make_digest_mail, open_stores
 from mailer.subscriptions.store import Preferences, Subscriber, SubscriberStatus
-from mailer.web.app import create_app
 
 EDITION = date(2026, 11, 26)
 VARIANT = Variant(EDITION, "Asia/Baku", ("economy", "politics"))
@@ -33,12 +31,6 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
     open_stores(settings, seed=False).articles.put_many(
         [story("p1", "Politics", 9), story("e1", "Economy", 10), story("s1", "Sports", 11)])
     return settings
-
-
-@pytest.fixture
-def client(settings: Settings, redis_client: redis.Redis) -> Iterator[TestClient]:
-    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
-        yield test_client
 
 
 def test_the_emails_link_opens_the_same_stories_without_personal_data(

@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-
 import pytest
-import redis
 from fastapi.testclient import TestClient
 
-from mailer.config import Settings
-from mailer.web.app import create_app
-
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
-
-
-@pytest.fixture
-def client(make_settings: Callable[..., Settings], redis_client: redis.Redis
-           ) -> Iterator[TestClient]:
-    with TestClient(create_app(make_settings()), raise_server_exceptions=False) as client:
-        yield client
 
 
 @pytest.mark.parametrize("path", ["/articles/nosuch", "/no/such/page"])

@@ -5,10 +5,8 @@ one through a real SMTP server)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
 
 import pytest
-import redis
 from fastapi.testclient import TestClient
 
 from mailer.articles.files import read_seed_articles
@@ -16,22 +14,10 @@ from mailer.config import ROOT, Settings
 from mailer.services import make_renderer, make_tokens, open_stores
 from mailer.tokens import Purpose
 from mailer.validation import validate_share
-from mailer.web.app import create_app
 
 ARTICLE = read_seed_articles(ROOT / "seeds")[0]
 FRIEND = "Vuqar@Example.org"
 NORMAL = "Vuqar@example.org"  # the domain lower-cased by validation
-
-
-@pytest.fixture
-def settings(make_settings: Callable[..., Settings]) -> Settings:
-    return make_settings()
-
-
-@pytest.fixture
-def client(settings: Settings, redis_client: redis.Redis) -> Iterator[TestClient]:
-    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
-        yield test_client
 
 
 def refuse_path(settings: Settings) -> str:

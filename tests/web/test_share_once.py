@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import pytest
 import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import text
@@ -19,17 +18,6 @@ from mailer.web.app import create_app
 from tests.web.test_app import FORM
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml"}
-
-
-@pytest.fixture
-def settings(make_settings: Callable[..., Settings]) -> Settings:
-    return make_settings()
-
-
-@pytest.fixture
-def client(settings: Settings, redis_client: redis.Redis) -> Iterator[TestClient]:
-    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
-        yield test_client
 
 
 def queued(redis_client: redis.Redis) -> list[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 import redis
@@ -26,12 +26,6 @@ API_KEY = "cms-key-for-tests"
 @pytest.fixture
 def settings(make_settings: Callable[..., Settings]) -> Settings:
     return make_settings(api_key=API_KEY, confirm_resend_seconds=0)
-
-
-@pytest.fixture
-def client(settings: Settings, redis_client: redis.Redis) -> Iterator[TestClient]:
-    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
-        yield test_client
 
 
 @pytest.fixture
