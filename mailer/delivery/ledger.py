@@ -151,8 +151,7 @@ def _new_rows(jobs: Sequence[tuple[str, str, str, str, dict[str, Any] | None]]
 class DeliveryLedger:
     def __init__(self, sessions: SessionFactory) -> None:
         self._sessions = sessions
-        self._fast: Connection | None = None
-        self._intake: Connection | None = None
+        self._kept: dict[str, Connection] = {}  # see _commit_kept
         table = self._table = cast(Table, DeliveryRow.__table__)
         # Core statements built once: the ORM's per-call compilation cost a share
         # delivery a millisecond per statement.
@@ -186,21 +185,7 @@ class DeliveryLedger:
         """`create_many` on a connection kept open for it, for one thread only (the
         API's group-commit writer): no pool checkout, ping or reset per transaction,
         three round trips fewer on PostgreSQL."""
-        try:
-            if self._intake is None:
-                self._intake = self._sessions.kw["bind"].connect()
-            try:
-                self._intake.execute(self._table.insert(), _new_rows(jobs))
-            except SQLAlchemyError:
-                self._intake.rollback()
-                raise
-            self._intake.commit()
-        except OperationalError as exc:
-            intake, self._intake = self._intake, None
-            if intake is not None:
-                with contextlib.suppress(SQLAlchemyError):
-                    intake.close()
-            raise ServiceUnavailable(f"database unavailable: {exc.orig or exc}") from None
+        self._commit_kept("intake", lambda c: c.execute(self._table.insert(), _new_rows(jobs)))
 
     def claim(self, job_id: str, lease_seconds: float, *, kind: str, recipient: str,
               reference: str) -> tuple[Claim, float, datetime | None]:
@@ -276,16 +261,30 @@ class DeliveryLedger:
         batch calls this every few SMTP replies as they arrive (about 75 us a commit on
         SQLite against 750 us for a fresh session), which bounds what a crash can leave
         sent but unrecorded."""
-        if not outcomes:
-            return
+        if outcomes:
+            self._commit_kept("outcomes", lambda c: self._write_outcomes(c, outcomes))
+
+    def _commit_kept(self, name: str, write: Callable[[Connection], object]) -> None:
+        """`write`, committed at once on a connection of its own kept open under
+        `name`: for one thread's frequent small commits, where a pool checkout per
+        transaction costs more than the write. A database that does not answer closes
+        it (the next call connects again) and is ServiceUnavailable."""
+        connection = self._kept.get(name)
         try:
-            if self._fast is None:
-                bind = self._sessions.kw["bind"]
-                self._fast = bind.connect()
-            self._write_outcomes(self._fast, outcomes)
-            self._fast.commit()
+            if connection is None:
+                connection = self._kept[name] = self._sessions.kw["bind"].connect()
+            try:
+                write(connection)
+            except SQLAlchemyError:
+                with contextlib.suppress(SQLAlchemyError):
+                    connection.rollback()
+                raise
+            connection.commit()
         except OperationalError as exc:
-            self.close()
+            if connection is not None:
+                self._kept.pop(name, None)
+                with contextlib.suppress(SQLAlchemyError):
+                    connection.close()
             raise ServiceUnavailable(f"database unavailable: {exc.orig or exc}") from None
 
     def _write_outcomes(self, connection: Connection | Session,
@@ -306,11 +305,10 @@ class DeliveryLedger:
             for row_id, status, reply in outcomes])
 
     def close(self) -> None:
-        for connection in (self._fast, self._intake):
-            if connection is not None:
-                with contextlib.suppress(SQLAlchemyError):
-                    connection.close()
-        self._fast = self._intake = None
+        kept, self._kept = self._kept, {}
+        for connection in kept.values():
+            with contextlib.suppress(SQLAlchemyError):
+                connection.close()
 
     def run_counts(self, run_id: str) -> dict[JobStatus, int]:
         """How many of a digest run's messages are in each state."""

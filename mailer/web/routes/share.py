@@ -56,10 +56,11 @@ async def share(request: Request, ctx: Ctx) -> Response:
     claimed: list[dict[str, str]] = []
 
     def once(share: ShareRequest, job_id: str) -> str | None:
-        first = ctx.share_once.first(share.as_fields(), job_id, client_id=client_id,
+        normal = share.as_fields()
+        first = ctx.share_once.first(normal, job_id, client_id=client_id,
                                      idempotency_key=key)
         if first is None:
-            claimed.append(share.as_fields())
+            claimed.append(normal)
         return first
 
     try:
