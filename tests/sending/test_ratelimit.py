@@ -65,7 +65,11 @@ def test_concurrent_reservations_never_share_a_slot(buckets: Buckets) -> None:
                                 range(60)))
     assert all(r.ok for r in results)
     following = buckets.reserve([("relay:a", 0.05)], 10).wait
-    assert following + (time.monotonic() - start) == pytest.approx(60 * 0.05, abs=0.03)
+    # The bucket's first slot is taken when the first thread gets to Redis, at or after
+    # `start` (on a loaded machine up to a few hundred ms after): so the sum may run
+    # over 60 intervals by that delay, but one lost update takes a whole interval off.
+    reached = following + (time.monotonic() - start)
+    assert 60 * 0.05 - 0.03 <= reached <= 60 * 0.05 + 0.5
 
 
 def test_reset_frees_the_bucket(buckets: Buckets) -> None:
