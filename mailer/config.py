@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mailer.errors import ConfigError
@@ -116,6 +116,7 @@ class Settings(BaseSettings):
     site_name: str = Field("TODAY.AZ", min_length=1, max_length=60)
     site_url: str = "https://www.today.az"
     postal_address: str = Field("", max_length=200)
+    privacy_url: str = ""
     public_url: str = "http://127.0.0.1:8000"
     from_email: str = "news@today.az"
     secret_key: SecretStr = SecretStr(DEMO_SECRET)
@@ -207,9 +208,11 @@ class Settings(BaseSettings):
         parse_domain_rates(value)
         return value
 
-    @field_validator("site_url", "public_url")
+    @field_validator("site_url", "public_url", "privacy_url")
     @classmethod
-    def _site_url(cls, value: str) -> str:
+    def _site_url(cls, value: str, info: ValidationInfo) -> str:
+        if not value and info.field_name == "privacy_url":
+            return value
         parts = urlsplit(value)
         if parts.scheme not in {"http", "https"} or not parts.hostname:
             raise ValueError("must be an http(s) URL with a host")

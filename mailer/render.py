@@ -34,6 +34,7 @@ class Site:
     domain: str
     zone: ZoneInfo
     postal_address: str = ""
+    privacy_url: str = ""  # linked from the sign-up form's privacy line
 
 
 def make_environment(templates_dir: Path, zone: ZoneInfo) -> jinja2.Environment:

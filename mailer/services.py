@@ -77,7 +77,7 @@ def open_stores(settings: Settings, *, seed: bool = True) -> Stores:
 
 def site_of(settings: Settings) -> Site:
     return Site(settings.site_name, settings.site_url, settings.site_domain, settings.zone,
-                settings.postal_address)
+                settings.postal_address, settings.privacy_url)
 
 
 def make_renderer(settings: Settings) -> ShareRenderer:

@@ -8,13 +8,13 @@ active subscribers ever get a digest.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Row, Select, delete, func, select
 from sqlalchemy.exc import IntegrityError
@@ -24,6 +24,7 @@ from mailer.articles.model import slugify
 from mailer.db import SessionFactory, transaction
 from mailer.errors import InvalidInput, NotFound
 from mailer.models import SubscriberRow, utcnow
+from mailer.subscriptions.zones import resolve_zone
 from mailer.validation import clean_email, clean_name, mask_address
 
 if TYPE_CHECKING:
@@ -103,13 +104,7 @@ class SectionCatalog:
 
 
 def parse_timezone(value: object) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > 64:
-        raise ValueError("must be a time zone name such as Asia/Baku")
-    try:
-        ZoneInfo(value.strip())
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {value.strip()!r}") from None
-    return value.strip()
+    return resolve_zone(value)
 
 
 def parse_hour(value: object) -> int:
@@ -162,6 +157,10 @@ def validate_signup(data: Mapping[str, object], catalog: SectionCatalog, *,
             name = clean_name(name)
         except ValueError as exc:
             errors["name"] = str(exc)
+    hint = data.get("timezone_hint")  # what the browser reports, where it reports one
+    if not data.get("timezone") and isinstance(hint, str) and hint:
+        with suppress(ValueError):  # not the reader's mistake: the default zone serves
+            data = {**data, "timezone": resolve_zone(hint)}
     preferences, pref_errors = validate_preferences(data, catalog, default=default)
     errors.update(pref_errors)
     if errors:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
+import jinja2
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import Response
@@ -40,6 +42,7 @@ from mailer.services import (
     signup_mail_cap,
     site_of,
 )
+from mailer.subscriptions.zones import zone_choices
 from mailer.web.context import WebContext
 from mailer.web.errors import error_headers, error_response
 from mailer.web.forms import prefers_html
@@ -67,6 +70,14 @@ class HeadAsGet:
         await self.app({**scope, "method": "GET"}, receive, headers_only)
 
 
+def web_pages(settings: Settings) -> jinja2.Environment:
+    """The site's page templates: the mail environment plus the list of time zones the
+    forms offer (with today's offsets in the site's zone)."""
+    pages = make_environment(settings.templates_dir, settings.zone)
+    pages.globals["zone_choices"] = lambda: zone_choices(datetime.now(settings.zone).date())
+    return pages
+
+
 def create_app(settings: Settings, *, stores: Stores | None = None,
                queue: JobQueue | None = None) -> FastAPI:
     settings.check_secrets()
@@ -77,7 +88,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
     metrics.register(RedisCollector(client, relays=[r.id for r in settings.smtp_relays]))
     context = WebContext(
         settings=settings, db=db, queue=job_queue, redis=client,
-        pages=make_environment(settings.templates_dir, settings.zone), site=site_of(settings),
+        pages=web_pages(settings), site=site_of(settings),
         tokens=make_tokens(settings), catalog=make_catalog(settings),
         defaults=default_preferences(settings),
         api_key=settings.api_key.get_secret_value() if settings.api_key else None,

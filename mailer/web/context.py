@@ -7,17 +7,18 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import jinja2
 import redis
 from fastapi import Depends, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from prometheus_client import CollectorRegistry
 
+from mailer.articles.model import Article
 from mailer.config import Settings
 from mailer.digest.compose import DigestMail
-from mailer.errors import MailerError
+from mailer.errors import MailerError, NotFound
 from mailer.queue import JobQueue
 from mailer.render import Site
 from mailer.services import ShareGuard, Stores
@@ -27,6 +28,8 @@ from mailer.tokens import Purpose, Tokens
 from mailer.web.errors import error_status
 from mailer.web.flood import client_ip
 from mailer.web.group_commit import GroupCommit
+
+R = TypeVar("R", bound=Response)
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,8 @@ class WebContext:
     def page(self, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         context.setdefault("catalog", self.catalog)
         context.setdefault("defaults", self.defaults)
+        for form_state in ("values", "errors", "signup_values", "signup_errors"):
+            context.setdefault(form_state, {})
         html = self.pages.get_template(name).render(site=self.site, **context)
         return HTMLResponse(html, status_code=status)
 
@@ -65,8 +70,17 @@ class WebContext:
         return self.page("web/message.html", status, title=title, text=text,
                          next_step=next_step)
 
+    def find_article(self, article_id: object) -> Article | None:
+        """The article a form names in a field, if it names one we have."""
+        if not isinstance(article_id, str) or not 0 < len(article_id) <= 200:
+            return None
+        try:
+            return self.db.articles.get(article_id.strip())
+        except NotFound:
+            return None
+
     def token_page(self, purpose: Purpose, token: str,
-                   action: Callable[[str], HTMLResponse]) -> HTMLResponse:
+                   action: Callable[[str], R]) -> R | HTMLResponse:
         """`action` of what a link's token stands for, or the error page of a forged,
         wrong-purpose or expired link."""
         try:

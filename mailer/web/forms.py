@@ -36,7 +36,8 @@ SHARE_BODY = _body({"article_id": _TEXT, "sender_name": _TEXT, "sender_email": _
                     "website": _TEXT},
                    ["article_id", "sender_name", "sender_email", "friend_name", "friend_email"])
 SIGNUP_BODY = _body({"email": _TEXT, "name": _TEXT, "sections": _TEXT, "timezone": _TEXT,
-                     "hour": {"type": "integer"}}, ["email"])
+                     "timezone_hint": _TEXT, "hour": {"type": "integer"},
+                     "article_id": _TEXT}, ["email"])
 BOUNCE_BODY = _body({"email": _TEXT, "type": {"type": "string",
                                               "enum": ["hard", "soft", "complaint"]},
                      "reason": _TEXT}, ["email"])

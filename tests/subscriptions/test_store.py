@@ -47,7 +47,8 @@ def test_validation_fills_defaults_and_normalises_sections() -> None:
     ({"email": "a@example.com", "hour": "25"}, {"hour": "must be a whole hour from 0 to 23"}),
     ({"email": "a@example.com", "hour": True}, {"hour": "must be a whole hour from 0 to 23"}),
     ({"email": "a@example.com", "timezone": "Mars/Base"},
-     {"timezone": "unknown time zone 'Mars/Base'"}),
+     {"timezone": "'Mars/Base' is not a time zone we know: type a city such as "
+                      "Baku, or a name such as Asia/Baku"}),
     ({"email": "a@example.com", "name": "A\r\nBcc: x@example.com"},
      {"name": "must be one line"}),
 ])

@@ -28,3 +28,19 @@ def test_a_bad_link_says_so_once_and_what_to_do(client: TestClient) -> None:
     assert page.status_code == 400
     assert page.text.count("This link is not valid") == 2, "the title and the heading only"
     assert "copy the complete address from the e-mail" in page.text
+
+
+@pytest.mark.parametrize("form", [
+    {"article_id": "nosuch", "sender_name": "Aysel", "sender_email": "aysel@example.com",
+     "friend_name": "Vüqar", "friend_email": "vuqar@example.org"},
+    {"article_id": "nosuch", "sender_name": "", "sender_email": "aysel@example.com",
+     "friend_name": "Vüqar", "friend_email": "nope"},
+    {"sender_name": "Aysel"},
+])
+def test_a_share_form_for_an_unknown_article_gets_a_404_page(client: TestClient,
+                                                             form: dict[str, str]) -> None:
+    page = client.post("/share", data=form, headers=BROWSER)
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "<h1>Page not found</h1>" in page.text
+    assert "front page lists every article" in page.text

@@ -3,6 +3,8 @@ database and a real Redis broker (no worker: queued jobs stay where the test see
 
 from __future__ import annotations
 
+import re
+
 import base64
 import json
 import time
@@ -168,18 +170,62 @@ def test_preferences_page_updates(client: TestClient, store: SubscriberStore,
     assert page.status_code == 200
     assert 'value="politics" checked' in page.text
     saved = client.post(f"/preferences/{token}", data={"sections": ["economy", "society"],
-                                                       "hour": "6",
-                                                       "timezone": "Europe/London"})
-    assert saved.status_code == 200
-    assert "Saved." in saved.text
+                                                       "hour": "6", "timezone": "london"},
+                        follow_redirects=False)
+    assert saved.status_code == 303, "post, redirect, get: a refresh posts nothing"
+    assert saved.headers["location"] == f"/preferences/{token}?saved=1"
+    assert "preferences are saved" in client.get(saved.headers["location"]).text
     prefs = store.get(subscriber.id).preferences
     assert (prefs.sections, prefs.hour, prefs.timezone) == (("economy", "society"), 6,
-                                                            "Europe/London")
-    bad = client.post(f"/preferences/{token}", data={"hour": "6", "timezone": "Nowhere"})
+                                                            "Europe/London"), \
+        "a city is enough: it is stored as its IANA zone"
+    bad = client.post(f"/preferences/{token}", data={"hour": "9", "timezone": "Nowhere"})
     assert bad.status_code == 422
+    assert "<title>Error: " in bad.text
+    assert "Sections: choose at least one section" not in bad.text
     assert "choose at least one section" in bad.text
-    assert "unknown time zone" in bad.text
+    assert "&#39;Nowhere&#39; is not a time zone we know" in bad.text
+    assert 'value="Nowhere"' in bad.text, "what was typed is kept"
+    assert '<option value="9" selected>' in bad.text, "the hour chosen is kept"
+    assert 'value="politics" checked' not in bad.text, "no box re-ticked"
+    assert re.search(r'<input id="timezone"[^>]*aria-invalid="true"', bad.text)
+    assert '<a href="#timezone">' in bad.text, "the summary links to the field"
+    assert '<option value="Asia/Baku">Baku (Asia), UTC+04:00</option>' in bad.text, \
+        "the zones are offered by city"
     assert store.get(subscriber.id).preferences == prefs
+
+
+def test_sign_up_form_answers_where_it_was_posted(client: TestClient,
+                                                  store: SubscriberStore) -> None:
+    browser = {"accept": "text/html"}
+    article = "non-aligned-movement-support-to-azerbaijan-over-karabakh-significant"
+    bad = client.post("/subscribe", headers=browser, data={
+        "email": "leyla@", "name": "Leyla", "sections": ["economy"], "article_id": article})
+    assert bad.status_code == 422
+    assert "Non-Aligned Movement" in bad.text, "the article page it was posted from"
+    assert "<title>Error: " in bad.text and 'action="/subscribe#signup"' in bad.text
+    assert re.search(r'<input id="signup_email"[^>]*value="leyla@"[^>]*aria-invalid="true"',
+                     bad.text)
+    assert 'value="Leyla"' in bad.text
+    assert 'value="economy" checked' in bad.text and 'value="politics" checked' not in \
+        bad.text, "the sections ticked are kept"
+    assert '<a href="#signup_email">' in bad.text
+    assert "never share it" in bad.text, "a privacy line"
+    front = client.post("/subscribe", headers=browser, data={"email": "x"})
+    assert front.status_code == 422 and "Latest articles" in front.text
+    ok = client.post("/subscribe", headers=browser, follow_redirects=False, data={
+        "email": "leyla@example.com", "article_id": article, "timezone_hint": "Europe/Paris"})
+    assert ok.status_code == 303 and ok.headers["location"] == f"/subscribed?article={article}"
+    landed = client.get(ok.headers["location"], headers=browser)
+    assert "Check your inbox" in landed.text and f'href="/articles/{article}"' in landed.text
+    subscriber = store.find("leyla@example.com")
+    assert subscriber is not None and subscriber.preferences.timezone == "Europe/Paris", \
+        "the browser's time zone, when the form does not name one"
+    client.post("/subscribe", headers=browser, data={
+        "email": "vuqar@example.com", "timezone_hint": "Mars/Olympus"})
+    other = store.find("vuqar@example.com")
+    assert other is not None and other.preferences.timezone == "Asia/Baku", \
+        "a hint we do not know is not the reader's error"
 
 
 ARTICLE = {"id": "cms-story", "title": "From the CMS", "section": "Politics",

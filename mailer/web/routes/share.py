@@ -8,7 +8,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from mailer.articles.model import Article
 from mailer.delivery.ledger import Kind
 from mailer.errors import InvalidInput, MalformedRequest, NotFound, RateLimited
 from mailer.queue import SHARE_TASK
@@ -16,7 +15,7 @@ from mailer.share.flow import prepare_share
 from mailer.tokens import Purpose
 from mailer.validation import ShareRequest, mask_address
 from mailer.web.context import Ctx, WebContext
-from mailer.web.errors import error_headers, error_response
+from mailer.web.errors import error_headers
 from mailer.web.forms import SHARE_BODY, read_fields, wants_html
 
 router = APIRouter()
@@ -25,15 +24,14 @@ router = APIRouter()
 @router.get("/", response_class=HTMLResponse)
 def index(ctx: Ctx) -> HTMLResponse:
     """The list of articles and the sign-up form."""
-    return ctx.page("web/index.html", articles=ctx.db.articles.all(), values={}, errors={})
+    return ctx.page("web/index.html", articles=ctx.db.articles.all())
 
 
 @router.get("/articles/{article_id}", response_class=HTMLResponse)
 def article_page(article_id: str, ctx: Ctx) -> HTMLResponse:
     """The article page with the "Recommend news to friend" form
     and the sign-up form."""
-    return ctx.page("web/article.html", article=ctx.db.articles.get(article_id), values={},
-                    errors={})
+    return ctx.page("web/article.html", article=ctx.db.articles.get(article_id))
 
 
 @router.post("/share", status_code=202, openapi_extra=SHARE_BODY)
@@ -111,10 +109,10 @@ def shared(job_id: str, ctx: Ctx) -> HTMLResponse:
 
 def _form_with_errors(ctx: WebContext, fields: dict[str, object],
                       exc: InvalidInput) -> Response:
-    try:
-        article: Article = ctx.db.articles.get(str(fields.get("article_id", "")).strip())
-    except NotFound:
-        return error_response(exc)
+    article = ctx.find_article(fields.get("article_id"))
+    if article is None:
+        return ctx.error_page(NotFound("there is no such article: it may have been "
+                                       "taken down"))
     values = {k: v for k, v in fields.items() if isinstance(v, str)}
     return ctx.page("web/article.html", 422, article=article, values=values,
                     errors=exc.errors)

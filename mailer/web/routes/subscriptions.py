@@ -3,8 +3,10 @@ one-click), preferences. Links are opened in browsers, so their errors are pages
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from mailer.errors import InvalidInput, MailerError
@@ -13,20 +15,20 @@ from mailer.subscriptions.signup import links, submit_signup
 from mailer.subscriptions.store import Subscriber, validate_preferences
 from mailer.tokens import Purpose
 from mailer.web.context import Ctx, WebContext
-from mailer.web.forms import SIGNUP_BODY, read_fields, wants_html
+from mailer.web.forms import SIGNUP_ACCEPTED, SIGNUP_BODY, read_fields, wants_html
 
 router = APIRouter()
-SIGNUP_ACCEPTED = ("If this address can receive mail, a message with a confirmation link "
-                   "is on its way to it.")
-
 
 @router.post("/subscribe", status_code=202, openapi_extra=SIGNUP_BODY)
 async def subscribe(request: Request, ctx: Ctx) -> Response:
     """`email`, `name` (optional), `sections` (a list,
     repeated form fields, or one comma-separated string; default all), `timezone` (IANA
-    name; default `MAILER_TIMEZONE`), `hour` (0-23; default `MAILER_DIGEST_HOUR`).
+    name or city; default `timezone_hint`, the zone the browser reports, when it is a
+    known one, else `MAILER_TIMEZONE`), `hour` (0-23; default `MAILER_DIGEST_HOUR`).
     `202 {"status": "accepted", "detail"}`, the same whatever the address's state, so
-    the form tells nobody who is subscribed; `422` with per-field errors."""
+    the form tells nobody who is subscribed; `422` with per-field errors. A browser's
+    form post is answered `303` to a "check your inbox" page, or with the page it came
+    from (`article_id`: an article page) showing the errors."""
     settings = ctx.settings
     fields = await read_fields(request, settings.max_body_bytes, lists={"sections"})
     try:
@@ -38,12 +40,33 @@ async def subscribe(request: Request, ctx: Ctx) -> Response:
             guard=ctx.signup_guard(ctx.ip_of(request)), mail_cap=ctx.mail_cap)
     except InvalidInput as exc:
         if wants_html(request):
-            return ctx.page("web/index.html", 422, articles=ctx.db.articles.all(),
-                            values=fields, errors=exc.errors)
+            return await run_in_threadpool(_signup_with_errors, ctx, fields, exc.errors)
         raise
     if wants_html(request):
-        return ctx.message_page("Check your inbox", SIGNUP_ACCEPTED, 202)
+        article = ctx.find_article(fields.get("article_id"))
+        back = f"?article={quote(article.id)}" if article else ""
+        return RedirectResponse(f"/subscribed{back}", status_code=303)
     return JSONResponse({"status": "accepted", "detail": SIGNUP_ACCEPTED}, status_code=202)
+
+
+def _signup_with_errors(ctx: WebContext, fields: dict[str, object],
+                        errors: dict[str, str]) -> HTMLResponse:
+    """The page the form was on, with the errors: the article's, or the front page."""
+    values = {**fields, "sections": fields.get("sections", [])}  # none ticked stays so
+    article = ctx.find_article(fields.get("article_id"))
+    if article is not None:
+        return ctx.page("web/article.html", 422, article=article, values={}, errors={},
+                        signup_values=values, signup_errors=errors)
+    return ctx.page("web/index.html", 422, articles=ctx.db.articles.all(),
+                    signup_values=values, signup_errors=errors)
+
+
+@router.get("/subscribed", response_class=HTMLResponse)
+def subscribed(ctx: Ctx, article: str = "") -> HTMLResponse:
+    """Where a browser's sign-up lands: check your inbox,
+    and a way back to the article it was on."""
+    back = ctx.find_article(article)
+    return ctx.page("web/subscribed.html", article=back, text=SIGNUP_ACCEPTED)
 
 
 @router.get("/confirm/{token}", response_class=HTMLResponse)
@@ -83,27 +106,31 @@ def unsubscribe(token: str, ctx: Ctx) -> HTMLResponse:
 
 
 @router.get("/preferences/{token}", response_class=HTMLResponse)
-def preferences_form(token: str, ctx: Ctx) -> HTMLResponse:
+def preferences_form(token: str, ctx: Ctx, saved: bool = False) -> HTMLResponse:
     """The preferences page: sections (checkboxes),
-    hour, time zone."""
+    hour, time zone (IANA name or city, offered as a list)."""
     def action(subscriber_id: str) -> HTMLResponse:
-        return _preferences_page(ctx, ctx.db.subscribers.get(subscriber_id), token, {})
+        subscriber = ctx.db.subscribers.get(subscriber_id)
+        chosen = subscriber.preferences
+        values = {"sections": list(chosen.sections), "hour": chosen.hour,
+                  "timezone": chosen.timezone}
+        return _preferences_page(ctx, subscriber, token, values, {}, saved=saved)
     return ctx.token_page(Purpose.PREFERENCES, token, action)
 
 
 def _preferences_page(ctx: WebContext, subscriber: Subscriber, token: str,
-                      errors: dict[str, str], status: int = 200,
-                      saved: bool = False) -> HTMLResponse:
+                      values: dict[str, object], errors: dict[str, str],
+                      status: int = 200, saved: bool = False) -> HTMLResponse:
     return ctx.page("web/preferences.html", status, subscriber=subscriber, token=token,
-                    errors=errors, saved=saved,
+                    values=values, errors=errors, saved=saved,
                     unsubscribe_url=links(ctx.tokens, ctx.settings.public_url,
                                           subscriber.id)["unsubscribe"])
 
 
 @router.post("/preferences/{token}", response_class=HTMLResponse)
-async def preferences(token: str, request: Request, ctx: Ctx) -> HTMLResponse:
-    """Saves the preferences; `422` the page with the
-    errors."""
+async def preferences(token: str, request: Request, ctx: Ctx) -> Response:
+    """Saves the preferences: `303` back to the page,
+    which says they are saved; `422` the page with the errors and what was chosen."""
     try:
         ctx.tokens.read(Purpose.PREFERENCES, token)  # a bad link says so before the body
     except MailerError as exc:
@@ -111,14 +138,14 @@ async def preferences(token: str, request: Request, ctx: Ctx) -> HTMLResponse:
     fields = await read_fields(request, ctx.settings.max_body_bytes, lists={"sections"})
     fields.setdefault("sections", [])
 
-    def action(subscriber_id: str) -> HTMLResponse:
+    def action(subscriber_id: str) -> Response:
         subscriber = ctx.db.subscribers.get(subscriber_id)
         chosen, errors = validate_preferences(fields, ctx.catalog,
                                               default=subscriber.preferences)
         if not fields["sections"]:
             errors["sections"] = "choose at least one section, or unsubscribe below"
         if errors:
-            return _preferences_page(ctx, subscriber, token, errors, 422)
-        updated = ctx.db.subscribers.update_preferences(subscriber_id, chosen)
-        return _preferences_page(ctx, updated, token, {}, saved=True)
+            return _preferences_page(ctx, subscriber, token, fields, errors, 422)
+        ctx.db.subscribers.update_preferences(subscriber_id, chosen)
+        return RedirectResponse(f"/preferences/{token}?saved=1", status_code=303)
     return await run_in_threadpool(ctx.token_page, Purpose.PREFERENCES, token, action)

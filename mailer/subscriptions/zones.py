@@ -1,0 +1,87 @@
+"""Time zones as readers name them: "Asia/Baku", "asia/baku" or just "Baku" all mean the
+IANA zone Asia/Baku, and the forms offer the zones by city with their offset today."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import TZPATH, ZoneInfo, available_timezones
+
+# Legacy aliases ("US/Eastern", "Cuba", "Etc/GMT+4") stay valid when typed, but the
+# list a reader picks from holds one name per place, the way IANA files them now.
+_REGIONS = ("Africa/", "America/", "Antarctica/", "Asia/", "Atlantic/", "Australia/",
+            "Europe/", "Indian/", "Pacific/")
+_NOT_A_ZONE = "must be a time zone such as Asia/Baku, or a city such as Baku"
+
+
+@lru_cache(maxsize=1)
+def _names() -> dict[str, str]:
+    """Every spelling we accept, lower-cased, to its IANA name: the name itself and,
+    for zones in a region, the city ("baku", "new york") when only one zone has it."""
+    zones = available_timezones() | {"UTC"}
+    names = {zone.lower(): zone for zone in zones}
+    cities: dict[str, list[str]] = {}
+    for zone in zones:
+        if zone.startswith(_REGIONS):
+            cities.setdefault(_city(zone).lower(), []).append(zone)
+    for city, matches in cities.items():
+        if len(matches) == 1:
+            names.setdefault(city, matches[0])
+    return names
+
+
+def _city(zone: str) -> str:
+    return zone.rsplit("/", 1)[-1].replace("_", " ")
+
+
+def resolve_zone(value: object) -> str:
+    """The IANA name for what a reader typed; ValueError with a sentence otherwise."""
+    if not isinstance(value, str) or not value.strip() or len(value) > 64:
+        raise ValueError(_NOT_A_ZONE)
+    return _resolve_text(value)
+
+
+@lru_cache(maxsize=4096)  # an imported list repeats a few zones a million times
+def _resolve_text(value: str) -> str:
+    typed = " ".join(value.split())
+    zone = _names().get(typed.lower()) or _names().get(typed.lower().replace(" ", "_"))
+    if zone is None:
+        raise ValueError(f"{typed!r} is not a time zone we know: type a city such as "
+                         "Baku, or a name such as Asia/Baku")
+    return zone
+
+
+@lru_cache(maxsize=1)
+def _listed() -> tuple[str, ...]:
+    """One zone per place: the system's zone.tab where it has one (it leaves out the
+    aliases kept for old software, such as Australia/ACT), else every regional name."""
+    known = available_timezones()
+    for folder in TZPATH:
+        table = Path(folder, "zone.tab")
+        if table.is_file():
+            rows = (line.split("\t") for line in table.read_text().splitlines()
+                    if line and not line.startswith("#"))
+            listed = {row[2].strip() for row in rows if len(row) > 2} & known
+            if listed:
+                return tuple(sorted(listed))
+    return tuple(sorted(zone for zone in known if zone.startswith(_REGIONS)))
+
+
+@lru_cache(maxsize=2)
+def zone_choices(day: date) -> tuple[tuple[str, str], ...]:
+    """(IANA name, "Baku (Asia), UTC+04:00") for each current zone, by city: what the
+    forms' list offers, searchable by city, region or offset. Offsets are the day's."""
+    noon = datetime.combine(day, time(12))
+    choices = []
+    for zone in _listed():
+        offset = noon.replace(tzinfo=ZoneInfo(zone)).utcoffset()
+        assert offset is not None
+        minutes = int(offset.total_seconds()) // 60
+        sign = "+" if minutes >= 0 else "-"
+        hours, mins = divmod(abs(minutes), 60)
+        region = zone.split("/", 1)[0]
+        label = f"{_city(zone)} ({region}), UTC{sign}{hours:02d}:{mins:02d}"
+        choices.append((zone, label))
+    choices.append(("UTC", "UTC, UTC+00:00"))
+    return tuple(sorted(choices, key=lambda choice: choice[1]))
