@@ -51,13 +51,16 @@ def make_environment(templates_dir: Path, zone: ZoneInfo) -> jinja2.Environment:
     return env
 
 
-def as_sentence(message: str, label: str) -> str:
+def as_sentence(message: str, label: str, named: bool = False) -> str:
     """A field's error as a sentence that reads on its own, beside the field or in a
     summary: ("is required", "Your e-mail") -> "Your e-mail is required."; messages
-    that are sentences already are kept."""
+    that are sentences already are kept, and in a summary (`named`) led by the label,
+    since two fields may fail the same way."""
     text = message.strip()
     if text[:1].islower():
         text = f"{label} {text}"
+    elif named and not text.startswith(label):
+        text = f"{label}: {text}"
     return text if text.endswith((".", "!", "?", ")")) else f"{text}."
 
 

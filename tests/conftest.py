@@ -27,6 +27,7 @@ from mailer.db import (
 )
 from mailer.local.embedded import RedisServer, free_port
 from mailer.local.sink import start_sink
+from mailer.models import Base
 from tests.support.smtp import RecordingHandler
 
 TEST_SECRET = "test-secret-key-0123456789"
@@ -36,7 +37,7 @@ NO_FLOOD_LIMITS = {name: "none" for name in (
     "share_limit_per_article", "share_limit_total", "signup_limit_per_ip")}
 POSTGRES_URL = os.environ.get("MAILER_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
-TABLES = ("deliveries", "digest_runs", "subscribers", "articles", "suppressions")
+TABLES = tuple(table.name for table in reversed(Base.metadata.sorted_tables))  # every one
 
 
 @pytest.fixture(autouse=True)

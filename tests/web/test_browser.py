@@ -1,0 +1,188 @@
+"""What readers see, in a real browser: Debian's Chromium under WebDriver, against the
+API served by uvicorn on a loopback port. Every page and every e-mail at 320, 375, 600
+and 1280 px: no sideways scroll, no text under 13 px; every page: no serious or critical
+axe-core violation; the share form's errors and a refresh of its answer, as a reader
+meets them. Skipped, with the reason, where Chromium or its driver is not installed."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from mailer.config import Settings
+from mailer.delivery.ledger import Kind
+from mailer.local.embedded import ApiServer, free_port
+from mailer.services import Stores, make_tokens, open_stores
+from mailer.subscriptions.store import Preferences, SignUp
+from mailer.tokens import Purpose
+from mailer.web.app import create_app
+from tests.support import browser
+from tests.support.samples import EMAILS, SEED_ID, digest_articles, sample_emails
+
+pytestmark = [pytest.mark.skipif(browser.missing() is not None,
+                                 reason=browser.missing() or ""),
+              pytest.mark.timeout(600)]
+
+
+@pytest.fixture(scope="module")
+def driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    with browser.chromium(tmp_path_factory.mktemp("chromium")) as chromium:
+        yield chromium
+
+
+@pytest.fixture
+def site(make_settings: Callable[..., Settings]) -> Iterator[tuple[str, Settings, Stores]]:
+    port = free_port()
+    settings = make_settings(public_url=f"http://127.0.0.1:{port}",
+                             api_key=SecretStr("browser-key"),
+                             postal_address="28 May Street 5, Baku AZ1010, Azerbaijan")
+    stores = open_stores(settings)
+    stores.articles.put_many(digest_articles(stores.articles.get(SEED_ID)))
+    server = ApiServer(create_app(settings), port=port).start()
+    yield server.url, settings, stores
+    server.stop()
+    stores.close()
+
+
+def check(driver: Any, where: str, *, axe: bool) -> list[str]:
+    problems: list[str] = []
+    for width in browser.WIDTHS:
+        browser.set_width(driver, width)
+        problems += browser.layout(driver).problems(f"{where} at {width} px")
+        if axe and width in (375, 1280):
+            problems += browser.axe_problems(driver, f"{where} at {width} px")
+    return problems
+
+
+def submit(driver: Any, form_id: str, values: dict[str, str]) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.expected_conditions import staleness_of
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    form = driver.find_element(By.ID, form_id)
+    for name, value in values.items():
+        field = form.find_element(By.NAME, name)
+        field.clear()
+        field.send_keys(value)
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    WebDriverWait(driver, 15).until(staleness_of(form))  # the answer has loaded
+
+
+def test_every_page_fits_every_width_and_passes_axe(
+        driver: Any, site: tuple[str, Settings, Stores]) -> None:
+    url, settings, stores = site
+    tokens = make_tokens(settings)
+    person, _ = stores.subscribers.sign_up(
+        SignUp("leyla@example.org", "Leyla", Preferences(("politics",), "Asia/Baku", 7)),
+        resend_after=timedelta(0))
+    refuse = tokens.make(Purpose.REFUSE_SHARES, "vuqar@example.org")
+    pages = {
+        "front page": "/",
+        "article": f"/articles/{SEED_ID}",
+        "sign-up sent": f"/subscribed?article={SEED_ID}",
+        "confirmed": f"/confirm/{tokens.make(Purpose.CONFIRM, person.id)}",
+        "preferences": f"/preferences/{tokens.make(Purpose.PREFERENCES, person.id)}",
+        "unsubscribe": f"/unsubscribe/{tokens.make(Purpose.UNSUBSCRIBE, person.id)}",
+        "share block": f"/refuse-shares/{refuse}",
+        "digest web version": "/digest/2020-10-28?zone=Asia/Baku",
+        "not found": "/no/such/page",
+        "bad link": "/confirm/forged",
+    }
+    problems: list[str] = []
+    for name, path in pages.items():
+        driver.get(url + path)
+        assert driver.title, f"{name} has a title"
+        problems += check(driver, name, axe=True)
+    # Pages that answer a form: the form's errors, and what follows a post.
+    browser.set_width(driver, 1280)
+    driver.get(f"{url}/articles/{SEED_ID}")
+    submit(driver, "share", {"sender_name": "", "friend_email": "nope"})
+    problems += check(driver, "share form with errors", axe=True)
+    driver.get(f"{url}/articles/{SEED_ID}")
+    submit(driver, "signup", {"email": "leyla@"})
+    problems += check(driver, "sign-up form with errors", axe=True)
+    driver.get(url + pages["preferences"])
+    submit(driver, "preferences", {"timezone": "Atlantis"})
+    problems += check(driver, "preferences with errors", axe=True)
+    driver.get(url + pages["share block"])
+    submit(driver, "refuse", {})
+    problems += check(driver, "share block done", axe=True)
+    driver.get(url + pages["unsubscribe"])
+    submit(driver, "unsubscribe", {})
+    problems += check(driver, "unsubscribed", axe=True)
+    assert not problems, "\n".join(problems)
+
+
+def test_every_email_fits_every_width(driver: Any, site: tuple[str, Settings, Stores],
+                                      tmp_path: Path) -> None:
+    _, settings, stores = site
+    emails = sample_emails(settings, stores)
+    assert set(emails) == set(EMAILS)
+    problems: list[str] = []
+    for name, html in emails.items():
+        page = tmp_path / f"{name}.html"
+        page.write_text(html, encoding="utf-8")
+        driver.get(page.as_uri())
+        problems += check(driver, f"{name} e-mail", axe=False)
+    assert not problems, "\n".join(problems)
+
+
+def test_the_share_form_as_a_reader_meets_it(driver: Any,
+                                              site: tuple[str, Settings, Stores]) -> None:
+    from selenium.webdriver.common.by import By
+
+    url, _, stores = site
+    browser.set_width(driver, 375)
+    driver.get(f"{url}/articles/{SEED_ID}")
+    good = {"sender_name": "Aysel", "sender_email": "aysel@example.com",
+            "friend_name": "Vüqar", "friend_email": "vuqar@example",
+            "message": "Worth reading"}
+    submit(driver, "share", good)
+    assert driver.title.startswith("Error: ")
+    assert driver.current_url.endswith("/share")
+    focused = driver.switch_to.active_element
+    assert "error-summary" in (focused.get_attribute("class") or ""), \
+        "the error summary takes the focus, so the reader is taken to it"
+    assert focused.is_displayed() and focused.location["y"] >= 0
+    friend = driver.find_element(By.ID, "friend_email")
+    assert friend.get_attribute("aria-invalid") == "true"
+    message = driver.find_element(By.ID, friend.get_attribute("aria-describedby"))
+    assert re.match(r"Friend's e-mail .+\.$|.+\.$", message.text), message.text
+    assert driver.find_element(By.ID, "sender_name").get_attribute("value") == "Aysel"
+    assert driver.find_element(By.ID, "message").get_attribute("value") == "Worth reading"
+    focused.find_element(By.CSS_SELECTOR, 'a[href="#friend_email"]').click()
+    assert driver.switch_to.active_element.get_attribute("id") == "friend_email", \
+        "the summary's link takes the reader to the field"
+    submit(driver, "share", {"friend_email": "vuqar@example.org"})
+    assert re.search(r"/shared/\w+$", driver.current_url), driver.current_url
+    assert "is on its way" in driver.page_source
+    for _ in range(3):
+        driver.refresh()
+        assert "is on its way" in driver.page_source
+    driver.get(f"{url}/articles/{SEED_ID}")
+    submit(driver, "share", good | {"friend_email": "vuqar@example.org"})
+    assert "is on its way" in driver.page_source
+    assert sum(stores.ledger.kind_counts(Kind.SHARE).values()) == 1, \
+        "one e-mail, whatever the refreshes and the second send"
+
+
+def test_the_checks_see_what_they_look_for(driver: Any, tmp_path: Path) -> None:
+    """A page that is too wide, has small text and an image without alt text fails
+    every check: the empty lists above are findings, not a harness that looks away."""
+    page = tmp_path / "bad.html"
+    page.write_text('<!DOCTYPE html><html lang="en"><head><title>bad</title></head><body>'
+                    '<div style="width:700px">wide</div><p style="font-size:11px">small</p>'
+                    '<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=">'
+                    '<p style="color:#bbb;background:#fff">faint</p></body></html>')
+    driver.get(page.as_uri())
+    problems = check(driver, "bad page", axe=True)
+    assert any("scrolls sideways (708 px of content in 600)" in p for p in problems), problems
+    assert any("11px <p> \"small\"" in p for p in problems), problems
+    assert any("axe critical image-alt" in p for p in problems), problems
+    assert any("axe serious color-contrast" in p for p in problems), problems
