@@ -46,9 +46,12 @@ def arrange(articles: Sequence[Article], catalog: SectionCatalog) -> Edition:
 
 
 def intro_sections(labels: Sequence[str]) -> str:
-    """"Politics", "Politics and Economy", "Politics, Economy and World"."""
+    """"Politics", "Politics and Economy", "Politics, Economy and World"; past three, a
+    list would crowd out the news: "Politics, Economy and 4 other sections"."""
     if len(labels) == 1:
         return labels[0]
+    if len(labels) > 3:
+        return f"{labels[0]}, {labels[1]} and {len(labels) - 2} other sections"
     return f"{', '.join(labels[:-1])} and {labels[-1]}"
 
 

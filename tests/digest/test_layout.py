@@ -40,6 +40,8 @@ def test_intro_names_the_sections_that_have_stories() -> None:
     assert intro_sections(["Politics"]) == "Politics"
     assert intro_sections(["Politics", "Economy"]) == "Politics and Economy"
     assert intro_sections(["Politics", "Economy", "World"]) == "Politics, Economy and World"
+    assert intro_sections(["Politics", "Economy", "Society", "World", "Culture", "Sports"]) \
+        == "Politics, Economy and 4 other sections", "never all six"
 
 
 def test_subject_starts_with_brand_and_date_and_fits_a_phone() -> None:
