@@ -77,7 +77,7 @@ def transaction(sessions: SessionFactory) -> Iterator[Session]:
         with sessions.begin() as session:
             yield session
     except OperationalError as exc:
-        raise ServiceUnavailable(f"database unavailable: {exc.orig or exc}") from None
+        raise ServiceUnavailable(f"the database is not answering: {exc.orig or exc}") from None
 
 
 def upsert(session: Session, table: Any, rows: Sequence[dict[str, Any]], key: Sequence[str],
@@ -151,7 +151,7 @@ def upgrade(engine: Engine) -> None:
     try:
         command.upgrade(_alembic_config(engine), "head")
     except OperationalError as exc:
-        raise ServiceUnavailable(f"database unavailable: {exc.orig or exc}") from None
+        raise ServiceUnavailable(f"the database is not answering: {exc.orig or exc}") from None
 
 
 def check_schema(engine: Engine) -> None:
@@ -165,7 +165,7 @@ def check_schema(engine: Engine) -> None:
         with engine.connect() as connection:
             current = MigrationContext.configure(connection).get_current_revision()
     except SQLAlchemyError as exc:
-        raise ServiceUnavailable(f"database unavailable: {exc}") from None
+        raise ServiceUnavailable(f"the database is not answering: {exc}") from None
     if current != head:
         raise ConfigError(f"MAILER_DATABASE_URL: schema is at {current or 'nothing'}, the code "
                           f"needs {head}: run `mailer db upgrade`")

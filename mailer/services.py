@@ -101,6 +101,16 @@ def make_redis(settings: Settings) -> redis.Redis:
                                 socket_connect_timeout=5)
 
 
+def check_redis(settings: Settings) -> None:
+    """Raises redis' ConnectionError when Redis is away: commands that may queue work
+    call it first, so an empty run does not pass for a working one."""
+    client = make_redis(settings)
+    try:
+        client.ping()
+    finally:
+        client.close()
+
+
 def pacing_policy(settings: Settings) -> PacingPolicy:
     return PacingPolicy(domain_default=parse_rate(settings.domain_rate_limit),
                         domains=parse_domain_rates(settings.domain_rate_limits),

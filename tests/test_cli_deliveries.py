@@ -4,6 +4,7 @@ through the real entry point, on a real database and a real Redis broker."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -86,7 +87,9 @@ def test_pause_resume_cancel_a_run(capsys: pytest.CaptureFixture[str],
     code, _, err = run(["digest", "pause", run_id], capsys)
     assert (code, err) == (2, f"error: run: run {run_id} is paused, not running\n")
     out = run(["digest", "runs"], capsys)[1]
-    assert out.startswith(f"{run_id}  2020-10-28  paused") and "(paused by an operator)" in out
+    [row] = [line for line in out.splitlines() if run_id in line]
+    assert re.search(rf"{run_id} +│ 2020-10-28 │ paused +│ +2 │ +0 │ +0 │ +2 │ +0 │ paused by "
+                     "an operator", row), out
 
     assert run(["digest", "resume", run_id], capsys)[1] == (
         f"run {run_id}: running; 2 message(s) queued in 1 batch(es)\n")

@@ -39,7 +39,7 @@ def test_unreachable_postgres_is_service_unavailable() -> None:
     from mailer.local.embedded import free_port
 
     engine = make_engine(f"postgresql://nobody@127.0.0.1:{free_port()}/none?connect_timeout=2")
-    with pytest.raises(ServiceUnavailable, match="database unavailable"):
+    with pytest.raises(ServiceUnavailable, match="the database is not answering"):
         check_schema(engine)
 
 

@@ -41,14 +41,14 @@ class CeleryJobQueue:
                                 retry=True, retry_policy={"max_retries": 2, "interval_start": 0.2,
                                                           "interval_step": 0.5})
         except (OperationalError, OSError) as exc:
-            raise ServiceUnavailable(f"queue unavailable: {exc}") from None
+            raise ServiceUnavailable(f"the queue (Redis) is not answering: {exc}") from None
 
     def workers(self, timeout: float) -> list[str]:
         try:
             with self._control:
                 replies = self._app.control.ping(timeout=timeout) or []
         except (OperationalError, OSError) as exc:
-            raise ServiceUnavailable(f"queue unavailable: {exc}") from None
+            raise ServiceUnavailable(f"the queue (Redis) is not answering: {exc}") from None
         return sorted(name for reply in replies for name in reply)
 
     def worker_queues(self, timeout: float) -> dict[str, list[str]]:
@@ -56,7 +56,7 @@ class CeleryJobQueue:
             with self._control:
                 found = self._app.control.inspect(timeout=timeout).active_queues() or {}
         except (OperationalError, OSError) as exc:
-            raise ServiceUnavailable(f"queue unavailable: {exc}") from None
+            raise ServiceUnavailable(f"the queue (Redis) is not answering: {exc}") from None
         return {name: sorted(q["name"] for q in queues) for name, queues in found.items()}
 
     def reserved(self, timeout: float) -> dict[str, int]:
@@ -71,7 +71,7 @@ class CeleryJobQueue:
                         queue = (task.get("delivery_info") or {}).get("routing_key") or "?"
                         counts[queue] = counts.get(queue, 0) + 1
         except (OperationalError, OSError) as exc:
-            raise ServiceUnavailable(f"queue unavailable: {exc}") from None
+            raise ServiceUnavailable(f"the queue (Redis) is not answering: {exc}") from None
         return counts
 
     def close(self) -> None:

@@ -7,22 +7,18 @@ import sys
 import click
 
 from mailer.cli import deliveries, digest, dkim, mail, stack, status, subscribers
-from mailer.cli.base import EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_UNAVAILABLE
-from mailer.config import load_settings
-from mailer.errors import ConfigError, InvalidInput, MailerError, NotFound, ServiceUnavailable
+from mailer.cli.base import EXIT_INTERRUPTED
+from mailer.cli.failure import exit_code, failure_of, leaf_command
+from mailer.config import Settings, load_settings
+from mailer.errors import MailerError
 
-
-def exit_code(exc: MailerError) -> int:
-    if isinstance(exc, InvalidInput | NotFound | ConfigError):
-        return EXIT_INPUT
-    if isinstance(exc, ServiceUnavailable):
-        return EXIT_UNAVAILABLE
-    return EXIT_FAILED
+__all__ = ["cli", "exit_code", "main"]
 
 
 def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
     try:
-        code = cli.main(args=argv, prog_name="mailer", standalone_mode=False)
+        code = cli.main(args=args, prog_name="mailer", standalone_mode=False)
     except click.exceptions.Exit as exc:
         code = exc.exit_code
     except click.ClickException as exc:
@@ -31,10 +27,20 @@ def main(argv: list[str] | None = None) -> None:
     except (click.Abort, KeyboardInterrupt):
         click.echo("interrupted", err=True)
         code = EXIT_INTERRUPTED
-    except MailerError as exc:
-        click.echo(f"error: {exc}", err=True)
-        code = exit_code(exc)
+    except Exception as exc:  # the one place a command's failure is told
+        failure = failure_of(exc, leaf_command(cli, args), _settings_or_none())
+        if failure is None:
+            raise
+        failure.report(as_json="--json" in args)
+        code = failure.code
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _settings_or_none() -> Settings | None:
+    try:
+        return load_settings()
+    except MailerError:
+        return None
 
 
 @click.group()

@@ -73,13 +73,14 @@ def resend(settings: Settings, only_failed: bool, run_id: str | None) -> int:
     so running this twice does not send it twice."""
     from mailer.delivery.resend import resend_failed
     from mailer.queue import load_job_queue
-    from mailer.services import make_planner, open_stores
+    from mailer.services import check_redis, make_planner, open_stores
 
     if not only_failed:
         raise InvalidInput({"--failed": "say --failed: only failed messages can be resent"})
     stores = open_stores(settings, seed=False)
     if run_id is not None:
         stores.runs.get(run_id)  # NotFound for a mistyped id
+    check_redis(settings)
     queue = load_job_queue(settings)
     try:
         report = resend_failed(ledger=stores.ledger, queue=queue,

@@ -8,6 +8,8 @@ from pathlib import Path
 import click
 
 from mailer.cli.base import EXIT_FAILED, pass_settings
+from mailer.cli.tables import NUMERIC, table
+from mailer.cli.tables import console as cli_console
 from mailer.config import Settings
 from mailer.errors import InvalidInput, NotFound
 
@@ -77,10 +79,11 @@ def digest_run(settings: Settings, day: str, wait: bool, timeout: float) -> int:
     often this runs), then show sent/total until the run is through."""
     from mailer.delivery.ledger import summarise
     from mailer.queue import load_job_queue
-    from mailer.services import make_planner, open_stores
+    from mailer.services import check_redis, make_planner, open_stores
 
     edition = _edition(day)
     stores = open_stores(settings)
+    check_redis(settings)
     queue = load_job_queue(settings)
     try:
         report = make_planner(settings, stores, queue).plan(datetime.now(UTC), edition)
@@ -109,14 +112,21 @@ def digest_run(settings: Settings, day: str, wait: bool, timeout: float) -> int:
 @pass_settings
 def digest_runs(settings: Settings, limit: int) -> int:
     """Recent digest runs, newest first, with their progress."""
-    from mailer.delivery.ledger import summarise
+    from mailer.delivery.ledger import FINAL, JobStatus
     from mailer.services import open_stores
 
     stores = open_stores(settings, seed=False)
-    for run in stores.runs.recent(limit):
-        reason = f"  ({run.reason})" if run.reason else ""
-        click.echo(f"{run.id}  {run.edition}  {run.status.value:<9} {run.total:>7} planned  "
-                   f"{summarise(stores.ledger.run_counts(run.id))}{reason}")
+    rows = []
+    for progress in stores.runs.progress(limit):
+        run, counts = progress.run, progress.counts
+        waiting = sum(n for status, n in counts.items() if status not in FINAL)
+        rows.append((run.id, run.edition, progress.state, run.total, progress.sent,
+                     counts.get(JobStatus.FAILED, 0), waiting,
+                     progress.finished - progress.sent - counts.get(JobStatus.FAILED, 0),
+                     run.reason))
+    cli_console().print(table("Digest runs, newest first", [
+        "run", "edition", "state", ("planned", NUMERIC), ("sent", NUMERIC),
+        ("failed", NUMERIC), ("waiting", NUMERIC), ("not sent", NUMERIC), "why"], rows))
     return 0
 
 

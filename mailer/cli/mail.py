@@ -11,6 +11,7 @@ import click
 from mailer.articles.files import read_articles, read_seed_articles
 from mailer.articles.stores import ArticleStore, MemoryArticleStore
 from mailer.cli.base import EXIT_FAILED, pass_settings
+from mailer.cli.failure import one_line
 from mailer.config import Settings
 from mailer.errors import ConfigError, NotFound, ServiceUnavailable
 from mailer.share.flow import build_share_envelope
@@ -121,7 +122,7 @@ def article_store_for_reading(settings: Settings) -> ArticleStore:
     try:
         return open_stores(settings).articles
     except (ServiceUnavailable, ConfigError) as exc:
-        click.echo(f"note: using the seed articles only ({exc})", err=True)
+        click.echo(f"note: using the seed articles only ({one_line(str(exc))})", err=True)
         return MemoryArticleStore(read_seed_articles(settings.seeds_dir))
 
 

@@ -23,8 +23,10 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> int:
     import uvicorn
 
     from mailer.local.embedded import worker_env
+    from mailer.services import check_redis
     from mailer.web.app import create_app
 
+    check_redis(settings)  # away: one line and exit 3, not a server that cannot work
     # The client's address is ours to work out (MAILER_TRUSTED_PROXIES), not uvicorn's.
     if workers == 1:
         uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=False)
@@ -62,9 +64,17 @@ def stack(settings: Settings, port: int) -> int:
 
     with run_stack(settings, api_port=port) as running:
         try:
-            # SIGTERM may come as soon as this line is out: inside the try, so it stops
-            # the stack like Ctrl-C.
-            click.echo(f"open {running.api_url}/ ; mail lands in {settings.outbox_dir}; "
+            # SIGTERM may come as soon as these lines are out: inside the try, so it
+            # stops the stack like Ctrl-C.
+            key_note = " (made for this stack; set MAILER_API_KEY to choose one)" \
+                if running.generated_key else " (MAILER_API_KEY)"
+            click.echo(f"site     {running.api_url}/\n"
+                       f"ops      {running.api_url}/ops  (any user name; the password is "
+                       f"the API key)\n"
+                       f"API key  {running.api_key}{key_note}\n"
+                       f"mail     {settings.outbox_dir}/\n"
+                       f"In another shell, `mailer status` sees this stack after:\n"
+                       f"  {running.exports()}\n"
                        "Ctrl-C stops")
             while True:
                 time.sleep(3600)

@@ -8,59 +8,43 @@ import time
 import click
 
 from mailer.cli.base import EXIT_FAILED, pass_settings
+from mailer.cli.tables import NUMERIC, duration, table
+from mailer.cli.tables import console as cli_console
 from mailer.config import Settings
 from mailer.ops.status import Snapshot
 
 
-def _seconds(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value < 120:
-        return f"{value:.1f} s"
-    if value < 7200:
-        return f"{value / 60:.0f} min"
-    return f"{value / 3600:.1f} h"
-
-
 def render(status: Snapshot) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
+    console = cli_console()
     verdict = "[green]healthy[/]" if status.healthy else "[red]degraded[/]"
     console.print(f"newsmailer status at {status.at}: {verdict}")
     for problem in status.problems:
         console.print(f"  [red]•[/] {problem}")
-    queues = Table("queue", "waiting", "oldest", "reserved by workers", title="Queues")
-    for q in status.queues:
-        queues.add_row(q.name, str(q.waiting), _seconds(q.oldest_seconds), str(q.reserved))
-    console.print(queues)
-    workers = Table("worker", "consumes", title="Workers alive")
-    for name, names in sorted(status.workers.items()):
-        workers.add_row(name, ", ".join(names))
-    console.print(workers)
-    outcomes = Table("window", "kind", "sent", "deferred", "failed", "suppressed",
-                     title="Outcomes")
-    for window, kinds in status.outcomes.items():
-        for kind, counts in sorted(kinds.items()):
-            outcomes.add_row(window, kind, *(str(counts[s]) for s in
-                                             ("sent", "deferred", "failed", "suppressed")))
-    console.print(outcomes)
-    relays = Table("relay", "health", "since", title="Relays")
-    for relay in status.relays:
-        relays.add_row(relay.id, "healthy" if relay.healthy else f"unhealthy: {relay.reason}",
-                       relay.since or "-")
-    console.print(relays)
-    buckets = Table("bucket", "rate", "next free slot", title="Send-rate limits")
-    for b in status.buckets:
-        buckets.add_row(b.key, b.rate or "(domain)", _seconds(b.next_slot_seconds))
-    console.print(buckets)
-    runs = Table("run", "edition", "status", "sent/total", "ETA", "why", title="Digest runs")
-    for r in status.runs:
-        runs.add_row(r.id, r.edition, r.status, f"{r.sent}/{r.total}",
-                     _seconds(r.eta_seconds), r.reason)
-    console.print(runs)
+    console.print(table("Queues", ["queue", ("waiting", NUMERIC), ("oldest", NUMERIC),
+                                   ("reserved by workers", NUMERIC)],
+                        [(q.name, q.waiting, duration(q.oldest_seconds) if q.waiting else "-",
+                          q.reserved) for q in status.queues]))
+    console.print(table("Workers alive", ["worker", "consumes"],
+                        [(name, ", ".join(names))
+                         for name, names in sorted(status.workers.items())]))
+    console.print(table("Outcomes", ["window", "kind"] + [(s, NUMERIC) for s in OUTCOME_COLUMNS],
+                        [(window, kind, *(counts.get(s, 0) for s in OUTCOME_COLUMNS))
+                         for window, kinds in status.outcomes.items()
+                         for kind, counts in sorted(kinds.items())]))
+    console.print(table("Relays", ["relay", "health", "since"],
+                        [(r.id, "healthy" if r.healthy else f"unhealthy: {r.reason}",
+                          r.since or "-") for r in status.relays]))
+    console.print(table("Send-rate limits", ["bucket", "rate", ("next free slot", NUMERIC)],
+                        [(b.key, b.rate or "(domain)", duration(b.next_slot_seconds))
+                         for b in status.buckets]))
+    console.print(table("Digest runs", ["run", "edition", "state", ("sent", NUMERIC),
+                                        ("total", NUMERIC), ("ETA", NUMERIC), "why"],
+                        [(r.id, r.edition, r.status, r.sent, r.total,
+                          duration(r.eta_seconds), r.reason) for r in status.runs]))
     console.print(f"next digest due: {status.next_digest or 'none (no active subscribers)'}")
+
+
+OUTCOME_COLUMNS = ("sent", "deferred", "failed", "suppressed")
 
 
 @click.command("status")

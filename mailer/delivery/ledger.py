@@ -285,7 +285,7 @@ class DeliveryLedger:
                 self._kept.pop(name, None)
                 with contextlib.suppress(SQLAlchemyError):
                     connection.close()
-            raise ServiceUnavailable(f"database unavailable: {exc.orig or exc}") from None
+            raise ServiceUnavailable(f"the database is not answering: {exc.orig or exc}") from None
 
     def _write_outcomes(self, connection: Connection | Session,
                         outcomes: Sequence[tuple[str, JobStatus, str]]) -> None:

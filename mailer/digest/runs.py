@@ -18,7 +18,7 @@ import redis
 from sqlalchemy import select, update
 
 from mailer.db import SessionFactory, transaction
-from mailer.delivery.ledger import DeliveryLedger
+from mailer.delivery.ledger import FINAL, DeliveryLedger, JobStatus
 from mailer.errors import InvalidInput, NotFound, ServiceUnavailable
 from mailer.models import DigestRunRow, utcnow
 
@@ -39,6 +39,38 @@ class RunInfo:
     total: int
     reason: str
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    """A run as people see it: the one place that says when a run is `done`, so the
+    CLI, `mailer status`, /ops and the metrics cannot disagree. The stored status stays
+    `running` (nothing writes when the last message lands); `done` is read off the
+    ledger: every message of the run is final."""
+
+    run: RunInfo
+    counts: dict[JobStatus, int]
+
+    @property
+    def finished(self) -> int:
+        return sum(n for status, n in self.counts.items() if status in FINAL)
+
+    @property
+    def sent(self) -> int:
+        return self.counts.get(JobStatus.SENT, 0)
+
+    @property
+    def state(self) -> str:
+        if self.run.status is RunStatus.RUNNING and self.finished >= self.run.total:
+            return "done"
+        return self.run.status.value
+
+    def eta_seconds(self, now: datetime) -> float | None:
+        """At the pace so far; None before the first message is through or once done."""
+        elapsed = (now - self.run.created_at).total_seconds()
+        if self.state != "running" or not self.finished or elapsed <= 0:
+            return None
+        return (self.run.total - self.finished) * elapsed / self.finished
 
 
 class DigestRuns:
@@ -86,6 +118,10 @@ class DigestRuns:
                                    .limit(limit)).scalars()
             return [RunInfo(r.id, r.edition, RunStatus(r.status), r.total, r.reason or "",
                             r.created_at) for r in rows]
+
+    def progress(self, limit: int = 20) -> list[RunProgress]:
+        """The latest runs, newest first, each with its messages' counts."""
+        return [RunProgress(run, self._ledger.run_counts(run.id)) for run in self.recent(limit)]
 
     def _move(self, run_id: str, came_from: set[RunStatus], to: RunStatus,
               reason: str) -> bool:
@@ -159,11 +195,11 @@ class FailureWindow:
                 pipe.expire(key, 3 * 86400)
                 _, _, outcomes, _ = pipe.execute()
         except redis.RedisError as exc:
-            raise ServiceUnavailable(f"Redis unavailable: {exc}") from None
+            raise ServiceUnavailable(f"Redis is not answering: {exc}") from None
         return self.policy.verdict(sum(1 for o in outcomes if o == b"1"), len(outcomes))
 
     def reset(self, run_id: str) -> None:
         try:
             self._client.delete(f"{KEY_PREFIX}{run_id}:recent")
         except redis.RedisError as exc:
-            raise ServiceUnavailable(f"Redis unavailable: {exc}") from None
+            raise ServiceUnavailable(f"Redis is not answering: {exc}") from None

@@ -10,6 +10,8 @@ from __future__ import annotations
 import email
 import json
 import re
+import secrets
+import shlex
 import signal
 import threading
 import time
@@ -22,6 +24,8 @@ from datetime import UTC, date, datetime
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
+
+from pydantic import SecretStr
 
 from mailer.articles.files import read_seed_articles
 from mailer.config import Settings
@@ -36,6 +40,17 @@ class Stack:
     settings: Settings
     api_url: str
     worker_log: Path
+    api_key: str
+    generated_key: bool  # no MAILER_API_KEY was set: this one lives as long as the stack
+
+    def exports(self) -> str:
+        """The shell line that points `mailer` in another terminal at this stack."""
+        values = {"MAILER_REDIS_URL": self.settings.redis_url,
+                  "MAILER_DATABASE_URL": self.settings.database,
+                  "MAILER_VAR_DIR": str(self.settings.var_dir.resolve()),
+                  "MAILER_API_KEY": self.api_key}
+        return "export " + " ".join(f"{name}={shlex.quote(value)}"
+                                    for name, value in values.items())
 
 
 @contextmanager
@@ -54,9 +69,12 @@ def run_stack(base: Settings, *, api_port: int | None = None) -> Iterator[Stack]
         sink = start_sink(base.outbox_dir, port=smtp_port)
         stack.callback(sink.stop)
         api_port = api_port or free_port()
+        api_key = base.api_key.get_secret_value() if base.api_key else \
+            secrets.token_urlsafe(18)
         settings = base.model_copy(update={
             "redis_url": redis_server.url, "smtp_url": f"smtp://127.0.0.1:{smtp_port}",
-            "public_url": f"http://127.0.0.1:{api_port}", "demo": True})
+            "public_url": f"http://127.0.0.1:{api_port}", "demo": True,
+            "api_key": SecretStr(api_key)})
         worker = WorkerProcess(worker_env(settings), var / "log" / "worker.log").start()
         stack.callback(worker.stop)
         api = ApiServer(create_app(settings), port=api_port).start()
@@ -66,7 +84,7 @@ def run_stack(base: Settings, *, api_port: int | None = None) -> Iterator[Stack]
             # Ctrl-C does, or the Redis and worker children outlive us.
             previous = signal.signal(signal.SIGTERM, _interrupt)
             stack.callback(signal.signal, signal.SIGTERM, previous)
-        yield Stack(settings, api.url, worker.log_path)
+        yield Stack(settings, api.url, worker.log_path, api_key, base.api_key is None)
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -98,18 +98,8 @@ def _buckets(settings: Settings, client: redis.Redis) -> list[BucketState]:
 
 
 def _runs(stores: Stores, now: datetime) -> list[RunState]:
-    found = []
-    for run in stores.runs.recent(5):
-        counts = stores.ledger.run_counts(run.id)
-        finished = sum(n for s, n in counts.items() if s not in (
-            JobStatus.QUEUED, JobStatus.SENDING, JobStatus.DEFERRED))
-        if run.status is RunStatus.RUNNING and finished >= run.total:
-            continue  # done: only runs still going (or paused) are shown
-        elapsed = (now - run.created_at).total_seconds()
-        eta = (run.total - finished) * elapsed / finished if finished and elapsed > 0 else None
-        found.append(RunState(run.id, run.edition, run.status.value, run.total, finished,
-                              counts.get(JobStatus.SENT, 0), eta, run.reason))
-    return found
+    return [RunState(p.run.id, p.run.edition, p.state, p.run.total, p.finished, p.sent,
+                     p.eta_seconds(now), p.run.reason) for p in stores.runs.progress(5)]
 
 
 def next_digest_time(stores: Stores, now: datetime) -> datetime | None:
