@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from importlib import metadata
 
 import click
 
@@ -36,6 +37,13 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
+def version() -> str:
+    try:
+        return metadata.version("newsmailer")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
 def _settings_or_none() -> Settings | None:
     try:
         return load_settings()
@@ -43,7 +51,10 @@ def _settings_or_none() -> Settings | None:
         return None
 
 
-@click.group()
+@click.group(context_settings={"show_default": True, "max_content_width": 100,
+                                "help_option_names": ["-h", "--help"]})
+@click.version_option(version(), "--version", prog_name="mailer",
+                      message="%(prog)s %(version)s")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """Share-to-friend and digest e-mail for news sites."""

@@ -39,7 +39,7 @@ def deliveries() -> None:
 @click.option("--since", default="24h", show_default=True,
               help="How far back: 30m, 24h, 7d, or an ISO date/time.")
 @click.option("--digest", "run_id", default=None, help="Only this digest run.")
-@click.option("--limit", default=1000, show_default=True)
+@click.option("--limit", default=1000, show_default=True, help="Show at most this many.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
 @pass_settings
 def failed(settings: Settings, since: str, run_id: str | None, limit: int,
@@ -63,7 +63,7 @@ def failed(settings: Settings, since: str, run_id: str | None, limit: int,
     return 0
 
 
-@deliveries.command("resend")
+@deliveries.command("resend", short_help='Re-queue failed messages, each once.')
 @click.option("--failed", "only_failed", is_flag=True, required=True,
               help="Re-queue the failed messages (required: nothing else is resent).")
 @click.option("--digest", "run_id", default=None, help="Only this digest run's.")
@@ -99,7 +99,7 @@ def suppressions() -> None:
 
 
 @suppressions.command("list")
-@click.option("--limit", default=1000, show_default=True)
+@click.option("--limit", default=1000, show_default=True, help="Show at most this many.")
 @pass_settings
 def suppressions_list(settings: Settings, limit: int) -> int:
     from mailer.services import open_stores
@@ -112,7 +112,8 @@ def suppressions_list(settings: Settings, limit: int) -> int:
 
 @suppressions.command("add")
 @click.argument("email")
-@click.option("--reason", default="added by an operator", show_default=True)
+@click.option("--reason", default="added by an operator", show_default=True,
+              help="Why: shown in `suppressions list`.")
 @pass_settings
 def suppressions_add(settings: Settings, email: str, reason: str) -> int:
     from mailer.services import open_stores
@@ -124,7 +125,7 @@ def suppressions_add(settings: Settings, email: str, reason: str) -> int:
     return 0
 
 
-@suppressions.command("remove")
+@suppressions.command("remove", short_help='Let mail go to an address again.')
 @click.argument("email")
 @pass_settings
 def suppressions_remove(settings: Settings, email: str) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from mailer.cli.base import EXIT_FAILED, pass_settings
-from mailer.cli.tables import NUMERIC, table
+from mailer.cli.tables import NUMERIC, counting, table
 from mailer.cli.tables import console as cli_console
 from mailer.config import Settings
 from mailer.errors import InvalidInput, NotFound
@@ -26,8 +26,9 @@ def digest() -> None:
     """The daily digest."""
 
 
-@digest.command("preview")
-@click.option("--date", "day", required=True, help="The edition: articles of this date.")
+@digest.command("preview", short_help="Write one edition's digest as .html and .txt.")
+@click.option("--date", "day", required=True, metavar="YYYY-MM-DD",
+              help="The edition: articles of this date (in each reader's time zone).")
 @click.option("--sections", default="", help="Comma-separated; default all.")
 @click.option("--timezone", "tz", default="", help="Default: MAILER_TIMEZONE.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
@@ -69,10 +70,12 @@ def digest_preview(settings: Settings, day: str, sections: str, tz: str,
     return 0
 
 
-@digest.command("run")
-@click.option("--date", "day", required=True, help="The edition: articles of this date.")
+@digest.command("run", short_help='Queue edition DATE for every active subscriber now.')
+@click.option("--date", "day", required=True, metavar="YYYY-MM-DD",
+              help="The edition: articles of this date (in each reader's time zone).")
 @click.option("--wait/--no-wait", default=True, help="Follow delivery with a progress bar.")
-@click.option("--timeout", default=3600.0, help="Stop following after this many seconds.")
+@click.option("--timeout", default=3600.0, metavar="SECONDS",
+              help="Stop following after this many seconds.")
 @pass_settings
 def digest_run(settings: Settings, day: str, wait: bool, timeout: float) -> int:
     """Queue edition DATE for every active subscriber now (each gets it once, however
@@ -94,11 +97,11 @@ def digest_run(settings: Settings, day: str, wait: bool, timeout: float) -> int:
     if not report.run_id or not wait:
         return 0
     done = 0
-    with click.progressbar(length=report.planned, label="sent") as bar:
+    with counting("sending", report.planned, "e-mails") as update:
 
         def progress(finished: int) -> None:
             nonlocal done
-            bar.update(finished - done)
+            update(finished)
             done = finished
 
         counts = stores.ledger.wait_for_run(report.run_id, report.planned, timeout,
@@ -108,7 +111,7 @@ def digest_run(settings: Settings, day: str, wait: bool, timeout: float) -> int:
 
 
 @digest.command("runs")
-@click.option("--limit", default=10, show_default=True)
+@click.option("--limit", default=10, show_default=True, help="Show this many runs.")
 @pass_settings
 def digest_runs(settings: Settings, limit: int) -> int:
     """Recent digest runs, newest first, with their progress."""
@@ -130,7 +133,7 @@ def digest_runs(settings: Settings, limit: int) -> int:
     return 0
 
 
-@digest.command("pause")
+@digest.command("pause", short_help='Stop sending RUN_ID until resumed.')
 @click.argument("run_id")
 @pass_settings
 def digest_pause(settings: Settings, run_id: str) -> int:
@@ -143,7 +146,7 @@ def digest_pause(settings: Settings, run_id: str) -> int:
     return 0
 
 
-@digest.command("resume")
+@digest.command("resume", short_help='Send the rest of a paused run.')
 @click.argument("run_id")
 @pass_settings
 def digest_resume(settings: Settings, run_id: str) -> int:
@@ -165,7 +168,7 @@ def digest_resume(settings: Settings, run_id: str) -> int:
     return 0
 
 
-@digest.command("cancel")
+@digest.command("cancel", short_help='Stop RUN_ID for good; its unsent messages are cancelled.')
 @click.argument("run_id")
 @pass_settings
 def digest_cancel(settings: Settings, run_id: str) -> int:

@@ -17,13 +17,13 @@ def dkim() -> None:
     """DKIM signing keys."""
 
 
-@dkim.command("keygen")
+@dkim.command("keygen", short_help='Write an RSA key and print its DNS TXT record.')
 @click.option("--selector", default=None, help="Default: MAILER_DKIM_SELECTOR (mail).")
 @click.option("--domain", default=None, help="Default: the From domain.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="Directory for the private key (default: var/dkim).")
 @click.option("--bits", type=click.Choice(["1024", "2048", "3072"]), default="2048",
-              show_default=True)
+              show_default=True, help="RSA key size (2048 fits one DNS TXT record).")
 @pass_settings
 def keygen(settings: Settings, selector: str | None, domain: str | None, out_dir: Path | None,
            bits: str) -> int:

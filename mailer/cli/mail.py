@@ -20,12 +20,13 @@ from mailer.validation import validate_share
 
 @click.command()
 @click.argument("article_id")
-@click.option("--sender-name", required=True)
-@click.option("--sender-email", required=True)
-@click.option("--friend-name", required=True)
-@click.option("--friend-email", required=True)
+@click.option("--sender-name", required=True, help="Who shares: their name, one line.")
+@click.option("--sender-email", required=True,
+              help="Who shares: their address (shown to the friend, and Reply-To).")
+@click.option("--friend-name", required=True, help="Who receives it: their name.")
+@click.option("--friend-email", required=True, help="Who receives it: their address.")
 @click.option("--message", default="", help="A short plain-text note.")
-@click.option("--wait", "wait_seconds", type=float, default=0,
+@click.option("--wait", "wait_seconds", type=float, default=0, metavar="SECONDS",
               help="Wait up to this many seconds for delivery.")
 @pass_settings
 def share(settings: Settings, article_id: str, sender_name: str, sender_email: str,
@@ -80,15 +81,17 @@ def preview() -> None:
     """Render e-mails to files without sending them."""
 
 
-@preview.command("share")
+@preview.command("share", short_help="Write ARTICLE_ID's share e-mail as .html, .txt, .eml.")
 @click.argument("article_id")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="Directory for the files (default: var/preview).")
-@click.option("--sender-name", default="Aysel Məmmədova")
-@click.option("--sender-email", default="aysel@example.com")
-@click.option("--friend-name", default="Vüqar Əliyev")
-@click.option("--friend-email", default="vuqar@example.org")
-@click.option("--message", default="Worth reading: the NAM statement is quoted in full.")
+@click.option("--sender-name", default="Aysel Məmmədova", help="Who shares: their name.")
+@click.option("--sender-email", default="aysel@example.com", help="Who shares: their address.")
+@click.option("--friend-name", default="Vüqar Əliyev", help="Who receives it: their name.")
+@click.option("--friend-email", default="vuqar@example.org",
+              help="Who receives it: their address.")
+@click.option("--message", default="Worth reading: the NAM statement is quoted in full.",
+              help="The note from the sender, plain text.")
 @pass_settings
 def preview_share(settings: Settings, article_id: str, out_dir: Path | None, sender_name: str,
                   sender_email: str, friend_name: str, friend_email: str, message: str) -> int:
@@ -131,7 +134,7 @@ def articles() -> None:
     """Articles that can be shared."""
 
 
-@articles.command("import")
+@articles.command("import", short_help='Import articles from JSON, JSON Lines or RSS/Atom.')
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--section", default=None, help="Section for feed entries without a category.")
 @pass_settings

@@ -11,8 +11,8 @@ from mailer.config import Settings
 
 
 @click.command()
-@click.option("--host", default="127.0.0.1")
-@click.option("--port", default=8000, type=int)
+@click.option("--host", default="127.0.0.1", help="Address to listen on.")
+@click.option("--port", default=8000, type=int, help="Port to listen on.")
 @click.option("--workers", default=1, type=click.IntRange(1, 64),
               help="API processes, each with its own socket on the port (SO_REUSEPORT).")
 @pass_settings
@@ -38,9 +38,9 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> int:
     return serve_processes(host, port, workers)
 
 
-@click.command()
-@click.option("--host", default="127.0.0.1")
-@click.option("--port", default=8025, type=int)
+@click.command(short_help='Run the local SMTP sink; mail lands in var/outbox/.')
+@click.option("--host", default="127.0.0.1", help="Address to listen on.")
+@click.option("--port", default=8025, type=int, help="Port to listen on.")
 @pass_settings
 def sink(settings: Settings, host: str, port: int) -> int:
     """Run the local SMTP sink, storing every message under var/outbox/."""
@@ -55,7 +55,7 @@ def sink(settings: Settings, host: str, port: int) -> int:
     return 0
 
 
-@click.command()
+@click.command(short_help='Run the embedded stack (Redis, SMTP, worker, API).')
 @click.option("--port", default=8000, type=int, help="Port for the API.")
 @pass_settings
 def stack(settings: Settings, port: int) -> int:
@@ -91,7 +91,7 @@ def _wait_for_interrupt() -> None:
         click.echo("stopping")
 
 
-@click.command()
+@click.command(short_help='Run the embedded stack once: a share, sign-ups, a digest.')
 @pass_settings
 def demo(settings: Settings) -> int:
     """Start the embedded stack, share the seed article, wait for delivery, stop."""

@@ -47,7 +47,7 @@ def render(status: Snapshot) -> None:
 OUTCOME_COLUMNS = ("sent", "deferred", "failed", "suppressed")
 
 
-@click.command("status")
+@click.command("status", short_help='Queues, workers, outcomes, limits, runs; exit 1 if degraded.')
 @click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts.")
 @click.option("--watch", type=float, default=None, metavar="SECONDS",
               help="Refresh every SECONDS until Ctrl-C.")

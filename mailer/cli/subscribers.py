@@ -46,9 +46,9 @@ def subscribers() -> None:
     """The digest's subscribers."""
 
 
-@subscribers.command("add")
+@subscribers.command("add", short_help='Sign EMAIL up (pending, or active with --confirmed).')
 @click.argument("email")
-@click.option("--name", default="")
+@click.option("--name", default="", help="The subscriber's name, for the greeting.")
 @click.option("--sections", default="", help="Comma-separated; default all.")
 @click.option("--timezone", "tz", default="", help="Default: MAILER_TIMEZONE.")
 @click.option("--hour", default="", help="Local delivery hour, 0-23; default MAILER_DIGEST_HOUR.")
@@ -84,7 +84,7 @@ def subscribers_add(settings: Settings, email: str, name: str, sections: str, tz
     return 0
 
 
-@subscribers.command("import")
+@subscribers.command("import", short_help='Import a CSV of active subscribers.')
 @click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--progress/--no-progress", default=None,
               help="Show a progress bar [default: when standard error is a terminal].")
@@ -158,7 +158,7 @@ def _import_progress(console: Any, path: Path, show: bool | None) -> Iterator[An
 @click.option("--out", "out_path", type=click.Path(path_type=Path, dir_okay=False),
               default=None, help="File to write (default: standard output).")
 @click.option("--status", type=click.Choice(["pending", "active", "unsubscribed"]),
-              default=None)
+              default=None, help="Only subscribers in this state (default: all).")
 @pass_settings
 def subscribers_export(settings: Settings, out_path: Path | None, status: str | None) -> int:
     """Write subscribers as CSV."""
@@ -179,7 +179,7 @@ def subscribers_export(settings: Settings, out_path: Path | None, status: str | 
 
 @subscribers.command("list")
 @click.option("--status", type=click.Choice(["pending", "active", "unsubscribed"]),
-              default=None)
+              default=None, help="Only subscribers in this state (default: all).")
 @pass_settings
 def subscribers_list(settings: Settings, status: str | None) -> int:
     """One line per subscriber: address, status, sections, hour and zone."""
@@ -193,7 +193,7 @@ def subscribers_list(settings: Settings, status: str | None) -> int:
     return 0
 
 
-@subscribers.command("delete")
+@subscribers.command("delete", short_help='Erase EMAIL entirely (a request to be forgotten).')
 @click.argument("email")
 @pass_settings
 def subscribers_delete(settings: Settings, email: str) -> int:

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 from rich.console import Console
 from rich.table import Table
@@ -48,3 +49,30 @@ def console() -> Console:
     """The terminal's width on a terminal; wide enough for whole rows in a pipe or a
     file, where rich would otherwise wrap at 80 columns."""
     return Console() if sys.stdout.isatty() else Console(width=200)
+
+
+@contextmanager
+def counting(label: str, total: int, unit: str) -> Iterator[Callable[[int], None]]:
+    """A bar with the count, the total, the rate and the time left (on a terminal;
+    silent in a pipe), and a function to report how many are done so far."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    out = console()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TaskProgressColumn(), TextColumn(f"{{task.fields[rate]}} {unit}/s"),
+                  TextColumn("ETA"), TimeRemainingColumn(), console=out,
+                  disable=not out.is_terminal) as bar:
+        task = bar.add_task(label, total=total, rate="-")
+
+        def update(done: int) -> None:
+            speed = bar.tasks[0].speed
+            bar.update(task, completed=done, rate=f"{speed:,.0f}" if speed else "-")
+
+        yield update

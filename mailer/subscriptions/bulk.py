@@ -39,6 +39,11 @@ def import_active(sessions: SessionFactory, signups: Iterable[SignUp]) -> Import
     active (the list's owner holds the consent)."""
     with transaction(sessions) as session:
         postgres = session.get_bind().dialect.name == "postgresql"
+        if not postgres:
+            # Take SQLite's write lock first (waiting up to busy_timeout): a transaction
+            # that reads `subscribers` and only then writes fails at once ("database is
+            # locked") if a worker committed in between, whatever the timeout.
+            session.execute(text("UPDATE subscribers SET id = id WHERE 1 = 0"))
         session.execute(text("DROP TABLE IF EXISTS import_subscribers"))
         session.execute(text(
             "CREATE TEMP TABLE import_subscribers (seq bigint, email text, email_key text,"

@@ -125,7 +125,7 @@ def test_csv_broken_past_its_first_rows_imports_nobody(
         stream.write("late@example.com,Ünal\n".encode("latin-1"))
     code, out, err = run(["subscribers", "import", str(path)], capsys)
     assert (code, out) == (2, "")
-    assert err == f"error: path: {path} is not UTF-8 text; nothing was imported\n"
+    assert err == f"error: PATH: {path} is not UTF-8 text; nothing was imported\n"
     assert store_for(db_env).list() == []
 
 
