@@ -8,9 +8,10 @@ from sqlalchemy import Connection, Engine, event
 
 from mailer.config import Settings
 from mailer.db import SessionFactory
-from mailer.delivery.ledger import NOT_QUEUED, Claim, DeliveryLedger, JobStatus, mask_address
+from mailer.delivery.ledger import NOT_QUEUED, Claim, DeliveryLedger, JobStatus
 from mailer.services import open_stores
 from mailer.subscriptions.store import Preferences, SignUp
+from mailer.validation import mask_address
 from tests.conftest import empty_database
 
 CLAIM = {"kind": "share", "recipient": "bob@example.org", "reference": "a-story"}
@@ -183,3 +184,27 @@ def test_only_ledger_commits_skip_the_flush_wait_on_postgresql(
         event.remove(Engine, "commit", setting)
         stores.close()
     assert seen == ["off", "off", "off", "on"]
+
+
+def test_reports_for_ops_oldest_waiting_and_top_replies(ledger: DeliveryLedger) -> None:
+    from datetime import timedelta
+
+    from mailer.models import utcnow
+
+    assert ledger.oldest_unfinished("digest") is None
+    for n in range(5):
+        ledger.create(f"r{n}", kind="digest", recipient=f"p{n}@example.org", reference="e")
+    first = ledger.get("r0")
+    assert first is not None
+    ledger.mark("r0", JobStatus.SENT, "250 ok")
+    ledger.mark("r1", JobStatus.DEFERRED, "451 4.7.1 greylisted")
+    ledger.mark("r2", JobStatus.DEFERRED, "451 4.7.1 greylisted")
+    ledger.mark("r3", JobStatus.FAILED, "550 5.1.1 no such user")
+    oldest = ledger.oldest_unfinished("digest")
+    assert oldest is not None and abs((oldest - first.created_at).total_seconds()) < 5
+    assert ledger.oldest_unfinished("share") is None
+    top = ledger.top_replies(utcnow() - timedelta(hours=1),
+                             [JobStatus.DEFERRED, JobStatus.FAILED])
+    assert top == [("deferred", "451 4.7.1 greylisted", 2),
+                   ("failed", "550 5.1.1 no such user", 1)]
+    assert ledger.top_replies(utcnow() + timedelta(minutes=1), [JobStatus.FAILED]) == []

@@ -1,20 +1,11 @@
-"""The delivery ledger: one row per message sent or attempted, in the `deliveries` table.
-
-It is what makes redelivery safe: a worker claims a delivery before sending and marks
-it sent after, so a task that runs twice (acks_late, a retry, a crash) finds it sent
-and does not e-mail anyone again. The claim is one conditional UPDATE, atomic on
-SQLite and PostgreSQL alike, so any number of workers on any machines can race for it.
-"""
+"""The ledger's writes: new rows, claims, outcomes, re-queues, digest rows in bulk."""
 
 from __future__ import annotations
 
 import contextlib
 import json
-import time
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -40,94 +31,18 @@ from mailer.db import (
     refresh_statistics,
     transaction,
 )
+from mailer.delivery.ledger.queries import LedgerQueries
+from mailer.delivery.ledger.records import (
+    FINAL,
+    NOT_QUEUED,
+    Claim,
+    Claimed,
+    JobStatus,
+    Kind,
+    Resent,
+)
 from mailer.errors import ServiceUnavailable
 from mailer.models import DeliveryRow, UTCDateTime, utcnow
-from mailer.validation import mask_address
-
-
-class Kind(StrEnum):
-    """What a row of `deliveries` is."""
-
-    SHARE = "share"
-    CONFIRM = "confirm"
-    DIGEST = "digest"
-
-
-class JobStatus(StrEnum):
-    QUEUED = "queued"
-    SENDING = "sending"
-    DEFERRED = "deferred"
-    SENT = "sent"
-    FAILED = "failed"
-    EXPIRED = "expired"  # a digest that could not go out in its window: never sent late
-    SKIPPED = "skipped"  # a digest whose subscriber left between planning and sending
-    SUPPRESSED = "suppressed"  # not sent: the address is on the suppression list
-    CANCELLED = "cancelled"  # not sent: its digest run was cancelled
-
-
-FINAL = {JobStatus.SENT, JobStatus.FAILED, JobStatus.EXPIRED, JobStatus.SKIPPED,
-         JobStatus.SUPPRESSED, JobStatus.CANCELLED}
-# A share the broker refused: the client got a 503, so resending it would send what
-# its sender was told had not been accepted.
-NOT_QUEUED = "not queued: the broker did not take the job"
-
-
-class Claim(StrEnum):
-    CLAIMED = "claimed"  # go ahead and send
-    DONE = "done"  # already sent or failed: do nothing
-    BUSY = "busy"  # another worker holds the lease: look again later
-
-
-@dataclass(frozen=True)
-class JobRecord:
-    id: str
-    kind: str
-    status: JobStatus
-    recipient: str
-    reference: str
-    attempts: int
-    last_reply: str
-    created_at: datetime
-    updated_at: datetime
-    run_id: str | None = None
-
-    def public(self) -> dict[str, object]:
-        """What the HTTP API may show anyone holding the job id: the address is masked."""
-        return {
-            "job_id": self.id, "kind": self.kind, "status": self.status.value,
-            "recipient": mask_address(self.recipient), "reference": self.reference,
-            "attempts": self.attempts, "last_reply": self.last_reply,
-            "created_at": self.created_at.isoformat(), "updated_at": self.updated_at.isoformat(),
-        }
-
-
-@dataclass(frozen=True)
-class Claimed:
-    id: str
-    subscriber_id: str
-    reference: str
-    attempts: int
-    created_at: datetime | None = None
-
-
-def summarise(counts: dict[JobStatus, int]) -> str:
-    return ", ".join(f"{n} {status.value}" for status, n in sorted(counts.items()))
-
-
-def _record(row: DeliveryRow) -> JobRecord:
-    return JobRecord(id=row.id, kind=row.kind, status=JobStatus(row.status),
-                     recipient=row.recipient, reference=row.reference, attempts=row.attempts,
-                     last_reply=row.last_reply, created_at=row.created_at,
-                     updated_at=row.updated_at, run_id=row.run_id)
-
-
-@dataclass(frozen=True)
-class Resent:
-    id: str
-    kind: str
-    payload: dict[str, Any] | None
-    run_id: str | None
-
 
 _RECORD_FROM_ARRAYS = text("""
     UPDATE deliveries AS d
@@ -148,7 +63,7 @@ def _new_rows(jobs: Sequence[tuple[str, str, str, str, dict[str, Any] | None]]
             for job_id, kind, recipient, reference, payload in jobs]
 
 
-class DeliveryLedger:
+class DeliveryLedger(LedgerQueries):
     def __init__(self, sessions: SessionFactory) -> None:
         self._sessions = sessions
         self._kept: dict[str, Connection] = {}  # see _commit_kept
@@ -310,48 +225,6 @@ class DeliveryLedger:
             with contextlib.suppress(SQLAlchemyError):
                 connection.close()
 
-    def run_counts(self, run_id: str) -> dict[JobStatus, int]:
-        """How many of a digest run's messages are in each state."""
-        return self._counts(DeliveryRow.run_id == run_id)
-
-    def kind_counts(self, kind: str) -> dict[JobStatus, int]:
-        """How many messages of one kind (share, confirm, digest) are in each state."""
-        return self._counts(DeliveryRow.kind == kind)
-
-    def _counts(self, where: Any) -> dict[JobStatus, int]:
-        with transaction(self._sessions) as session:
-            rows = session.execute(select(DeliveryRow.status, func.count()).where(where)
-                                   .group_by(DeliveryRow.status)).all()
-        return {JobStatus(status): int(count) for status, count in rows}
-
-    def wait_for_run(self, run_id: str, total: int, timeout: float,
-                     on_progress: Callable[[int], None] | None = None,
-                     poll: float = 0.1) -> dict[JobStatus, int]:
-        """Poll a digest run until `total` of its messages are final or `timeout`
-        passes; `on_progress(finished)` after each look. Returns the last counts."""
-        deadline = time.monotonic() + timeout
-        while True:
-            counts = self.run_counts(run_id)
-            finished = sum(n for status, n in counts.items() if status in FINAL)
-            if on_progress is not None:
-                on_progress(finished)
-            if finished >= total or time.monotonic() > deadline:
-                return counts
-            time.sleep(poll)
-
-    def failed(self, since: datetime | None = None, *, run_id: str | None = None,
-               limit: int = 1000) -> list[JobRecord]:
-        """Failed messages, newest first."""
-        query = select(DeliveryRow).where(DeliveryRow.status == JobStatus.FAILED.value)
-        if since is not None:
-            query = query.where(DeliveryRow.updated_at >= since)
-        if run_id is not None:
-            query = query.where(DeliveryRow.run_id == run_id)
-        with transaction(self._sessions) as session:
-            rows = session.execute(query.order_by(DeliveryRow.updated_at.desc())
-                                   .limit(limit)).scalars()
-            return [_record(row) for row in rows]
-
     def requeue_failed(self, *, run_id: str | None, digest_until: datetime,
                        cancelled_runs: Collection[str] = ()) -> list[Resent]:
         """Failed messages back to `queued`, in one atomic UPDATE: two operators
@@ -480,23 +353,3 @@ class DeliveryLedger:
                 .values(status=JobStatus.CANCELLED.value, lease_until=None, updated_at=utcnow(),
                         last_reply="not sent: run cancelled"))
             return int(getattr(result, "rowcount", 0))
-
-    def outcome_counts(self, since: datetime, statuses: Collection[JobStatus]
-                       ) -> dict[str, dict[str, int]]:
-        """kind -> status -> how many messages reached it since `since` (every status
-        asked for is present, 0 where none)."""
-        with transaction(self._sessions) as session:
-            rows = session.execute(
-                select(DeliveryRow.kind, DeliveryRow.status, func.count())
-                .where(DeliveryRow.updated_at >= since)
-                .where(DeliveryRow.status.in_([s.value for s in statuses]))
-                .group_by(DeliveryRow.kind, DeliveryRow.status)).all()
-        found: dict[str, dict[str, int]] = {}
-        for kind, status, count in rows:
-            found.setdefault(kind, {s.value: 0 for s in statuses})[status] = int(count)
-        return found
-
-    def get(self, job_id: str) -> JobRecord | None:
-        with transaction(self._sessions) as session:
-            row = session.get(DeliveryRow, job_id)
-            return _record(row) if row else None

@@ -1,0 +1,96 @@
+"""What the delivery ledger holds and hands out: the kinds and states of a message, and
+the records the ledger returns (mailer/delivery/ledger/ owns the `deliveries` table)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from mailer.models import DeliveryRow
+from mailer.validation import mask_address
+
+
+class Kind(StrEnum):
+    """What a row of `deliveries` is."""
+
+    SHARE = "share"
+    CONFIRM = "confirm"
+    DIGEST = "digest"
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    DEFERRED = "deferred"
+    SENT = "sent"
+    FAILED = "failed"
+    EXPIRED = "expired"  # a digest that could not go out in its window: never sent late
+    SKIPPED = "skipped"  # a digest whose subscriber left between planning and sending
+    SUPPRESSED = "suppressed"  # not sent: the address is on the suppression list
+    CANCELLED = "cancelled"  # not sent: its digest run was cancelled
+
+
+FINAL = {JobStatus.SENT, JobStatus.FAILED, JobStatus.EXPIRED, JobStatus.SKIPPED,
+         JobStatus.SUPPRESSED, JobStatus.CANCELLED}
+# A share the broker refused: the client got a 503, so resending it would send what
+# its sender was told had not been accepted.
+NOT_QUEUED = "not queued: the broker did not take the job"
+
+
+class Claim(StrEnum):
+    CLAIMED = "claimed"  # go ahead and send
+    DONE = "done"  # already sent or failed: do nothing
+    BUSY = "busy"  # another worker holds the lease: look again later
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: str
+    kind: str
+    status: JobStatus
+    recipient: str
+    reference: str
+    attempts: int
+    last_reply: str
+    created_at: datetime
+    updated_at: datetime
+    run_id: str | None = None
+
+    def public(self) -> dict[str, object]:
+        """What the HTTP API may show anyone holding the job id: the address is masked."""
+        return {
+            "job_id": self.id, "kind": self.kind, "status": self.status.value,
+            "recipient": mask_address(self.recipient), "reference": self.reference,
+            "attempts": self.attempts, "last_reply": self.last_reply,
+            "created_at": self.created_at.isoformat(), "updated_at": self.updated_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: str
+    subscriber_id: str
+    reference: str
+    attempts: int
+    created_at: datetime | None = None
+
+
+def summarise(counts: dict[JobStatus, int]) -> str:
+    return ", ".join(f"{n} {status.value}" for status, n in sorted(counts.items()))
+
+
+def _record(row: DeliveryRow) -> JobRecord:
+    return JobRecord(id=row.id, kind=row.kind, status=JobStatus(row.status),
+                     recipient=row.recipient, reference=row.reference, attempts=row.attempts,
+                     last_reply=row.last_reply, created_at=row.created_at,
+                     updated_at=row.updated_at, run_id=row.run_id)
+
+
+@dataclass(frozen=True)
+class Resent:
+    id: str
+    kind: str
+    payload: dict[str, Any] | None
+    run_id: str | None
