@@ -41,6 +41,9 @@ class RunInfo:
     created_at: datetime
 
 
+RUN_STATES = ("running", "paused", "cancelled", "done")  # RunStatus, and `done`
+
+
 @dataclass(frozen=True)
 class RunProgress:
     """A run as people see it: the one place that says when a run is `done`, so the

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import redis
 from prometheus_client.core import (
@@ -17,9 +20,16 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from mailer.delivery.ledger import JobStatus, Kind
 from mailer.delivery.recorder import HISTOGRAMS, KEY_PREFIX, MESSAGES, MINUTE_PREFIX
-from mailer.queue import DIGEST_QUEUE, SHARE_QUEUE
+from mailer.digest.runs import RUN_STATES
+from mailer.errors import MailerError
+from mailer.models import utcnow
+from mailer.queue import DIGEST_QUEUE, SHARE_QUEUE, JobQueue
 from mailer.sending.relay_health import RelayHealth
+
+if TYPE_CHECKING:
+    from mailer.services import Stores
 
 
 def sent_per_minute(client: redis.Redis, minutes: int = 60,
@@ -95,3 +105,46 @@ class RedisCollector(Collector):
         for relay in self._relays:
             healthy.add_metric([relay], 0 if relay in down else 1)
         yield healthy
+
+
+class ServiceCollector(Collector):
+    """What only the database and the broker know, read at each scrape: workers on each
+    queue (a ping, `timeout` seconds), digest runs by state, digests that wait too
+    long or missed their window. The API serves these; any number of API processes
+    give the same figures."""
+
+    def __init__(self, stores: Stores, queue: JobQueue,
+                 queues: Sequence[str] = (SHARE_QUEUE, DIGEST_QUEUE),
+                 timeout: float = 0.5) -> None:
+        self._stores = stores
+        self._queue = queue
+        self._queues = queues
+        self._timeout = timeout
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        consumers = GaugeMetricFamily("mailer_queue_consumers",
+                                      "Workers consuming the queue (those that answered a "
+                                      "ping)", labels=["queue"])
+        try:
+            workers = self._queue.worker_queues(self._timeout)
+        except MailerError:
+            workers = {}
+        for name in self._queues:
+            consumers.add_metric([name], sum(name in qs for qs in workers.values()))
+        yield consumers
+        runs = GaugeMetricFamily("mailer_digest_runs", "The last 20 digest runs by state",
+                                 labels=["state"])
+        states = Counter(p.state for p in self._stores.runs.progress(20))
+        for state in RUN_STATES:
+            runs.add_metric([state], states.get(state, 0))
+        yield runs
+        now = utcnow()
+        oldest = self._stores.ledger.oldest_unfinished(Kind.DIGEST)
+        yield GaugeMetricFamily("mailer_digest_oldest_unsent_seconds",
+                                "Age of the oldest digest still waiting to go out (0: none)",
+                                value=(now - oldest).total_seconds() if oldest else 0.0)
+        expired = self._stores.ledger.outcome_counts(now - timedelta(hours=1),
+                                                     [JobStatus.EXPIRED])
+        yield GaugeMetricFamily("mailer_digests_expired_last_hour",
+                                "Digests given up in the last hour: not sent within their "
+                                "window", value=expired.get(Kind.DIGEST, {}).get("expired", 0))

@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mailer.config import Settings, load_settings
 from mailer.errors import MailerError, NotFound
 from mailer.limits import parse_networks
-from mailer.ops.metrics import RedisCollector
+from mailer.ops.metrics import RedisCollector, ServiceCollector
 from mailer.queue import JobQueue, load_job_queue
 from mailer.render import make_environment
 from mailer.services import (
@@ -86,6 +86,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
     client = make_redis(settings)
     metrics = CollectorRegistry()
     metrics.register(RedisCollector(client, relays=[r.id for r in settings.smtp_relays]))
+    metrics.register(ServiceCollector(db, job_queue))
     context = WebContext(
         settings=settings, db=db, queue=job_queue, redis=client,
         pages=web_pages(settings), site=site_of(settings),

@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mailer.config import Settings
 from mailer.delivery.recorder import MetricsRecorder
-from mailer.ops.metrics import RedisCollector, oldest_age
+from mailer.ops.metrics import RedisCollector, ServiceCollector, oldest_age
 from mailer.web.app import create_app
 
 
@@ -75,3 +75,47 @@ def test_metrics_endpoint_sees_a_queued_share(make_settings: Callable[..., Setti
     got = samples(page.text)
     assert got[("mailer_queue_depth", (("queue", "share"),))] == 1
     assert 0 <= got[("mailer_queue_oldest_seconds", (("queue", "share"),))] < 60
+    assert got[("mailer_queue_consumers", (("queue", "share"),))] == 0, "no worker runs"
+    assert got[("mailer_digest_oldest_unsent_seconds", ())] == 0
+
+
+def test_digest_figures_come_from_the_database(make_settings: Callable[..., Settings],
+                                               redis_client: redis.Redis) -> None:
+    """A run with its messages all final reads `done`; a paused one `paused`; a digest
+    waiting has an age; one given up counts as expired."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from mailer.delivery.ledger import JobStatus
+    from mailer.models import DeliveryRow, utcnow
+    from mailer.queue import load_job_queue
+    from mailer.services import open_stores
+
+    settings = make_settings()
+    stores = open_stores(settings)
+    now = utcnow()
+    for run_id, rows in (("run-done", ("d1",)), ("run-paused", ("p1",))):
+        stores.runs.open(run_id, "2020-10-28", now)
+        stores.runs.set_total(run_id, len(rows))
+        for row in rows:
+            stores.ledger.create(row, kind="digest", recipient=f"{row}@example.org",
+                                 reference="2020-10-28")
+            with stores.sessions.begin() as session:  # as the planner files its rows
+                session.execute(update(DeliveryRow).where(DeliveryRow.id == row)
+                                .values(run_id=run_id))
+    stores.ledger.mark("d1", JobStatus.SENT, "250 ok")
+    stores.runs.pause("run-paused", "relay refused us")
+    stores.ledger.create("x1", kind="digest", recipient="x1@example.org", reference="e")
+    stores.ledger.mark("x1", JobStatus.EXPIRED, "not sent within its window")
+    registry = CollectorRegistry()
+    queue = load_job_queue(settings)
+    registry.register(ServiceCollector(stores, queue, timeout=0.2))
+    got = samples(generate_latest(registry).decode())
+    queue.close()
+    assert got[("mailer_digest_runs", (("state", "done"),))] == 1
+    assert got[("mailer_digest_runs", (("state", "paused"),))] == 1
+    assert got[("mailer_digest_runs", (("state", "running"),))] == 0
+    assert 0 <= got[("mailer_digest_oldest_unsent_seconds", ())] < timedelta(minutes=5).seconds
+    assert got[("mailer_digests_expired_last_hour", ())] == 1
+    assert got[("mailer_queue_consumers", (("queue", "digest"),))] == 0
