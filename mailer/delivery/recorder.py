@@ -25,6 +25,10 @@ import redis
 
 KEY_PREFIX = "mailer:metrics:"
 MESSAGES = KEY_PREFIX + "messages"
+# Every outcome a message can have (verdict.Verdict.outcome, and `suppressed`): the
+# exposition lists each kind with each, from 0, since a counter that appears only at
+# its first increment hides that increment from rate() and the alerts built on it.
+OUTCOMES = ("sent", "deferred", "failed", "suppressed", "throttled")
 MINUTE_PREFIX = KEY_PREFIX + "minute:"
 HISTOGRAMS: dict[str, tuple[str, tuple[float, ...]]] = {
     "smtp_seconds": ("Time from a message going out to the relay's reply",

@@ -21,7 +21,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from mailer.delivery.ledger import JobStatus, Kind
-from mailer.delivery.recorder import HISTOGRAMS, KEY_PREFIX, MESSAGES, MINUTE_PREFIX
+from mailer.delivery.recorder import HISTOGRAMS, KEY_PREFIX, MESSAGES, MINUTE_PREFIX, OUTCOMES
 from mailer.digest.runs import RUN_STATES
 from mailer.errors import MailerError
 from mailer.models import utcnow
@@ -74,9 +74,11 @@ class RedisCollector(Collector):
                                   HistogramMetricFamily]:
         messages = CounterMetricFamily("mailer_messages", "Delivery outcomes by kind",
                                        labels=["kind", "outcome"])
-        for field, n in sorted(self._client.hgetall(MESSAGES).items()):
-            kind, _, outcome = _text(field).partition("|")
-            messages.add_metric([kind, outcome], int(n))
+        counts = {f"{kind.value}|{outcome}": 0 for kind in Kind for outcome in OUTCOMES}
+        counts.update({_text(k): int(n) for k, n in self._client.hgetall(MESSAGES).items()})
+        for field, n in sorted(counts.items()):
+            kind, _, outcome = field.partition("|")
+            messages.add_metric([kind, outcome], n)
         yield messages
         for name, (doc, bounds) in HISTOGRAMS.items():
             stored = {_text(k): float(v) for k, v in
