@@ -7,8 +7,9 @@ Redis keys:
     mailer:metrics:messages          hash  "<kind>|<outcome>" -> messages
     mailer:metrics:hist:<name>       hash  "<bucket upper bound>" -> observations in it,
                                            "+Inf", "sum", "count"
-    mailer:metrics:minute:<minute>   hash  kind -> messages sent in that minute (Unix
-                                           time // 60); expires after two hours
+    mailer:metrics:minute:<minute>   hash  "<kind>|<outcome>" -> messages that had that
+                                           outcome (sent, deferred, failed) in that minute
+                                           (Unix time // 60); expires after two hours
 
 Workers buffer what they observe and write it in one pipeline per message (shares)
 or per ledger commit (digest batches).
@@ -29,6 +30,7 @@ MESSAGES = KEY_PREFIX + "messages"
 # exposition lists each kind with each, from 0, since a counter that appears only at
 # its first increment hides that increment from rate() and the alerts built on it.
 OUTCOMES = ("sent", "deferred", "failed", "suppressed", "throttled")
+CHARTED = ("sent", "deferred", "failed")  # per minute, for the ops page's chart
 MINUTE_PREFIX = KEY_PREFIX + "minute:"
 HISTOGRAMS: dict[str, tuple[str, tuple[float, ...]]] = {
     "smtp_seconds": ("Time from a message going out to the relay's reply",
@@ -52,8 +54,8 @@ class MetricsRecorder:
 
     def message(self, kind: str, outcome: str) -> None:
         self._messages[f"{kind}|{outcome}"] += 1
-        if outcome == "sent":
-            self._minutes[(int(time.time() // 60), kind)] += 1
+        if outcome in CHARTED:
+            self._minutes[(int(time.time() // 60), f"{kind}|{outcome}")] += 1
 
     def observe(self, name: str, seconds: float) -> None:
         bounds = HISTOGRAMS[name][1]

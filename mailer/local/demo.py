@@ -47,6 +47,7 @@ class Stack:
         """The shell line that points `mailer` in another terminal at this stack."""
         values = {"MAILER_REDIS_URL": self.settings.redis_url,
                   "MAILER_DATABASE_URL": self.settings.database,
+                  "MAILER_SMTP_URL": self.settings.smtp_url,
                   "MAILER_VAR_DIR": str(self.settings.var_dir.resolve()),
                   "MAILER_API_KEY": self.api_key}
         return "export " + " ".join(f"{name}={shlex.quote(value)}"
@@ -63,7 +64,8 @@ def run_stack(base: Settings, *, api_port: int | None = None) -> Iterator[Stack]
     upgrade(engine)
     engine.dispose()
     with ExitStack() as stack:
-        redis_server = RedisServer(var / "redis").start()
+        # Kept on disk: the queue, and the figures /ops shows, outlive a restart.
+        redis_server = RedisServer(var / "redis", append_only=True).start()
         stack.callback(redis_server.stop)
         smtp_port = free_port()
         sink = start_sink(base.outbox_dir, port=smtp_port)

@@ -32,17 +32,49 @@ if TYPE_CHECKING:
     from mailer.services import Stores
 
 
-def sent_per_minute(client: redis.Redis, minutes: int = 60,
-                    now: float | None = None) -> list[tuple[int, int]]:
-    """(Unix minute, messages sent) for the last `minutes` minutes, oldest first."""
+def per_minute(client: redis.Redis, minutes: int = 60, now: float | None = None
+               ) -> list[tuple[int, dict[str, int]]]:
+    """(Unix minute, {"<kind>|<outcome>": messages}) for the last `minutes` minutes,
+    oldest first. A field holding only a kind (written before outcomes were charted)
+    counts as sent."""
     last = int((now or time.time()) // 60)
     span = range(last - minutes + 1, last + 1)
     with client.pipeline(transaction=False) as pipe:
         for minute in span:
-            pipe.hvals(f"{MINUTE_PREFIX}{minute}")
-        counts = pipe.execute()
-    return [(minute, sum(int(v) for v in values)) for minute, values in zip(span, counts,
-                                                                             strict=True)]
+            pipe.hgetall(f"{MINUTE_PREFIX}{minute}")
+        found = pipe.execute()
+    return [(minute, {(_text(k) if "|" in _text(k) else f"{_text(k)}|sent"): int(v)
+                      for k, v in fields.items()})
+            for minute, fields in zip(span, found, strict=True)]
+
+
+def sent_per_minute(client: redis.Redis, minutes: int = 60,
+                    now: float | None = None) -> list[tuple[int, int]]:
+    """(Unix minute, messages sent) for the last `minutes` minutes, oldest first."""
+    return [(minute, sum(n for field, n in counts.items() if field.endswith("|sent")))
+            for minute, counts in per_minute(client, minutes, now)]
+
+
+def quantiles(client: redis.Redis, name: str, wanted: Sequence[float]
+              ) -> tuple[int, list[float | None]]:
+    """(observations, the `wanted` quantiles) of a histogram the workers keep, since its
+    counters began, interpolated within buckets as Prometheus' histogram_quantile does;
+    None where nothing was observed, or the quantile lies past the last bound."""
+    bounds = HISTOGRAMS[name][1]
+    stored = {_text(k): float(v) for k, v in client.hgetall(f"{KEY_PREFIX}hist:{name}").items()}
+    total = int(stored.get("count", 0))
+    found: list[float | None] = []
+    for q in wanted:
+        rank, below, lower = q * total, 0.0, 0.0
+        value: float | None = None
+        for bound in bounds:
+            inside = stored.get(repr(bound), 0.0)
+            if total and below + inside >= rank:
+                value = lower + (bound - lower) * ((rank - below) / inside if inside else 0)
+                break
+            below, lower = below + inside, bound
+        found.append(value)
+    return total, found
 
 
 def _text(value: bytes | str) -> str:

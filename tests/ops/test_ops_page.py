@@ -49,3 +49,40 @@ def test_ops_page_and_its_figures(client: TestClient, redis_client: redis.Redis)
     assert sum(m["sent"] for m in status["throughput"]) == 7, "failures are not throughput"
     assert {q["name"] for q in status["queues"]} == {"share", "digest"}
     assert status["healthy"] is False and "no worker answered a ping" in status["problems"]
+    assert 'name="viewport"' in page.text
+
+
+def test_the_dashboard_figures(client: TestClient, redis_client: redis.Redis,
+                               make_settings: Callable[..., Settings]) -> None:
+    """Outcomes per minute per kind, the top replies of the hour, SMTP reply time and
+    times in the site's zone, all from Redis and the database: a new API process (a
+    restart) shows the same figures."""
+    from mailer.delivery.ledger import JobStatus
+    from mailer.services import open_stores
+
+    recorder = MetricsRecorder(redis_client)
+    for outcome, n in (("sent", 5), ("deferred", 2), ("failed", 1)):
+        for _ in range(n):
+            recorder.message("share", outcome)
+    for seconds in [0.004] * 9 + [0.8]:
+        recorder.observe("smtp_seconds", seconds)
+    recorder.flush()
+    ledger = open_stores(make_settings(api_key=KEY), seed=False).ledger
+    for n, (status, reply) in enumerate([(JobStatus.DEFERRED, "451 4.7.1 greylisted")] * 3
+                                        + [(JobStatus.FAILED, "550 5.1.1 no such user")]):
+        ledger.create(f"j{n}", kind="share", recipient=f"p{n}@example.org", reference="a")
+        ledger.mark(f"j{n}", status, reply)
+    first = client.get("/ops/status.json", headers=BASIC).json()
+    with TestClient(create_app(make_settings(api_key=KEY))) as restarted:
+        again = restarted.get("/ops/status.json", headers=BASIC).json()
+    for status in (first, again):
+        share = status["chart"]["kinds"]["share"]
+        assert (sum(share["sent"]), sum(share["deferred"]), sum(share["failed"])) == (5, 2, 1)
+        assert len(status["chart"]["minutes"]) == 60 and ":" in status["chart"]["minutes"][0]
+        assert status["top_replies"][:2] == [
+            {"status": "deferred", "reply": "451 4.7.1 greylisted", "messages": 3},
+            {"status": "failed", "reply": "550 5.1.1 no such user", "messages": 1}]
+        assert status["smtp_latency"]["observed"] == 10
+        assert 0.0025 < status["smtp_latency"]["p50"] <= 0.005
+        assert 0.5 < status["smtp_latency"]["p99"] <= 1.0
+        assert status["timezone"] == "Asia/Baku, UTC+0400"

@@ -60,6 +60,14 @@ def check(driver: Any, where: str, *, axe: bool) -> list[str]:
     return problems
 
 
+def wait_for_text(driver: Any, element_id: str, texts: set[str]) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    WebDriverWait(driver, 20).until(
+        lambda d: d.find_element(By.ID, element_id).text in texts)
+
+
 def submit(driver: Any, form_id: str, values: dict[str, str]) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.expected_conditions import staleness_of
@@ -99,6 +107,10 @@ def test_every_page_fits_every_width_and_passes_axe(
         driver.get(url + path)
         assert driver.title, f"{name} has a title"
         problems += check(driver, name, axe=True)
+    # The ops page, behind the API key (Basic auth), once its script has its figures.
+    driver.get(url.replace("http://", "http://ops:browser-key@") + "/ops")
+    wait_for_text(driver, "verdict", {"healthy", "degraded"})
+    problems += check(driver, "ops page", axe=True)
     # Pages that answer a form: the form's errors, and what follows a post.
     browser.set_width(driver, 1280)
     driver.get(f"{url}/articles/{SEED_ID}")

@@ -4,7 +4,8 @@ page (the API key as the Basic-auth password)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import redis
 from fastapi import APIRouter, Request
@@ -12,8 +13,11 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
+from mailer.delivery.ledger import JobStatus, Kind
+from mailer.delivery.recorder import CHARTED
 from mailer.errors import MailerError, ServiceUnavailable, Unauthorized
-from mailer.ops.metrics import sent_per_minute
+from mailer.models import utcnow
+from mailer.ops.metrics import per_minute, quantiles
 from mailer.ops.status import collect, relay_states
 from mailer.web.context import Ctx, WebContext
 from mailer.web.forms import check_api_key
@@ -76,16 +80,48 @@ async def ops_status(request: Request, ctx: Ctx) -> Response:
         return denied
 
     def gather() -> dict[str, object]:
-        snapshot = collect(ctx.settings, ctx.db, ctx.redis, ctx.queue, max_age=300,
-                           timeout=0.5).as_dict()
-        snapshot["throughput"] = [
-            {"minute": datetime.fromtimestamp(m * 60, UTC).strftime("%H:%M"), "sent": n}
-            for m, n in sent_per_minute(ctx.redis)]
-        return snapshot
+        return dashboard(ctx)
     try:
         return JSONResponse(await run_in_threadpool(gather))
     except redis.RedisError as exc:
         raise ServiceUnavailable(f"status unavailable (Redis): {exc}") from None
+
+
+def dashboard(ctx: WebContext) -> dict[str, object]:
+    """`mailer status --json`'s figures, and what only the page shows: outcomes per
+    minute per kind, the commonest deferral and failure replies of the hour, SMTP reply
+    time; times in the site's zone. Everything is read from Redis and the database,
+    so an API restart changes nothing on the page."""
+    zone = ctx.settings.zone
+    snapshot = collect(ctx.settings, ctx.db, ctx.redis, ctx.queue, max_age=300,
+                       timeout=0.5).as_dict()
+    minutes = per_minute(ctx.redis)
+    kinds = sorted({field.partition("|")[0] for _, counts in minutes for field in counts}
+                   | {Kind.SHARE.value, Kind.DIGEST.value})
+    observed, (p50, p99) = quantiles(ctx.redis, "smtp_seconds", (0.5, 0.99))
+    now = datetime.now(zone)
+    labels = [datetime.fromtimestamp(m * 60, zone).strftime("%H:%M") for m, _ in minutes]
+    series = {kind: {outcome: [counts.get(f"{kind}|{outcome}", 0) for _, counts in minutes]
+                     for outcome in CHARTED} for kind in kinds}
+    snapshot.update(
+        timezone=f"{zone.key}, UTC{now:%z}",
+        at_local=now.strftime("%H:%M:%S"),
+        chart={"minutes": labels, "kinds": series},
+        throughput=[{"minute": label, "sent": sum(s["sent"][i] for s in series.values())}
+                    for i, label in enumerate(labels)],
+        top_replies=[{"status": status, "reply": reply, "messages": n}
+                     for status, reply, n in ctx.db.ledger.top_replies(
+                         utcnow() - timedelta(hours=1),
+                         [JobStatus.DEFERRED, JobStatus.FAILED], limit=6)],
+        smtp_latency={"observed": observed, "p50": p50, "p99": p99},
+        next_digest_local=_local(snapshot.get("next_digest"), zone))
+    return snapshot
+
+
+def _local(iso: object, zone: ZoneInfo) -> str | None:
+    if not isinstance(iso, str):
+        return None
+    return datetime.fromisoformat(iso).astimezone(zone).strftime("%d %b %H:%M")
 
 
 @router.get("/readyz")
