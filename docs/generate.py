@@ -92,7 +92,11 @@ def cli_reference() -> str:
     lines = ["# CLI", "", GENERATED, "",
              "Exit codes: 0 done, 1 what the command waited for failed (or `status` found "
              "a problem), 2 bad input or configuration (one line on stderr), 3 a service "
-             "(Redis, the broker, the database) did not answer, 130 interrupted.", ""]
+             "(Redis, the broker, the database) did not answer (one line naming it and "
+             "its URL, password hidden), 130 interrupted. With `--json`, a failure is one "
+             "JSON object on stdout instead: `{\"error\": …, \"exit_code\": …}`. Never a "
+             "traceback: an unexpected error is one line too, and `MAILER_DEBUG=1` shows "
+             "the traceback.", ""]
     return "\n".join(lines + _command_lines(cli, "mailer")) + "\n"
 
 
