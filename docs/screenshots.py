@@ -1,4 +1,5 @@
-"""Screenshots of every e-mail at 375 and 600 px, in Debian's Chromium, for the README:
+"""Screenshots of every e-mail at 375 and 600 px, and of the share and digest e-mails in
+dark mode at 375 px, in Debian's Chromium, for the README:
 
     .venv/bin/python docs/screenshots.py     # writes docs/screenshots/<e-mail>-<width>.png
 
@@ -22,6 +23,7 @@ from tests.support.samples import sample_emails  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 WIDTHS = (375, 600)
+DARK = ("share", "digest-many")  # also drawn with prefers-color-scheme: dark
 
 
 def main() -> int:
@@ -44,12 +46,17 @@ def main() -> int:
                 page = Path(scratch, f"{name}.html")
                 page.write_text(html, encoding="utf-8")
                 driver.get(page.as_uri())
-                for width in WIDTHS:
+                shots = [(width, "light") for width in WIDTHS]
+                shots += [(375, "dark")] if name in DARK else []
+                for width, scheme in shots:
+                    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {
+                        "features": [{"name": "prefers-color-scheme", "value": scheme}]})
                     browser.set_width(driver, width)
                     height = driver.execute_script(
                         "return document.documentElement.scrollHeight")
                     browser.set_width(driver, width, int(height))
-                    shot = OUT / f"{name}-{width}.png"
+                    suffix = "-dark" if scheme == "dark" else ""
+                    shot = OUT / f"{name}-{width}{suffix}.png"
                     driver.save_screenshot(str(shot))
                     print(shot.relative_to(ROOT))
     return 0

@@ -142,6 +142,14 @@ def test_every_email_fits_every_width(driver: Any, site: tuple[str, Settings, St
         page.write_text(html, encoding="utf-8")
         driver.get(page.as_uri())
         problems += check(driver, f"{name} e-mail", axe=False)
+        # The designed dark palette, for the clients that honour prefers-color-scheme:
+        # it must read as well as the light one (axe's contrast rules, among others).
+        for scheme in ("light", "dark"):
+            driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {
+                "features": [{"name": "prefers-color-scheme", "value": scheme}]})
+            browser.set_width(driver, 375)
+            problems += browser.axe_problems(driver, f"{name} e-mail, {scheme}")
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
     assert not problems, "\n".join(problems)
 
 
