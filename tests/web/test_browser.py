@@ -61,16 +61,20 @@ def check(driver: Any, where: str, *, axe: bool) -> list[str]:
 
 
 def wait_for_text(driver: Any, element_id: str, texts: set[str]) -> None:
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.wait import WebDriverWait
 
-    WebDriverWait(driver, 20).until(
+    WebDriverWait(driver, 20, ignored_exceptions=(WebDriverException,)).until(
         lambda d: d.find_element(By.ID, element_id).text in texts)
 
 
 def submit(driver: Any, form_id: str, values: dict[str, str]) -> None:
+    """Fill and send a form, and wait for the page that answers it. The old page is
+    marked, and the wait is for a complete page without the mark: asking about the
+    old form's element instead races the navigation in chromedriver."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.expected_conditions import staleness_of
     from selenium.webdriver.support.wait import WebDriverWait
 
     form = driver.find_element(By.ID, form_id)
@@ -78,8 +82,14 @@ def submit(driver: Any, form_id: str, values: dict[str, str]) -> None:
         field = form.find_element(By.NAME, name)
         field.clear()
         field.send_keys(value)
+    driver.execute_script("window.__submitted = true;")
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    WebDriverWait(driver, 15).until(staleness_of(form))  # the answer has loaded
+
+    def answered(d: Any) -> bool:
+        return bool(d.execute_script(
+            "return !window.__submitted && document.readyState === 'complete';"))
+
+    WebDriverWait(driver, 15, ignored_exceptions=(WebDriverException,)).until(answered)
 
 
 def test_every_page_fits_every_width_and_passes_axe(
