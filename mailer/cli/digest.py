@@ -115,14 +115,14 @@ def digest_run(settings: Settings, day: str, wait: bool, timeout: float) -> int:
 @pass_settings
 def digest_runs(settings: Settings, limit: int) -> int:
     """Recent digest runs, newest first, with their progress."""
-    from mailer.delivery.ledger import FINAL, JobStatus
+    from mailer.delivery.ledger import JobStatus
     from mailer.services import open_stores
 
     stores = open_stores(settings, seed=False)
     rows = []
     for progress in stores.runs.progress(limit):
         run, counts = progress.run, progress.counts
-        waiting = sum(n for status, n in counts.items() if status not in FINAL)
+        waiting = sum(counts.values()) - progress.finished
         rows.append((run.id, run.edition, progress.state, run.total, progress.sent,
                      counts.get(JobStatus.FAILED, 0), waiting,
                      progress.finished - progress.sent - counts.get(JobStatus.FAILED, 0),

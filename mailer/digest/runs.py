@@ -18,7 +18,7 @@ import redis
 from sqlalchemy import select, update
 
 from mailer.db import SessionFactory, transaction
-from mailer.delivery.ledger import FINAL, DeliveryLedger, JobStatus
+from mailer.delivery.ledger import DeliveryLedger, JobStatus, finished
 from mailer.errors import InvalidInput, NotFound, ServiceUnavailable
 from mailer.models import DigestRunRow, utcnow
 
@@ -56,7 +56,7 @@ class RunProgress:
 
     @property
     def finished(self) -> int:
-        return sum(n for status, n in self.counts.items() if status in FINAL)
+        return finished(self.counts)
 
     @property
     def sent(self) -> int:

@@ -48,13 +48,6 @@ def per_minute(client: redis.Redis, minutes: int = 60, now: float | None = None
             for minute, fields in zip(span, found, strict=True)]
 
 
-def sent_per_minute(client: redis.Redis, minutes: int = 60,
-                    now: float | None = None) -> list[tuple[int, int]]:
-    """(Unix minute, messages sent) for the last `minutes` minutes, oldest first."""
-    return [(minute, sum(n for field, n in counts.items() if field.endswith("|sent")))
-            for minute, counts in per_minute(client, minutes, now)]
-
-
 def quantiles(client: redis.Redis, name: str, wanted: Sequence[float]
               ) -> tuple[int, list[float | None]]:
     """(observations, the `wanted` quantiles) of a histogram the workers keep, since its

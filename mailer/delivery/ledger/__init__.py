@@ -19,9 +19,10 @@ from mailer.delivery.ledger.records import (
     JobStatus,
     Kind,
     Resent,
+    finished,
     summarise,
 )
 from mailer.delivery.ledger.store import DeliveryLedger
 
 __all__ = ["FINAL", "NOT_QUEUED", "Claim", "Claimed", "DeliveryLedger", "JobRecord",
-           "JobStatus", "Kind", "Resent", "summarise"]
+           "JobStatus", "Kind", "Resent", "finished", "summarise"]

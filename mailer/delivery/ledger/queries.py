@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from mailer.db import SessionFactory, transaction
-from mailer.delivery.ledger.records import FINAL, JobRecord, JobStatus, _record
+from mailer.delivery.ledger.records import FINAL, JobRecord, JobStatus, _record, finished
 from mailer.models import DeliveryRow
 
 
@@ -40,10 +40,10 @@ class LedgerQueries:
         deadline = time.monotonic() + timeout
         while True:
             counts = self.run_counts(run_id)
-            finished = sum(n for status, n in counts.items() if status in FINAL)
+            done = finished(counts)
             if on_progress is not None:
-                on_progress(finished)
-            if finished >= total or time.monotonic() > deadline:
+                on_progress(done)
+            if done >= total or time.monotonic() > deadline:
                 return counts
             time.sleep(poll)
 

@@ -77,6 +77,11 @@ class Claimed:
     created_at: datetime | None = None
 
 
+def finished(counts: dict[JobStatus, int]) -> int:
+    """How many of these messages are final: nothing more will happen to them."""
+    return sum(n for status, n in counts.items() if status in FINAL)
+
+
 def summarise(counts: dict[JobStatus, int]) -> str:
     return ", ".join(f"{n} {status.value}" for status, n in sorted(counts.items()))
 
