@@ -39,7 +39,7 @@ from mailer.delivery.ledger import FINAL  # noqa: E402
 from mailer.local.embedded import RedisServer, WorkerProcess, free_port, worker_env  # noqa: E402
 from mailer.sending.dkim import generate_key  # noqa: E402
 from mailer.services import make_planner, open_stores  # noqa: E402
-from mailer.subscriptions.store import Preferences, SignUp  # noqa: E402
+from mailer.subscriptions.model import Preferences, SignUp  # noqa: E402
 from worker.producer import CeleryJobQueue  # noqa: E402
 
 EDITION = date(2026, 11, 26)

@@ -34,8 +34,9 @@ from mailer.sending.smtp import SmtpBackend
 from mailer.sending.transport import EmailBackend
 from mailer.share.flow import ShareMail
 from mailer.share.once import ShareOnce
+from mailer.subscriptions.model import Preferences, SectionCatalog
 from mailer.subscriptions.signup import ConfirmMail
-from mailer.subscriptions.store import Preferences, SectionCatalog, SubscriberStore
+from mailer.subscriptions.store import SubscriberStore
 from mailer.tokens import Purpose, Tokens
 from mailer.validation import ShareRequest
 from mailer.web.flood import FloodGate, address_key, mailbox_key

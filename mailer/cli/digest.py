@@ -42,7 +42,7 @@ def digest_preview(settings: Settings, day: str, sections: str, tz: str,
     from mailer.cli.mail import article_store_for_reading
     from mailer.digest.plan import Variant, edition_bounds, in_sections
     from mailer.services import default_preferences, make_catalog, make_digest_mail
-    from mailer.subscriptions.store import validate_preferences
+    from mailer.subscriptions.model import validate_preferences
 
     edition = _edition(day)
     prefs, errors = validate_preferences({"sections": sections, "timezone": tz},

@@ -60,8 +60,8 @@ def subscribers_add(settings: Settings, email: str, name: str, sections: str, tz
     """Sign EMAIL up: pending with a confirmation e-mail, or active with --confirmed."""
     from mailer.queue import load_job_queue
     from mailer.services import default_preferences, make_catalog, open_stores, resend_after
+    from mailer.subscriptions.model import validate_signup
     from mailer.subscriptions.signup import submit_signup
-    from mailer.subscriptions.store import validate_signup
 
     fields = {"email": email, "name": name, "sections": sections, "timezone": tz,
               "hour": hour}
@@ -164,7 +164,7 @@ def subscribers_export(settings: Settings, out_path: Path | None, status: str | 
     """Write subscribers as CSV."""
     from mailer.services import open_stores
     from mailer.subscriptions.csvio import write_subscribers
-    from mailer.subscriptions.store import SubscriberStatus
+    from mailer.subscriptions.model import SubscriberStatus
 
     rows = open_stores(settings, seed=False).subscribers.list(
         SubscriberStatus(status) if status else None)
@@ -184,7 +184,7 @@ def subscribers_export(settings: Settings, out_path: Path | None, status: str | 
 def subscribers_list(settings: Settings, status: str | None) -> int:
     """One line per subscriber: address, status, sections, hour and zone."""
     from mailer.services import open_stores
-    from mailer.subscriptions.store import SubscriberStatus
+    from mailer.subscriptions.model import SubscriberStatus
 
     for s in open_stores(settings, seed=False).subscribers.list(SubscriberStatus(status) if status
                                                                  else None):

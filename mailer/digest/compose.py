@@ -34,7 +34,7 @@ from mailer.sending.mime import (
     undot,
 )
 from mailer.slots import LruCache, SlotTemplate, slot
-from mailer.subscriptions.store import SectionCatalog, Subscriber
+from mailer.subscriptions.model import SectionCatalog, Subscriber
 from mailer.tokens import Purpose, Tokens
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from mailer.articles.model import Article, slugify
-from mailer.subscriptions.store import SectionCatalog
+from mailer.subscriptions.model import SectionCatalog
 
 SUBJECT_MAX = 70  # what a phone's inbox shows of a subject, about
 

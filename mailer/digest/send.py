@@ -21,7 +21,8 @@ from mailer.digest.plan import ArticleDays, Variant
 from mailer.digest.runs import DigestRuns, FailureWindow, RunStatus
 from mailer.sending.message import Envelope
 from mailer.sending.transport import EmailBackend, SendResult
-from mailer.subscriptions.store import SubscriberStatus, SubscriberStore
+from mailer.subscriptions.model import SubscriberStatus
+from mailer.subscriptions.store import SubscriberStore
 
 
 @dataclass(frozen=True)

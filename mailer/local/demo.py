@@ -245,7 +245,7 @@ def _forget_demo_readers(settings: Settings) -> None:
 
 def _active_subscribers(settings: Settings) -> set[str]:
     from mailer.services import open_stores
-    from mailer.subscriptions.store import SubscriberStatus
+    from mailer.subscriptions.model import SubscriberStatus
 
     stores = open_stores(settings, seed=False)
     try:

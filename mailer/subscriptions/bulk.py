@@ -11,7 +11,6 @@ an unsubscribe.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
@@ -20,17 +19,10 @@ from sqlalchemy.orm import Session
 
 from mailer.db import SessionFactory, refresh_statistics, transaction
 from mailer.models import UTCDateTime, utcnow
-from mailer.subscriptions.store import SignUp, email_key
+from mailer.subscriptions.model import ImportReport, SignUp, email_key
 
 _SQLITE_BATCH = 5000
 _STAGING_COLUMNS = "seq, email, email_key, name, sections, timezone, hour"
-
-
-@dataclass(frozen=True)
-class ImportReport:
-    added: int
-    updated: int
-    kept_unsubscribed: int
 
 
 def import_active(sessions: SessionFactory, signups: Iterable[SignUp]) -> ImportReport:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from mailer.errors import InvalidInput
-from mailer.subscriptions.store import (
+from mailer.subscriptions.model import (
     Preferences,
     SectionCatalog,
     SignUp,

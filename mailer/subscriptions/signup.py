@@ -17,13 +17,13 @@ from mailer.errors import NotFound, RateLimited
 from mailer.queue import CONFIRM_TASK, JobQueue
 from mailer.render import TemplateMail
 from mailer.sending.message import Envelope, build_message
-from mailer.subscriptions.store import (
+from mailer.subscriptions.model import (
     Preferences,
     SectionCatalog,
     SubscriberStatus,
-    SubscriberStore,
     validate_signup,
 )
+from mailer.subscriptions.store import SubscriberStore
 from mailer.tokens import Purpose, Tokens
 
 

@@ -23,7 +23,7 @@ from mailer.queue import JobQueue
 from mailer.render import Site
 from mailer.services import ShareGuard, Stores
 from mailer.share.once import ShareOnce
-from mailer.subscriptions.store import Preferences, SectionCatalog
+from mailer.subscriptions.model import Preferences, SectionCatalog
 from mailer.tokens import Purpose, Tokens
 from mailer.web.errors import error_status
 from mailer.web.flood import client_ip

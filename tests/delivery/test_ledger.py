@@ -10,7 +10,7 @@ from mailer.config import Settings
 from mailer.db import SessionFactory
 from mailer.delivery.ledger import NOT_QUEUED, Claim, DeliveryLedger, JobStatus
 from mailer.services import open_stores
-from mailer.subscriptions.store import Preferences, SignUp
+from mailer.subscriptions.model import Preferences, SignUp
 from mailer.validation import mask_address
 from tests.conftest import empty_database
 

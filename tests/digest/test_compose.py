@@ -15,7 +15,7 @@ from mailer.services import (
     make_digest_mail,
     make_tokens,
 )
-from mailer.subscriptions.store import Preferences, Subscriber, SubscriberStatus
+from mailer.subscriptions.model import Preferences, Subscriber, SubscriberStatus
 from mailer.tokens import Purpose
 
 EDITION = date(2026, 11, 26)

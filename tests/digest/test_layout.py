@@ -6,7 +6,7 @@ from datetime import date
 
 from mailer.articles.model import Article
 from mailer.digest.layout import SUBJECT_MAX, arrange, intro_sections, subject
-from mailer.subscriptions.store import SectionCatalog
+from mailer.subscriptions.model import SectionCatalog
 
 CATALOG = SectionCatalog(["Politics", "Economy", "Society", "World", "Culture", "Sports"])
 DAY = date(2020, 10, 28)

@@ -19,7 +19,7 @@ from mailer.delivery.ledger import JobStatus, Kind
 from mailer.digest.plan import Variant, due_edition, edition_bounds, in_sections
 from mailer.models import DeliveryRow
 from mailer.services import Stores, make_planner, open_stores
-from mailer.subscriptions.store import Preferences, SignUp
+from mailer.subscriptions.model import Preferences, SignUp
 from tests.conftest import empty_database
 from worker.producer import CeleryJobQueue
 

@@ -25,7 +25,7 @@ from mailer.services import (
     open_stores,
     retry_policy,
 )
-from mailer.subscriptions.store import Preferences, SignUp
+from mailer.subscriptions.model import Preferences, SignUp
 from tests.digest.test_compose import ARTICLES, EDITION
 from tests.support.smtp import RecordingHandler
 from worker.producer import CeleryJobQueue

@@ -24,7 +24,7 @@ from mailer.local.embedded import RedisServer, WorkerProcess, free_port, worker_
 from mailer.local.sink import start_sink
 from mailer.services import Stores, make_planner, open_stores
 from mailer.share.flow import submit_share
-from mailer.subscriptions.store import Preferences, SignUp
+from mailer.subscriptions.model import Preferences, SignUp
 from tests.conftest import TEST_SECRET
 from tests.support.smtp import RecordingHandler
 from worker.producer import CeleryJobQueue

@@ -11,7 +11,7 @@ from mailer.articles.model import Article
 from mailer.config import Settings
 from mailer.queue import DIGEST_PLAN_TASK, DIGEST_QUEUE
 from mailer.services import open_stores
-from mailer.subscriptions.store import Preferences, SignUp
+from mailer.subscriptions.model import Preferences, SignUp
 from tests.support.smtp import RecordingHandler
 from worker.producer import CeleryJobQueue
 

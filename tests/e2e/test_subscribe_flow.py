@@ -7,7 +7,7 @@ import httpx
 
 from mailer.config import Settings
 from mailer.services import open_stores
-from mailer.subscriptions.store import SubscriberStatus
+from mailer.subscriptions.model import SubscriberStatus
 from tests.e2e.conftest import PUBLIC_URL
 from tests.support.smtp import Received, RecordingHandler
 

@@ -27,7 +27,7 @@ from mailer.delivery.ledger import FINAL, JobStatus
 from mailer.local.embedded import RedisServer, WorkerProcess, free_port, worker_env
 from mailer.local.sink import start_sink
 from mailer.services import Stores, open_stores
-from mailer.subscriptions.store import Preferences, SignUp
+from mailer.subscriptions.model import Preferences, SignUp
 from tests.conftest import NO_FLOOD_LIMITS, TEST_SECRET
 from tests.support.smtp import RecordingHandler
 

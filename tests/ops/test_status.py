@@ -48,7 +48,7 @@ def test_next_digest_is_the_earliest_local_hour(capsys: pytest.CaptureFixture[st
     from mailer.config import load_settings
     from mailer.ops.status import next_digest_time
     from mailer.services import open_stores
-    from mailer.subscriptions.store import Preferences, SignUp
+    from mailer.subscriptions.model import Preferences, SignUp
 
     stores = open_stores(load_settings(), seed=False)
     for email, zone, hour in (("a@example.org", "Asia/Baku", 7),

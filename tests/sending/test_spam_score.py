@@ -22,8 +22,8 @@ from mailer.services import (
     make_tokens,
     open_stores,
 )
+from mailer.subscriptions.model import Preferences, SignUp
 from mailer.subscriptions.signup import ConfirmMail
-from mailer.subscriptions.store import Preferences, SignUp
 from tests.sending.test_dkim import digest_envelope, share_envelope
 
 LIMIT = 2.0

@@ -11,7 +11,8 @@ import pytest
 from mailer.articles.files import read_articles
 from mailer.db import session_factory
 from mailer.errors import InvalidInput
-from mailer.subscriptions.store import SubscriberStatus, SubscriberStore
+from mailer.subscriptions.model import SubscriberStatus
+from mailer.subscriptions.store import SubscriberStore
 from tests.conftest import empty_database
 from tests.support.cli import run
 

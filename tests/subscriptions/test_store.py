@@ -8,14 +8,14 @@ from sqlalchemy import update
 from mailer.db import SessionFactory
 from mailer.errors import InvalidInput, NotFound
 from mailer.models import SubscriberRow, utcnow
-from mailer.subscriptions.store import (
+from mailer.subscriptions.model import (
     Preferences,
     SectionCatalog,
     SignUp,
     SubscriberStatus,
-    SubscriberStore,
     validate_signup,
 )
+from mailer.subscriptions.store import SubscriberStore
 
 CATALOG = SectionCatalog(["Politics", "Economy", "Society"])
 DEFAULT = Preferences(("economy", "politics", "society"), "Asia/Baku", 7)

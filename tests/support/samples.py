@@ -20,8 +20,8 @@ from mailer.services import (
     make_template_mail,
     make_tokens,
 )
+from mailer.subscriptions.model import Preferences, SignUp
 from mailer.subscriptions.signup import ConfirmMail
-from mailer.subscriptions.store import Preferences, SignUp
 from mailer.validation import validate_share
 
 SEED_ID = "non-aligned-movement-support-to-azerbaijan-over-karabakh-significant"

@@ -19,7 +19,7 @@ from mailer.config import Settings
 from mailer.delivery.ledger import Kind
 from mailer.local.embedded import ApiServer, free_port
 from mailer.services import Stores, make_tokens, open_stores
-from mailer.subscriptions.store import Preferences, SignUp
+from mailer.subscriptions.model import Preferences, SignUp
 from mailer.tokens import Purpose
 from mailer.web.app import create_app
 from tests.support import browser

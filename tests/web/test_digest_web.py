@@ -12,7 +12,7 @@ from mailer.articles.model import Article
 from mailer.config import Settings
 from mailer.digest.plan import Variant
 from mailer.services import make_digest_mail, open_stores
-from mailer.subscriptions.store import Preferences, Subscriber, SubscriberStatus
+from mailer.subscriptions.model import Preferences, Subscriber, SubscriberStatus
 
 EDITION = date(2026, 11, 26)
 VARIANT = Variant(EDITION, "Asia/Baku", ("economy", "politics"))

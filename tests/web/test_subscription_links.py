@@ -16,7 +16,8 @@ from fastapi.testclient import TestClient
 from mailer.config import Settings
 from mailer.queue import CONFIRM_TASK
 from mailer.services import make_tokens, open_stores
-from mailer.subscriptions.store import SubscriberStatus, SubscriberStore
+from mailer.subscriptions.model import SubscriberStatus
+from mailer.subscriptions.store import SubscriberStore
 from mailer.tokens import Purpose, Tokens
 from mailer.web.app import create_app
 from mailer.web.routes.subscriptions import SIGNUP_ACCEPTED

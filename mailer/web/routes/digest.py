@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from mailer.digest.plan import Variant, edition_bounds, in_sections
-from mailer.subscriptions.store import parse_timezone
+from mailer.subscriptions.model import parse_timezone
 from mailer.web.context import Ctx
 
 router = APIRouter()

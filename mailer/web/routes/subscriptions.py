@@ -11,8 +11,8 @@ from starlette.concurrency import run_in_threadpool
 
 from mailer.errors import InvalidInput, MailerError
 from mailer.services import resend_after
+from mailer.subscriptions.model import Subscriber, validate_preferences
 from mailer.subscriptions.signup import links, submit_signup
-from mailer.subscriptions.store import Subscriber, validate_preferences
 from mailer.tokens import Purpose
 from mailer.web.context import Ctx, WebContext
 from mailer.web.forms import SIGNUP_ACCEPTED, SIGNUP_BODY, read_fields, wants_html
