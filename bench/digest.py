@@ -32,13 +32,14 @@ sys.path.insert(0, str(ROOT))
 import redis  # noqa: E402
 
 from bench.database import add_database_option, bench_database  # noqa: E402
+from mailer import services  # noqa: E402
 from mailer.articles.model import Article  # noqa: E402
 from mailer.config import Settings, load_settings  # noqa: E402
 from mailer.db import make_engine, upgrade  # noqa: E402
 from mailer.delivery.ledger import FINAL  # noqa: E402
 from mailer.local.embedded import RedisServer, WorkerProcess, free_port, worker_env  # noqa: E402
 from mailer.sending.dkim import generate_key  # noqa: E402
-from mailer.services import make_planner, open_stores  # noqa: E402
+from mailer.services import make_planner  # noqa: E402
 from mailer.subscriptions.model import Preferences, SignUp  # noqa: E402
 from worker.producer import CeleryJobQueue  # noqa: E402
 
@@ -85,7 +86,7 @@ def wait_until(check, timeout: float) -> float:
 
 def run_ours(settings: Settings, count: int, workers: int) -> tuple[float, float, float]:
     """(emails/s, planning seconds, total seconds)."""
-    stores = open_stores(settings, seed=False)
+    stores = services.stores(settings, seed=False)
     procs = [WorkerProcess(worker_env(settings), settings.var_dir / f"worker{i}.log",
                            queues="digest", concurrency=1, name=f"bench{i}").start()
              for i in range(workers)]
@@ -124,7 +125,7 @@ def run_naive(settings: Settings, count: int, workers: int) -> float:
     app = Celery("naive-producer", broker=settings.redis_url, set_as_current=False)
     app.conf.update(task_serializer="json", accept_content=["json"])
     try:
-        ids = [s.id for s in open_stores(settings, seed=False).subscribers.list()[:count]]
+        ids = [s.id for s in services.stores(settings, seed=False).subscribers.list()[:count]]
         time.sleep(3)  # let the worker come up before the clock starts
         start = time.monotonic()
         for subscriber_id in ids:
@@ -185,7 +186,7 @@ def main() -> None:
             engine = make_engine(settings.database)
             upgrade(engine)
             engine.dispose()
-            stores = open_stores(settings, seed=False)
+            stores = services.stores(settings, seed=False)
             stores.articles.put_many(articles())
             started = time.monotonic()
             stores.subscribers.import_active(subscribers(args.subscribers))

@@ -18,10 +18,11 @@ import dkim
 import redis
 from celery import Celery
 
+from mailer import services
 from mailer.config import load_settings
 from mailer.digest.plan import ArticleDays, Variant
 from mailer.sending.message import Envelope
-from mailer.services import make_digest_mail, make_smtp_backend, open_stores
+from mailer.services import make_digest_mail, make_smtp_backend
 
 settings = load_settings()
 app = Celery("naive", broker=settings.redis_url, set_as_current=False)
@@ -33,7 +34,7 @@ _state: dict[str, Any] = {}
 def _setup() -> dict[str, Any]:
     if _state.get("pid") != os.getpid():
         premailer_settings = settings.model_copy(update={"inliner": "premailer"})
-        _state.update(pid=os.getpid(), stores=open_stores(settings, seed=False),
+        _state.update(pid=os.getpid(), stores=services.stores(settings, seed=False),
                       mail=make_digest_mail(premailer_settings),
                       counter=redis.Redis.from_url(settings.redis_url))
     return _state

@@ -30,12 +30,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.database import add_database_option, bench_database  # noqa: E402
+from mailer import services  # noqa: E402
 from mailer.articles.model import Article  # noqa: E402
 from mailer.cli import cli  # noqa: E402
 from mailer.config import load_settings  # noqa: E402
 from mailer.db import make_engine, upgrade  # noqa: E402
 from mailer.local.embedded import RedisServer  # noqa: E402
-from mailer.services import make_planner, open_stores  # noqa: E402
+from mailer.services import make_planner  # noqa: E402
 from worker.producer import CeleryJobQueue  # noqa: E402
 
 EDITION = date(2026, 11, 26)
@@ -87,7 +88,7 @@ def main() -> None:
         engine = make_engine(settings.database)
         upgrade(engine)
         engine.dispose()
-        stores = open_stores(settings, seed=False)
+        stores = services.stores(settings, seed=False)
         stores.articles.put_many(articles())
         listing = var / "subscribers.csv"
         write_csv(listing, args.subscribers)

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from mailer.articles.files import read_seed_articles
 from mailer.config import load_settings
 from mailer.services import make_renderer
-from mailer.validation import validate_share
+from mailer.share.request import validate_share
 
 
 def shares(article_id: str, count: int):

@@ -37,11 +37,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.database import add_database_option, bench_database  # noqa: E402
+from mailer import services  # noqa: E402
 from mailer.config import Settings, load_settings  # noqa: E402
 from mailer.db import make_engine, upgrade  # noqa: E402
 from mailer.delivery.ledger import FINAL, JobStatus  # noqa: E402
 from mailer.local.embedded import RedisServer, WorkerProcess, free_port, worker_env  # noqa: E402
-from mailer.services import open_stores  # noqa: E402
 
 ARTICLE = "non-aligned-movement-support-to-azerbaijan-over-karabakh-significant"
 NO_FLOOD_LIMITS = {name: "none" for name in (
@@ -165,7 +165,7 @@ def main() -> None:
         engine = make_engine(settings.database)
         upgrade(engine)
         engine.dispose()
-        stores = open_stores(settings)  # seeds the shipped article
+        stores = services.stores(settings)  # seeds the shipped article
         api = start_api(settings, api_port, args.api_workers)
         workers = [WorkerProcess(worker_env(settings), var / f"worker{i}.log", queues="share",
                                  concurrency=1, name=f"load{i}").start()

@@ -15,9 +15,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from mailer import services  # noqa: E402
 from mailer.config import load_settings  # noqa: E402
 from mailer.db import make_engine, upgrade  # noqa: E402
-from mailer.services import open_stores  # noqa: E402
 from tests.support import browser  # noqa: E402
 from tests.support.samples import sample_emails  # noqa: E402
 
@@ -38,7 +38,7 @@ def main() -> int:
         settings = load_settings(database_url=url, public_url="https://newsletter.today.az",
                                  postal_address="28 May Street 5, Baku AZ1010, Azerbaijan",
                                  var_dir=Path(scratch))
-        stores = open_stores(settings)
+        stores = services.stores(settings)
         emails = sample_emails(settings, stores)
         stores.close()
         with browser.chromium(Path(scratch, "profile")) as driver:

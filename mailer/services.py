@@ -1,18 +1,31 @@
-"""Builds the library's objects from settings. Called by the entry points only."""
+"""All wiring, in one place: the library's objects built from settings, for the entry
+points only (the API's app factory, the CLI, the Celery worker, the benches). What
+holds a connection is handed out as a context manager, so whoever opens it closes it:
+
+    with services.stores(settings) as stores: ...
+    with services.web_context(settings) as context: ...       # create_app
+    with services.worker_services(settings, queue) as local: ...
+
+`make_engine` is called here and nowhere else in the library.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from types import TracebackType
 
+import jinja2
 import redis
+from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
 from mailer.articles.files import read_seed_articles
 from mailer.articles.stores import SqlArticleStore
 from mailer.config import Settings
-from mailer.db import SessionFactory, check_schema, make_engine, session_factory
+from mailer.db import check_schema, make_engine, session_factory
 from mailer.delivery.attempts import configure_attempt_log
 from mailer.delivery.deliverer import Deliverer, RetryPolicy
 from mailer.delivery.ledger import DeliveryLedger
@@ -22,9 +35,10 @@ from mailer.digest.compose import DigestMail
 from mailer.digest.plan import ArticleDays, DigestPlanner
 from mailer.digest.runs import DigestRuns, FailureWindow, PausePolicy
 from mailer.digest.send import DigestSender
-from mailer.limits import Quota, parse_domain_rates, parse_quota, parse_rate
-from mailer.queue import JobQueue
-from mailer.render import ShareRenderer, Site, TemplateMail, make_environment
+from mailer.limits import Quota, parse_domain_rates, parse_networks, parse_quota, parse_rate
+from mailer.ops.metrics import RedisCollector, ServiceCollector
+from mailer.queue import JobQueue, load_job_queue
+from mailer.render import Site, TemplateMail, make_environment
 from mailer.sending.dkim import DkimBackend, DkimSigner, load_signer
 from mailer.sending.pacing import Pacer, PacingPolicy
 from mailer.sending.ratelimit import RedisBuckets
@@ -32,48 +46,73 @@ from mailer.sending.relay_health import RelayHealth
 from mailer.sending.relays import Relay, RelayPool
 from mailer.sending.smtp import SmtpBackend
 from mailer.sending.transport import EmailBackend
-from mailer.share.flow import ShareMail
+from mailer.share.accept import ShareIntake
+from mailer.share.guards import ShareGuards
+from mailer.share.mail import ShareMail
 from mailer.share.once import ShareOnce
+from mailer.share.render import ShareRenderer
+from mailer.stores import Stores
 from mailer.subscriptions.model import Preferences, SectionCatalog
 from mailer.subscriptions.signup import ConfirmMail
 from mailer.subscriptions.store import SubscriberStore
+from mailer.subscriptions.zones import zone_choices
 from mailer.tokens import Purpose, Tokens
-from mailer.validation import ShareRequest
-from mailer.web.flood import FloodGate, address_key, mailbox_key
+from mailer.web.context import WebContext
+from mailer.web.flood import FloodGate, address_key
+from mailer.web.group_commit import GroupCommit
 
 
-@dataclass(frozen=True)
-class Stores:
-    engine: Engine
-    sessions: SessionFactory
-    articles: SqlArticleStore
-    subscribers: SubscriberStore
-    ledger: DeliveryLedger
-    suppressions: SuppressionStore
-    runs: DigestRuns
-    ledger_engine: Engine
-
-    def close(self) -> None:
-        self.ledger.close()
-        self.ledger_engine.dispose()
-        self.engine.dispose()
-
-
-def open_stores(settings: Settings, *, seed: bool = True) -> Stores:
+def stores(settings: Settings, *, seed: bool = True) -> Stores:
     """The database's stores, after checking its schema is current; with `seed`, the
-    shipped seed articles are upserted (idempotent)."""
+    shipped seed articles are upserted (idempotent). Use in a `with` block."""
     engine = make_engine(settings.database)
-    check_schema(engine)
+    try:
+        check_schema(engine)
+    except BaseException:
+        engine.dispose()
+        raise
     sessions = session_factory(engine)
     # The ledger's own connections commit without waiting for the disk: see make_engine.
     ledger_engine = make_engine(settings.database, durable_commits=False)
     ledger = DeliveryLedger(session_factory(ledger_engine))
-    stores = Stores(engine, sessions, SqlArticleStore(sessions), SubscriberStore(sessions),
+    opened = Stores(engine, sessions, SqlArticleStore(sessions), SubscriberStore(sessions),
                     ledger, SuppressionStore(sessions), DigestRuns(sessions, ledger),
                     ledger_engine)
     if seed:
-        stores.articles.put_many(read_seed_articles(settings.seeds_dir))
-    return stores
+        try:
+            opened.articles.put_many(read_seed_articles(settings.seeds_dir))
+        except BaseException:
+            opened.close()
+            raise
+    return opened
+
+
+@contextmanager
+def database(settings: Settings) -> Iterator[Engine]:
+    """The database itself, schema unchecked: for migrating it."""
+    engine = make_engine(settings.database)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def job_queue(settings: Settings) -> Iterator[JobQueue]:
+    queue = load_job_queue(settings)
+    try:
+        yield queue
+    finally:
+        queue.close()
+
+
+@contextmanager
+def redis_client(settings: Settings) -> Iterator[redis.Redis]:
+    client = make_redis(settings)
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 def site_of(settings: Settings) -> Site:
@@ -105,11 +144,8 @@ def make_redis(settings: Settings) -> redis.Redis:
 def check_redis(settings: Settings) -> None:
     """Raises redis' ConnectionError when Redis is away: commands that may queue work
     call it first, so an empty run does not pass for a working one."""
-    client = make_redis(settings)
-    try:
+    with redis_client(settings) as client:
         client.ping()
-    finally:
-        client.close()
 
 
 def pacing_policy(settings: Settings) -> PacingPolicy:
@@ -157,10 +193,10 @@ def make_digest_mail(settings: Settings) -> DigestMail:
                       unsubscribe_mailbox=settings.unsubscribe_mailbox)
 
 
-def make_planner(settings: Settings, stores: Stores, queue: JobQueue) -> DigestPlanner:
-    return DigestPlanner(ledger=stores.ledger, runs=stores.runs,
-                         subscribers=stores.subscribers,
-                         articles=stores.articles, queue=queue,
+def make_planner(settings: Settings, opened: Stores, queue: JobQueue) -> DigestPlanner:
+    return DigestPlanner(ledger=opened.ledger, runs=opened.runs,
+                         subscribers=opened.subscribers,
+                         articles=opened.articles, queue=queue,
                          batch_size=settings.digest_batch_size,
                          window_hours=settings.digest_window_hours)
 
@@ -174,29 +210,6 @@ def resend_after(settings: Settings) -> timedelta:
     return timedelta(seconds=settings.confirm_resend_seconds)
 
 
-ShareGuard = Callable[[ShareRequest], None]
-
-
-def share_guards(settings: Settings, client: redis.Redis) -> Callable[[str], ShareGuard]:
-    """The share form's flood control, its quotas parsed once: per request, the guard
-    for the client's address."""
-    gate = FloodGate(client, "share")
-    per_ip, per_sender, per_recipient, per_article, total = (parse_quota(text) for text in (
-        settings.share_limit_per_ip, settings.share_limit_per_sender,
-        settings.share_limit_per_recipient, settings.share_limit_per_article,
-        settings.share_limit_total))
-
-    def for_client(ip: str) -> ShareGuard:
-        def guard(share: ShareRequest) -> None:
-            gate.take([("ip", ip, per_ip),
-                       ("from", mailbox_key(share.sender.email), per_sender),
-                       ("to", mailbox_key(share.friend.email), per_recipient),
-                       ("article", share.article_id, per_article),
-                       ("all", "", total)])
-        return guard
-    return for_client
-
-
 def signup_guards(settings: Settings, client: redis.Redis) -> Callable[[str], Callable[[], None]]:
     """The sign-up form's flood control per client address, its quota parsed once."""
     gate = FloodGate(client, "signup")
@@ -204,8 +217,11 @@ def signup_guards(settings: Settings, client: redis.Redis) -> Callable[[str], Ca
     return lambda ip: lambda: gate.take([("ip", ip, per_ip)])
 
 
-def make_share_once(settings: Settings, client: redis.Redis) -> ShareOnce:
-    return ShareOnce(client, settings.share_repeat_window_minutes * 60)
+def share_intake(settings: Settings, articles: SqlArticleStore, client: redis.Redis
+                 ) -> ShareIntake:
+    return ShareIntake(articles=articles, check_deliverability=settings.check_deliverability,
+                       guards=ShareGuards(client, settings),
+                       once=ShareOnce(client, settings.share_repeat_window_minutes * 60))
 
 
 def signup_mail_cap(settings: Settings, client: redis.Redis) -> Callable[[str], None]:
@@ -229,10 +245,53 @@ def signed(backend: EmailBackend, signer: DkimSigner | None) -> EmailBackend:
     return backend if signer is None else DkimBackend(backend, signer)
 
 
+def web_pages(settings: Settings) -> jinja2.Environment:
+    """The site's page templates: the mail environment plus the list of time zones the
+    forms offer (with today's offsets in the site's zone)."""
+    pages = make_environment(settings.templates_dir, settings.zone)
+    pages.globals["zone_choices"] = lambda: zone_choices(datetime.now(settings.zone).date())
+    return pages
+
+
+def web_context(settings: Settings, *, opened: Stores | None = None,
+                queue: JobQueue | None = None) -> WebContext:
+    """What every route needs. Closing it closes what it opened: stores and a queue
+    that were given stay open for their owner."""
+    owned = opened is None
+    db = opened or stores(settings)
+    try:
+        job_queue = queue or load_job_queue(settings)
+    except BaseException:
+        if owned:
+            db.close()
+        raise
+    client = make_redis(settings)
+    metrics = CollectorRegistry()
+    metrics.register(RedisCollector(client, relays=[r.id for r in settings.smtp_relays]))
+    metrics.register(ServiceCollector(db, job_queue))
+    closing: list[Callable[[], None]] = [client.close]
+    if queue is None:
+        closing.append(job_queue.close)
+    if owned:
+        closing.append(db.close)
+    return WebContext(
+        settings=settings, stores=db, queue=job_queue, redis=client,
+        pages=web_pages(settings), site=site_of(settings),
+        tokens=make_tokens(settings), catalog=make_catalog(settings),
+        defaults=default_preferences(settings),
+        api_key=settings.api_key.get_secret_value() if settings.api_key else None,
+        proxies=parse_networks(settings.trusted_proxies),
+        group_commit=GroupCommit(ledger=db.ledger, queue=job_queue),
+        share_intake=share_intake(settings, db.articles, client),
+        signup_guard=signup_guards(settings, client), mail_cap=signup_mail_cap(settings, client),
+        metrics=metrics, digest=make_digest_mail(settings), closing=tuple(closing))
+
+
 @dataclass(frozen=True)
 class WorkerServices:
     """What a worker process sends with, built once per process (after the fork, so
-    each child has its own connections and caches)."""
+    each child has its own connections and caches). Closing it shuts the relay pool
+    down and closes the stores and Redis."""
 
     stores: Stores
     redis: redis.Redis
@@ -246,30 +305,43 @@ class WorkerServices:
     def planner(self, settings: Settings) -> DigestPlanner:
         return make_planner(settings, self.stores, self.queue)
 
+    def close(self) -> None:
+        self.relays.shutdown()
+        self.stores.close()
+        self.redis.close()
 
-def make_worker_services(settings: Settings, queue: JobQueue) -> WorkerServices:
+    def __enter__(self) -> WorkerServices:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def worker_services(settings: Settings, queue: JobQueue) -> WorkerServices:
     s = settings
     configure_attempt_log(s.delivery_log)
-    stores = open_stores(s)
+    opened = stores(s)
     client = make_redis(s)
     relays = make_relay_pool(s, client)
     signer = make_signer(s)
-    deliverer = Deliverer(ledger=stores.ledger, backend=signed(relays.lane("share"), signer),
+    deliverer = Deliverer(ledger=opened.ledger, backend=signed(relays.lane("share"), signer),
                           retry=retry_policy(s), lease_seconds=s.send_lease_seconds,
-                          suppressions=stores.suppressions, metrics=MetricsRecorder(client),
+                          suppressions=opened.suppressions, metrics=MetricsRecorder(client),
                           settle_seconds=s.requeue_seconds / 2)
     digest_sender = DigestSender(
-        ledger=stores.ledger, subscribers=stores.subscribers, days=ArticleDays(stores.articles),
-        mail=make_digest_mail(s), backend=signed(relays.lane("bulk"), signer),
-        retry=retry_policy(s), lease_seconds=s.send_lease_seconds,
-        record_every=s.digest_record_every, suppressions=stores.suppressions, runs=stores.runs,
+        ledger=opened.ledger, subscribers=opened.subscribers,
+        days=ArticleDays(opened.articles), mail=make_digest_mail(s),
+        backend=signed(relays.lane("bulk"), signer), retry=retry_policy(s),
+        lease_seconds=s.send_lease_seconds, record_every=s.digest_record_every,
+        suppressions=opened.suppressions, runs=opened.runs,
         failures=make_failure_window(s, client), metrics=MetricsRecorder(client))
-    share_mail = ShareMail(articles=stores.articles, renderer=make_renderer(s),
+    share_mail = ShareMail(articles=opened.articles, renderer=make_renderer(s),
                            site_name=s.site_name, from_email=s.from_email,
                            domain=s.site_domain)
     confirm_mail = ConfirmMail(
-        store=stores.subscribers, tokens=make_tokens(s), mail=make_template_mail(s),
+        store=opened.subscribers, tokens=make_tokens(s), mail=make_template_mail(s),
         catalog=make_catalog(s), public_url=s.public_url, site_name=s.site_name,
         from_email=s.from_email, domain=s.site_domain, confirm_hours=s.confirm_max_age_hours)
-    return WorkerServices(stores, client, queue, relays, deliverer, digest_sender, share_mail,
+    return WorkerServices(opened, client, queue, relays, deliverer, digest_sender, share_mail,
                           confirm_mail)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from mailer import services
 from mailer.delivery.ledger import JobStatus
-from mailer.services import open_stores
 from tests.support.cli import run
 from tests.test_cli import env  # noqa: F401 - the shared fixture
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.usefixtures("env")
 def stores():  # type: ignore[no-untyped-def]
     from mailer.config import load_settings
 
-    return open_stores(load_settings(), seed=False)
+    return services.stores(load_settings(), seed=False)
 
 
 def failed_share(job_id: str, to: str) -> None:

@@ -8,9 +8,10 @@ import pytest
 
 from mailer.articles.files import read_seed_articles
 from mailer.config import ROOT, load_settings
-from mailer.render import ShareRenderer, inline_css, make_environment
+from mailer.render import inline_css, make_environment
 from mailer.services import make_renderer
-from mailer.validation import ShareRequest, validate_share
+from mailer.share.render import ShareRenderer
+from mailer.share.request import ShareRequest, validate_share
 
 ARTICLE = read_seed_articles(ROOT / "seeds")[0]
 

@@ -6,13 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailer.errors import InvalidInput
-from mailer.validation import (
-    NOTE_MAX,
-    SHARE_FIELDS,
-    _plain_address,
-    clean_email,
-    validate_share,
-)
+from mailer.share.request import NOTE_MAX, SHARE_FIELDS, validate_share
+from mailer.validation import _plain_address, clean_email
 
 ARTICLE = "non-aligned-movement-support-to-azerbaijan-over-karabakh-significant"
 

@@ -26,7 +26,7 @@ from mailer.queue import (
     SHARE_TASK,
     SWEEP_TASK,
 )
-from mailer.services import WorkerServices, make_worker_services
+from mailer.services import WorkerServices, worker_services
 from worker.producer import CeleryJobQueue
 
 log = logging.getLogger("mailer.worker")
@@ -44,7 +44,7 @@ class ProcessLocal:
     def _ensure(self) -> WorkerServices:
         if self._pid != os.getpid():
             # On the worker's own app: closing it is the worker's business, not ours.
-            self._services = make_worker_services(self.settings,
+            self._services = worker_services(self.settings,
                                                   CeleryJobQueue(self.settings, app=self.app))
             self._pid = os.getpid()
         return self._services

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import sys
-from importlib import metadata
 
 import click
 
-from mailer.cli import deliveries, digest, dkim, mail, stack, status, subscribers
+from mailer import version
+from mailer.cli import (
+    articles,
+    db,
+    deliveries,
+    digest,
+    dkim,
+    mail,
+    stack,
+    status,
+    subscribers,
+)
 from mailer.cli.base import EXIT_INTERRUPTED
 from mailer.cli.failure import exit_code, failure_of, leaf_command
 from mailer.config import Settings, load_settings
@@ -37,13 +47,6 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
-def version() -> str:
-    try:
-        return metadata.version("newsmailer")
-    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
-        return "unknown"
-
-
 def _settings_or_none() -> Settings | None:
     try:
         return load_settings()
@@ -61,7 +64,7 @@ def cli(ctx: click.Context) -> None:
     ctx.obj = load_settings()
 
 
-for command in (mail.share, mail.job, mail.preview, mail.articles, subscribers.db,
+for command in (mail.share, mail.job, mail.preview, articles.articles, db.db,
                 subscribers.subscribers, digest.digest, deliveries.deliveries,
                 deliveries.suppressions, dkim.dkim, status.status, stack.serve, stack.sink,
                 stack.stack, stack.demo):

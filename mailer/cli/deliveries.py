@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import click
 
-from mailer.cli.base import pass_settings
+from mailer.cli.base import pass_settings, use_queue, use_stores
 from mailer.config import Settings
 from mailer.errors import InvalidInput
 from mailer.models import utcnow
@@ -45,9 +45,8 @@ def deliveries() -> None:
 def failed(settings: Settings, since: str, run_id: str | None, limit: int,
            as_json: bool) -> int:
     """List failed messages, newest first, with their last SMTP reply."""
-    from mailer.services import open_stores
 
-    stores = open_stores(settings, seed=False)
+    stores = use_stores(settings)
     rows = stores.ledger.failed(parse_since(since), run_id=run_id, limit=limit)
     for row in rows:
         if as_json:
@@ -72,22 +71,18 @@ def resend(settings: Settings, only_failed: bool, run_id: str | None) -> int:
     """Re-queue failed messages, each once: a message resent here is `queued` again,
     so running this twice does not send it twice."""
     from mailer.delivery.resend import resend_failed
-    from mailer.queue import load_job_queue
-    from mailer.services import check_redis, make_planner, open_stores
+    from mailer.services import check_redis, make_planner
 
     if not only_failed:
         raise InvalidInput({"--failed": "say --failed: only failed messages can be resent"})
-    stores = open_stores(settings, seed=False)
+    stores = use_stores(settings)
     if run_id is not None:
         stores.runs.get(run_id)  # NotFound for a mistyped id
     check_redis(settings)
-    queue = load_job_queue(settings)
-    try:
-        report = resend_failed(ledger=stores.ledger, queue=queue,
-                               planner=make_planner(settings, stores, queue), run_id=run_id,
-                               window_hours=settings.digest_window_hours)
-    finally:
-        queue.close()
+    queue = use_queue(settings)
+    report = resend_failed(ledger=stores.ledger, queue=queue,
+                           planner=make_planner(settings, stores, queue), run_id=run_id,
+                           window_hours=settings.digest_window_hours)
     click.echo(f"re-queued {report.messages} message(s) and {report.digests} digest(s) "
                f"in {report.batches} batch(es)")
     return 0
@@ -102,9 +97,8 @@ def suppressions() -> None:
 @click.option("--limit", default=1000, show_default=True, help="Show at most this many.")
 @pass_settings
 def suppressions_list(settings: Settings, limit: int) -> int:
-    from mailer.services import open_stores
 
-    for entry in open_stores(settings, seed=False).suppressions.list(limit):
+    for entry in use_stores(settings).suppressions.list(limit):
         click.echo(f"{entry.created_at:%Y-%m-%d %H:%M:%S}  {entry.source:<7} {entry.email}  "
                    f"{entry.reason}")
     return 0
@@ -116,11 +110,10 @@ def suppressions_list(settings: Settings, limit: int) -> int:
               help="Why: shown in `suppressions list`.")
 @pass_settings
 def suppressions_add(settings: Settings, email: str, reason: str) -> int:
-    from mailer.services import open_stores
     from mailer.validation import check_address
 
     address = check_address(email, "EMAIL")
-    added = open_stores(settings, seed=False).suppressions.add(address, reason, "manual")
+    added = use_stores(settings).suppressions.add(address, reason, "manual")
     click.echo(f"{address}: {'suppressed' if added else 'already suppressed'}")
     return 0
 
@@ -131,9 +124,8 @@ def suppressions_add(settings: Settings, email: str, reason: str) -> int:
 def suppressions_remove(settings: Settings, email: str) -> int:
     """Let mail go to an address again (after its owner fixed the mailbox)."""
     from mailer.errors import NotFound
-    from mailer.services import open_stores
 
-    if not open_stores(settings, seed=False).suppressions.remove(email):
+    if not use_stores(settings).suppressions.remove(email):
         raise NotFound(f"{email} is not on the suppression list")
     click.echo(f"{email}: removed from the suppression list")
     return 0

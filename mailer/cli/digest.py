@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from mailer.cli.base import EXIT_FAILED, pass_settings
+from mailer.cli.base import EXIT_FAILED, pass_settings, use_queue, use_redis, use_stores
 from mailer.cli.tables import NUMERIC, counting, table
 from mailer.cli.tables import console as cli_console
 from mailer.config import Settings
@@ -39,7 +39,7 @@ def digest_preview(settings: Settings, day: str, sections: str, tz: str,
     """Write one edition's digest as .html and .txt, without sending anything."""
     from zoneinfo import ZoneInfo
 
-    from mailer.cli.mail import article_store_for_reading
+    from mailer.cli.articles import article_store_for_reading
     from mailer.digest.plan import Variant, edition_bounds, in_sections
     from mailer.services import default_preferences, make_catalog, make_digest_mail
     from mailer.subscriptions.model import validate_preferences
@@ -81,17 +81,13 @@ def digest_run(settings: Settings, day: str, wait: bool, timeout: float) -> int:
     """Queue edition DATE for every active subscriber now (each gets it once, however
     often this runs), then show sent/total until the run is through."""
     from mailer.delivery.ledger import summarise
-    from mailer.queue import load_job_queue
-    from mailer.services import check_redis, make_planner, open_stores
+    from mailer.services import check_redis, make_planner
 
     edition = _edition(day)
-    stores = open_stores(settings)
+    stores = use_stores(settings, seed=True)
     check_redis(settings)
-    queue = load_job_queue(settings)
-    try:
-        report = make_planner(settings, stores, queue).plan(datetime.now(UTC), edition)
-    finally:
-        queue.close()
+    report = make_planner(settings, stores, use_queue(settings)).plan(datetime.now(UTC),
+                                                                      edition)
     click.echo(f"edition {edition}: {report.planned} digest(s) queued in {report.batches} "
                f"batch(es); {report.without_articles} subscriber(s) without articles")
     if not report.run_id or not wait:
@@ -116,9 +112,8 @@ def digest_run(settings: Settings, day: str, wait: bool, timeout: float) -> int:
 def digest_runs(settings: Settings, limit: int) -> int:
     """Recent digest runs, newest first, with their progress."""
     from mailer.delivery.ledger import JobStatus
-    from mailer.services import open_stores
 
-    stores = open_stores(settings, seed=False)
+    stores = use_stores(settings)
     rows = []
     for progress in stores.runs.progress(limit):
         run, counts = progress.run, progress.counts
@@ -139,9 +134,8 @@ def digest_runs(settings: Settings, limit: int) -> int:
 def digest_pause(settings: Settings, run_id: str) -> int:
     """Stop sending RUN_ID: batches that start from now on send nothing (a batch
     already sending finishes); its messages wait, queued, for `resume`."""
-    from mailer.services import open_stores
 
-    open_stores(settings, seed=False).runs.pause_or_explain(run_id, "paused by an operator")
+    use_stores(settings).runs.pause_or_explain(run_id, "paused by an operator")
     click.echo(f"run {run_id}: paused")
     return 0
 
@@ -151,19 +145,12 @@ def digest_pause(settings: Settings, run_id: str) -> int:
 @pass_settings
 def digest_resume(settings: Settings, run_id: str) -> int:
     """Send the rest of a paused run (what is still inside its delivery window)."""
-    from mailer.queue import load_job_queue
-    from mailer.services import make_failure_window, make_planner, make_redis, open_stores
+    from mailer.services import make_failure_window, make_planner
 
-    stores = open_stores(settings, seed=False)
+    stores = use_stores(settings)
     ids = stores.runs.resume(run_id)
-    client = make_redis(settings)
-    make_failure_window(settings, client).reset(run_id)  # judged afresh from here
-    client.close()
-    queue = load_job_queue(settings)
-    try:
-        batches = make_planner(settings, stores, queue).enqueue_batches(run_id, ids)
-    finally:
-        queue.close()
+    make_failure_window(settings, use_redis(settings)).reset(run_id)  # judged afresh
+    batches = make_planner(settings, stores, use_queue(settings)).enqueue_batches(run_id, ids)
     click.echo(f"run {run_id}: running; {len(ids)} message(s) queued in {batches} batch(es)")
     return 0
 
@@ -173,8 +160,7 @@ def digest_resume(settings: Settings, run_id: str) -> int:
 @pass_settings
 def digest_cancel(settings: Settings, run_id: str) -> int:
     """Stop RUN_ID for good: its unsent messages are recorded as cancelled."""
-    from mailer.services import open_stores
 
-    count = open_stores(settings, seed=False).runs.cancel(run_id)
+    count = use_stores(settings).runs.cancel(run_id)
     click.echo(f"run {run_id}: cancelled; {count} message(s) will not be sent")
     return 0

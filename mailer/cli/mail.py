@@ -1,4 +1,4 @@
-"""Commands about messages and articles: share, job, preview, articles."""
+"""Commands about messages: share, job, preview."""
 
 from __future__ import annotations
 
@@ -8,14 +8,12 @@ from pathlib import Path
 
 import click
 
-from mailer.articles.files import read_articles, read_seed_articles
-from mailer.articles.stores import ArticleStore, MemoryArticleStore
-from mailer.cli.base import EXIT_FAILED, pass_settings
-from mailer.cli.failure import one_line
+from mailer.cli.articles import article_store_for_reading
+from mailer.cli.base import EXIT_FAILED, pass_settings, use_queue, use_stores
 from mailer.config import Settings
-from mailer.errors import ConfigError, NotFound, ServiceUnavailable
-from mailer.share.flow import build_share_envelope
-from mailer.validation import validate_share
+from mailer.errors import NotFound
+from mailer.share.mail import build_share_envelope
+from mailer.share.request import validate_share
 
 
 @click.command()
@@ -32,22 +30,17 @@ from mailer.validation import validate_share
 def share(settings: Settings, article_id: str, sender_name: str, sender_email: str,
           friend_name: str, friend_email: str, message: str, wait_seconds: float) -> int:
     """Queue a share of ARTICLE_ID; prints the job id."""
-    from mailer.queue import load_job_queue
-    from mailer.services import open_stores
-    from mailer.share.flow import submit_share
+    from mailer.share.accept import ShareIntake
 
     fields = {"article_id": article_id, "sender_name": sender_name,
               "sender_email": sender_email, "friend_name": friend_name,
               "friend_email": friend_email, "message": message}
     validate_share(fields, check_deliverability=settings.check_deliverability)
-    stores = open_stores(settings)
+    stores = use_stores(settings, seed=True)
     ledger = stores.ledger
-    queue = load_job_queue(settings)
-    try:
-        job_id = submit_share(fields, articles=stores.articles, ledger=ledger, queue=queue,
-                              check_deliverability=settings.check_deliverability)
-    finally:
-        queue.close()
+    intake = ShareIntake(articles=stores.articles,
+                         check_deliverability=settings.check_deliverability)
+    job_id = intake.submit(fields, ledger=ledger, queue=use_queue(settings))
     click.echo(job_id)
     if wait_seconds <= 0:
         return 0
@@ -67,9 +60,8 @@ def share(settings: Settings, article_id: str, sender_name: str, sender_email: s
 @pass_settings
 def job(settings: Settings, job_id: str) -> int:
     """Show a job's delivery record as JSON."""
-    from mailer.services import open_stores
 
-    record = open_stores(settings, seed=False).ledger.get(job_id)
+    record = use_stores(settings).ledger.get(job_id)
     if record is None:
         raise NotFound(f"unknown job {job_id!r}")
     click.echo(json.dumps({**record.public(), "recipient": record.recipient}, indent=2))
@@ -114,47 +106,4 @@ def preview_share(settings: Settings, article_id: str, out_dir: Path | None, sen
     stem.with_suffix(".eml").write_bytes(envelope.as_bytes())
     for suffix in (".html", ".txt", ".eml"):
         click.echo(str(stem.with_suffix(suffix)))
-    return 0
-
-
-def article_store_for_reading(settings: Settings) -> ArticleStore:
-    """The database's articles if it answers; the shipped seeds alone if it does not
-    (or is not migrated yet), so a preview works before anything is set up."""
-    from mailer.services import open_stores
-
-    try:
-        return open_stores(settings).articles
-    except (ServiceUnavailable, ConfigError) as exc:
-        click.echo(f"note: using the seed articles only ({one_line(str(exc))})", err=True)
-        return MemoryArticleStore(read_seed_articles(settings.seeds_dir))
-
-
-@click.group()
-def articles() -> None:
-    """Articles that can be shared."""
-
-
-@articles.command("import", short_help='Import articles from JSON, JSON Lines or RSS/Atom.')
-@click.argument("path", type=click.Path(path_type=Path))
-@click.option("--section", default=None, help="Section for feed entries without a category.")
-@pass_settings
-def articles_import(settings: Settings, path: Path, section: str | None) -> int:
-    """Import articles from JSON, JSON Lines or an RSS/Atom feed (.xml, .rss, .atom).
-
-    The same id again updates the article; it never makes a second one."""
-    from mailer.services import open_stores
-
-    items = read_articles(path, section)
-    count = open_stores(settings).articles.put_many(items)
-    click.echo(f"imported {count} article(s) from {path}")
-    return 0
-
-
-@articles.command("list")
-@pass_settings
-def articles_list(settings: Settings) -> int:
-    """List known articles, newest first."""
-    for article in article_store_for_reading(settings).all():
-        click.echo(f"{article.id}\t{article.section}\t{article.published.isoformat()}\t"
-                   f"{article.title}")
     return 0

@@ -7,7 +7,7 @@ import time
 
 import click
 
-from mailer.cli.base import EXIT_FAILED, pass_settings
+from mailer.cli.base import EXIT_FAILED, pass_settings, use_queue, use_redis, use_stores
 from mailer.cli.tables import NUMERIC, duration, table
 from mailer.cli.tables import console as cli_console
 from mailer.config import Settings
@@ -61,25 +61,17 @@ def status(settings: Settings, as_json: bool, watch: float | None, max_age: floa
     """Queues, workers, recent outcomes, rate limits and digest runs. Exit code 0 when
     healthy, 1 when degraded (no worker, a job waiting too long, a paused run)."""
     from mailer.ops.status import collect
-    from mailer.queue import load_job_queue
-    from mailer.services import make_redis, open_stores
 
-    stores = open_stores(settings, seed=False)
-    client = make_redis(settings)
-    queue = load_job_queue(settings)
-    try:
-        while True:
-            snapshot = collect(settings, stores, client, queue, max_age=max_age,
-                               timeout=timeout)
-            if as_json:
-                click.echo(json.dumps(snapshot.as_dict()))
-            else:
-                if watch:
-                    click.clear()
-                render(snapshot)
-            if not watch:
-                return 0 if snapshot.healthy else EXIT_FAILED
-            time.sleep(watch)
-    finally:
-        queue.close()
-        client.close()
+    stores = use_stores(settings)
+    client, queue = use_redis(settings), use_queue(settings)
+    while True:
+        snapshot = collect(settings, stores, client, queue, max_age=max_age, timeout=timeout)
+        if as_json:
+            click.echo(json.dumps(snapshot.as_dict()))
+        else:
+            if watch:
+                click.clear()
+            render(snapshot)
+        if not watch:
+            return 0 if snapshot.healthy else EXIT_FAILED
+        time.sleep(watch)

@@ -1,4 +1,4 @@
-"""Commands about the database and the digest's subscribers."""
+"""Commands about the digest's subscribers."""
 
 from __future__ import annotations
 
@@ -10,35 +10,11 @@ from typing import Any, TypeVar
 
 import click
 
-from mailer.cli.base import EXIT_INPUT, pass_settings
+from mailer.cli.base import EXIT_INPUT, pass_settings, use_queue, use_stores
 from mailer.config import Settings
 from mailer.errors import InvalidInput, NotFound
 
 T = TypeVar("T")
-
-
-@click.group()
-def db() -> None:
-    """The database schema."""
-
-
-@db.command("upgrade")
-@pass_settings
-def db_upgrade(settings: Settings) -> int:
-    """Apply all migrations (safe to run again)."""
-    from mailer.db import make_engine, normalise_url, upgrade
-
-    engine = make_engine(settings.database)
-    upgrade(engine)
-    engine.dispose()
-    click.echo(f"database at the latest schema: {_redact(normalise_url(settings.database))}")
-    return 0
-
-
-def _redact(url: str) -> str:
-    from sqlalchemy import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
 
 
 @click.group()
@@ -58,8 +34,7 @@ def subscribers() -> None:
 def subscribers_add(settings: Settings, email: str, name: str, sections: str, tz: str,
                     hour: str, confirmed: bool) -> int:
     """Sign EMAIL up: pending with a confirmation e-mail, or active with --confirmed."""
-    from mailer.queue import load_job_queue
-    from mailer.services import default_preferences, make_catalog, open_stores, resend_after
+    from mailer.services import default_preferences, make_catalog, resend_after
     from mailer.subscriptions.model import validate_signup
     from mailer.subscriptions.signup import submit_signup
 
@@ -67,17 +42,14 @@ def subscribers_add(settings: Settings, email: str, name: str, sections: str, tz
               "hour": hour}
     catalog, defaults = make_catalog(settings), default_preferences(settings)
     signup = validate_signup(fields, catalog, default=defaults)
-    stores = open_stores(settings, seed=False)
+    stores = use_stores(settings)
     if confirmed:
         subscriber = stores.subscribers.add_active(signup)
         click.echo(f"{subscriber.email}: active")
         return 0
-    queue = load_job_queue(settings)
-    try:
-        submit_signup(fields, catalog=catalog, default=defaults, store=stores.subscribers,
-                      ledger=stores.ledger, queue=queue, resend_after=resend_after(settings))
-    finally:
-        queue.close()
+    submit_signup(fields, catalog=catalog, default=defaults, store=stores.subscribers,
+                  ledger=stores.ledger, queue=use_queue(settings),
+                  resend_after=resend_after(settings))
     found = stores.subscribers.find(signup.email)
     click.echo(f"{signup.email}: {found.status.value if found else 'pending'}; "
                "confirmation e-mail queued")
@@ -98,11 +70,11 @@ def subscribers_import(settings: Settings, path: Path, progress: bool | None) ->
     unsubscribed. All or nothing: a file that cannot be read imports nobody."""
     from rich.console import Console
 
-    from mailer.services import default_preferences, make_catalog, open_stores
+    from mailer.services import default_preferences, make_catalog
     from mailer.subscriptions.csvio import RowError, SubscriberCsv
 
     console = Console(stderr=True, highlight=False)
-    store = open_stores(settings, seed=False).subscribers
+    store = use_stores(settings).subscribers
     with _import_progress(console, path, progress) as (bar, stream, counted):
         def report_bad_row(error: RowError) -> None:
             bar.console.print(f"{path.name}:{error}", markup=False, soft_wrap=True)
@@ -162,11 +134,10 @@ def _import_progress(console: Any, path: Path, show: bool | None) -> Iterator[An
 @pass_settings
 def subscribers_export(settings: Settings, out_path: Path | None, status: str | None) -> int:
     """Write subscribers as CSV."""
-    from mailer.services import open_stores
     from mailer.subscriptions.csvio import write_subscribers
     from mailer.subscriptions.model import SubscriberStatus
 
-    rows = open_stores(settings, seed=False).subscribers.list(
+    rows = use_stores(settings).subscribers.list(
         SubscriberStatus(status) if status else None)
     if out_path is None:
         write_subscribers(sys.stdout, rows)
@@ -183,10 +154,9 @@ def subscribers_export(settings: Settings, out_path: Path | None, status: str | 
 @pass_settings
 def subscribers_list(settings: Settings, status: str | None) -> int:
     """One line per subscriber: address, status, sections, hour and zone."""
-    from mailer.services import open_stores
     from mailer.subscriptions.model import SubscriberStatus
 
-    for s in open_stores(settings, seed=False).subscribers.list(SubscriberStatus(status) if status
+    for s in use_stores(settings).subscribers.list(SubscriberStatus(status) if status
                                                                  else None):
         click.echo(f"{s.email}\t{s.status.value}\t{','.join(s.preferences.sections)}\t"
                    f"{s.preferences.hour:02d}:00 {s.preferences.timezone}")
@@ -198,9 +168,8 @@ def subscribers_list(settings: Settings, status: str | None) -> int:
 @pass_settings
 def subscribers_delete(settings: Settings, email: str) -> int:
     """Erase EMAIL entirely (a request to be forgotten); unsubscribing keeps the record."""
-    from mailer.services import open_stores
 
-    if not open_stores(settings, seed=False).subscribers.delete(email):
+    if not use_stores(settings).subscribers.delete(email):
         raise NotFound(f"no subscriber {email!r}")
     click.echo(f"deleted {email}")
     return 0
@@ -212,9 +181,8 @@ def subscribers_expire(settings: Settings) -> int:
     """Delete sign-ups not confirmed within MAILER_CONFIRM_MAX_AGE_HOURS."""
     from datetime import timedelta
 
-    from mailer.services import open_stores
 
-    count = open_stores(settings, seed=False).subscribers.expire_pending(
+    count = use_stores(settings).subscribers.expire_pending(
         timedelta(hours=settings.confirm_max_age_hours))
     click.echo(f"expired {count} unconfirmed sign-up(s)")
     return 0

@@ -29,7 +29,7 @@ from pydantic import SecretStr
 
 from mailer.articles.files import read_seed_articles
 from mailer.config import Settings
-from mailer.db import make_engine, upgrade
+from mailer.db import upgrade
 from mailer.errors import ServiceUnavailable
 from mailer.local.embedded import ApiServer, RedisServer, WorkerProcess, free_port, worker_env
 from mailer.local.sink import start_sink
@@ -57,12 +57,12 @@ class Stack:
 @contextmanager
 def run_stack(base: Settings, *, api_port: int | None = None) -> Iterator[Stack]:
     """Starts everything, yields, stops everything (in reverse order) even on errors."""
+    from mailer import services
     from mailer.web.app import create_app
 
     var = base.var_dir
-    engine = make_engine(base.database)
-    upgrade(engine)
-    engine.dispose()
+    with services.database(base) as engine:
+        upgrade(engine)
     with ExitStack() as stack:
         # Kept on disk: the queue, and the figures /ops shows, outlive a restart.
         redis_server = RedisServer(var / "redis", append_only=True).start()
@@ -216,39 +216,29 @@ def link_in(message: EmailMessage, prefix: str) -> str | None:
 
 def _run_digest(settings: Settings, edition: date, timeout: float) -> str:
     """What `mailer digest run --date` does: plan the edition now, wait until sent."""
+    from mailer import services
     from mailer.delivery.ledger import summarise
-    from mailer.queue import load_job_queue
-    from mailer.services import make_planner, open_stores
 
-    stores = open_stores(settings, seed=False)
-    queue = load_job_queue(settings)
-    try:
-        report = make_planner(settings, stores, queue).plan(datetime.now(UTC), edition)
+    with services.stores(settings, seed=False) as stores, \
+            services.job_queue(settings) as queue:
+        report = services.make_planner(settings, stores, queue).plan(datetime.now(UTC),
+                                                                     edition)
         if not report.run_id:
             return "nothing due"
         return summarise(stores.ledger.wait_for_run(report.run_id, report.planned, timeout))
-    finally:
-        queue.close()
-        stores.close()
 
 
 def _forget_demo_readers(settings: Settings) -> None:
-    from mailer.services import open_stores
+    from mailer import services
 
-    stores = open_stores(settings, seed=False)
-    try:
+    with services.stores(settings, seed=False) as stores:
         for reader in DEMO_READERS:
             stores.subscribers.delete(str(reader["email"]))
-    finally:
-        stores.close()
 
 
 def _active_subscribers(settings: Settings) -> set[str]:
-    from mailer.services import open_stores
+    from mailer import services
     from mailer.subscriptions.model import SubscriberStatus
 
-    stores = open_stores(settings, seed=False)
-    try:
+    with services.stores(settings, seed=False) as stores:
         return {s.email for s in stores.subscribers.list(SubscriberStatus.ACTIVE)}
-    finally:
-        stores.close()

@@ -29,7 +29,7 @@ from mailer.queue import DIGEST_QUEUE, SHARE_QUEUE, JobQueue
 from mailer.sending.relay_health import RelayHealth
 
 if TYPE_CHECKING:
-    from mailer.services import Stores
+    from mailer.stores import Stores
 
 
 def per_minute(client: redis.Redis, minutes: int = 60, now: float | None = None

@@ -20,7 +20,7 @@ from mailer.sending.pacing import relay_key
 from mailer.sending.ratelimit import KEY_PREFIX as RATE_PREFIX
 from mailer.sending.ratelimit import RedisBuckets
 from mailer.sending.relay_health import RelayHealth
-from mailer.services import Stores
+from mailer.stores import Stores
 
 OUTCOMES = (JobStatus.SENT, JobStatus.DEFERRED, JobStatus.FAILED, JobStatus.SUPPRESSED)
 

@@ -1,8 +1,8 @@
 """The HTTP API: the share and sign-up forms' producer, the links in e-mails, the CMS
 intake, and the ops endpoints, as one router each (mailer/web/routes/).
 
-`create_app` only assembles: settings, stores, the queue and Redis into a `WebContext`
-the routes receive by dependency injection, then the routers. uvicorn runs it with
+`create_app` only assembles: the `WebContext` that `mailer.services` builds (the routes
+receive it by dependency injection), then the routers. uvicorn runs it with
 `uvicorn --factory mailer.web.app:app_from_env`.
 """
 
@@ -11,42 +11,21 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
 from typing import Any
 
-import jinja2
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import Response
-from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mailer import services, version
 from mailer.config import Settings, load_settings
 from mailer.errors import MailerError, NotFound
-from mailer.limits import parse_networks
-from mailer.ops.metrics import RedisCollector, ServiceCollector
-from mailer.queue import JobQueue, load_job_queue
-from mailer.render import make_environment
-from mailer.services import (
-    Stores,
-    default_preferences,
-    make_catalog,
-    make_digest_mail,
-    make_redis,
-    make_share_once,
-    make_tokens,
-    open_stores,
-    share_guards,
-    signup_guards,
-    signup_mail_cap,
-    site_of,
-)
-from mailer.subscriptions.zones import zone_choices
-from mailer.web.context import WebContext
+from mailer.queue import JobQueue
+from mailer.stores import Stores
 from mailer.web.errors import error_headers, error_response
 from mailer.web.forms import prefers_html
-from mailer.web.group_commit import GroupCommit
 from mailer.web.routes import digest, intake, ops, share, subscriptions
 
 
@@ -70,43 +49,17 @@ class HeadAsGet:
         await self.app({**scope, "method": "GET"}, receive, headers_only)
 
 
-def web_pages(settings: Settings) -> jinja2.Environment:
-    """The site's page templates: the mail environment plus the list of time zones the
-    forms offer (with today's offsets in the site's zone)."""
-    pages = make_environment(settings.templates_dir, settings.zone)
-    pages.globals["zone_choices"] = lambda: zone_choices(datetime.now(settings.zone).date())
-    return pages
-
-
 def create_app(settings: Settings, *, stores: Stores | None = None,
                queue: JobQueue | None = None) -> FastAPI:
+    """`stores` and `queue` given (tests, the embedded stack) stay their owner's to
+    close; what the app opens itself it closes at shutdown."""
     settings.check_secrets()
-    db = stores or open_stores(settings)
-    job_queue = queue or load_job_queue(settings)
-    client = make_redis(settings)
-    metrics = CollectorRegistry()
-    metrics.register(RedisCollector(client, relays=[r.id for r in settings.smtp_relays]))
-    metrics.register(ServiceCollector(db, job_queue))
-    context = WebContext(
-        settings=settings, db=db, queue=job_queue, redis=client,
-        pages=web_pages(settings), site=site_of(settings),
-        tokens=make_tokens(settings), catalog=make_catalog(settings),
-        defaults=default_preferences(settings),
-        api_key=settings.api_key.get_secret_value() if settings.api_key else None,
-        proxies=parse_networks(settings.trusted_proxies),
-        group_commit=GroupCommit(ledger=db.ledger, queue=job_queue),
-        share_guard=share_guards(settings, client), signup_guard=signup_guards(settings, client),
-        mail_cap=signup_mail_cap(settings, client), metrics=metrics,
-        digest=make_digest_mail(settings), share_once=make_share_once(settings, client))
+    context = services.web_context(settings, opened=stores, queue=queue)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        context.group_commit.close()
-        job_queue.close()
-        client.close()
-        if stores is None:
-            db.close()
+        context.close()
 
     app = FastAPI(title=TITLE, version=VERSION, lifespan=lifespan)
     app.state.web = context
@@ -132,7 +85,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
 
 
 ROUTERS = (ops.router, share.router, subscriptions.router, digest.router, intake.router)
-TITLE, VERSION = "newsmailer", "0.3.0"
+TITLE, VERSION = "newsmailer", version()
 
 
 def api_schema() -> dict[str, Any]:

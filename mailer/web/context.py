@@ -1,6 +1,6 @@
-"""What every route needs, built once by `create_app` and handed to routes through
-FastAPI's dependency injection (`Ctx`): settings, stores, the queue, Redis, the guards,
-and the pages the site shows."""
+"""What every route needs, built once by `mailer.services.web_context` and handed to
+routes through FastAPI's dependency injection (`Ctx`): settings, stores, the queue,
+Redis, the share intake and sign-up guards, and the pages the site shows."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ from mailer.digest.compose import DigestMail
 from mailer.errors import MailerError, NotFound
 from mailer.queue import JobQueue
 from mailer.render import Site
-from mailer.services import ShareGuard, Stores
-from mailer.share.once import ShareOnce
+from mailer.share.accept import ShareIntake
+from mailer.stores import Stores
 from mailer.subscriptions.model import Preferences, SectionCatalog
 from mailer.tokens import Purpose, Tokens
 from mailer.web.errors import error_status
@@ -35,7 +35,7 @@ R = TypeVar("R", bound=Response)
 @dataclass(frozen=True)
 class WebContext:
     settings: Settings
-    db: Stores
+    stores: Stores
     queue: JobQueue
     redis: redis.Redis  # flood control, metrics, relay health
     pages: jinja2.Environment
@@ -46,12 +46,17 @@ class WebContext:
     api_key: str | None
     proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
     group_commit: GroupCommit
-    share_guard: Callable[[str], ShareGuard]
+    share_intake: ShareIntake
     signup_guard: Callable[[str], Callable[[], None]]
     mail_cap: Callable[[str], None]
     metrics: CollectorRegistry
     digest: DigestMail  # the web version of digests
-    share_once: ShareOnce
+    closing: tuple[Callable[[], None], ...] = ()  # what close() releases, in order
+
+    def close(self) -> None:
+        self.group_commit.close()
+        for release in self.closing:
+            release()
 
     def ip_of(self, request: Request) -> str:
         return client_ip(request.client.host if request.client else None, request.headers,
@@ -75,7 +80,7 @@ class WebContext:
         if not isinstance(article_id, str) or not 0 < len(article_id) <= 200:
             return None
         try:
-            return self.db.articles.get(article_id.strip())
+            return self.stores.articles.get(article_id.strip())
         except NotFound:
             return None
 

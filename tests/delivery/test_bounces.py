@@ -8,10 +8,10 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
+from mailer import services
 from mailer.config import Settings
 from mailer.delivery.bounces import MAX_ITEMS
 from mailer.delivery.suppression import SuppressionStore
-from mailer.services import open_stores
 from mailer.web.app import create_app
 
 API_KEY = "esp-key-for-tests"
@@ -31,7 +31,7 @@ def client(settings: Settings, redis_client: redis.Redis) -> Iterator[TestClient
 
 @pytest.fixture
 def suppressions(settings: Settings) -> SuppressionStore:
-    return open_stores(settings, seed=False).suppressions
+    return services.stores(settings, seed=False).suppressions
 
 
 def test_hard_bounces_and_complaints_are_suppressed_soft_ones_counted(

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from mailer import services
 from mailer.config import Settings, SmtpConfig
 from mailer.db import SessionFactory
 from mailer.delivery.deliverer import Deliverer, Job, RetryPolicy
@@ -20,13 +21,7 @@ from mailer.models import DeliveryRow
 from mailer.sending.message import Envelope
 from mailer.sending.smtp import SmtpBackend
 from mailer.sending.transport import MemoryBackend
-from mailer.services import (
-    default_preferences,
-    make_catalog,
-    make_template_mail,
-    make_tokens,
-    open_stores,
-)
+from mailer.services import default_preferences, make_catalog, make_template_mail, make_tokens
 from mailer.subscriptions.signup import ConfirmMail, submit_signup
 from tests.sending.test_transport import make_envelope
 from tests.support.smtp import RecordingHandler
@@ -113,7 +108,7 @@ def test_a_confirmation_carries_its_recipient_and_a_bounce_lists_that_address(
     """The job of a sign-up e-mail names the address: suppression is checked against it
     and a hard bounce lists it (never an empty address)."""
     settings = make_settings()
-    stores = open_stores(settings, seed=False)
+    stores = services.stores(settings, seed=False)
     queue = CeleryJobQueue(settings)
     submit_signup({"email": "leyla@example.org", "name": "Leyla"}, catalog=make_catalog(settings),
                   default=default_preferences(settings), store=stores.subscribers,

@@ -6,10 +6,10 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import Connection, Engine, event
 
+from mailer import services
 from mailer.config import Settings
 from mailer.db import SessionFactory
 from mailer.delivery.ledger import NOT_QUEUED, Claim, DeliveryLedger, JobStatus
-from mailer.services import open_stores
 from mailer.subscriptions.model import Preferences, SignUp
 from mailer.validation import mask_address
 from tests.conftest import empty_database
@@ -166,7 +166,7 @@ def test_only_ledger_commits_skip_the_flush_wait_on_postgresql(
         pytest.skip("PostgreSQL's synchronous_commit; SQLite's WAL mode never waits")
     with empty_database(database_url):
         pass
-    stores = open_stores(make_settings(database_url=database_url), seed=False)
+    stores = services.stores(make_settings(database_url=database_url), seed=False)
 
     def setting(connection: Connection, *_: object) -> None:
         seen.append(str(connection.exec_driver_sql("SHOW synchronous_commit").scalar()))

@@ -11,10 +11,7 @@ from email.message import EmailMessage
 from mailer.articles.model import Article
 from mailer.config import Settings
 from mailer.digest.plan import Variant
-from mailer.services import (
-    make_digest_mail,
-    make_tokens,
-)
+from mailer.services import make_digest_mail, make_tokens
 from mailer.subscriptions.model import Preferences, Subscriber, SubscriberStatus
 from mailer.tokens import Purpose
 

@@ -13,12 +13,14 @@ import pytest
 import redis
 from sqlalchemy import update
 
+from mailer import services
 from mailer.articles.model import Article
 from mailer.config import Settings
 from mailer.delivery.ledger import JobStatus, Kind
 from mailer.digest.plan import Variant, due_edition, edition_bounds, in_sections
 from mailer.models import DeliveryRow
-from mailer.services import Stores, make_planner, open_stores
+from mailer.services import make_planner
+from mailer.stores import Stores
 from mailer.subscriptions.model import Preferences, SignUp
 from tests.conftest import empty_database
 from worker.producer import CeleryJobQueue
@@ -70,7 +72,7 @@ def make_settings(make_settings: Callable[..., Settings], database_url: str
 
 @pytest.fixture
 def stores(make_settings: Callable[..., Settings], redis_client: redis.Redis) -> Stores:
-    return open_stores(make_settings(), seed=False)
+    return services.stores(make_settings(), seed=False)
 
 
 def planned_batches(redis_client: redis.Redis) -> list[list[str]]:

@@ -10,6 +10,7 @@ import pytest
 import redis
 from sqlalchemy import select, update
 
+from mailer import services
 from mailer.config import Settings
 from mailer.delivery.ledger import JobStatus
 from mailer.digest.plan import ArticleDays
@@ -17,14 +18,13 @@ from mailer.digest.send import DigestSender
 from mailer.models import DeliveryRow
 from mailer.ops.status import collect, relay_states
 from mailer.services import (
-    Stores,
     make_digest_mail,
     make_failure_window,
     make_planner,
     make_relay_pool,
-    open_stores,
     retry_policy,
 )
+from mailer.stores import Stores
 from mailer.subscriptions.model import Preferences, SignUp
 from tests.digest.test_compose import ARTICLES, EDITION
 from tests.support.smtp import RecordingHandler
@@ -33,7 +33,7 @@ from worker.producer import CeleryJobQueue
 
 def plan(settings: Settings, count: int) -> tuple[Stores, list[str], str]:
     """`count` active Baku subscribers with edition 26 November planned for them."""
-    stores = open_stores(settings, seed=False)
+    stores = services.stores(settings, seed=False)
     stores.articles.put_many(ARTICLES)
     for i in range(count):
         stores.subscribers.add_active(SignUp(f"reader{i}@example.org", f"Reader {i}",

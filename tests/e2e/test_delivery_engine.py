@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from mailer import services
 from mailer.articles.model import Article
 from mailer.config import Settings, load_settings
 from mailer.db import make_engine, upgrade
@@ -22,8 +23,9 @@ from mailer.delivery.ledger import FINAL, JobStatus
 from mailer.delivery.resend import resend_failed
 from mailer.local.embedded import RedisServer, WorkerProcess, free_port, worker_env
 from mailer.local.sink import start_sink
-from mailer.services import Stores, make_planner, open_stores
-from mailer.share.flow import submit_share
+from mailer.services import make_planner
+from mailer.share.accept import ShareIntake
+from mailer.stores import Stores
 from mailer.subscriptions.model import Preferences, SignUp
 from tests.conftest import TEST_SECRET
 from tests.support.smtp import RecordingHandler
@@ -43,10 +45,10 @@ class Stack:
     workers: list[WorkerProcess]
 
     def share(self, to: str) -> str:
-        return submit_share({"article_id": ARTICLE, "sender_name": "Aysel",
-                             "sender_email": "aysel@example.com", "friend_name": "Friend",
-                             "friend_email": to}, articles=self.stores.articles,
-                            ledger=self.stores.ledger, queue=self.queue)
+        return ShareIntake(articles=self.stores.articles).submit(
+            {"article_id": ARTICLE, "sender_name": "Aysel", "sender_email": "aysel@example.com",
+             "friend_name": "Friend", "friend_email": to},
+            ledger=self.stores.ledger, queue=self.queue)
 
     def subscribe(self, addresses: list[str]) -> None:
         self.stores.subscribers.import_active(SignUp(a, "", BAKU) for a in addresses)
@@ -89,7 +91,7 @@ def start_stack(tmp: Path, redis_server: RedisServer, db: int, queues: list[str]
     engine = make_engine(settings.database)
     upgrade(engine)
     engine.dispose()
-    stores = open_stores(settings)
+    stores = services.stores(settings)
     stores.articles.put_many([story("one", EDITION), story("two", EDITION + timedelta(1))])
     env = worker_env(settings)
     workers = [WorkerProcess(env, tmp / f"worker{i}.log", queues=q, name=f"w{i}")

@@ -7,10 +7,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from mailer import services
 from mailer.articles.model import Article
 from mailer.config import Settings
 from mailer.queue import DIGEST_PLAN_TASK, DIGEST_QUEUE
-from mailer.services import open_stores
 from mailer.subscriptions.model import Preferences, SignUp
 from tests.support.smtp import RecordingHandler
 from worker.producer import CeleryJobQueue
@@ -45,7 +45,7 @@ def test_each_zone_gets_its_digest_at_its_hour_once(e2e_settings: Settings,
     later = now + timedelta(hours=2)
     baku_hour = now.astimezone(ZoneInfo("Asia/Baku")).hour
     ny_hour = later.astimezone(ZoneInfo("America/New_York")).hour
-    stores = open_stores(e2e_settings, seed=False)
+    stores = services.stores(e2e_settings, seed=False)
     stores.articles.put_many([yesterday_article("baku-day", "Asia/Baku", now, "Politics"),
                               yesterday_article("ny-day", "America/New_York", later,
                                                 "Economy")])

@@ -5,8 +5,8 @@ import time
 
 import httpx
 
+from mailer import services
 from mailer.config import Settings
-from mailer.services import open_stores
 from mailer.subscriptions.model import SubscriberStatus
 from tests.e2e.conftest import PUBLIC_URL
 from tests.support.smtp import Received, RecordingHandler
@@ -46,7 +46,7 @@ def test_double_opt_in_end_to_end(api: httpx.Client, e2e_settings: Settings,
     assert button and fallback and fallback.group(1) == button.group(1), \
         "the confirm address is also given as text under the button"
 
-    subscribers = open_stores(e2e_settings, seed=False).subscribers
+    subscribers = services.stores(e2e_settings, seed=False).subscribers
     found = subscribers.find("reader@example.com")
     assert found is not None and found.status is SubscriberStatus.PENDING
 

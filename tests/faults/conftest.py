@@ -20,13 +20,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiosmtpd.controller import Controller
 
+from mailer import services
 from mailer.articles.model import Article
 from mailer.config import ROOT, Settings, load_settings
 from mailer.db import make_engine, upgrade
 from mailer.delivery.ledger import FINAL, JobStatus
 from mailer.local.embedded import RedisServer, WorkerProcess, free_port, worker_env
 from mailer.local.sink import start_sink
-from mailer.services import Stores, open_stores
+from mailer.stores import Stores
 from mailer.subscriptions.model import Preferences, SignUp
 from tests.conftest import NO_FLOOD_LIMITS, TEST_SECRET
 from tests.support.smtp import RecordingHandler
@@ -59,7 +60,7 @@ class FaultStack:
         engine = make_engine(self.settings.database)
         upgrade(engine)
         engine.dispose()
-        self.stores = open_stores(self.settings)
+        self.stores = services.stores(self.settings)
         return self.settings
 
     def start_sink(self) -> None:

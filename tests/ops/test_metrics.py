@@ -87,13 +87,13 @@ def test_digest_figures_come_from_the_database(make_settings: Callable[..., Sett
 
     from sqlalchemy import update
 
+    from mailer import services
     from mailer.delivery.ledger import JobStatus
     from mailer.models import DeliveryRow, utcnow
     from mailer.queue import load_job_queue
-    from mailer.services import open_stores
 
     settings = make_settings()
-    stores = open_stores(settings)
+    stores = services.stores(settings)
     now = utcnow()
     for run_id, rows in (("run-done", ("d1",)), ("run-paused", ("p1",))):
         stores.runs.open(run_id, "2020-10-28", now)

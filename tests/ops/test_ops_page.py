@@ -57,8 +57,8 @@ def test_the_dashboard_figures(client: TestClient, redis_client: redis.Redis,
     """Outcomes per minute per kind, the top replies of the hour, SMTP reply time and
     times in the site's zone, all from Redis and the database: a new API process (a
     restart) shows the same figures."""
+    from mailer import services
     from mailer.delivery.ledger import JobStatus
-    from mailer.services import open_stores
 
     recorder = MetricsRecorder(redis_client)
     for outcome, n in (("sent", 5), ("deferred", 2), ("failed", 1)):
@@ -67,7 +67,7 @@ def test_the_dashboard_figures(client: TestClient, redis_client: redis.Redis,
     for seconds in [0.004] * 9 + [0.8]:
         recorder.observe("smtp_seconds", seconds)
     recorder.flush()
-    ledger = open_stores(make_settings(api_key=KEY), seed=False).ledger
+    ledger = services.stores(make_settings(api_key=KEY), seed=False).ledger
     for n, (status, reply) in enumerate([(JobStatus.DEFERRED, "451 4.7.1 greylisted")] * 3
                                         + [(JobStatus.FAILED, "550 5.1.1 no such user")]):
         ledger.create(f"j{n}", kind="share", recipient=f"p{n}@example.org", reference="a")

@@ -45,12 +45,12 @@ def test_tables_render(capsys: pytest.CaptureFixture[str]) -> None:
 def test_next_digest_is_the_earliest_local_hour(capsys: pytest.CaptureFixture[str]) -> None:
     from datetime import UTC, datetime
 
+    from mailer import services
     from mailer.config import load_settings
     from mailer.ops.status import next_digest_time
-    from mailer.services import open_stores
     from mailer.subscriptions.model import Preferences, SignUp
 
-    stores = open_stores(load_settings(), seed=False)
+    stores = services.stores(load_settings(), seed=False)
     for email, zone, hour in (("a@example.org", "Asia/Baku", 7),
                               ("b@example.org", "Europe/London", 6)):
         stores.subscribers.add_active(SignUp(email, "", Preferences(("politics",), zone, hour)))

@@ -15,8 +15,8 @@ from mailer.digest.plan import Variant
 from mailer.sending.dkim import load_signer
 from mailer.sending.message import Envelope
 from mailer.services import make_digest_mail, make_renderer, make_signer
-from mailer.share.flow import build_share_envelope
-from mailer.validation import validate_share
+from mailer.share.mail import build_share_envelope
+from mailer.share.request import validate_share
 from tests.digest.test_compose import ARTICLES, EDITION, subscriber
 from tests.support.cli import run
 

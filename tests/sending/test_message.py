@@ -9,8 +9,8 @@ from mailer.articles.files import read_seed_articles
 from mailer.config import ROOT, load_settings
 from mailer.sending.message import Envelope
 from mailer.services import make_renderer
-from mailer.share.flow import build_share_envelope
-from mailer.validation import Address, ShareRequest, validate_share
+from mailer.share.mail import build_share_envelope
+from mailer.share.request import Address, ShareRequest, validate_share
 
 ARTICLE = read_seed_articles(ROOT / "seeds")[0]
 SETTINGS = load_settings()

@@ -13,15 +13,10 @@ from collections.abc import Callable
 
 import pytest
 
+from mailer import services
 from mailer.config import Settings
 from mailer.sending.message import Envelope
-from mailer.services import (
-    make_catalog,
-    make_signer,
-    make_template_mail,
-    make_tokens,
-    open_stores,
-)
+from mailer.services import make_catalog, make_signer, make_template_mail, make_tokens
 from mailer.subscriptions.model import Preferences, SignUp
 from mailer.subscriptions.signup import ConfirmMail
 from tests.sending.test_dkim import digest_envelope, share_envelope
@@ -44,7 +39,7 @@ def score(data: bytes) -> tuple[float, str]:
 
 
 def confirm_envelope(settings: Settings) -> Envelope:
-    stores = open_stores(settings, seed=False)
+    stores = services.stores(settings, seed=False)
     person, _ = stores.subscribers.sign_up(
         SignUp("leyla@example.org", "Leyla", Preferences(("politics",), "Asia/Baku", 7)),
         resend_after=__import__("datetime").timedelta(0))

@@ -13,16 +13,16 @@ from mailer.articles.model import Article
 from mailer.config import Settings
 from mailer.digest.plan import Variant
 from mailer.services import (
-    Stores,
     make_catalog,
     make_digest_mail,
     make_renderer,
     make_template_mail,
     make_tokens,
 )
+from mailer.share.request import validate_share
+from mailer.stores import Stores
 from mailer.subscriptions.model import Preferences, SignUp
 from mailer.subscriptions.signup import ConfirmMail
-from mailer.validation import validate_share
 
 SEED_ID = "non-aligned-movement-support-to-azerbaijan-over-karabakh-significant"
 EMAILS = ("share", "confirm", "subscribed", "digest-one", "digest-many")

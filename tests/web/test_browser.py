@@ -15,10 +15,12 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from mailer import services
 from mailer.config import Settings
 from mailer.delivery.ledger import Kind
 from mailer.local.embedded import ApiServer, free_port
-from mailer.services import Stores, make_tokens, open_stores
+from mailer.services import make_tokens
+from mailer.stores import Stores
 from mailer.subscriptions.model import Preferences, SignUp
 from mailer.tokens import Purpose
 from mailer.web.app import create_app
@@ -42,7 +44,7 @@ def site(make_settings: Callable[..., Settings]) -> Iterator[tuple[str, Settings
     settings = make_settings(public_url=f"http://127.0.0.1:{port}",
                              api_key=SecretStr("browser-key"),
                              postal_address="28 May Street 5, Baku AZ1010, Azerbaijan")
-    stores = open_stores(settings)
+    stores = services.stores(settings)
     stores.articles.put_many(digest_articles(stores.articles.get(SEED_ID)))
     server = ApiServer(create_app(settings), port=port).start()
     yield server.url, settings, stores

@@ -8,10 +8,11 @@ from datetime import date
 import pytest
 from fastapi.testclient import TestClient
 
+from mailer import services
 from mailer.articles.model import Article
 from mailer.config import Settings
 from mailer.digest.plan import Variant
-from mailer.services import make_digest_mail, open_stores
+from mailer.services import make_digest_mail
 from mailer.subscriptions.model import Preferences, Subscriber, SubscriberStatus
 
 EDITION = date(2026, 11, 26)
@@ -28,7 +29,7 @@ def story(article_id: str, section: str, hour: int) -> Article:
 @pytest.fixture
 def settings(make_settings: Callable[..., Settings]) -> Settings:
     settings = make_settings()
-    open_stores(settings, seed=False).articles.put_many(
+    services.stores(settings, seed=False).articles.put_many(
         [story("p1", "Politics", 9), story("e1", "Economy", 10), story("s1", "Sports", 11)])
     return settings
 

@@ -79,10 +79,10 @@ def test_gate_counts_all_or_nothing(redis_client: redis.Redis) -> None:
 
 def test_addresses_are_not_stored_in_redis(redis_client: redis.Redis,
                                            make_settings: Callable[..., Settings]) -> None:
-    from mailer.services import share_guards
-    from mailer.validation import validate_share
+    from mailer.share.guards import ShareGuards
+    from mailer.share.request import validate_share
 
-    share_guards(make_settings(), redis_client)("1.1.1.1")(validate_share(form(1)))
+    ShareGuards(redis_client, make_settings()).check(validate_share(form(1)), "1.1.1.1")
     keys = [k.decode() for k in redis_client.keys("mailer:flood:*")]
     assert len(keys) == 5 and not any("example" in k for k in keys)
 

@@ -21,8 +21,8 @@ from mailer.errors import InvalidInput
 from mailer.local.embedded import RedisServer
 from mailer.sending.mime import seven_bit
 from mailer.services import make_renderer
-from mailer.share.flow import build_share_envelope
-from mailer.validation import SHARE_FIELDS, validate_share
+from mailer.share.mail import build_share_envelope
+from mailer.share.request import SHARE_FIELDS, validate_share
 from mailer.web.app import create_app
 from tests.conftest import NO_FLOOD_LIMITS
 

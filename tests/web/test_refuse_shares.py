@@ -9,11 +9,12 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
+from mailer import services
 from mailer.articles.files import read_seed_articles
 from mailer.config import ROOT, Settings
-from mailer.services import make_renderer, make_tokens, open_stores
+from mailer.services import make_renderer, make_tokens
+from mailer.share.request import validate_share
 from mailer.tokens import Purpose
-from mailer.validation import validate_share
 
 ARTICLE = read_seed_articles(ROOT / "seeds")[0]
 FRIEND = "Vuqar@Example.org"
@@ -41,13 +42,13 @@ def test_the_link_names_the_friend_and_a_get_changes_nothing(
     assert page.status_code == 200
     assert "V***@example.org" in page.text and NORMAL not in page.text
     assert f'action="/refuse-shares/{token}"' in page.text
-    assert not open_stores(settings, seed=False).suppressions.refuses_shares(FRIEND)
+    assert not services.stores(settings, seed=False).suppressions.refuses_shares(FRIEND)
 
 
 def test_post_refuses_and_the_same_page_offers_the_way_back(
         client: TestClient, settings: Settings) -> None:
     path = refuse_path(settings)
-    suppressions = open_stores(settings, seed=False).suppressions
+    suppressions = services.stores(settings, seed=False).suppressions
     done = client.post(path)
     assert done.status_code == 200 and "no more articles from readers" in done.text
     assert suppressions.refuses_shares("vuqar@example.org")
@@ -61,7 +62,7 @@ def test_post_refuses_and_the_same_page_offers_the_way_back(
 def test_shares_to_a_refusing_address_are_accepted_as_usual(
         client: TestClient, settings: Settings) -> None:
     """Nobody learns from the form who refused: the answer is the same 202."""
-    open_stores(settings, seed=False).suppressions.refuse_shares(FRIEND)
+    services.stores(settings, seed=False).suppressions.refuse_shares(FRIEND)
     answer = client.post("/share", json={
         "article_id": ARTICLE.id, "sender_name": "Aysel", "sender_email": "a@example.com",
         "friend_name": "Vüqar", "friend_email": FRIEND, "message": ""})

@@ -12,8 +12,8 @@ import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from mailer import services
 from mailer.config import Settings
-from mailer.services import open_stores
 from mailer.web.app import create_app
 from tests.web.test_app import FORM
 
@@ -34,7 +34,7 @@ def test_the_same_share_posted_again_is_the_same_job(
     assert queued(redis_client) == [first], "one job, one e-mail"
     other = client.post("/share", json={**FORM, "friend_email": "leyla@example.org"})
     assert other.status_code == 202 and other.json()["job_id"] != first
-    with open_stores(settings, seed=False).sessions.begin() as session:
+    with services.stores(settings, seed=False).sessions.begin() as session:
         count = session.execute(
             text("SELECT count(*) FROM deliveries")).scalar()
     assert count == 2

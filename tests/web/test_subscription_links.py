@@ -13,9 +13,10 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
+from mailer import services
 from mailer.config import Settings
 from mailer.queue import CONFIRM_TASK
-from mailer.services import make_tokens, open_stores
+from mailer.services import make_tokens
 from mailer.subscriptions.model import SubscriberStatus
 from mailer.subscriptions.store import SubscriberStore
 from mailer.tokens import Purpose, Tokens
@@ -32,7 +33,7 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 
 @pytest.fixture
 def store(settings: Settings) -> SubscriberStore:
-    return open_stores(settings, seed=False).subscribers
+    return services.stores(settings, seed=False).subscribers
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ def digest_web_version(edition: str, ctx: Ctx, zone: str = "", sections: str = "
         return ctx.message_page("This link is not valid",
                                 f"This digest link is not valid: {exc}. The digests you "
                                 "receive each carry a working one.", 400)
-    articles = in_sections(ctx.db.articles.published_between(
+    articles = in_sections(ctx.stores.articles.published_between(
         *edition_bounds(day, ZoneInfo(timezone))), chosen)
     if not articles:
         return ctx.message_page("No stories that day",

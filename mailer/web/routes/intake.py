@@ -26,7 +26,7 @@ async def import_articles(request: Request, ctx: Ctx) -> dict[str, int]:
     body = await read_json(request, ctx.settings.max_body_bytes * INTAKE_SIZE_FACTOR)
     items = body if isinstance(body, list) else [body]
     articles = [parse_article(item, f"[{i}]") for i, item in enumerate(items)]
-    count = await run_in_threadpool(ctx.db.articles.put_many, articles)
+    count = await run_in_threadpool(ctx.stores.articles.put_many, articles)
     return {"imported": count}
 
 
@@ -39,5 +39,5 @@ async def bounce_webhook(request: Request, ctx: Ctx) -> dict[str, int]:
     bad item and field."""
     check_api_key(request, ctx.api_key)
     body = await read_json(request, ctx.settings.max_body_bytes * INTAKE_SIZE_FACTOR)
-    report = await run_in_threadpool(record_bounces, ctx.db.suppressions, parse_bounces(body))
+    report = await run_in_threadpool(record_bounces, ctx.stores.suppressions, parse_bounces(body))
     return report.as_dict()

@@ -93,7 +93,7 @@ def dashboard(ctx: WebContext) -> dict[str, object]:
     time; times in the site's zone. Everything is read from Redis and the database,
     so an API restart changes nothing on the page."""
     zone = ctx.settings.zone
-    snapshot = collect(ctx.settings, ctx.db, ctx.redis, ctx.queue, max_age=300,
+    snapshot = collect(ctx.settings, ctx.stores, ctx.redis, ctx.queue, max_age=300,
                        timeout=0.5).as_dict()
     minutes = per_minute(ctx.redis)
     kinds = sorted({field.partition("|")[0] for _, counts in minutes for field in counts}
@@ -110,7 +110,7 @@ def dashboard(ctx: WebContext) -> dict[str, object]:
         throughput=[{"minute": label, "sent": sum(s["sent"][i] for s in series.values())}
                     for i, label in enumerate(labels)],
         top_replies=[{"status": status, "reply": reply, "messages": n}
-                     for status, reply, n in ctx.db.ledger.top_replies(
+                     for status, reply, n in ctx.stores.ledger.top_replies(
                          utcnow() - timedelta(hours=1),
                          [JobStatus.DEFERRED, JobStatus.FAILED], limit=6)],
         smtp_latency={"observed": observed, "p50": p50, "p99": p99},
@@ -131,7 +131,7 @@ def readyz(ctx: Ctx) -> JSONResponse:
     ping within 1 s; else `503` with what each check found. `relays` reports unhealthy
     relays without making the API unready: it still takes shares, which wait."""
     checks = {"redis": _check(ctx.redis.ping),
-              "database": _check(lambda: ctx.db.ledger.get("readyz") is None)}
+              "database": _check(lambda: ctx.stores.ledger.get("readyz") is None)}
     try:
         names = ctx.queue.workers(timeout=1.0)
         checks["workers"] = {"ok": bool(names), "detail": ", ".join(names)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -11,9 +9,8 @@ from starlette.concurrency import run_in_threadpool
 from mailer.delivery.ledger import Kind
 from mailer.errors import InvalidInput, MalformedRequest, NotFound, RateLimited
 from mailer.queue import SHARE_TASK
-from mailer.share.flow import prepare_share
 from mailer.tokens import Purpose
-from mailer.validation import ShareRequest, mask_address
+from mailer.validation import mask_address
 from mailer.web.context import Ctx, WebContext
 from mailer.web.errors import error_headers
 from mailer.web.forms import SHARE_BODY, read_fields, wants_html
@@ -24,14 +21,14 @@ router = APIRouter()
 @router.get("/", response_class=HTMLResponse)
 def index(ctx: Ctx) -> HTMLResponse:
     """The list of articles and the sign-up form."""
-    return ctx.page("web/index.html", articles=ctx.db.articles.all())
+    return ctx.page("web/index.html", articles=ctx.stores.articles.all())
 
 
 @router.get("/articles/{article_id}", response_class=HTMLResponse)
 def article_page(article_id: str, ctx: Ctx) -> HTMLResponse:
     """The article page with the "Recommend news to friend" form
     and the sign-up form."""
-    return ctx.page("web/article.html", article=ctx.db.articles.get(article_id))
+    return ctx.page("web/article.html", article=ctx.stores.articles.get(article_id))
 
 
 @router.post("/share", status_code=202, openapi_extra=SHARE_BODY)
@@ -44,66 +41,52 @@ async def share(request: Request, ctx: Ctx) -> Response:
     post (`Accept: text/html`) gets a page back instead: the thank-you page, the form
     again with the errors, or a "please wait" page. What names and notes may hold:
     docs/security.md."""
-    settings = ctx.settings
-    fields = await read_fields(request, settings.max_body_bytes)
-    client_id = ctx.ip_of(request)
-    key = request.headers.get("idempotency-key")
-    if key is not None and not (0 < len(key) <= 200 and key.isascii() and key.isprintable()):
-        raise MalformedRequest({"Idempotency-Key": "must be 1 to 200 printable ASCII "
-                                                   "characters"})
-    claimed: list[dict[str, str]] = []
-
-    def once(share: ShareRequest, job_id: str) -> str | None:
-        normal = share.as_fields()
-        first = ctx.share_once.first(normal, job_id, client_id=client_id,
-                                     idempotency_key=key)
-        if first is None:
-            claimed.append(normal)
-        return first
-
+    fields = await read_fields(request, ctx.settings.max_body_bytes)
     try:
-        # Validation on the event loop, not in the thread pool: it is a fraction of a
-        # millisecond of CPU, and threads convoying on the GIL cost more than they
-        # overlap (bench/share_load.py). Recording goes to the group commit's writer
-        # thread, one transaction for all waiting requests. DNS lookups for
-        # deliverability checks do wait on the network: those get a thread.
-        prepare = partial(prepare_share, fields, articles=ctx.db.articles,
-                          check_deliverability=settings.check_deliverability,
-                          guard=ctx.share_guard(client_id), once=once)
-        try:
-            job, payload = await run_in_threadpool(prepare) \
-                if settings.check_deliverability else prepare()
-            if payload is not None:
-                await ctx.group_commit.submit(job, SHARE_TASK, payload)
-        except BaseException:
-            for share_fields in claimed:  # this one did not go: the next may
-                ctx.share_once.forget(share_fields, client_id=client_id, idempotency_key=key)
-            raise
+        accepted = await ctx.share_intake.accept(
+            fields, lambda job, payload: ctx.group_commit.submit(job, SHARE_TASK, payload),
+            client_ip=ctx.ip_of(request), idempotency_key=_idempotency_key(request))
     except InvalidInput as exc:
         if wants_html(request):
             return await run_in_threadpool(_form_with_errors, ctx, fields, exc)
         raise
     except RateLimited as exc:
         if wants_html(request):
-            response = ctx.message_page("Please wait", str(exc), 429)
-            response.headers.update(error_headers(exc))
-            return response
+            return _please_wait(ctx, exc)
         raise
+    return _accepted(request, accepted.job_id)
+
+
+def _idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("idempotency-key")
+    if key is not None and not (0 < len(key) <= 200 and key.isascii() and key.isprintable()):
+        raise MalformedRequest({"Idempotency-Key": "must be 1 to 200 printable ASCII "
+                                                   "characters"})
+    return key
+
+
+def _accepted(request: Request, job_id: str) -> Response:
     if wants_html(request):
         # Post, redirect, get: a refresh of the thank-you page posts nothing.
-        return RedirectResponse(f"/shared/{job.id}", status_code=303)
-    return JSONResponse({"job_id": job.id, "status": "queued",
-                         "status_url": f"/jobs/{job.id}"},
-                        status_code=202, headers={"Location": f"/jobs/{job.id}"})
+        return RedirectResponse(f"/shared/{job_id}", status_code=303)
+    return JSONResponse({"job_id": job_id, "status": "queued",
+                         "status_url": f"/jobs/{job_id}"},
+                        status_code=202, headers={"Location": f"/jobs/{job_id}"})
+
+
+def _please_wait(ctx: WebContext, exc: RateLimited) -> Response:
+    response = ctx.message_page("Please wait", str(exc), 429)
+    response.headers.update(error_headers(exc))
+    return response
 
 
 @router.get("/shared/{job_id}", response_class=HTMLResponse)
 def shared(job_id: str, ctx: Ctx) -> HTMLResponse:
     """The thank-you page a browser's share form is redirected to."""
-    record = ctx.db.ledger.get(job_id) if len(job_id) <= 64 else None
+    record = ctx.stores.ledger.get(job_id) if len(job_id) <= 64 else None
     if record is None or record.kind != Kind.SHARE:
         raise NotFound(f"no share {job_id[:64]!r}")
-    return ctx.page("web/shared.html", article=ctx.db.articles.get(record.reference),
+    return ctx.page("web/shared.html", article=ctx.stores.articles.get(record.reference),
                     recipient=mask_address(record.recipient))
 
 
@@ -122,7 +105,7 @@ def _form_with_errors(ctx: WebContext, fields: dict[str, object],
 def job_status(job_id: str, ctx: Ctx) -> dict[str, object]:
     """A delivery's status, attempts, last SMTP reply and masked
     recipient (`v***@example.org`)."""
-    record = ctx.db.ledger.get(job_id) if len(job_id) <= 64 else None
+    record = ctx.stores.ledger.get(job_id) if len(job_id) <= 64 else None
     if record is None:
         raise NotFound(f"unknown job {job_id[:64]!r}")
     return record.public()
@@ -133,7 +116,7 @@ def refuse_shares_form(token: str, ctx: Ctx) -> HTMLResponse:
     """The link in every share e-mail: a page with the masked
     address and a button; changes nothing (mail scanners and link previews fetch GETs)."""
     def action(address: str) -> HTMLResponse:
-        return _refusal_page(ctx, token, address, ctx.db.suppressions.refuses_shares(address))
+        return _refusal_page(ctx, token, address, ctx.stores.suppressions.refuses_shares(address))
     return ctx.token_page(Purpose.REFUSE_SHARES, token, action)
 
 
@@ -143,7 +126,7 @@ def refuse_shares(token: str, ctx: Ctx) -> HTMLResponse:
     `200` with a way back on the page, no redirect. Shares to it are still accepted
     (nobody learns who refused) and recorded as suppressed, never sent."""
     def action(address: str) -> HTMLResponse:
-        ctx.db.suppressions.refuse_shares(address)
+        ctx.stores.suppressions.refuse_shares(address)
         return _refusal_page(ctx, token, address, True, changed=True)
     return ctx.token_page(Purpose.REFUSE_SHARES, token, action)
 
@@ -153,7 +136,7 @@ def allow_shares(token: str, ctx: Ctx) -> HTMLResponse:
     """The way back: articles shared by readers reach the
     address again."""
     def action(address: str) -> HTMLResponse:
-        ctx.db.suppressions.allow_shares(address)
+        ctx.stores.suppressions.allow_shares(address)
         return _refusal_page(ctx, token, address, False, changed=True)
     return ctx.token_page(Purpose.REFUSE_SHARES, token, action)
 

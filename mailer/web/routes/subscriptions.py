@@ -34,7 +34,7 @@ async def subscribe(request: Request, ctx: Ctx) -> Response:
     try:
         await run_in_threadpool(
             submit_signup, fields, catalog=ctx.catalog, default=ctx.defaults,
-            store=ctx.db.subscribers, ledger=ctx.db.ledger, queue=ctx.queue,
+            store=ctx.stores.subscribers, ledger=ctx.stores.ledger, queue=ctx.queue,
             resend_after=resend_after(settings),
             check_deliverability=settings.check_deliverability,
             guard=ctx.signup_guard(ctx.ip_of(request)), mail_cap=ctx.mail_cap)
@@ -57,7 +57,7 @@ def _signup_with_errors(ctx: WebContext, fields: dict[str, object],
     if article is not None:
         return ctx.page("web/article.html", 422, article=article, values={}, errors={},
                         signup_values=values, signup_errors=errors)
-    return ctx.page("web/index.html", 422, articles=ctx.db.articles.all(),
+    return ctx.page("web/index.html", 422, articles=ctx.stores.articles.all(),
                     signup_values=values, signup_errors=errors)
 
 
@@ -74,7 +74,7 @@ def confirm(token: str, ctx: Ctx) -> HTMLResponse:
     """Activates the sign-up; a page (`400` a forged or
     wrong-purpose link, `410` expired, `404` the sign-up is gone)."""
     def action(subscriber_id: str) -> HTMLResponse:
-        subscriber = ctx.db.subscribers.confirm(subscriber_id)
+        subscriber = ctx.stores.subscribers.confirm(subscriber_id)
         return ctx.page("web/confirmed.html", subscriber=subscriber,
                         links=links(ctx.tokens, ctx.settings.public_url, subscriber.id))
     return ctx.token_page(Purpose.CONFIRM, token, action)
@@ -87,7 +87,7 @@ def unsubscribe_form(token: str, ctx: Ctx) -> HTMLResponse:
     # Changes nothing: mail scanners and link previews fetch GETs.
     def action(subscriber_id: str) -> HTMLResponse:
         return ctx.page("web/unsubscribe.html",
-                        subscriber=ctx.db.subscribers.get(subscriber_id), token=token)
+                        subscriber=ctx.stores.subscribers.get(subscriber_id), token=token)
     return ctx.token_page(Purpose.UNSUBSCRIBE, token, action)
 
 
@@ -98,7 +98,7 @@ def unsubscribe(token: str, ctx: Ctx) -> HTMLResponse:
     # RFC 8058 one-click: the mailbox provider POSTs "List-Unsubscribe=One-Click";
     # whatever the body, the answer is 200 and the address is off the list now.
     def action(subscriber_id: str) -> HTMLResponse:
-        subscriber = ctx.db.subscribers.unsubscribe(subscriber_id)
+        subscriber = ctx.stores.subscribers.unsubscribe(subscriber_id)
         return ctx.message_page("You are unsubscribed",
                                 f"{subscriber.masked_email} will get no more digests from "
                                 f"{ctx.site.name}.")
@@ -110,7 +110,7 @@ def preferences_form(token: str, ctx: Ctx, saved: bool = False) -> HTMLResponse:
     """The preferences page: sections (checkboxes),
     hour, time zone (IANA name or city, offered as a list)."""
     def action(subscriber_id: str) -> HTMLResponse:
-        subscriber = ctx.db.subscribers.get(subscriber_id)
+        subscriber = ctx.stores.subscribers.get(subscriber_id)
         chosen = subscriber.preferences
         values = {"sections": list(chosen.sections), "hour": chosen.hour,
                   "timezone": chosen.timezone}
@@ -139,13 +139,13 @@ async def preferences(token: str, request: Request, ctx: Ctx) -> Response:
     fields.setdefault("sections", [])
 
     def action(subscriber_id: str) -> Response:
-        subscriber = ctx.db.subscribers.get(subscriber_id)
+        subscriber = ctx.stores.subscribers.get(subscriber_id)
         chosen, errors = validate_preferences(fields, ctx.catalog,
                                               default=subscriber.preferences)
         if not fields["sections"]:
             errors["sections"] = "choose at least one section, or unsubscribe below"
         if errors:
             return _preferences_page(ctx, subscriber, token, fields, errors, 422)
-        ctx.db.subscribers.update_preferences(subscriber_id, chosen)
+        ctx.stores.subscribers.update_preferences(subscriber_id, chosen)
         return RedirectResponse(f"/preferences/{token}?saved=1", status_code=303)
     return await run_in_threadpool(ctx.token_page, Purpose.PREFERENCES, token, action)
