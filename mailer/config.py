@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -283,6 +284,12 @@ class Settings(BaseSettings):
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def confirm_resend_after(self) -> timedelta:
+        """A sign-up again sooner than this after the last confirmation e-mail sends
+        no new one."""
+        return timedelta(seconds=self.confirm_resend_seconds)
 
     @property
     def site_domain(self) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from types import TracebackType
 
 import jinja2
@@ -204,10 +204,6 @@ def make_planner(settings: Settings, opened: Stores, queue: JobQueue) -> DigestP
 def retry_policy(settings: Settings) -> RetryPolicy:
     return RetryPolicy(settings.retry_base_seconds, settings.retry_max_seconds,
                        settings.retry_horizon_hours * 3600)
-
-
-def resend_after(settings: Settings) -> timedelta:
-    return timedelta(seconds=settings.confirm_resend_seconds)
 
 
 def signup_guards(settings: Settings, client: redis.Redis) -> Callable[[str], Callable[[], None]]:

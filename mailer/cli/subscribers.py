@@ -34,7 +34,7 @@ def subscribers() -> None:
 def subscribers_add(settings: Settings, email: str, name: str, sections: str, tz: str,
                     hour: str, confirmed: bool) -> int:
     """Sign EMAIL up: pending with a confirmation e-mail, or active with --confirmed."""
-    from mailer.services import default_preferences, make_catalog, resend_after
+    from mailer.services import default_preferences, make_catalog
     from mailer.subscriptions.model import validate_signup
     from mailer.subscriptions.signup import submit_signup
 
@@ -49,7 +49,7 @@ def subscribers_add(settings: Settings, email: str, name: str, sections: str, tz
         return 0
     submit_signup(fields, catalog=catalog, default=defaults, store=stores.subscribers,
                   ledger=stores.ledger, queue=use_queue(settings),
-                  resend_after=resend_after(settings))
+                  resend_after=settings.confirm_resend_after)
     found = stores.subscribers.find(signup.email)
     click.echo(f"{signup.email}: {found.status.value if found else 'pending'}; "
                "confirmation e-mail queued")

@@ -10,7 +10,6 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.concurrency import run_in_threadpool
 
 from mailer.errors import InvalidInput, MailerError
-from mailer.services import resend_after
 from mailer.subscriptions.model import Subscriber, validate_preferences
 from mailer.subscriptions.signup import links, submit_signup
 from mailer.tokens import Purpose
@@ -35,7 +34,7 @@ async def subscribe(request: Request, ctx: Ctx) -> Response:
         await run_in_threadpool(
             submit_signup, fields, catalog=ctx.catalog, default=ctx.defaults,
             store=ctx.stores.subscribers, ledger=ctx.stores.ledger, queue=ctx.queue,
-            resend_after=resend_after(settings),
+            resend_after=settings.confirm_resend_after,
             check_deliverability=settings.check_deliverability,
             guard=ctx.signup_guard(ctx.ip_of(request)), mail_cap=ctx.mail_cap)
     except InvalidInput as exc:
