@@ -71,7 +71,7 @@ def test_message_is_well_formed_with_bulk_headers(make_settings: Callable[..., S
     prefs = tokens.read(Purpose.PREFERENCES, html.split("/preferences/")[1].split('"')[0])
     assert prefs == "sub1"
     assert html.count("<style") == 1 and "prefers-color-scheme: dark" in html, \
-        "only the media rules stay in a style block (tests/test_render.py)"
+        "only the media rules stay in a style block (tests/share/test_render.py)"
 
 
 def test_variant_is_rendered_once_for_many_recipients(make_settings: Callable[..., Settings]

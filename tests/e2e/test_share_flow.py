@@ -45,7 +45,7 @@ def test_share_is_delivered_as_a_complete_email(api: httpx.Client,
     assert msg["Date"].datetime is not None
     text, html = (part.get_content() for part in msg.iter_parts())
     assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
-    assert html.count("<style") == 1, "only the media rules (tests/test_render.py)"
+    assert html.count("<style") == 1, "only the media rules (tests/share/test_render.py)"
     assert re.search(rf'<a href="{re.escape(URL)}" style="[^"]*color:\s?#0b3d6e', html)
     assert "Look at &lt;b&gt;this&lt;/b&gt; &amp; the NAM part." in html
     assert "<b>this</b>" not in html

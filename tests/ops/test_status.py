@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from tests.support.cli import run
-from tests.test_cli import SHARE, env  # noqa: F401 - the shared fixture
+from tests.cli.test_commands import SHARE, env  # noqa: F401 - the shared fixture
 
 pytestmark = pytest.mark.usefixtures("env")
 

@@ -93,6 +93,6 @@ def test_long_names_fold_with_crlf_and_round_trip() -> None:
     assert max(len(line) for line in head.split(b"\r\n")) <= 998
     msg = parsed(env)
     # Word by word: the standard parser keeps the folding space between encoded words
-    # (tests/test_mime.py decodes them by RFC 2047 too).
+    # (tests/sending/test_mime.py decodes them by RFC 2047 too).
     assert msg["To"].addresses[0].display_name.split() == name.split()
     assert msg["From"].addresses[0].display_name.split() == f"{name} via TODAY.AZ".split()

@@ -13,7 +13,7 @@ import redis
 from mailer import services
 from mailer.delivery.ledger import JobStatus
 from tests.support.cli import run
-from tests.test_cli import env  # noqa: F401 - the shared fixture
+from tests.cli.test_commands import env  # noqa: F401 - the shared fixture
 
 pytestmark = pytest.mark.usefixtures("env")
 
