@@ -2,7 +2,10 @@
 
 Every field has a working default so the embedded demo runs with nothing configured.
 Entry points (API factory, CLI, Celery app) call `load_settings()` once and pass the
-result down; nothing else reads the environment.
+result down. Two switches are read from the environment elsewhere, because they must
+work when the settings themselves do not load: MAILER_DEBUG (mailer/cli/failure.py:
+show the traceback) and MAILER_REDIS_SERVER (mailer/local/embedded.py: which
+redis-server binary the embedded stack runs).
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """The reference pages in docs/ are what the code gives: the settings table (every
-setting documented, none documented that does not exist), the CLI and the HTTP API."""
+setting documented, none documented that does not exist), the CLI and the HTTP API; and every file a page names exists."""
 
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 from types import ModuleType
 
@@ -39,3 +40,17 @@ def test_every_setting_and_command_and_route_is_in_the_pages() -> None:
     for path, item in api_schema()["paths"].items():
         for method in item:
             assert f"## `{method.upper()} {path}`" in http
+
+
+_PATH = re.compile(r"(?<![\w/.-])((?:mailer|worker|tests|bench|deploy|docs|templates|seeds)"
+                   r"/[\w./-]*\w)")
+
+
+def test_every_path_the_docs_name_exists() -> None:
+    """A page that names a file the code no longer has sends a reader on a hunt."""
+    missing = set()
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for path in _PATH.findall(page.read_text(encoding="utf-8")):
+            if not any((ROOT / name).exists() for name in (path, f"{path}.py")):
+                missing.add(f"{page.relative_to(ROOT)}: {path}")
+    assert sorted(missing) == []
