@@ -1,5 +1,6 @@
 """The reference pages in docs/ are what the code gives: the settings table (every
-setting documented, none documented that does not exist), the CLI and the HTTP API; and every file a page names exists."""
+setting documented, none documented that does not exist), the CLI and the HTTP API;
+and every file a page names exists."""
 
 from __future__ import annotations
 

@@ -12,8 +12,8 @@ import redis
 
 from mailer import services
 from mailer.delivery.ledger import JobStatus
-from tests.support.cli import run
 from tests.cli.test_commands import env  # noqa: F401 - the shared fixture
+from tests.support.cli import run
 
 pytestmark = pytest.mark.usefixtures("env")
 

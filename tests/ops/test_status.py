@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.support.cli import run
 from tests.cli.test_commands import SHARE, env  # noqa: F401 - the shared fixture
+from tests.support.cli import run
 
 pytestmark = pytest.mark.usefixtures("env")
 
