@@ -25,13 +25,14 @@ from mailer.digest.send import DigestSender
 from mailer.limits import Quota, parse_domain_rates, parse_quota, parse_rate
 from mailer.queue import JobQueue
 from mailer.render import ShareRenderer, Site, TemplateMail, make_environment
-from mailer.sending.dkim import DkimBackend, DkimSigner, load_signer
+from mailer.sending.backends.base import EmailBackend
+from mailer.sending.backends.dkim import DkimBackend
+from mailer.sending.backends.relays import Relay, RelayPool
+from mailer.sending.backends.smtp import SmtpBackend
+from mailer.sending.dkim import DkimSigner, load_signer
 from mailer.sending.pacing import Pacer, PacingPolicy
 from mailer.sending.ratelimit import RedisBuckets
 from mailer.sending.relay_health import RelayHealth
-from mailer.sending.relays import Relay, RelayPool
-from mailer.sending.smtp import SmtpBackend
-from mailer.sending.transport import EmailBackend
 from mailer.share.flow import ShareMail
 from mailer.share.once import ShareOnce
 from mailer.subscriptions.signup import ConfirmMail

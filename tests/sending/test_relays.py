@@ -15,11 +15,11 @@ from mailer.errors import Throttled
 from mailer.limits import Rate
 from mailer.local.embedded import free_port
 from mailer.local.sink import start_sink
+from mailer.sending.backends.relays import Relay, RelayPool
+from mailer.sending.backends.smtp import SmtpBackend
 from mailer.sending.message import Envelope
 from mailer.sending.pacing import Pacer, PacingPolicy
 from mailer.sending.ratelimit import RedisBuckets
-from mailer.sending.relays import Relay, RelayPool
-from mailer.sending.smtp import SmtpBackend
 from tests.support.smtp import RecordingHandler
 
 

@@ -22,9 +22,11 @@ from mailer.errors import (
     TransientDeliveryError,
 )
 from mailer.local.embedded import free_port
+from mailer.sending.backends.base import EmailBackend
+from mailer.sending.backends.file import FileBackend
+from mailer.sending.backends.memory import MemoryBackend
+from mailer.sending.backends.smtp import SmtpBackend
 from mailer.sending.message import Envelope, RenderedEmail, build_message
-from mailer.sending.smtp import SmtpBackend
-from mailer.sending.transport import EmailBackend, FileBackend, MemoryBackend
 from tests.support.smtp import RecordingHandler
 
 
@@ -116,7 +118,7 @@ class TestBackendContract:
 
         to = ["a@fast.example", "b@slow.example", "c@fast.example", "stop@fast.example",
               "d@fast.example"]
-        results = sender.send_messages([make_envelope(t, t) for t in to], admit=admit)
+        results = sender.send_messages([make_envelope(t, t) for t in to], wait_for_slot=admit)
         held = [(r.envelope.recipient, r.error.scope) for r in results
                 if isinstance(r.error, Throttled)]
         assert held == [("b@slow.example", "domain"), ("stop@fast.example", "relay"),
