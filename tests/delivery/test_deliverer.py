@@ -28,7 +28,7 @@ from mailer.services import (
     open_stores,
 )
 from mailer.subscriptions.signup import ConfirmMail, submit_signup
-from tests.sending.test_transport import make_envelope
+from tests.sending.backends.contract import make_envelope
 from tests.support.smtp import RecordingHandler
 from worker.producer import CeleryJobQueue
 
