@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 from uuid import uuid4
@@ -58,5 +59,6 @@ def write_eml(directory: Path, data: bytes, sender: str, recipient: str) -> Path
         tmp.replace(final)
         return final
     except OSError:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # the directory itself may be what is gone
+            tmp.unlink(missing_ok=True)
         return None

@@ -37,3 +37,4 @@ def test_a_directory_that_cannot_be_written(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     with pytest.raises(TransientDeliveryError, match="cannot create"):
         FileBackend(blocker / "outbox").open()
+    assert write_eml(blocker, b"x", "a@today.az", "b@example.org") is None
