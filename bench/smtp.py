@@ -20,12 +20,12 @@ sys.path.insert(0, str(ROOT))
 
 from mailer.config import SmtpConfig  # noqa: E402
 from mailer.local.embedded import free_port  # noqa: E402
+from mailer.sending.backends.smtp import SmtpBackend  # noqa: E402
 from mailer.sending.message import (  # noqa: E402
     Envelope,
     RenderedEmail,
     build_message,
 )
-from mailer.sending.smtp import SmtpBackend  # noqa: E402
 
 
 def envelope(i: int, html: str) -> Envelope:

@@ -39,13 +39,14 @@ from mailer.limits import Quota, parse_domain_rates, parse_networks, parse_quota
 from mailer.ops.metrics import RedisCollector, ServiceCollector
 from mailer.queue import JobQueue, load_job_queue
 from mailer.render import Site, TemplateMail, make_environment
-from mailer.sending.dkim import DkimBackend, DkimSigner, load_signer
+from mailer.sending.backends.base import EmailBackend
+from mailer.sending.backends.dkim import DkimBackend
+from mailer.sending.backends.relays import Relay, RelayPool
+from mailer.sending.backends.smtp import SmtpBackend
+from mailer.sending.dkim import DkimSigner, load_signer
 from mailer.sending.pacing import Pacer, PacingPolicy
 from mailer.sending.ratelimit import RedisBuckets
 from mailer.sending.relay_health import RelayHealth
-from mailer.sending.relays import Relay, RelayPool
-from mailer.sending.smtp import SmtpBackend
-from mailer.sending.transport import EmailBackend
 from mailer.share.accept import ShareIntake
 from mailer.share.guards import ShareGuards
 from mailer.share.mail import ShareMail

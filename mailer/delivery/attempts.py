@@ -15,7 +15,7 @@ from datetime import datetime
 from mailer.delivery.recorder import MetricsRecorder
 from mailer.errors import DeliveryError
 from mailer.models import utcnow
-from mailer.sending.transport import SendResult
+from mailer.sending.backends.base import SendResult
 
 LOGGER = logging.getLogger("mailer.deliveries")
 

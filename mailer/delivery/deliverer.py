@@ -22,8 +22,8 @@ from mailer.delivery.verdict import gave_up, verdict
 from mailer.errors import NotFound, ServiceUnavailable
 from mailer.models import utcnow
 from mailer.queue import SHARE_QUEUE, JobQueue
+from mailer.sending.backends.base import EmailBackend
 from mailer.sending.message import Envelope
-from mailer.sending.transport import EmailBackend
 
 
 @dataclass(frozen=True)

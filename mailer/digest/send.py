@@ -19,8 +19,8 @@ from mailer.delivery.verdict import verdict
 from mailer.digest.compose import DigestMail, EncodedTemplate
 from mailer.digest.plan import ArticleDays, Variant
 from mailer.digest.runs import DigestRuns, FailureWindow, RunStatus
+from mailer.sending.backends.base import EmailBackend, SendResult
 from mailer.sending.message import Envelope
-from mailer.sending.transport import EmailBackend, SendResult
 from mailer.subscriptions.model import SubscriberStatus
 from mailer.subscriptions.store import SubscriberStore
 

@@ -12,7 +12,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from mailer.sending.transport import write_eml
+from mailer.sending.backends.file import write_eml
 
 
 class OutboxHandler:

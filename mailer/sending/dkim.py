@@ -5,8 +5,8 @@ roughly 10 ms for dkimpy's pure-Python RSA, which would make signing the bottlen
 a digest; canonicalisation is a few regular expressions over the whole message. The
 tests verify every kind of message with dkimpy's own verifier.
 
-`DkimBackend` signs every message on its way to the inner backend, so shares,
-confirmations and digests are all signed in one place.
+`mailer/sending/backends/dkim.py` signs every message on its way to the inner backend,
+so shares, confirmations and digests are all signed in one place.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import base64
 import hashlib
 import re
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -25,7 +24,6 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from mailer.errors import ConfigError
 from mailer.sending.message import Envelope
 from mailer.sending.mime import undot
-from mailer.sending.transport import Admit, EmailBackend, ResultHook, SendResult
 
 # Signed when present; From is listed twice so that a second From cannot be added
 # unseen (an h= name without an instance left signs its absence).
@@ -133,21 +131,3 @@ def txt_record(selector: str, domain: str, value: str) -> str:
     return f'{selector}._domainkey.{domain}. IN TXT ( ' + " ".join(
         f'"{c}"' for c in chunks) + " )"
 
-
-class DkimBackend(EmailBackend):
-    """Signs each message, then hands it to `inner`."""
-
-    def __init__(self, inner: EmailBackend, signer: DkimSigner) -> None:
-        self.inner = inner
-        self.signer = signer
-
-    def open(self) -> None:
-        self.inner.open()
-
-    def close(self) -> None:
-        self.inner.close()
-
-    def send_messages(self, envelopes: Sequence[Envelope], on_result: ResultHook | None = None,
-                      admit: Admit | None = None) -> list[SendResult]:
-        return self.inner.send_messages([self.signer.sign(e) for e in envelopes],
-                                        on_result=on_result, admit=admit)

@@ -18,12 +18,12 @@ from mailer.delivery.ledger import DeliveryLedger, JobStatus
 from mailer.delivery.suppression import REFUSED_REPLY, SuppressionStore
 from mailer.errors import ServiceUnavailable
 from mailer.models import DeliveryRow
+from mailer.sending.backends.memory import MemoryBackend
+from mailer.sending.backends.smtp import SmtpBackend
 from mailer.sending.message import Envelope
-from mailer.sending.smtp import SmtpBackend
-from mailer.sending.transport import MemoryBackend
 from mailer.services import default_preferences, make_catalog, make_template_mail, make_tokens
 from mailer.subscriptions.signup import ConfirmMail, submit_signup
-from tests.sending.test_transport import make_envelope
+from tests.sending.backends.contract import make_envelope
 from tests.support.smtp import RecordingHandler
 from worker.producer import CeleryJobQueue
 

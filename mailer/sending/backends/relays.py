@@ -14,10 +14,16 @@ from dataclasses import dataclass
 
 from mailer.errors import NotAttempted, RelayUnavailable
 from mailer.limits import Rate
+from mailer.sending.backends.base import (
+    EmailBackend,
+    ResultHook,
+    SendResult,
+    WaitForSlot,
+    call_hook_for_each,
+)
 from mailer.sending.message import Envelope
 from mailer.sending.pacing import Lane, Pacer, relay_key
 from mailer.sending.relay_health import RelayHealth
-from mailer.sending.transport import Admit, EmailBackend, ResultHook, SendResult, report_all
 
 
 @dataclass
@@ -59,17 +65,18 @@ class RelayPool:
             order = self._order()
             for position, relay in enumerate(order):
                 last = position == len(order) - 1
-                admit: Admit | None = None
+                wait_for_slot: WaitForSlot | None = None
                 if self.pacer is not None:
-                    admit = self.pacer.admitter(relay.id, relay.rate, lane)
+                    wait_for_slot = self.pacer.admitter(relay.id, relay.rate, lane)
                 # Results are held back while another relay may still take the lot.
                 results = relay.backend.send_messages(
-                    envelopes, on_result=on_result if last else None, admit=admit)
+                    envelopes, on_result=on_result if last else None,
+                    wait_for_slot=wait_for_slot)
                 relay.last_used = time.monotonic()
                 self._note_health(relay, results)
                 unreachable = all(isinstance(r.error, RelayUnavailable) for r in results)
                 if last or not (results and unreachable):
-                    return results if last else report_all(results, on_result)
+                    return results if last else call_hook_for_each(results, on_result)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _note_health(self, relay: Relay, results: Sequence[SendResult]) -> None:
@@ -121,8 +128,8 @@ class LaneBackend(EmailBackend):
         self.lane_name = lane
 
     def send_messages(self, envelopes: Sequence[Envelope], on_result: ResultHook | None = None,
-                      admit: Admit | None = None) -> list[SendResult]:
-        if admit is not None:
+                      wait_for_slot: WaitForSlot | None = None) -> list[SendResult]:
+        if wait_for_slot is not None:
             raise ValueError("a pool's lane paces its own messages")
         return self.pool.send(envelopes, self.lane_name, on_result)
 

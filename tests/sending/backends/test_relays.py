@@ -1,10 +1,11 @@
-"""The relay pool on real parts: aiosmtpd servers on loopback and limits in a real Redis."""
+"""The relay pool on real parts: aiosmtpd servers on loopback and limits in a real Redis.
+A lane of the pool keeps the backend contract."""
 
 from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -15,11 +16,13 @@ from mailer.errors import Throttled
 from mailer.limits import Rate
 from mailer.local.embedded import free_port
 from mailer.local.sink import start_sink
+from mailer.sending.backends.base import ResultHook, SendResult, WaitForSlot
+from mailer.sending.backends.relays import Relay, RelayPool
+from mailer.sending.backends.smtp import SmtpBackend
 from mailer.sending.message import Envelope
-from mailer.sending.pacing import Pacer, PacingPolicy
+from mailer.sending.pacing import Lane, Pacer, PacingPolicy
 from mailer.sending.ratelimit import RedisBuckets
-from mailer.sending.relays import Relay, RelayPool
-from mailer.sending.smtp import SmtpBackend
+from tests.sending.backends.contract import BackendContract, Harness, RelayOffers
 from tests.support.smtp import RecordingHandler
 
 
@@ -43,6 +46,43 @@ def relay(port: int, rate: Rate | None = None) -> Relay:
 
 def pacer(client: redis.Redis, **policy: object) -> Pacer:
     return Pacer(RedisBuckets(client), PacingPolicy(**policy))  # type: ignore[arg-type]
+
+
+class ScriptedPacer(Pacer):
+    """A pacer whose answer for every relay is the test's own `wait_for_slot`."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        super().__init__(RedisBuckets(client), PacingPolicy())
+        self.wait_for_slot: WaitForSlot | None = None
+
+    def admitter(self, relay_id: str, relay_rate: Rate | None,
+                 lane: Lane) -> WaitForSlot | None:
+        return self.wait_for_slot
+
+
+class TestRelayPool(BackendContract):
+    """A lane of a pool whose one relay is the test SMTP server, paced by its pacer."""
+
+    @pytest.fixture
+    def harness(self, smtp: RecordingHandler, smtp_port: int,
+                redis_client: redis.Redis) -> Iterator[Harness]:
+        pacer = ScriptedPacer(redis_client)
+        pool = RelayPool([relay(smtp_port)], pacer)
+
+        def send(envelopes: Sequence[Envelope], on_result: ResultHook | None,
+                 wait_for_slot: WaitForSlot | None) -> list[SendResult]:
+            pacer.wait_for_slot = wait_for_slot
+            return pool.lane("bulk").send_messages(envelopes, on_result=on_result)
+
+        yield Harness(pool.lane("bulk"), lambda: [r.data for r in smtp.received],
+                      RelayOffers(pipelining=False), send)
+        pool.shutdown()
+
+
+def test_a_lane_paces_its_own_messages(smtp_port: int) -> None:
+    pool = RelayPool([relay(smtp_port)])
+    with pytest.raises(ValueError, match="paces its own"):
+        pool.lane("share").send_messages([raw("a@example.org")], wait_for_slot=lambda e: None)
 
 
 def test_a_pipelined_batch_goes_at_the_relay_rate(

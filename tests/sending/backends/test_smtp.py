@@ -1,12 +1,11 @@
-"""One suite for every backend (memory, file, real SMTP), then SMTP's own cases."""
+"""The SMTP backend keeps the contract against real relays (aiosmtpd on loopback, with
+and without 8BITMIME, PIPELINING and SMTPUTF8), then its own cases."""
 
 from __future__ import annotations
 
-import email
 import socket
 import ssl
-from collections.abc import Callable, Iterator
-from email import policy
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,162 +17,62 @@ from mailer.config import SmtpConfig
 from mailer.errors import (
     PermanentDeliveryError,
     RelayRefused,
-    Throttled,
     TransientDeliveryError,
 )
 from mailer.local.embedded import free_port
-from mailer.sending.message import Envelope, RenderedEmail, build_message
-from mailer.sending.smtp import SmtpBackend
-from mailer.sending.transport import EmailBackend, FileBackend, MemoryBackend
+from mailer.sending.backends.base import SendResult
+from mailer.sending.backends.smtp import SmtpBackend
+from mailer.sending.message import Envelope
+from tests.sending.backends.contract import (
+    BackendContract,
+    Harness,
+    RelayOffers,
+    make_envelope,
+)
 from tests.support.smtp import RecordingHandler
 
-
-def make_envelope(to: str = "bob@example.org", subject: str = "Hello") -> Envelope:
-    msg = build_message(
-        rendered=RenderedEmail(subject, "<p>Hi</p>", "Hi"),
-        from_addr=("Site", "news@today.az"), to_addr=("Bob", to), reply_to=None,
-        domain="today.az")
-    return Envelope(msg, "news@today.az", to, smtputf8=not to.isascii(), eightbit=True,
-                    wire_ready=True)
+# The relays the SMTP backend meets: what each offers in its EHLO.
+RELAYS = {"smtp": RelayOffers(True, False, True), "smtp-pipelining": RelayOffers(True, True, True),
+          "smtp-7bit": RelayOffers(False, False, False),
+          "smtp-7bit-pipelining": RelayOffers(False, True, True)}
 
 
-Readback = Callable[[], list[bytes]]
-
-
-# The relays the SMTP backend meets: (8BITMIME, PIPELINING, SMTPUTF8) offered or not.
-RELAYS = {"smtp": (True, False, True), "smtp-pipelining": (True, True, True),
-          "smtp-7bit": (False, False, False), "smtp-7bit-pipelining": (False, True, True)}
-
-
-@pytest.fixture(params=["memory", "file", *RELAYS])
-def backend(request: pytest.FixtureRequest, tmp_path: Path
-            ) -> Iterator[tuple[EmailBackend, Readback]]:
-    if request.param == "memory":
-        mem = MemoryBackend()
-        yield mem, lambda: [e.content() for e in mem.outbox]
-    elif request.param == "file":
-        yield FileBackend(tmp_path), lambda: [
-            p.read_bytes().split(b"\r\n", 2)[2] for p in sorted(tmp_path.glob("*.eml"),
-                                                                key=lambda p: p.stat().st_mtime_ns)]
-    elif request.param == "smtp":
-        handler: RecordingHandler = request.getfixturevalue("smtp")
-        port: int = request.getfixturevalue("smtp_port")
-        smtp = SmtpBackend(SmtpConfig("127.0.0.1", port, timeout=5))
-        yield smtp, lambda: [r.data for r in handler.received]
-        smtp.close()
-    else:
-        eightbit, pipelining, utf8 = RELAYS[request.param]
-        relay = RecordingHandler(pipelining=pipelining, eightbitmime=eightbit)
+class TestSmtpBackend(BackendContract):
+    @pytest.fixture(params=list(RELAYS))
+    def harness(self, request: pytest.FixtureRequest) -> Iterator[Harness]:
+        offers = RELAYS[request.param]
+        relay = RecordingHandler(pipelining=offers.pipelining,
+                                 eightbitmime=offers.eightbitmime)
         port = free_port()
-        controller = Controller(relay, hostname="127.0.0.1", port=port, enable_SMTPUTF8=utf8)
+        controller = Controller(relay, hostname="127.0.0.1", port=port,
+                                enable_SMTPUTF8=offers.smtputf8)
         controller.start()
         smtp = SmtpBackend(SmtpConfig("127.0.0.1", port, timeout=5))
-        smtp.relay_offers = RELAYS[request.param]  # type: ignore[attr-defined]
-        yield smtp, lambda: [r.data for r in relay.received]
+        yield Harness(smtp, lambda: [r.data for r in relay.received], offers)
         smtp.close()
         controller.stop()
 
 
-class TestBackendContract:
-    def test_sends_each_message_once(self, backend: tuple[EmailBackend, Readback]) -> None:
-        sender, readback = backend
-        envelopes = [make_envelope(subject=f"Message {i}") for i in range(3)]
-        with sender:
-            results = sender.send_messages(envelopes)
-        assert [r.ok for r in results] == [True, True, True]
-        assert all(r.reply.startswith("250") for r in results)
-        got = [email.message_from_bytes(raw, policy=policy.default) for raw in readback()]
-        assert sorted(m["Subject"] for m in got) == ["Message 0", "Message 1", "Message 2"]
-        assert {m["Message-ID"] for m in got} == {
-            email.message_from_bytes(e.content(), policy=policy.default)["Message-ID"]
-            for e in envelopes}
+@pytest.mark.parametrize("pipelining", [False, True])
+def test_the_hook_hears_each_result_before_the_next_message_goes(pipelining: bool) -> None:
+    """So a caller records a message's fate before the relay has the next one."""
+    handler, port = RecordingHandler(pipelining=pipelining), free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    arrived: list[int] = []
 
-    def test_open_and_close_are_idempotent(self, backend: tuple[EmailBackend, Readback]) -> None:
-        sender, readback = backend
-        sender.open()
-        sender.open()
-        sender.close()
-        sender.close()
-        assert sender.send_messages([make_envelope()])[0].ok
-        assert len(readback()) == 1
+    def hook(index: int, result: SendResult) -> None:
+        arrived.append(len(handler.received))
 
-    def test_empty_batch(self, backend: tuple[EmailBackend, Readback]) -> None:
-        sender, readback = backend
-        assert sender.send_messages([]) == []
-        assert readback() == []
-
-    def test_admit_holds_back_a_domain_or_the_rest(
-            self, backend: tuple[EmailBackend, Readback]) -> None:
-        sender, readback = backend
-        asked: list[str] = []
-
-        def admit(env: Envelope) -> None:
-            asked.append(env.recipient)
-            if env.recipient.endswith("@slow.example"):
-                raise Throttled(3.0, "domain", "domain:slow.example")
-            if env.recipient.startswith("stop"):
-                raise Throttled(1.0, "relay", "relay:x")
-
-        to = ["a@fast.example", "b@slow.example", "c@fast.example", "stop@fast.example",
-              "d@fast.example"]
-        results = sender.send_messages([make_envelope(t, t) for t in to], admit=admit)
-        held = [(r.envelope.recipient, r.error.scope) for r in results
-                if isinstance(r.error, Throttled)]
-        assert held == [("b@slow.example", "domain"), ("stop@fast.example", "relay"),
-                        ("d@fast.example", "relay")]
-        assert asked == to[:4], "once the relay is full the rest are held without asking"
-        sent = [email.message_from_bytes(raw, policy=policy.default)["Subject"]
-                for raw in readback()]
-        assert sent == ["a@fast.example", "c@fast.example"]
-
-    def test_utf8_address(self, backend: tuple[EmailBackend, Readback]) -> None:
-        sender, readback = backend
-        result = sender.send_messages([make_envelope("vüqar@bücher.az")])[0]
-        if getattr(sender, "relay_offers", (True, True, True))[2]:
-            assert result.ok
-            assert "vüqar@bücher.az".encode() in readback()[0]
-        else:
-            assert isinstance(result.error, PermanentDeliveryError)
-            assert "SMTPUTF8" in str(result.error) and readback() == []
-
-    @pytest.mark.parametrize("count", [1, 3])
-    def test_text_arrives_exactly_and_7bit_where_8bitmime_is_not_offered(
-            self, backend: tuple[EmailBackend, Readback], count: int) -> None:
-        """RFC 6152: no 8bit body to a relay that did not offer 8BITMIME. Whatever the
-        transfer encoding, both parts decode to exactly the text of the message as built
-        (lines past SMTP's limit broken at spaces, as every message is)."""
-        sender, readback = backend
-        text = ("Salam, Ləman! Şəhərdə ğ ı ö ü ç — “quotes” 😀\n"
-                ".a line that starts with a dot\n" + "uzun sətir " * 120 + "\ntrailing  \n")
-        html = f"<p>{text}</p><p>{'ə' * 1200}</p>"
-        envelopes = []
-        for i in range(count):
-            data = build_message(rendered=RenderedEmail(f"Xəbər {i}", html, text),
-                                 from_addr=("Sayt", "news@today.az"),
-                                 to_addr=("Bob", f"bob{i}@example.org"), reply_to=None,
-                                 domain="today.az")
-            envelopes.append(Envelope(data, "news@today.az", f"bob{i}@example.org",
-                                      eightbit=True, wire_ready=True))
-        assert all(r.ok for r in sender.send_messages(envelopes))
-        got = readback()
-        assert len(got) == count
-        seven_bit_only = not getattr(sender, "relay_offers", (True,))[0]
-
-        def texts(raw: bytes) -> list[str]:
-            msg = email.message_from_bytes(raw, policy=policy.default)
-            assert msg.defects == []
-            return [part.get_content().replace("\r\n", "\n") for part in msg.walk()
-                    if not part.is_multipart()]
-
-        for raw, envelope in zip(got, envelopes, strict=True):
-            plain, rich = texts(raw)
-            assert [plain, rich] == texts(envelope.content())
-            assert "Şəhərdə ğ ı ö ü ç — “quotes” 😀\n.a line that starts" in plain
-            assert "ə" * 1200 in rich
-            assert max(len(line) for line in raw.split(b"\r\n")) <= 998
-            if seven_bit_only:
-                assert raw.isascii(), "8bit data sent to a relay without 8BITMIME"
-                assert raw.count(b"Content-Transfer-Encoding: quoted-printable") == 2
+    try:
+        backend = smtp_backend(port)
+        results = backend.send_messages([make_envelope(f"r{i}@example.org") for i in range(4)],
+                                        on_result=hook)
+        backend.close()
+    finally:
+        controller.stop()
+    assert all(r.ok for r in results)
+    assert arrived == [1, 2, 3, 4]
 
 
 def smtp_backend(port: int, **options: object) -> SmtpBackend:

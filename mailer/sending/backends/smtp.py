@@ -21,8 +21,16 @@ from mailer.errors import (
     RelayUnavailable,
     TransientDeliveryError,
 )
+from mailer.sending.backends.base import (
+    EmailBackend,
+    ResultHook,
+    SendResult,
+    SlotCheck,
+    WaitForSlot,
+)
 from mailer.sending.message import Envelope
-from mailer.sending.smtp_session import (
+from mailer.sending.pipelining import PipelinedSession
+from mailer.sending.smtp_wire import (
     CONNECTION_ERRORS,
     SessionEnded,
     classify,
@@ -30,10 +38,8 @@ from mailer.sending.smtp_session import (
     payload,
     quietly_close,
     read_reply,
-    send_pipelined,
     text_of,
 )
-from mailer.sending.transport import Admit, EmailBackend, Gate, ResultHook, SendResult
 
 # New sessions one send_messages call may open after the relay ended one (421): the
 # messages behind the one that drew it go again on each, up to this many times.
@@ -47,7 +53,7 @@ class SmtpBackend(EmailBackend):
         self._conn: smtplib.SMTP | None = None
         # The connection was opened by an earlier call and has sat idle since: if the
         # relay has dropped it, the first message deserves one fresh connection.
-        self._carried = False
+        self._reused_connection = False
 
     @property
     def is_open(self) -> bool:
@@ -97,7 +103,7 @@ class SmtpBackend(EmailBackend):
             with contextlib.suppress(OSError):
                 conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._conn = conn
-        self._carried = False
+        self._reused_connection = False
 
     def close(self) -> None:
         conn, self._conn = self._conn, None
@@ -109,9 +115,9 @@ class SmtpBackend(EmailBackend):
             quietly_close(conn)
 
     def send_messages(self, envelopes: Sequence[Envelope], on_result: ResultHook | None = None,
-                      admit: Admit | None = None) -> list[SendResult]:
+                      wait_for_slot: WaitForSlot | None = None) -> list[SendResult]:
         results: list[SendResult] = []
-        gate = Gate(admit)
+        slots = SlotCheck(wait_for_slot)
 
         def emit(result: SendResult) -> None:
             if on_result is not None:
@@ -125,7 +131,7 @@ class SmtpBackend(EmailBackend):
                     raise
             results.append(result)
 
-        self._carried = self._conn is not None
+        self._reused_connection = self._conn is not None
         batch = len(envelopes) > 1 and all(e.wire_ready for e in envelopes)
         last: DeliveryError | None = None
         for _ in range(SESSION_RESTARTS + 1):
@@ -138,13 +144,13 @@ class SmtpBackend(EmailBackend):
                     return results
                 assert self._conn is not None
             if batch and self._conn is not None and self._conn.has_extn("pipelining"):
-                ended = send_pipelined(self._conn, envelopes, results, emit, gate,
-                                       self._carried)
+                ended = PipelinedSession(self._conn, envelopes[len(results):], slots, emit,
+                                         self._reused_connection).run().ended
                 if ended is not None:
                     self._conn = None
-                self._carried = False
+                self._reused_connection = False
             else:
-                ended = self._send_each(envelopes, results, emit, gate)
+                ended = self._send_each(envelopes, results, emit, slots)
             if ended is None or len(results) == len(envelopes):
                 return results
             # The relay ended the session: only the message that drew it is deferred;
@@ -156,15 +162,15 @@ class SmtpBackend(EmailBackend):
         return results
 
     def _send_each(self, envelopes: Sequence[Envelope], results: list[SendResult],
-                   emit: Callable[[SendResult], None], gate: Gate) -> DeliveryError | None:
+                   emit: Callable[[SendResult], None], slots: SlotCheck) -> DeliveryError | None:
         """One message at a time, from the first without a result. Returns the error
         that ended the session early, if one did."""
         for env in envelopes[len(results):]:
-            held = gate.check(env)
+            held = slots.throttled(env)
             if held is not None:
                 emit(SendResult(env, "", held))
                 continue
-            reused = self._carried
+            reused = self._reused_connection
             try:
                 self.open()
             except DeliveryError as exc:
@@ -183,12 +189,12 @@ class SmtpBackend(EmailBackend):
                     self.open()
                     reply = self._send(env)
             except DeliveryError as exc:
-                self._carried = False
+                self._reused_connection = False
                 emit(SendResult(env, "", exc))
                 if self._conn is None:
                     return exc
                 continue
-            self._carried = False
+            self._reused_connection = False
             emit(SendResult(env, reply))
         return None
 
