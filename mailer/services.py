@@ -22,23 +22,23 @@ from mailer.digest.compose import DigestMail
 from mailer.digest.plan import ArticleDays, DigestPlanner
 from mailer.digest.runs import DigestRuns, FailureWindow, PausePolicy
 from mailer.digest.send import DigestSender
-from mailer.limits import Quota, parse_domain_rates, parse_quota, parse_rate
+from mailer.limits.buckets import RedisBuckets
+from mailer.limits.flood import FloodGate, address_key, mailbox_key
+from mailer.limits.pacing import Pacer, PacingPolicy
+from mailer.limits.parsing import Quota, parse_domain_rates, parse_quota, parse_rate
+from mailer.limits.repeat_window import RepeatWindow
 from mailer.queue import JobQueue
 from mailer.render import ShareRenderer, Site, TemplateMail, make_environment
 from mailer.sending.dkim import DkimBackend, DkimSigner, load_signer
-from mailer.sending.pacing import Pacer, PacingPolicy
-from mailer.sending.ratelimit import RedisBuckets
 from mailer.sending.relay_health import RelayHealth
 from mailer.sending.relays import Relay, RelayPool
 from mailer.sending.smtp import SmtpBackend
 from mailer.sending.transport import EmailBackend
 from mailer.share.flow import ShareMail
-from mailer.share.once import ShareOnce
 from mailer.subscriptions.signup import ConfirmMail
 from mailer.subscriptions.store import Preferences, SectionCatalog, SubscriberStore
 from mailer.tokens import Purpose, Tokens
 from mailer.validation import ShareRequest
-from mailer.web.flood import FloodGate, address_key, mailbox_key
 
 
 @dataclass(frozen=True)
@@ -187,7 +187,7 @@ def share_guards(settings: Settings, client: redis.Redis) -> Callable[[str], Sha
 
     def for_client(ip: str) -> ShareGuard:
         def guard(share: ShareRequest) -> None:
-            gate.take([("ip", ip, per_ip),
+            gate.count_attempt([("ip", ip, per_ip),
                        ("from", mailbox_key(share.sender.email), per_sender),
                        ("to", mailbox_key(share.friend.email), per_recipient),
                        ("article", share.article_id, per_article),
@@ -200,11 +200,11 @@ def signup_guards(settings: Settings, client: redis.Redis) -> Callable[[str], Ca
     """The sign-up form's flood control per client address, its quota parsed once."""
     gate = FloodGate(client, "signup")
     per_ip = parse_quota(settings.signup_limit_per_ip)
-    return lambda ip: lambda: gate.take([("ip", ip, per_ip)])
+    return lambda ip: lambda: gate.count_attempt([("ip", ip, per_ip)])
 
 
-def make_share_once(settings: Settings, client: redis.Redis) -> ShareOnce:
-    return ShareOnce(client, settings.share_repeat_window_minutes * 60)
+def make_repeat_window(settings: Settings, client: redis.Redis) -> RepeatWindow:
+    return RepeatWindow(client, settings.share_repeat_window_minutes * 60)
 
 
 def signup_mail_cap(settings: Settings, client: redis.Redis) -> Callable[[str], None]:
@@ -213,7 +213,7 @@ def signup_mail_cap(settings: Settings, client: redis.Redis) -> Callable[[str], 
     gate = FloodGate(client, "signup")
     quota = Quota(settings.signup_mails_per_day, 86400) if settings.signup_mails_per_day \
         else None
-    return lambda address: gate.take([("mail", address_key(address), quota)])
+    return lambda address: gate.count_attempt([("mail", address_key(address), quota)])
 
 
 def make_signer(settings: Settings) -> DkimSigner | None:

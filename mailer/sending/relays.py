@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from mailer.errors import NotAttempted, RelayUnavailable
-from mailer.limits import Rate
+from mailer.limits.pacing import Lane, Pacer, relay_bucket_key
+from mailer.limits.parsing import Rate
 from mailer.sending.message import Envelope
-from mailer.sending.pacing import Lane, Pacer, relay_key
 from mailer.sending.relay_health import RelayHealth
 from mailer.sending.transport import Admit, EmailBackend, ResultHook, SendResult, report_all
 
@@ -48,7 +48,7 @@ class RelayPool:
     def _order(self) -> list[Relay]:
         if len(self.relays) == 1 or self.pacer is None:
             return self.relays
-        waits = self.pacer.buckets.peek([relay_key(r.id) for r in self.relays])
+        waits = self.pacer.buckets.peek([relay_bucket_key(r.id) for r in self.relays])
         return [r for _, _, r in sorted(zip(waits, range(len(self.relays)), self.relays,
                                             strict=True))]
 
@@ -61,7 +61,7 @@ class RelayPool:
                 last = position == len(order) - 1
                 admit: Admit | None = None
                 if self.pacer is not None:
-                    admit = self.pacer.admitter(relay.id, relay.rate, lane)
+                    admit = _by_recipient(self.pacer.admitter(relay.id, relay.rate, lane))
                 # Results are held back while another relay may still take the lot.
                 results = relay.backend.send_messages(
                     envelopes, on_result=on_result if last else None, admit=admit)
@@ -113,6 +113,13 @@ class RelayPool:
             for relay in self.relays:
                 relay.backend.close()
                 relay.last_used = 0.0
+
+
+def _by_recipient(pace: Callable[[str], None] | None) -> Admit | None:
+    """Pacing asks for a message's recipient only: it sits below envelopes."""
+    if pace is None:
+        return None
+    return lambda envelope: pace(envelope.recipient)
 
 
 class LaneBackend(EmailBackend):

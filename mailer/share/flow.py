@@ -26,7 +26,7 @@ def prepare_share(fields: Mapping[str, object], *, articles: ArticleStore,
                   once: Callable[[ShareRequest, str], str | None] | None = None
                   ) -> tuple[Job, dict[str, Any] | None]:
     """Validate a share request: the job and its payload, nothing recorded yet.
-    `once` (`mailer.share.once`) may answer that the same share was accepted moments
+    `once` (`mailer.limits.repeat_window`) may answer that the same share was accepted moments
     ago: then the job is that one and the payload None (nothing to record or send, and
     no quota spent). `guard` (flood control) sees the valid request for a known
     article, and may refuse it."""

@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mailer.config import Settings, load_settings
 from mailer.errors import MailerError, NotFound
-from mailer.limits import parse_networks
+from mailer.limits.parsing import parse_networks
 from mailer.ops.metrics import RedisCollector, ServiceCollector
 from mailer.queue import JobQueue, load_job_queue
 from mailer.render import make_environment
@@ -34,7 +34,7 @@ from mailer.services import (
     make_catalog,
     make_digest_mail,
     make_redis,
-    make_share_once,
+    make_repeat_window,
     make_tokens,
     open_stores,
     share_guards,
@@ -97,7 +97,7 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
         group_commit=GroupCommit(ledger=db.ledger, queue=job_queue),
         share_guard=share_guards(settings, client), signup_guard=signup_guards(settings, client),
         mail_cap=signup_mail_cap(settings, client), metrics=metrics,
-        digest=make_digest_mail(settings), share_once=make_share_once(settings, client))
+        digest=make_digest_mail(settings), repeat_window=make_repeat_window(settings, client))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -19,14 +19,14 @@ from mailer.articles.model import Article
 from mailer.config import Settings
 from mailer.digest.compose import DigestMail
 from mailer.errors import MailerError, NotFound
+from mailer.limits.repeat_window import RepeatWindow
 from mailer.queue import JobQueue
 from mailer.render import Site
 from mailer.services import ShareGuard, Stores
-from mailer.share.once import ShareOnce
 from mailer.subscriptions.store import Preferences, SectionCatalog
 from mailer.tokens import Purpose, Tokens
+from mailer.web.clients import client_ip
 from mailer.web.errors import error_status
-from mailer.web.flood import client_ip
 from mailer.web.group_commit import GroupCommit
 
 R = TypeVar("R", bound=Response)
@@ -51,7 +51,7 @@ class WebContext:
     mail_cap: Callable[[str], None]
     metrics: CollectorRegistry
     digest: DigestMail  # the web version of digests
-    share_once: ShareOnce
+    repeat_window: RepeatWindow
 
     def ip_of(self, request: Request) -> str:
         return client_ip(request.client.host if request.client else None, request.headers,

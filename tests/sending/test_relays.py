@@ -12,12 +12,12 @@ import redis
 
 from mailer.config import SmtpConfig
 from mailer.errors import Throttled
-from mailer.limits import Rate
+from mailer.limits.buckets import RedisBuckets
+from mailer.limits.pacing import Pacer, PacingPolicy
+from mailer.limits.parsing import Rate
 from mailer.local.embedded import free_port
 from mailer.local.sink import start_sink
 from mailer.sending.message import Envelope
-from mailer.sending.pacing import Pacer, PacingPolicy
-from mailer.sending.ratelimit import RedisBuckets
 from mailer.sending.relays import Relay, RelayPool
 from mailer.sending.smtp import SmtpBackend
 from tests.support.smtp import RecordingHandler

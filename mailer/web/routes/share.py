@@ -55,11 +55,11 @@ async def share(request: Request, ctx: Ctx) -> Response:
 
     def once(share: ShareRequest, job_id: str) -> str | None:
         normal = share.as_fields()
-        first = ctx.share_once.first(normal, job_id, client_id=client_id,
-                                     idempotency_key=key)
-        if first is None:
+        earlier = ctx.repeat_window.earlier_job(normal, job_id, client_id=client_id,
+                                                idempotency_key=key)
+        if earlier is None:
             claimed.append(normal)
-        return first
+        return earlier
 
     try:
         # Validation on the event loop, not in the thread pool: it is a fraction of a
@@ -77,7 +77,8 @@ async def share(request: Request, ctx: Ctx) -> Response:
                 await ctx.group_commit.submit(job, SHARE_TASK, payload)
         except BaseException:
             for share_fields in claimed:  # this one did not go: the next may
-                ctx.share_once.forget(share_fields, client_id=client_id, idempotency_key=key)
+                ctx.repeat_window.release_claim(share_fields, client_id=client_id,
+                                                idempotency_key=key)
             raise
     except InvalidInput as exc:
         if wants_html(request):
