@@ -39,7 +39,7 @@ RECIPIENT = "reader@example.org"
 def take_slots(url: str | None, rate: float, start: float, stop: float,
                out: mp.Queue) -> None:
     buckets = RedisBuckets(redis.Redis.from_url(url)) if url else MemoryBuckets()
-    pacer = Pacer(buckets, PacingPolicy(reserve=0, share_max_wait=60))
+    pacer = Pacer(buckets, PacingPolicy(share_lane_reserve=0, share_max_wait=60))
     while time.time() < start:
         time.sleep(0.001)
     taken = []
@@ -65,7 +65,7 @@ def achieved(url: str | None, rate: float, workers: int, seconds: float) -> floa
 
 
 def overhead_ms(url: str, count: int = 20_000) -> float:
-    pacer = Pacer(RedisBuckets(redis.Redis.from_url(url)), PacingPolicy(reserve=0))
+    pacer = Pacer(RedisBuckets(redis.Redis.from_url(url)), PacingPolicy(share_lane_reserve=0))
     for _ in range(500):
         pacer.admit("overhead", Rate(1e6), "share", RECIPIENT)
     began = time.perf_counter()

@@ -114,7 +114,7 @@ def check_redis(settings: Settings) -> None:
 def pacing_policy(settings: Settings) -> PacingPolicy:
     return PacingPolicy(domain_default=parse_rate(settings.domain_rate_limit),
                         domains=parse_domain_rates(settings.domain_rate_limits),
-                        reserve=settings.rate_reserve,
+                        share_lane_reserve=settings.rate_reserve,
                         share_max_wait=settings.share_rate_max_wait_seconds,
                         bulk_max_wait=settings.rate_max_wait_seconds)
 

@@ -1,11 +1,11 @@
 """Which send-rate buckets a message needs, and waiting for its slot.
 
-Two lanes share each relay. Transactional mail (shares, confirmations: a reader is
-waiting) takes a slot from the relay's bucket only. Bulk mail (digests) also needs a
-slot from the relay's bulk bucket, which runs at (1 - reserve) of the relay's rate, so
-the reserved part of the rate is always free for transactional mail however large the
-digest; and bulk mail gives up sooner (`bulk_max_wait`), so it never queues far ahead
-of a share.
+Two lanes share each relay. Transactional mail (the share lane: shares,
+confirmations; a reader is waiting) takes a slot from the relay's bucket only. Bulk
+mail (digests) also needs a slot from the relay's bulk bucket, which runs at
+(1 - share_lane_reserve) of the relay's rate, so the reserved part of the rate is
+always free for transactional mail however large the digest; and bulk mail gives up
+sooner (`bulk_max_wait`), so it never queues far ahead of a share.
 
 Pacing asks only for a message's recipient address: it sits below the sending code
 and knows nothing of envelopes. Its buckets are `relay:<relay id>`,
@@ -24,7 +24,7 @@ from mailer.limits.buckets import Buckets
 from mailer.limits.parsing import Rate
 
 Lane = Literal["share", "bulk"]
-UNAVAILABLE_RETRY = 5.0  # seconds before trying again when Redis does not answer
+UNAVAILABLE_RETRY_SECONDS = 5.0  # when Redis does not answer
 LANES: tuple[Lane, ...] = ("share", "bulk")
 
 
@@ -32,7 +32,7 @@ LANES: tuple[Lane, ...] = ("share", "bulk")
 class PacingPolicy:
     domain_default: Rate | None = None
     domains: Mapping[str, Rate | None] = field(default_factory=dict)
-    reserve: float = 0.1  # share of each relay's rate kept for transactional mail
+    share_lane_reserve: float = 0.1  # of each relay's rate, kept from bulk mail
     share_max_wait: float = 10.0
     bulk_max_wait: float = 2.0
 
@@ -63,8 +63,8 @@ class Pacer:
         found: list[tuple[str, float, str]] = []
         if relay_rate is not None:
             found.append((relay_bucket_key(relay_id), relay_rate.interval, "relay"))
-            if lane == "bulk" and self.policy.reserve > 0:
-                bulk = relay_rate.per_second * (1 - self.policy.reserve)
+            if lane == "bulk" and self.policy.share_lane_reserve > 0:
+                bulk = relay_rate.per_second * (1 - self.policy.share_lane_reserve)
                 found.append((relay_bucket_key(relay_id) + ":bulk", 1 / bulk, "relay"))
         domain = recipient_domain(recipient)
         rate = self.policy.domain_rate(domain)
@@ -95,7 +95,7 @@ class Pacer:
             got = self.buckets.reserve(buckets, max_wait)
         except ServiceUnavailable as exc:
             # No way to know the rate: hold everything back rather than send unpaced.
-            raise Throttled(UNAVAILABLE_RETRY, "relay", str(exc)) from None
+            raise Throttled(UNAVAILABLE_RETRY_SECONDS, "relay", str(exc)) from None
         if not got.ok:
             raise Throttled(got.wait, scopes[got.refused_index], buckets[got.refused_index][0])
         if got.wait > 0:

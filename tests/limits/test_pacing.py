@@ -28,14 +28,14 @@ def test_no_limits_no_waiting() -> None:
 
 
 def test_relay_rate_spaces_messages() -> None:
-    p, sleeps = pacer(reserve=0)
+    p, sleeps = pacer(share_lane_reserve=0)
     for _ in range(4):
         p.admit("relay", Rate(10), "bulk", "a@example.org")
     assert sleeps == pytest.approx([0.1, 0.2, 0.3], abs=0.02)
 
 
 def test_bulk_lane_runs_below_the_reserved_share() -> None:
-    p, sleeps = pacer(reserve=0.5, bulk_max_wait=10)
+    p, sleeps = pacer(share_lane_reserve=0.5, bulk_max_wait=10)
     for _ in range(3):
         p.admit("relay", Rate(10), "bulk", "a@example.org")
     assert sleeps == pytest.approx([0.2, 0.4], abs=0.02), "bulk gets 5 of the 10/s"
@@ -44,7 +44,7 @@ def test_bulk_lane_runs_below_the_reserved_share() -> None:
 def test_digests_book_ahead_only_up_to_their_max_wait_shares_further() -> None:
     """However many digest workers there are, they hold the relay's slots at most
     `bulk_max_wait` ahead; a share may wait longer, so it always gets in after them."""
-    p, sleeps = pacer(reserve=0.5, bulk_max_wait=0.25, share_max_wait=5)
+    p, sleeps = pacer(share_lane_reserve=0.5, bulk_max_wait=0.25, share_max_wait=5)
     p.admit("relay", Rate(10), "bulk", "a@example.org")
     p.admit("relay", Rate(10), "bulk", "a@example.org")
     with pytest.raises(Throttled):
@@ -61,13 +61,13 @@ def test_domain_limits_with_overrides() -> None:
 
 
 def test_a_slot_too_far_away_is_throttled_with_its_scope() -> None:
-    p, _ = pacer(reserve=0, bulk_max_wait=0.3, domains={"slow.example": Rate(1)})
+    p, _ = pacer(share_lane_reserve=0, bulk_max_wait=0.3, domains={"slow.example": Rate(1)})
     p.admit("relay", Rate(100), "bulk", "a@slow.example")
     with pytest.raises(Throttled) as domain:
         p.admit("relay", Rate(100), "bulk", "b@slow.example")
     assert domain.value.scope == "domain" and domain.value.retry_after == pytest.approx(0.7,
                                                                                           abs=0.05)
-    p2, _ = pacer(reserve=0, bulk_max_wait=0.3)
+    p2, _ = pacer(share_lane_reserve=0, bulk_max_wait=0.3)
     p2.admit("relay", Rate(1), "bulk", "a@example.org")
     with pytest.raises(Throttled) as relay:
         p2.admit("relay", Rate(1), "bulk", "b@example.org")

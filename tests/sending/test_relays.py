@@ -48,7 +48,7 @@ def pacer(client: redis.Redis, **policy: object) -> Pacer:
 def test_a_pipelined_batch_goes_at_the_relay_rate(
         pipelining: tuple[RecordingHandler, int], redis_client: redis.Redis) -> None:
     handler, port = pipelining
-    pool = RelayPool([relay(port, Rate(20))], pacer(redis_client, reserve=0))
+    pool = RelayPool([relay(port, Rate(20))], pacer(redis_client, share_lane_reserve=0))
     results = pool.lane("bulk").send_messages([raw(f"r{i}@example.org") for i in range(10)])
     pool.shutdown()
     assert all(r.ok for r in results)
@@ -87,7 +87,7 @@ def test_the_least_busy_relay_is_used(
         redis_client: redis.Redis) -> None:
     handler, port = pipelining
     pool = RelayPool([relay(port, Rate(2)), relay(smtp_port, Rate(2))],
-                     pacer(redis_client, reserve=0))
+                     pacer(redis_client, share_lane_reserve=0))
     for i in range(2):
         assert pool.lane("bulk").send_messages([raw(f"r{i}@example.org")])[0].ok
     pool.shutdown()
