@@ -27,26 +27,24 @@ sys.path.insert(0, str(ROOT))
 
 import redis  # noqa: E402
 
-from mailer.limits import Rate  # noqa: E402
+from mailer.limits.buckets import MemoryBuckets, RedisBuckets  # noqa: E402
+from mailer.limits.pacing import Pacer, PacingPolicy  # noqa: E402
+from mailer.limits.parsing import Rate  # noqa: E402
 from mailer.local.embedded import RedisServer  # noqa: E402
-from mailer.sending.message import Envelope  # noqa: E402
-from mailer.sending.pacing import Pacer, PacingPolicy  # noqa: E402
-from mailer.sending.ratelimit import MemoryBuckets, RedisBuckets  # noqa: E402
 
 WARM_UP = 0.5
-ENVELOPE = Envelope(b"Subject: x\r\n\r\nx\r\n", "news@today.az", "reader@example.org",
-                    wire_ready=True)
+RECIPIENT = "reader@example.org"
 
 
 def take_slots(url: str | None, rate: float, start: float, stop: float,
                out: mp.Queue) -> None:
     buckets = RedisBuckets(redis.Redis.from_url(url)) if url else MemoryBuckets()
-    pacer = Pacer(buckets, PacingPolicy(reserve=0, share_max_wait=60))
+    pacer = Pacer(buckets, PacingPolicy(share_lane_reserve=0, share_max_wait=60))
     while time.time() < start:
         time.sleep(0.001)
     taken = []
     while time.time() < stop:
-        pacer.admit("bench", Rate(rate), "share", ENVELOPE)
+        pacer.admit("bench", Rate(rate), "share", RECIPIENT)
         taken.append(time.time())
     out.put([t for t in taken if start + WARM_UP <= t < stop])
 
@@ -67,12 +65,12 @@ def achieved(url: str | None, rate: float, workers: int, seconds: float) -> floa
 
 
 def overhead_ms(url: str, count: int = 20_000) -> float:
-    pacer = Pacer(RedisBuckets(redis.Redis.from_url(url)), PacingPolicy(reserve=0))
+    pacer = Pacer(RedisBuckets(redis.Redis.from_url(url)), PacingPolicy(share_lane_reserve=0))
     for _ in range(500):
-        pacer.admit("overhead", Rate(1e6), "share", ENVELOPE)
+        pacer.admit("overhead", Rate(1e6), "share", RECIPIENT)
     began = time.perf_counter()
     for _ in range(count):
-        pacer.admit("overhead", Rate(1e6), "share", ENVELOPE)
+        pacer.admit("overhead", Rate(1e6), "share", RECIPIENT)
     return (time.perf_counter() - began) / count * 1000
 
 

@@ -23,7 +23,7 @@ from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_va
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mailer.errors import ConfigError
-from mailer.limits import Rate, parse_domain_rates, parse_networks, parse_quota, parse_rate
+from mailer.limits.parsing import Rate, parse_domain_rates, parse_networks, parse_quota, parse_rate
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV_PREFIX = "MAILER_"

@@ -35,7 +35,17 @@ from mailer.digest.compose import DigestMail
 from mailer.digest.plan import ArticleDays, DigestPlanner
 from mailer.digest.runs import DigestRuns, FailureWindow, PausePolicy
 from mailer.digest.send import DigestSender
-from mailer.limits import Quota, parse_domain_rates, parse_networks, parse_quota, parse_rate
+from mailer.limits.buckets import RedisBuckets
+from mailer.limits.flood import FloodGate, address_key
+from mailer.limits.pacing import Pacer, PacingPolicy
+from mailer.limits.parsing import (
+    Quota,
+    parse_domain_rates,
+    parse_networks,
+    parse_quota,
+    parse_rate,
+)
+from mailer.limits.repeat_window import RepeatWindow
 from mailer.ops.metrics import RedisCollector, ServiceCollector
 from mailer.queue import JobQueue, load_job_queue
 from mailer.render import Site, TemplateMail, make_environment
@@ -44,13 +54,10 @@ from mailer.sending.backends.dkim import DkimBackend
 from mailer.sending.backends.relays import Relay, RelayPool
 from mailer.sending.backends.smtp import SmtpBackend
 from mailer.sending.dkim import DkimSigner, load_signer
-from mailer.sending.pacing import Pacer, PacingPolicy
-from mailer.sending.ratelimit import RedisBuckets
 from mailer.sending.relay_health import RelayHealth
 from mailer.share.accept import ShareIntake
 from mailer.share.guards import ShareGuards
 from mailer.share.mail import ShareMail
-from mailer.share.once import ShareOnce
 from mailer.share.render import ShareRenderer
 from mailer.stores import Stores
 from mailer.subscriptions.model import Preferences, SectionCatalog
@@ -59,7 +66,6 @@ from mailer.subscriptions.store import SubscriberStore
 from mailer.subscriptions.zones import zone_choices
 from mailer.tokens import Purpose, Tokens
 from mailer.web.context import WebContext
-from mailer.web.flood import FloodGate, address_key
 from mailer.web.group_commit import GroupCommit
 
 
@@ -152,7 +158,7 @@ def check_redis(settings: Settings) -> None:
 def pacing_policy(settings: Settings) -> PacingPolicy:
     return PacingPolicy(domain_default=parse_rate(settings.domain_rate_limit),
                         domains=parse_domain_rates(settings.domain_rate_limits),
-                        reserve=settings.rate_reserve,
+                        share_lane_reserve=settings.rate_reserve,
                         share_max_wait=settings.share_rate_max_wait_seconds,
                         bulk_max_wait=settings.rate_max_wait_seconds)
 
@@ -211,14 +217,14 @@ def signup_guards(settings: Settings, client: redis.Redis) -> Callable[[str], Ca
     """The sign-up form's flood control per client address, its quota parsed once."""
     gate = FloodGate(client, "signup")
     per_ip = parse_quota(settings.signup_limit_per_ip)
-    return lambda ip: lambda: gate.take([("ip", ip, per_ip)])
+    return lambda ip: lambda: gate.count_attempt([("ip", ip, per_ip)])
 
 
 def share_intake(settings: Settings, articles: SqlArticleStore, client: redis.Redis
                  ) -> ShareIntake:
     return ShareIntake(articles=articles, check_deliverability=settings.check_deliverability,
                        guards=ShareGuards(client, settings),
-                       once=ShareOnce(client, settings.share_repeat_window_minutes * 60))
+                       repeats=RepeatWindow(client, settings.share_repeat_window_minutes * 60))
 
 
 def signup_mail_cap(settings: Settings, client: redis.Redis) -> Callable[[str], None]:
@@ -227,7 +233,7 @@ def signup_mail_cap(settings: Settings, client: redis.Redis) -> Callable[[str], 
     gate = FloodGate(client, "signup")
     quota = Quota(settings.signup_mails_per_day, 86400) if settings.signup_mails_per_day \
         else None
-    return lambda address: gate.take([("mail", address_key(address), quota)])
+    return lambda address: gate.count_attempt([("mail", address_key(address), quota)])
 
 
 def make_signer(settings: Settings) -> DkimSigner | None:

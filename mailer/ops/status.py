@@ -13,12 +13,11 @@ from mailer.delivery.ledger import JobStatus
 from mailer.digest.plan import next_due
 from mailer.digest.runs import RunStatus
 from mailer.errors import MailerError
+from mailer.limits.buckets import RATE_KEY_PREFIX, RedisBuckets
+from mailer.limits.pacing import relay_bucket_key
 from mailer.models import utcnow
 from mailer.ops.metrics import oldest_age
 from mailer.queue import DIGEST_QUEUE, SHARE_QUEUE, JobQueue
-from mailer.sending.pacing import relay_key
-from mailer.sending.ratelimit import KEY_PREFIX as RATE_PREFIX
-from mailer.sending.ratelimit import RedisBuckets
 from mailer.sending.relay_health import RelayHealth
 from mailer.stores import Stores
 
@@ -87,11 +86,11 @@ def _outcomes(stores: Stores, since: datetime) -> dict[str, dict[str, int]]:
 def _buckets(settings: Settings, client: redis.Redis) -> list[BucketState]:
     buckets = RedisBuckets(client)
     relays = settings.smtp_relays
-    keys = [relay_key(r.id) for r in relays]
+    keys = [relay_bucket_key(r.id) for r in relays]
     states = [BucketState(key, str(r.rate) if r.rate else "none", wait) for key, r, wait in
               zip(keys, relays, buckets.peek(keys), strict=True)]
-    domains = sorted(k.decode().removeprefix(RATE_PREFIX) for k in
-                     client.scan_iter(f"{RATE_PREFIX}domain:*", count=500))[:20]
+    domains = sorted(k.decode().removeprefix(RATE_KEY_PREFIX) for k in
+                     client.scan_iter(f"{RATE_KEY_PREFIX}domain:*", count=500))[:20]
     for key, wait in zip(domains, buckets.peek(domains) if domains else [], strict=True):
         states.append(BucketState(key, "", wait))
     return states

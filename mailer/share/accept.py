@@ -20,9 +20,9 @@ from uuid import uuid4
 from mailer.articles.stores import ArticleStore
 from mailer.delivery.deliverer import Job, queue_delivery
 from mailer.delivery.ledger import DeliveryLedger, Kind
+from mailer.limits.repeat_window import RepeatWindow
 from mailer.queue import SHARE_TASK, JobQueue
 from mailer.share.guards import ShareGuards
-from mailer.share.once import ShareOnce
 from mailer.share.request import ShareRequest, validate_share
 
 Payload = dict[str, Any]
@@ -44,11 +44,12 @@ class _Checked:
 
 class ShareIntake:
     def __init__(self, *, articles: ArticleStore, check_deliverability: bool = False,
-                 guards: ShareGuards | None = None, once: ShareOnce | None = None) -> None:
+                 guards: ShareGuards | None = None,
+                 repeats: RepeatWindow | None = None) -> None:
         self._articles = articles
         self._deliverability = check_deliverability
         self._guards = guards
-        self._once = once
+        self._repeats = repeats
 
     async def accept(self, fields: Mapping[str, object], record: Record, *,
                      client_ip: str, idempotency_key: str | None = None) -> Accepted:
@@ -81,9 +82,9 @@ class ShareIntake:
                idempotency_key: str | None) -> _Checked:
         share = self._valid(fields)
         job = _job(share)
-        if self._once is not None:
-            first = self._once.first(share.as_fields(), job.id, client_id=client_ip,
-                                     idempotency_key=idempotency_key)
+        if self._repeats is not None:
+            first = self._repeats.earlier_job(share.as_fields(), job.id, client_id=client_ip,
+                                              idempotency_key=idempotency_key)
             if first is not None:
                 return _Checked(Job(first, Kind.SHARE, job.recipient, job.reference), None,
                                 share)
@@ -102,9 +103,9 @@ class ShareIntake:
 
     def _forget(self, share: ShareRequest, client_ip: str, idempotency_key: str | None
                 ) -> None:
-        if self._once is not None:
-            self._once.forget(share.as_fields(), client_id=client_ip,
-                              idempotency_key=idempotency_key)
+        if self._repeats is not None:
+            self._repeats.release_claim(share.as_fields(), client_id=client_ip,
+                                        idempotency_key=idempotency_key)
 
 
 async def _now(fn: Callable[..., _Checked], *args: Any) -> _Checked:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import redis
 
 from mailer.config import Settings
-from mailer.limits import parse_quota
+from mailer.limits.flood import FloodGate, mailbox_key
+from mailer.limits.parsing import parse_quota
 from mailer.share.request import ShareRequest
-from mailer.web.flood import FloodGate, mailbox_key
 
 
 class ShareGuards:
@@ -22,7 +22,7 @@ class ShareGuards:
 
     def check(self, share: ShareRequest, client_ip: str) -> None:
         """Takes one from each quota, or raises RateLimited (and takes none)."""
-        self._gate.take([("ip", client_ip, self._per_ip),
+        self._gate.count_attempt([("ip", client_ip, self._per_ip),
                          ("from", mailbox_key(share.sender.email), self._per_sender),
                          ("to", mailbox_key(share.friend.email), self._per_friend),
                          ("article", share.article_id, self._per_article),

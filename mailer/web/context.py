@@ -25,8 +25,8 @@ from mailer.share.accept import ShareIntake
 from mailer.stores import Stores
 from mailer.subscriptions.model import Preferences, SectionCatalog
 from mailer.tokens import Purpose, Tokens
+from mailer.web.clients import client_ip
 from mailer.web.errors import error_status
-from mailer.web.flood import client_ip
 from mailer.web.group_commit import GroupCommit
 
 R = TypeVar("R", bound=Response)

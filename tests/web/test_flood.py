@@ -1,10 +1,9 @@
-"""Flood control on a real Redis, and through the real API under uvicorn with many
-concurrent clients."""
+"""Flood control through the real API under uvicorn with many concurrent clients (the
+gate itself: tests/limits/test_flood.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 from collections import Counter
 from collections.abc import Callable, Iterator
 
@@ -13,11 +12,8 @@ import pytest
 import redis
 
 from mailer.config import Settings
-from mailer.errors import RateLimited
-from mailer.limits import Quota, parse_networks, parse_quota
 from mailer.local.embedded import ApiServer
 from mailer.web.app import create_app
-from mailer.web.flood import FloodGate, client_ip
 from tests.conftest import NO_FLOOD_LIMITS as OFF
 
 ARTICLE = "non-aligned-movement-support-to-azerbaijan-over-karabakh-significant"
@@ -27,64 +23,6 @@ def form(i: int, friend: str | None = None) -> dict[str, str]:
     return {"article_id": ARTICLE, "sender_name": f"Reader {i}",
             "sender_email": f"reader{i}@example.com", "friend_name": "Friend",
             "friend_email": friend or f"friend{i}@example.org"}
-
-
-@pytest.mark.parametrize(("text", "quota"), [
-    ("10/h", Quota(10, 3600)), ("3/d", Quota(3, 86400)), ("100/15m", Quota(100, 900)),
-    (" 5 / s ", Quota(5, 1)), ("none", None)])
-def test_parse_quota(text: str, quota: Quota | None) -> None:
-    assert parse_quota(text) == quota
-
-
-@pytest.mark.parametrize("text", ["10", "10/week", "ten/h", "10/0h"])
-def test_bad_quota(text: str) -> None:
-    with pytest.raises(ValueError):
-        parse_quota(text)
-
-
-PROXIES = parse_networks("127.0.0.1, 10.0.0.0/8")
-
-
-@pytest.mark.parametrize(("peer", "header", "expected"), [
-    ("203.0.113.9", "", "203.0.113.9"),
-    ("203.0.113.9", "1.2.3.4", "203.0.113.9"),  # not a proxy of ours: header ignored
-    ("127.0.0.1", "198.51.100.7", "198.51.100.7"),
-    ("127.0.0.1", "6.6.6.6, 198.51.100.7, 10.1.2.3", "198.51.100.7"),  # spoofed left part
-    ("127.0.0.1", "", "127.0.0.1"),
-    ("127.0.0.1", "garbage, 10.1.2.3", "10.1.2.3"),
-    ("127.0.0.1", "2001:db8::1", "2001:db8::1"),
-])
-def test_client_ip_trusts_only_our_proxies(peer: str, header: str, expected: str) -> None:
-    headers = {"x-forwarded-for": header} if header else {}
-    assert client_ip(peer, headers, "X-Forwarded-For", PROXIES) == expected
-    ipaddress.ip_address(expected)
-
-
-def test_gate_counts_all_or_nothing(redis_client: redis.Redis) -> None:
-    gate = FloodGate(redis_client, "share")
-    ip, to = Quota(3, 60), Quota(1, 60)
-    gate.take([("ip", "1.1.1.1", ip), ("to", "victim", to)])
-    with pytest.raises(RateLimited) as refused:
-        gate.take([("ip", "1.1.1.1", ip), ("to", "victim", to)])
-    assert str(refused.value).startswith("This friend has been sent enough articles for now")
-    assert 55 < refused.value.retry_after <= 60
-    assert redis_client.get("mailer:flood:share:ip:1.1.1.1") == b"1", "refused: not counted"
-    gate.take([("ip", "1.1.1.1", ip), ("to", "other", to)])
-    gate.take([("ip", "1.1.1.1", ip), ("to", "third", to)])
-    with pytest.raises(RateLimited, match=r"Too many shares from your network: please try "
-                                          r"again in [0-9]+ seconds"):
-        gate.take([("ip", "1.1.1.1", ip), ("to", "fourth", to)])
-    assert redis_client.pttl("mailer:flood:share:ip:1.1.1.1") > 0
-
-
-def test_addresses_are_not_stored_in_redis(redis_client: redis.Redis,
-                                           make_settings: Callable[..., Settings]) -> None:
-    from mailer.share.guards import ShareGuards
-    from mailer.share.request import validate_share
-
-    ShareGuards(redis_client, make_settings()).check(validate_share(form(1)), "1.1.1.1")
-    keys = [k.decode() for k in redis_client.keys("mailer:flood:*")]
-    assert len(keys) == 5 and not any("example" in k for k in keys)
 
 
 @pytest.fixture

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from mailer.errors import NotAttempted, RelayUnavailable
-from mailer.limits import Rate
+from mailer.limits.pacing import Lane, Pacer, relay_bucket_key
+from mailer.limits.parsing import Rate
 from mailer.sending.backends.base import (
     EmailBackend,
     ResultHook,
@@ -22,7 +23,6 @@ from mailer.sending.backends.base import (
     call_hook_for_each,
 )
 from mailer.sending.message import Envelope
-from mailer.sending.pacing import Lane, Pacer, relay_key
 from mailer.sending.relay_health import RelayHealth
 
 
@@ -54,7 +54,7 @@ class RelayPool:
     def _order(self) -> list[Relay]:
         if len(self.relays) == 1 or self.pacer is None:
             return self.relays
-        waits = self.pacer.buckets.peek([relay_key(r.id) for r in self.relays])
+        waits = self.pacer.buckets.peek([relay_bucket_key(r.id) for r in self.relays])
         return [r for _, _, r in sorted(zip(waits, range(len(self.relays)), self.relays,
                                             strict=True))]
 
@@ -67,7 +67,8 @@ class RelayPool:
                 last = position == len(order) - 1
                 wait_for_slot: WaitForSlot | None = None
                 if self.pacer is not None:
-                    wait_for_slot = self.pacer.admitter(relay.id, relay.rate, lane)
+                    wait_for_slot = _by_recipient(
+                        self.pacer.admitter(relay.id, relay.rate, lane))
                 # Results are held back while another relay may still take the lot.
                 results = relay.backend.send_messages(
                     envelopes, on_result=on_result if last else None,
@@ -120,6 +121,13 @@ class RelayPool:
             for relay in self.relays:
                 relay.backend.close()
                 relay.last_used = 0.0
+
+
+def _by_recipient(pace: Callable[[str], None] | None) -> WaitForSlot | None:
+    """Pacing asks for a message's recipient only: it sits below envelopes."""
+    if pace is None:
+        return None
+    return lambda envelope: pace(envelope.recipient)
 
 
 class LaneBackend(EmailBackend):

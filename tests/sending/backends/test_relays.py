@@ -13,15 +13,15 @@ import redis
 
 from mailer.config import SmtpConfig
 from mailer.errors import Throttled
-from mailer.limits import Rate
+from mailer.limits.buckets import RedisBuckets
+from mailer.limits.pacing import Lane, Pacer, PacingPolicy
+from mailer.limits.parsing import Rate
 from mailer.local.embedded import free_port
 from mailer.local.sink import start_sink
 from mailer.sending.backends.base import ResultHook, SendResult, WaitForSlot
 from mailer.sending.backends.relays import Relay, RelayPool
 from mailer.sending.backends.smtp import SmtpBackend
 from mailer.sending.message import Envelope
-from mailer.sending.pacing import Lane, Pacer, PacingPolicy
-from mailer.sending.ratelimit import RedisBuckets
 from tests.sending.backends.contract import BackendContract, Harness, RelayOffers
 from tests.support.smtp import RecordingHandler
 
@@ -88,7 +88,7 @@ def test_a_lane_paces_its_own_messages(smtp_port: int) -> None:
 def test_a_pipelined_batch_goes_at_the_relay_rate(
         pipelining: tuple[RecordingHandler, int], redis_client: redis.Redis) -> None:
     handler, port = pipelining
-    pool = RelayPool([relay(port, Rate(20))], pacer(redis_client, reserve=0))
+    pool = RelayPool([relay(port, Rate(20))], pacer(redis_client, share_lane_reserve=0))
     results = pool.lane("bulk").send_messages([raw(f"r{i}@example.org") for i in range(10)])
     pool.shutdown()
     assert all(r.ok for r in results)
@@ -127,7 +127,7 @@ def test_the_least_busy_relay_is_used(
         redis_client: redis.Redis) -> None:
     handler, port = pipelining
     pool = RelayPool([relay(port, Rate(2)), relay(smtp_port, Rate(2))],
-                     pacer(redis_client, reserve=0))
+                     pacer(redis_client, share_lane_reserve=0))
     for i in range(2):
         assert pool.lane("bulk").send_messages([raw(f"r{i}@example.org")])[0].ok
     pool.shutdown()

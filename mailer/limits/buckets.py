@@ -34,15 +34,16 @@ from typing import Protocol
 import redis
 
 from mailer.errors import ServiceUnavailable
-from mailer.lua import LuaScript
+from mailer.limits.lua import LuaScript
 
-KEY_PREFIX = "mailer:rate:"
+RATE_KEY_PREFIX = "mailer:rate:"
+
 
 @dataclass(frozen=True)
 class Reservation:
     ok: bool
     wait: float  # ok: seconds until the slot; refused: seconds until one might be free
-    refused: int = -1  # the index of the bucket that refused, when not ok
+    refused_index: int = -1  # the index of the bucket that refused, when not ok
 
 
 class Buckets(Protocol):
@@ -99,14 +100,14 @@ class RedisBuckets:
                 *(max(1, round(interval * 1e6)) for _, interval in buckets)]
         try:
             ok, wait_us, refused = _RESERVE_SCRIPT.run(
-                self._client, [KEY_PREFIX + key for key, _ in buckets], args)
+                self._client, [RATE_KEY_PREFIX + key for key, _ in buckets], args)
         except redis.RedisError as exc:
             raise ServiceUnavailable(f"rate limits unavailable (Redis): {exc}") from None
         return Reservation(bool(ok), int(wait_us) / 1e6, int(refused))
 
     def reset(self, key: str) -> None:
         try:
-            self._client.delete(KEY_PREFIX + key)
+            self._client.delete(RATE_KEY_PREFIX + key)
         except redis.RedisError as exc:
             raise ServiceUnavailable(f"rate limits unavailable (Redis): {exc}") from None
 
@@ -115,7 +116,7 @@ class RedisBuckets:
         try:
             with self._client.pipeline(transaction=False) as pipe:
                 pipe.time()
-                pipe.mget([KEY_PREFIX + key for key in keys])
+                pipe.mget([RATE_KEY_PREFIX + key for key in keys])
                 (sec, usec), values = pipe.execute()
         except redis.RedisError as exc:
             raise ServiceUnavailable(f"rate limits unavailable (Redis): {exc}") from None

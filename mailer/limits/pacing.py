@@ -1,11 +1,15 @@
 """Which send-rate buckets a message needs, and waiting for its slot.
 
-Two lanes share each relay. Transactional mail (shares, confirmations: a reader is
-waiting) takes a slot from the relay's bucket only. Bulk mail (digests) also needs a
-slot from the relay's bulk bucket, which runs at (1 - reserve) of the relay's rate, so
-the reserved part of the rate is always free for transactional mail however large the
-digest; and bulk mail gives up sooner (`bulk_max_wait`), so it never queues far ahead
-of a share.
+Two lanes share each relay. Transactional mail (the share lane: shares,
+confirmations; a reader is waiting) takes a slot from the relay's bucket only. Bulk
+mail (digests) also needs a slot from the relay's bulk bucket, which runs at
+(1 - share_lane_reserve) of the relay's rate, so the reserved part of the rate is
+always free for transactional mail however large the digest; and bulk mail gives up
+sooner (`bulk_max_wait`), so it never queues far ahead of a share.
+
+Pacing asks only for a message's recipient address: it sits below the sending code
+and knows nothing of envelopes. Its buckets are `relay:<relay id>`,
+`relay:<relay id>:bulk` and `domain:<domain>` in `mailer.limits.buckets`.
 """
 
 from __future__ import annotations
@@ -16,12 +20,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from mailer.errors import ServiceUnavailable, Throttled
-from mailer.limits import Rate
-from mailer.sending.message import Envelope
-from mailer.sending.ratelimit import Buckets
+from mailer.limits.buckets import Buckets
+from mailer.limits.parsing import Rate
 
 Lane = Literal["share", "bulk"]
-UNAVAILABLE_RETRY = 5.0  # seconds before trying again when Redis does not answer
+UNAVAILABLE_RETRY_SECONDS = 5.0  # when Redis does not answer
 LANES: tuple[Lane, ...] = ("share", "bulk")
 
 
@@ -29,7 +32,7 @@ LANES: tuple[Lane, ...] = ("share", "bulk")
 class PacingPolicy:
     domain_default: Rate | None = None
     domains: Mapping[str, Rate | None] = field(default_factory=dict)
-    reserve: float = 0.1  # share of each relay's rate kept for transactional mail
+    share_lane_reserve: float = 0.1  # of each relay's rate, kept from bulk mail
     share_max_wait: float = 10.0
     bulk_max_wait: float = 2.0
 
@@ -37,7 +40,7 @@ class PacingPolicy:
         return self.domains.get(domain, self.domain_default)
 
 
-def relay_key(relay_id: str) -> str:
+def relay_bucket_key(relay_id: str) -> str:
     return f"relay:{relay_id}"
 
 
@@ -59,10 +62,10 @@ class Pacer:
         """(key, interval, scope) for each limit this message is under."""
         found: list[tuple[str, float, str]] = []
         if relay_rate is not None:
-            found.append((relay_key(relay_id), relay_rate.interval, "relay"))
-            if lane == "bulk" and self.policy.reserve > 0:
-                bulk = relay_rate.per_second * (1 - self.policy.reserve)
-                found.append((relay_key(relay_id) + ":bulk", 1 / bulk, "relay"))
+            found.append((relay_bucket_key(relay_id), relay_rate.interval, "relay"))
+            if lane == "bulk" and self.policy.share_lane_reserve > 0:
+                bulk = relay_rate.per_second * (1 - self.policy.share_lane_reserve)
+                found.append((relay_bucket_key(relay_id) + ":bulk", 1 / bulk, "relay"))
         domain = recipient_domain(recipient)
         rate = self.policy.domain_rate(domain)
         if rate is not None:
@@ -70,16 +73,17 @@ class Pacer:
         return found
 
     def admit(self, relay_id: str, relay_rate: Rate | None, lane: Lane,
-              envelope: Envelope) -> None:
-        """Wait for this message's slot; raise Throttled when it is further away than
-        the lane may wait (the caller hands the message back to the queue)."""
-        domain = recipient_domain(envelope.recipient)
+              recipient: str) -> None:
+        """Wait for the slot of a message to `recipient`; raise Throttled when it is
+        further away than the lane may wait (the caller hands the message back to the
+        queue)."""
+        domain = recipient_domain(recipient)
         cache_key = (relay_id, relay_rate, lane, domain)
         found = self._needed.get(cache_key)
         if found is None:
             if len(self._needed) > 10_000:
                 self._needed.clear()
-            needed = self.buckets_for(relay_id, relay_rate, lane, envelope.recipient)
+            needed = self.buckets_for(relay_id, relay_rate, lane, recipient)
             found = ([(key, interval) for key, interval, _ in needed],
                      [scope for _, _, scope in needed])
             self._needed[cache_key] = found
@@ -91,20 +95,21 @@ class Pacer:
             got = self.buckets.reserve(buckets, max_wait)
         except ServiceUnavailable as exc:
             # No way to know the rate: hold everything back rather than send unpaced.
-            raise Throttled(UNAVAILABLE_RETRY, "relay", str(exc)) from None
+            raise Throttled(UNAVAILABLE_RETRY_SECONDS, "relay", str(exc)) from None
         if not got.ok:
-            raise Throttled(got.wait, scopes[got.refused], buckets[got.refused][0])
+            raise Throttled(got.wait, scopes[got.refused_index], buckets[got.refused_index][0])
         if got.wait > 0:
             self._sleep(got.wait)
 
     def admitter(self, relay_id: str, relay_rate: Rate | None,
-                 lane: Lane) -> Callable[[Envelope], None] | None:
-        """None when no limit applies to this relay at all: nothing to ask per message."""
+                 lane: Lane) -> Callable[[str], None] | None:
+        """`admit` for one relay and lane, called with each recipient address; None when
+        no limit applies to this relay at all: nothing to ask per message."""
         policy = self.policy
         if relay_rate is None and policy.domain_default is None \
                 and not any(policy.domains.values()):
             return None
 
-        def admit(envelope: Envelope) -> None:
-            self.admit(relay_id, relay_rate, lane, envelope)
+        def admit(recipient: str) -> None:
+            self.admit(relay_id, relay_rate, lane, recipient)
         return admit

@@ -1,6 +1,7 @@
-"""Lua scripts run in Redis (send-rate buckets, flood counters): EVALSHA, and the
-script loaded on the first NOSCRIPT (a new or restarted Redis has none). By hand rather
-than redis-py's `Script`, whose wrapper costs a third of the call on the send path."""
+"""Running the limits' Lua scripts in Redis (send-rate buckets, flood counters):
+EVALSHA, and the script loaded on the first NOSCRIPT (a new or restarted Redis has
+none). By hand rather than redis-py's `Script`, whose wrapper costs a third of the
+call on the send path."""
 
 from __future__ import annotations
 

@@ -20,19 +20,18 @@ Redis keys (fixed windows that start at the first attempt and expire with it):
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import redis
 
 from mailer.errors import RateLimited, ServiceUnavailable
-from mailer.limits import Quota
-from mailer.lua import LuaScript
+from mailer.limits.lua import LuaScript
+from mailer.limits.parsing import Quota
 
-KEY_PREFIX = "mailer:flood:"
+FLOOD_KEY_PREFIX = "mailer:flood:"
 
-_TAKE = """
+_COUNT_ATTEMPT = """
 for i, key in ipairs(KEYS) do
   local used = tonumber(redis.call('GET', key) or '0')
   if used >= tonumber(ARGV[2 * i - 1]) then
@@ -46,11 +45,11 @@ for i, key in ipairs(KEYS) do
 end
 return {-1, 0}
 """
-_TAKE_SCRIPT = LuaScript(_TAKE)
+_COUNT_ATTEMPT_SCRIPT = LuaScript(_COUNT_ATTEMPT)
 
 
 # What each limit's refusal says to the person at the form.
-MESSAGES = {
+REFUSALS = {
     "ip": "Too many shares from your network",
     "from": "Too many shares from this e-mail address",
     "to": "This friend has been sent enough articles for now",
@@ -87,21 +86,22 @@ class FloodGate:
         self._client = client
         self._form = form
 
-    def take(self, counters: Sequence[tuple[str, str, Quota | None]]) -> None:
-        """(scope, value, quota) for each limit; raises RateLimited for the first one
-        without room, ServiceUnavailable when Redis does not answer."""
+    def count_attempt(self, counters: Sequence[tuple[str, str, Quota | None]]) -> None:
+        """Counts one attempt against every (scope, value, quota) counter, or against
+        none: raises RateLimited for the first one without room, ServiceUnavailable
+        when Redis does not answer."""
         active = [(scope, value, quota) for scope, value, quota in counters
                   if quota is not None]
         if not active:
             return
-        keys = [f"{KEY_PREFIX}{self._form}:{scope}:{value}" if value
-                else f"{KEY_PREFIX}{self._form}:{scope}" for scope, value, _ in active]
+        keys = [f"{FLOOD_KEY_PREFIX}{self._form}:{scope}:{value}" if value
+                else f"{FLOOD_KEY_PREFIX}{self._form}:{scope}" for scope, value, _ in active]
         args: list[object] = []
         for _, _, quota in active:
             assert quota is not None
             args += [quota.count, quota.seconds * 1000]
         try:
-            refused, ttl_ms = _TAKE_SCRIPT.run(self._client, keys, args)
+            refused, ttl_ms = _COUNT_ATTEMPT_SCRIPT.run(self._client, keys, args)
         except redis.RedisError as exc:
             raise ServiceUnavailable(f"flood control unavailable (Redis): {exc}") from None
         if int(refused) < 0:
@@ -109,45 +109,14 @@ class FloodGate:
         scope, _, quota = active[int(refused)]
         assert quota is not None
         wait = max(1.0, int(ttl_ms) / 1000) if int(ttl_ms) > 0 else float(quota.seconds)
-        message = MESSAGES.get(f"{self._form}-{scope}", MESSAGES.get(scope, "Too many requests"))
+        message = REFUSALS.get(f"{self._form}-{scope}", REFUSALS.get(scope, "Too many requests"))
         raise RateLimited(f"{message}: please try again in {_wait_text(wait)}.", wait)
 
     def reset(self) -> None:
         """Forget every counter of this form (for operators and tests)."""
         try:
-            keys = list(self._client.scan_iter(f"{KEY_PREFIX}{self._form}:*", count=1000))
+            keys = list(self._client.scan_iter(f"{FLOOD_KEY_PREFIX}{self._form}:*", count=1000))
             if keys:
                 self._client.delete(*keys)
         except redis.RedisError as exc:
             raise ServiceUnavailable(f"flood control unavailable (Redis): {exc}") from None
-
-
-def client_ip(peer: str | None, headers: Mapping[str, str], header: str,
-              trusted: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> str:
-    """The client's address: the connection's peer, unless that peer is a trusted proxy;
-    then the right-most address in `header` (X-Forwarded-For) that is not one of our
-    proxies. Anything a client writes into the header itself stays to the left and is
-    ignored."""
-
-    def parse(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-        try:
-            return ipaddress.ip_address(text.strip().strip("[]"))
-        except ValueError:
-            return None
-
-    def is_trusted(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-        return any(ip in net for net in trusted)
-
-    address = parse(peer or "")
-    if address is None:
-        return peer or "unknown"
-    if not trusted or not is_trusted(address):
-        return str(address)
-    chain = [parse(part) for part in headers.get(header.lower(), "").split(",")]
-    for hop in reversed(chain):
-        if hop is None:
-            break  # garbage: stop at the last address we could read
-        if not is_trusted(hop):
-            return str(hop)
-        address = hop
-    return str(address)

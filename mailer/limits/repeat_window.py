@@ -1,11 +1,11 @@
 """One e-mail per share, however often it is posted: an identical share (same sender,
 friend and article) within the window, or a repeated `Idempotency-Key`, answers with
-the first request's job instead of sending again. A browser refresh, a double click
+the earlier request's job instead of sending again. A browser refresh, a double click
 and a client's retry after a timeout all meet here.
 
 Redis keys (expire after the window):
-  mailer:share:once:<sha256 of sender, friend, article>    -> the first job's id
-  mailer:share:key:<sha256 of client, Idempotency-Key>     -> the first job's id
+  mailer:share:once:<sha256 of sender, friend, article>    -> the earlier job's id
+  mailer:share:key:<sha256 of client, Idempotency-Key>     -> the earlier job's id
 """
 
 from __future__ import annotations
@@ -18,16 +18,19 @@ import redis
 
 from mailer.errors import ServiceUnavailable
 
+SAME_SHARE_PREFIX = "mailer:share:once:"
+IDEMPOTENCY_KEY_PREFIX = "mailer:share:key:"
 
-class ShareOnce:
+
+class RepeatWindow:
     def __init__(self, client: redis.Redis, window_seconds: int) -> None:
         self._redis = client
         self._window = window_seconds
 
-    def first(self, share: Mapping[str, str], job_id: str, *, client_id: str,
-              idempotency_key: str | None = None) -> str | None:
+    def earlier_job(self, share: Mapping[str, str], job_id: str, *, client_id: str,
+                    idempotency_key: str | None = None) -> str | None:
         """None when this request is the first of its kind (its job goes ahead, and is
-        now what the others get); else the first request's job id."""
+        now what the others get); else the earlier request's job id."""
         keys = self._keys(share, client_id, idempotency_key)
         if not keys:
             return None
@@ -46,12 +49,12 @@ class ShareOnce:
         except redis.RedisError as exc:
             raise ServiceUnavailable(f"repeat check unavailable (Redis): {exc}") from None
         if found is None:  # it expired in between: this one is the first after all
-            return self.first(share, job_id, client_id=client_id,
-                              idempotency_key=idempotency_key)
+            return self.earlier_job(share, job_id, client_id=client_id,
+                                    idempotency_key=idempotency_key)
         return found.decode() if isinstance(found, bytes) else str(found)
 
-    def forget(self, share: Mapping[str, str], *, client_id: str,
-               idempotency_key: str | None = None) -> None:
+    def release_claim(self, share: Mapping[str, str], *, client_id: str,
+                      idempotency_key: str | None = None) -> None:
         """After the first request failed to record its job: the next one goes ahead."""
         keys = self._keys(share, client_id, idempotency_key)
         if keys:
@@ -64,9 +67,10 @@ class ShareOnce:
             return []
         same = "\0".join([share["sender_email"].lower(), share["friend_email"].lower(),
                           share["article_id"]])
-        keys = [f"mailer:share:once:{_digest(same)}"]
+        keys = [f"{SAME_SHARE_PREFIX}{_digest(same)}"]
         if idempotency_key:
-            keys.append(f"mailer:share:key:{_digest(client_id + chr(0) + idempotency_key)}")
+            keys.append(f"{IDEMPOTENCY_KEY_PREFIX}"
+                        f"{_digest(client_id + chr(0) + idempotency_key)}")
         return keys
 
 

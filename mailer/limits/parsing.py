@@ -1,6 +1,7 @@
 """The limits settings speak of, parsed: send rates (`14/s`), quotas (`10/h`, `3/d`)
-and trusted networks. Here, below both, so the settings can check them and the rate
-limiter and flood control can use them without pointing back at each other."""
+and trusted networks. `mailer.config` checks settings with these, so this module
+imports nothing of the project (`mailer.errors` at most): loading the settings must
+not load the Redis side of the limits."""
 
 from __future__ import annotations
 
