@@ -31,7 +31,7 @@ from worker.process_services import services_for, settings_of
 log = logging.getLogger("mailer.worker")
 
 
-def settle(task: Task, name: str, payload: dict[str, Any], attempt: int,
+def act_on_outcome(task: Task, name: str, payload: dict[str, Any], attempt: int,
            outcome: Outcome) -> str:
     """A message the relay deferred comes back after the delay its outcome names."""
     log.info("%s %s attempt %d: %s %s", name, payload.get("job_id"), attempt, outcome.action,
@@ -47,7 +47,7 @@ def deliver_share(self: Task, payload: dict[str, Any]) -> str:
     services = services_for(self.app)
     attempt = self.request.retries + 1
     outcome = services.share_mail.deliver(services.deliverer, payload, attempt)
-    return settle(self, "share", payload, attempt, outcome)
+    return act_on_outcome(self, "share", payload, attempt, outcome)
 
 
 @shared_task(name=CONFIRM_TASK, bind=True, max_retries=None)
@@ -56,7 +56,7 @@ def deliver_confirm(self: Task, payload: dict[str, Any]) -> str:
     services = services_for(self.app)
     attempt = self.request.retries + 1
     outcome = services.confirm_mail.deliver(services.deliverer, payload, attempt)
-    return settle(self, "confirm", payload, attempt, outcome)
+    return act_on_outcome(self, "confirm", payload, attempt, outcome)
 
 
 @shared_task(name=DIGEST_PLAN_TASK, bind=True, max_retries=None)
