@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import sys
 
+from celery.signals import worker_process_shutdown
+
 from mailer.config import load_settings
 from mailer.errors import ConfigError
 from mailer.services import make_signer
 from worker.factory import create_celery
-from worker.tasks import register_tasks
+from worker.process_services import shut_down_services
 
 try:
     _settings = load_settings()
@@ -23,4 +25,4 @@ except ConfigError as exc:
     raise SystemExit(2) from None
 
 app = create_celery(_settings)
-register_tasks(app, _settings)
+worker_process_shutdown.connect(lambda **_: shut_down_services(app), weak=False)

@@ -1,4 +1,5 @@
-"""The Celery app: configuration only. Tasks live in worker.tasks."""
+"""The Celery app: configuration only. Tasks live in worker.tasks, shared tasks every
+app registers; the worker imports that module because the app includes it."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from mailer.queue import (
 
 
 def create_celery(settings: Settings) -> Celery:
-    app = Celery("mailer", broker=settings.redis_url, set_as_current=False)
+    app = Celery("mailer", broker=settings.redis_url, include=["worker.tasks"],
+                 set_as_current=False)
     app.conf.update(
         task_serializer="json",
         accept_content=["json"],
