@@ -8,19 +8,19 @@ only how the envelope is built.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
-from mailer.delivery.attempts import log_attempt, reply_code
+from mailer.delivery.attempts import log_attempt
 from mailer.delivery.ledger import NOT_QUEUED, Claim, DeliveryLedger, JobStatus
+from mailer.delivery.outcomes import Dispatch, LedgerRecord, OutcomeWriter
 from mailer.delivery.recorder import MetricsRecorder
-from mailer.delivery.retry import backoff_delay
+from mailer.delivery.retry import RetryPolicy
 from mailer.delivery.suppression import SuppressionStore
-from mailer.delivery.verdict import gave_up, verdict
+from mailer.delivery.verdict import Verdict
 from mailer.errors import NotFound, ServiceUnavailable
-from mailer.models import utcnow
 from mailer.queue import SHARE_QUEUE, JobQueue
 from mailer.sending.message import Envelope
 from mailer.sending.transport import EmailBackend
@@ -31,27 +31,6 @@ class Outcome:
     action: Literal["sent", "skipped", "retry", "failed", "suppressed"]
     reply: str = ""
     delay: float = 0.0
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Deferred messages come back after `backoff_delay`, until `horizon_seconds` after
-    they were queued; then they are recorded as failed."""
-
-    base_seconds: float
-    max_seconds: float
-    horizon_seconds: float
-
-    def next_try(self, attempt: int, since: datetime | None,
-                 now: datetime | None = None) -> float | None:
-        """Seconds until the next attempt, or None when it would fall past the horizon."""
-        delay = backoff_delay(attempt, base=self.base_seconds, cap=self.max_seconds)
-        if since is None:
-            return delay
-        now = now or utcnow()
-        if now + timedelta(seconds=delay) > since + timedelta(seconds=self.horizon_seconds):
-            return None
-        return delay
 
 
 @dataclass(frozen=True)
@@ -141,6 +120,10 @@ class Deliverer:
                 time.sleep(pause)
                 pause = min(pause * 2, 1.0)
 
+    def _settle_all(self, records: Sequence[LedgerRecord], give_up_at: float) -> None:
+        for job_id, status, reply in records:
+            self._settle(job_id, status, reply, give_up_at)
+
     def _send(self, job: Job, attempt: int, since: datetime | None,
               build: Callable[[], Envelope], give_up_at: float) -> Outcome:
         why = self.suppressions.why_not_send(job.recipient, job.kind) \
@@ -161,31 +144,21 @@ class Deliverer:
             return Outcome("failed", str(exc))
         started = time.perf_counter()
         result = self.backend.send_messages([envelope])[0]
-
+        smtp_seconds = time.perf_counter() - started
         # The relay has answered: the answer must reach the ledger, or the message
         # goes out again once the lease runs out.
-        def settle(status: JobStatus, reply: str) -> None:
-            self._settle(job.id, status, reply, give_up_at)
+        outcomes = OutcomeWriter(
+            record=lambda records: self._settle_all(records, give_up_at),
+            suppressions=self.suppressions, metrics=self.metrics, retry=self.retry)
+        judged = outcomes.take(Dispatch(job.id, job.kind, envelope.recipient, since, attempt),
+                               result, smtp_seconds)
+        outcomes.finish()
+        return _task_outcome(judged)
 
-        smtp_seconds = time.perf_counter() - started
-        found = verdict(result.error, result.reply)
-        delay = 0.0
-        if found.retry and found.attempt:
-            next_try = self.retry.next_try(attempt, since)
-            if next_try is None:
-                found = gave_up(found, attempt)
-            else:
-                delay = next_try
-        log_attempt(message_id=job.id, kind=job.kind, recipient=envelope.recipient,
-                    outcome=found.outcome, smtp_code=reply_code(result),
-                    smtp_seconds=smtp_seconds, queued_at=since, metrics=self.metrics)
-        # A message that never went out (no send slot) is put back `queued`: not an
-        # attempt, not a deferral.
-        settle(found.status, found.reply)
-        if found.suppress and self.suppressions is not None and job.recipient:
-            self.suppressions.add(job.recipient, found.reply, "smtp")
-        if found.status is JobStatus.SENT:
-            return Outcome("sent", found.reply)
-        if found.retry:
-            return Outcome("retry", found.reply, delay=delay if found.attempt else found.wait)
-        return Outcome("failed", found.reply)
+
+def _task_outcome(judged: Verdict) -> Outcome:
+    if judged.status is JobStatus.SENT:
+        return Outcome("sent", judged.reply)
+    if judged.retry:
+        return Outcome("retry", judged.reply, delay=judged.wait)
+    return Outcome("failed", judged.reply)
