@@ -1,5 +1,6 @@
 """Delivering one transactional message: claim it in the ledger, check the suppression
-list, build it, send it, record the outcome, and say whether and when to try again.
+list, build it, send it, record the outcome (`OutcomeWriter`, as every kind of mail
+does), and say whether and when to try again.
 
 Shares and confirmation e-mails both go through `Deliverer.deliver`; what differs is
 only how the envelope is built.
@@ -83,17 +84,17 @@ class Deliverer:
         """`attempt` counts from 1. `build` may raise NotFound (the article or subscriber
         is gone: recorded as failed). Raises ServiceUnavailable when the database is
         away; the caller should try the whole task again later."""
-        claim, wait, since = self.ledger.claim(job.id, self.lease_seconds, kind=job.kind,
-                                               recipient=job.recipient,
-                                               reference=job.reference)
+        claim, wait, retries_since = self.ledger.claim(
+            job.id, self.lease_seconds, kind=job.kind, recipient=job.recipient,
+            reference=job.reference)
         if claim is Claim.DONE:
             return Outcome("skipped", "already delivered or failed")
         if claim is Claim.BUSY:
             return Outcome("retry", "another worker is sending it", delay=wait + 1)
         try:
-            return self._send(job, attempt, since, build,
-                              give_up_at=time.monotonic() + self.lease_seconds
-                              + self.settle_seconds)
+            return self._send_claimed(job, attempt, retries_since, build,
+                                      give_up_at=time.monotonic() + self.lease_seconds
+                                      + self.settle_seconds)
         except ServiceUnavailable:
             raise
         except Exception as exc:
@@ -124,14 +125,14 @@ class Deliverer:
         for job_id, status, reply in records:
             self._settle(job_id, status, reply, give_up_at)
 
-    def _send(self, job: Job, attempt: int, since: datetime | None,
-              build: Callable[[], Envelope], give_up_at: float) -> Outcome:
+    def _send_claimed(self, job: Job, attempt: int, retries_since: datetime | None,
+                      build: Callable[[], Envelope], give_up_at: float) -> Outcome:
         why = self.suppressions.why_not_send(job.recipient, job.kind) \
             if self.suppressions is not None and job.recipient else None
         if why:
             log_attempt(message_id=job.id, kind=job.kind, recipient=job.recipient,
                         outcome="suppressed", smtp_code=None, smtp_seconds=None,
-                        queued_at=since, metrics=self.metrics)
+                        queued_at=retries_since, metrics=self.metrics)
             self.ledger.mark(job.id, JobStatus.SUPPRESSED, why)
             return Outcome("suppressed", why)
         try:
@@ -150,13 +151,15 @@ class Deliverer:
         outcomes = OutcomeWriter(
             record=lambda records: self._settle_all(records, give_up_at),
             suppressions=self.suppressions, metrics=self.metrics, retry=self.retry)
-        judged = outcomes.take(Dispatch(job.id, job.kind, envelope.recipient, since, attempt),
-                               result, smtp_seconds)
+        message = Dispatch(job.id, job.kind, envelope.recipient, retries_since, attempt)
+        judged = outcomes.take(message, result, smtp_seconds)
         outcomes.finish()
         return _task_outcome(judged)
 
 
 def _task_outcome(judged: Verdict) -> Outcome:
+    """What the task does next: a retry waits what the verdict says (the backoff, or a
+    send slot's wait)."""
     if judged.status is JobStatus.SENT:
         return Outcome("sent", judged.reply)
     if judged.retry:
