@@ -27,9 +27,10 @@ from mailer.articles.stores import SqlArticleStore
 from mailer.config import Settings
 from mailer.db import check_schema, make_engine, session_factory
 from mailer.delivery.attempts import configure_attempt_log
-from mailer.delivery.deliverer import Deliverer, RetryPolicy
+from mailer.delivery.deliverer import Deliverer
 from mailer.delivery.ledger import DeliveryLedger
 from mailer.delivery.recorder import MetricsRecorder
+from mailer.delivery.retry import RetryPolicy
 from mailer.delivery.suppression import SuppressionStore
 from mailer.digest.compose import DigestMail
 from mailer.digest.plan import ArticleDays, DigestPlanner

@@ -1,5 +1,6 @@
 """Delivering one transactional message: claim it in the ledger, check the suppression
-list, build it, send it, record the outcome, and say whether and when to try again.
+list, build it, send it, record the outcome (`OutcomeWriter`, as every kind of mail
+does), and say whether and when to try again.
 
 Shares and confirmation e-mails both go through `Deliverer.deliver`; what differs is
 only how the envelope is built.
@@ -8,19 +9,19 @@ only how the envelope is built.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
-from mailer.delivery.attempts import log_attempt, reply_code
+from mailer.delivery.attempts import log_attempt
 from mailer.delivery.ledger import NOT_QUEUED, Claim, DeliveryLedger, JobStatus
+from mailer.delivery.outcomes import Dispatch, LedgerRecord, OutcomeWriter
 from mailer.delivery.recorder import MetricsRecorder
-from mailer.delivery.retry import backoff_delay
+from mailer.delivery.retry import RetryPolicy
 from mailer.delivery.suppression import SuppressionStore
-from mailer.delivery.verdict import gave_up, verdict
+from mailer.delivery.verdict import Verdict
 from mailer.errors import NotFound, ServiceUnavailable
-from mailer.models import utcnow
 from mailer.queue import SHARE_QUEUE, JobQueue
 from mailer.sending.backends.base import EmailBackend
 from mailer.sending.message import Envelope
@@ -31,27 +32,6 @@ class Outcome:
     action: Literal["sent", "skipped", "retry", "failed", "suppressed"]
     reply: str = ""
     delay: float = 0.0
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Deferred messages come back after `backoff_delay`, until `horizon_seconds` after
-    they were queued; then they are recorded as failed."""
-
-    base_seconds: float
-    max_seconds: float
-    horizon_seconds: float
-
-    def next_try(self, attempt: int, since: datetime | None,
-                 now: datetime | None = None) -> float | None:
-        """Seconds until the next attempt, or None when it would fall past the horizon."""
-        delay = backoff_delay(attempt, base=self.base_seconds, cap=self.max_seconds)
-        if since is None:
-            return delay
-        now = now or utcnow()
-        if now + timedelta(seconds=delay) > since + timedelta(seconds=self.horizon_seconds):
-            return None
-        return delay
 
 
 @dataclass(frozen=True)
@@ -104,17 +84,17 @@ class Deliverer:
         """`attempt` counts from 1. `build` may raise NotFound (the article or subscriber
         is gone: recorded as failed). Raises ServiceUnavailable when the database is
         away; the caller should try the whole task again later."""
-        claim, wait, since = self.ledger.claim(job.id, self.lease_seconds, kind=job.kind,
-                                               recipient=job.recipient,
-                                               reference=job.reference)
+        claim, wait, retries_since = self.ledger.claim(
+            job.id, self.lease_seconds, kind=job.kind, recipient=job.recipient,
+            reference=job.reference)
         if claim is Claim.DONE:
             return Outcome("skipped", "already delivered or failed")
         if claim is Claim.BUSY:
             return Outcome("retry", "another worker is sending it", delay=wait + 1)
         try:
-            return self._send(job, attempt, since, build,
-                              give_up_at=time.monotonic() + self.lease_seconds
-                              + self.settle_seconds)
+            return self._send_claimed(job, attempt, retries_since, build,
+                                      give_up_at=time.monotonic() + self.lease_seconds
+                                      + self.settle_seconds)
         except ServiceUnavailable:
             raise
         except Exception as exc:
@@ -141,14 +121,18 @@ class Deliverer:
                 time.sleep(pause)
                 pause = min(pause * 2, 1.0)
 
-    def _send(self, job: Job, attempt: int, since: datetime | None,
-              build: Callable[[], Envelope], give_up_at: float) -> Outcome:
+    def _settle_all(self, records: Sequence[LedgerRecord], give_up_at: float) -> None:
+        for job_id, status, reply in records:
+            self._settle(job_id, status, reply, give_up_at)
+
+    def _send_claimed(self, job: Job, attempt: int, retries_since: datetime | None,
+                      build: Callable[[], Envelope], give_up_at: float) -> Outcome:
         why = self.suppressions.why_not_send(job.recipient, job.kind) \
             if self.suppressions is not None and job.recipient else None
         if why:
             log_attempt(message_id=job.id, kind=job.kind, recipient=job.recipient,
                         outcome="suppressed", smtp_code=None, smtp_seconds=None,
-                        queued_at=since, metrics=self.metrics)
+                        queued_at=retries_since, metrics=self.metrics)
             self.ledger.mark(job.id, JobStatus.SUPPRESSED, why)
             return Outcome("suppressed", why)
         try:
@@ -161,31 +145,23 @@ class Deliverer:
             return Outcome("failed", str(exc))
         started = time.perf_counter()
         result = self.backend.send_messages([envelope])[0]
-
+        smtp_seconds = time.perf_counter() - started
         # The relay has answered: the answer must reach the ledger, or the message
         # goes out again once the lease runs out.
-        def settle(status: JobStatus, reply: str) -> None:
-            self._settle(job.id, status, reply, give_up_at)
+        outcomes = OutcomeWriter(
+            record=lambda records: self._settle_all(records, give_up_at),
+            suppressions=self.suppressions, metrics=self.metrics, retry=self.retry)
+        message = Dispatch(job.id, job.kind, envelope.recipient, retries_since, attempt)
+        judged = outcomes.take(message, result, smtp_seconds)
+        outcomes.finish()
+        return _task_outcome(judged)
 
-        smtp_seconds = time.perf_counter() - started
-        found = verdict(result.error, result.reply)
-        delay = 0.0
-        if found.retry and found.attempt:
-            next_try = self.retry.next_try(attempt, since)
-            if next_try is None:
-                found = gave_up(found, attempt)
-            else:
-                delay = next_try
-        log_attempt(message_id=job.id, kind=job.kind, recipient=envelope.recipient,
-                    outcome=found.outcome, smtp_code=reply_code(result),
-                    smtp_seconds=smtp_seconds, queued_at=since, metrics=self.metrics)
-        # A message that never went out (no send slot) is put back `queued`: not an
-        # attempt, not a deferral.
-        settle(found.status, found.reply)
-        if found.suppress and self.suppressions is not None and job.recipient:
-            self.suppressions.add(job.recipient, found.reply, "smtp")
-        if found.status is JobStatus.SENT:
-            return Outcome("sent", found.reply)
-        if found.retry:
-            return Outcome("retry", found.reply, delay=delay if found.attempt else found.wait)
-        return Outcome("failed", found.reply)
+
+def _task_outcome(judged: Verdict) -> Outcome:
+    """What the task does next: a retry waits what the verdict says (the backoff, or a
+    send slot's wait)."""
+    if judged.status is JobStatus.SENT:
+        return Outcome("sent", judged.reply)
+    if judged.retry:
+        return Outcome("retry", judged.reply, delay=judged.wait)
+    return Outcome("failed", judged.reply)

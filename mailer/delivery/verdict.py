@@ -1,5 +1,5 @@
 """What the ledger records for one send result: the error `sending.replies.classify`
-gave (or none) as a ledger status, whether to retry, whether it was an attempt, whether
+gave (or none) as a ledger status, whether to retry, whether it went out, whether
 to suppress the address, and the relay's fault. Shares, confirmations and digests all
 record through this."""
 
@@ -20,24 +20,26 @@ from mailer.errors import (
 
 @dataclass(frozen=True)
 class Verdict:
-    """What one send result means. `attempt`: it counts towards the message's retries
-    (a message that never went out does not). `relay_fault`: the relay refused us for
-    its configuration, why (empty otherwise)."""
+    """What one send result means. `went_out`: the message reached the relay, so the
+    send counts towards its retries (one held back for lack of a send slot does not).
+    `relay_fault`: the relay refused us for its configuration, why (empty otherwise).
+    `wait`: seconds until it may be tried again: a send slot's wait, or the backoff
+    that `RetryPolicy.schedule` gives a deferral."""
 
     status: JobStatus
     reply: str
     retry: bool = False
-    attempt: bool = True
+    went_out: bool = True
     suppress: bool = False
     relay_fault: str = ""
-    wait: float = 0.0  # for a message that never went out: seconds until it may
+    wait: float = 0.0
 
     @property
     def outcome(self) -> str:
         """The attempt log's and the metrics' word for it."""
         if self.status is JobStatus.SENT:
             return "sent"
-        if not self.attempt:
+        if not self.went_out:
             return "throttled"
         return "deferred" if self.retry else "failed"
 
@@ -47,7 +49,7 @@ def verdict(error: DeliveryError | None, reply: str = "") -> Verdict:
         return Verdict(JobStatus.SENT, reply)
     text = str(error)
     if isinstance(error, NotAttempted):
-        return Verdict(JobStatus.QUEUED, text, retry=True, attempt=False,
+        return Verdict(JobStatus.QUEUED, text, retry=True, went_out=False,
                        wait=error.retry_after)
     if isinstance(error, RelayRefused):
         return Verdict(JobStatus.DEFERRED, text, retry=True, relay_fault=text)

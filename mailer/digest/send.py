@@ -9,13 +9,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from email.utils import format_datetime
 
-from mailer.delivery.attempts import Stopwatch, log_attempt, reply_code
-from mailer.delivery.deliverer import RetryPolicy
-from mailer.delivery.ledger import DeliveryLedger, JobStatus, Kind
+from mailer.delivery.attempts import Stopwatch
+from mailer.delivery.ledger import Claimed, DeliveryLedger, JobStatus, Kind
+from mailer.delivery.outcomes import Dispatch, LedgerRecord, OutcomeWriter
 from mailer.delivery.recorder import MetricsRecorder
-from mailer.delivery.retry import backoff_delay
+from mailer.delivery.retry import RetryPolicy
 from mailer.delivery.suppression import SUPPRESSED_REPLY, SuppressionStore
-from mailer.delivery.verdict import verdict
+from mailer.delivery.verdict import Verdict
 from mailer.digest.compose import DigestMail, EncodedTemplate
 from mailer.digest.plan import ArticleDays, Variant
 from mailer.digest.runs import DigestRuns, FailureWindow, RunStatus
@@ -39,14 +39,29 @@ class BatchOutcome:
 
 @dataclass
 class _Tally:
+    """What a batch's results add up to, for its BatchOutcome and the run's pause."""
+
     sent: int = 0
     failed: int = 0
     deferred: list[str] = field(default_factory=list)
     throttled: list[str] = field(default_factory=list)
     throttle_wait: float = 0.0
-    worst_attempt: int = 0
-    bounced: list[tuple[str, str]] = field(default_factory=list)
+    most_attempts: int = 0  # of the deferred: the next try waits the backoff of this many
     relay_fault: str = ""
+
+    def count(self, message: Dispatch, judged: Verdict) -> None:
+        if judged.status is JobStatus.SENT:
+            self.sent += 1
+        elif not judged.went_out:
+            self.throttled.append(message.message_id)
+            self.throttle_wait = max(self.throttle_wait, judged.wait)
+        elif judged.retry:
+            self.deferred.append(message.message_id)
+            self.most_attempts = max(self.most_attempts, message.attempts)
+        else:
+            self.failed += 1
+        if judged.relay_fault and not self.relay_fault:
+            self.relay_fault = judged.relay_fault
 
 
 class DigestSender:
@@ -75,27 +90,44 @@ class DigestSender:
     def send_batch(self, ids: Sequence[str], run_id: str | None = None) -> BatchOutcome:
         """A digest is retried until its window closes (then `claim_many` records it
         expired): the window is a digest's retry horizon."""
+        stopped = self._run_stopped(run_id)
+        if stopped:
+            # The rows stay as they are: `resume` queues them again.
+            return BatchOutcome(halted=stopped)
+        self.days.forget()  # articles may have been corrected since the last batch
+        skipped, to_send = self._build(self.ledger.claim_many(ids, self.lease_seconds))
+        self.ledger.record(skipped)
+        tally = self._send(to_send)
+        halted = self._pause_if_failing(run_id, tally)
+        retry_in = self.retry.delay(tally.most_attempts) if tally.deferred else 0.0
+        return BatchOutcome(tally.sent, tally.failed, len(skipped), tally.deferred, retry_in,
+                            tally.throttled, tally.throttle_wait, halted)
+
+    def _run_stopped(self, run_id: str | None) -> str:
+        """Why the batch's run takes no more sending (paused or cancelled), or ""."""
         if run_id and self.runs is not None:
             status = self.runs.status(run_id)
             if status in (RunStatus.PAUSED, RunStatus.CANCELLED):
-                # The rows stay as they are: `resume` queues them again.
-                return BatchOutcome(halted=f"run {run_id} is {status.value}")
-        self.days.forget()  # articles may have been corrected since the last batch
-        claimed = self.ledger.claim_many(ids, self.lease_seconds)
+                return f"run {run_id} is {status.value}"
+        return ""
+
+    def _build(self, claimed: list[Claimed]
+               ) -> tuple[list[LedgerRecord], list[tuple[Dispatch, Envelope]]]:
+        """The claimed rows not to send (with why) and the envelopes of the others,
+        rendered once per variant."""
         people = self.subscribers.get_many(c.subscriber_id for c in claimed)
-        listed = self.suppressions.suppressed(p.email for p in people.values()) \
+        suppressed = self.suppressions.suppressed(p.email for p in people.values()) \
             if self.suppressions is not None else set()
         date_header = format_datetime(datetime.now(UTC)).encode()
-        skipped: list[tuple[str, JobStatus, str]] = []
-        work: list[tuple[str, int, Envelope]] = []
-        queued = {row.id: row.created_at for row in claimed}
+        skipped: list[LedgerRecord] = []
+        to_send: list[tuple[Dispatch, Envelope]] = []
         templates: dict[Variant, EncodedTemplate | None] = {}
         for row in claimed:
             person = people.get(row.subscriber_id)
             if person is None or person.status is not SubscriberStatus.ACTIVE:
                 skipped.append((row.id, JobStatus.SKIPPED, "not sent: unsubscribed since"))
                 continue
-            if person.email.lower() in listed:
+            if person.email.lower() in suppressed:
                 skipped.append((row.id, JobStatus.SUPPRESSED, SUPPRESSED_REPLY))
                 continue
             prefs = person.preferences
@@ -107,63 +139,39 @@ class DigestSender:
             if template is None:
                 skipped.append((row.id, JobStatus.SKIPPED, "not sent: no articles any more"))
                 continue
-            work.append((row.id, row.attempts, self.mail.envelope(template, person, date_header)))
-        self.ledger.record(skipped)
-        tally = self._send(work, queued)
-        if self.suppressions is not None and tally.bounced:
-            self.suppressions.add_many(tally.bounced, "smtp")
-        halted = ""
-        if run_id and self.runs is not None and tally.relay_fault:
+            envelope = self.mail.envelope(template, person, date_header)
+            to_send.append((Dispatch(row.id, Kind.DIGEST, envelope.recipient, row.created_at,
+                                     row.attempts), envelope))
+        return skipped, to_send
+
+    def _send(self, to_send: list[tuple[Dispatch, Envelope]]) -> _Tally:
+        """One session for the batch; each reply goes to the OutcomeWriter as it
+        arrives, so at most `record_every` are ever sent but unrecorded."""
+        tally = _Tally()
+        outcomes = OutcomeWriter(record=self.ledger.record_now, suppressions=self.suppressions,
+                                 metrics=self.metrics, record_every=self.record_every)
+        watch = Stopwatch()
+
+        def take(index: int, result: SendResult) -> None:
+            message = to_send[index][0]
+            tally.count(message, outcomes.take(message, result, watch.lap()))
+
+        self.backend.send_messages([envelope for _, envelope in to_send], on_result=take)
+        outcomes.finish()
+        return tally
+
+    def _pause_if_failing(self, run_id: str | None, tally: _Tally) -> str:
+        """Pause the run when the relay refused us or too much of its mail fails;
+        returns why ("" when it goes on)."""
+        if not run_id or self.runs is None:
+            return ""
+        if tally.relay_fault:
             # Every later batch would be refused the same way: stop until an operator
             # has fixed the relay's settings and resumes the run.
             reason = f"the relay refused us: {tally.relay_fault}"[:300]
-            if self.runs.pause(run_id, reason):
-                halted = reason
-        elif run_id and self.failures is not None and self.runs is not None:
+            return reason if self.runs.pause(run_id, reason) else ""
+        if self.failures is not None:
             ratio = self.failures.add(run_id, tally.sent, tally.failed)
             if ratio and self.runs.pause(run_id, ratio):
-                halted = ratio
-        delay = backoff_delay(tally.worst_attempt, base=self.retry.base_seconds,
-                              cap=self.retry.max_seconds) if tally.deferred else 0.0
-        return BatchOutcome(tally.sent, tally.failed, len(skipped), tally.deferred, delay,
-                            tally.throttled, tally.throttle_wait, halted)
-
-    def _send(self, work: list[tuple[str, int, Envelope]],
-              queued: dict[str, datetime | None]) -> _Tally:
-        tally = _Tally()
-        unrecorded: list[tuple[str, JobStatus, str]] = []
-        watch = Stopwatch()
-
-        def record(index: int, result: SendResult) -> None:
-            row_id, attempts, envelope = work[index]
-            found = verdict(result.error, result.reply)
-            log_attempt(message_id=row_id, kind=Kind.DIGEST, recipient=envelope.recipient,
-                        outcome=found.outcome, smtp_code=reply_code(result),
-                        smtp_seconds=watch.lap(), queued_at=queued.get(row_id),
-                        metrics=self.metrics)
-            unrecorded.append((row_id, found.status, found.reply))
-            if found.status is JobStatus.SENT:
-                tally.sent += 1
-            elif not found.attempt:
-                tally.throttled.append(row_id)
-                tally.throttle_wait = max(tally.throttle_wait, found.wait)
-            elif found.retry:
-                tally.deferred.append(row_id)
-                tally.worst_attempt = max(tally.worst_attempt, attempts)
-            else:
-                tally.failed += 1
-            if found.suppress:
-                tally.bounced.append((envelope.recipient, found.reply))
-            if found.relay_fault and not tally.relay_fault:
-                tally.relay_fault = found.relay_fault
-            if len(unrecorded) >= self.record_every:
-                self.ledger.record_now(unrecorded)
-                unrecorded.clear()
-                if self.metrics is not None:
-                    self.metrics.flush()
-
-        self.backend.send_messages([envelope for _, _, envelope in work], on_result=record)
-        self.ledger.record_now(unrecorded)
-        if self.metrics is not None:
-            self.metrics.flush()
-        return tally
+                return ratio
+        return ""

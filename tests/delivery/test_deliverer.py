@@ -13,8 +13,9 @@ from sqlalchemy import select
 from mailer import services
 from mailer.config import Settings, SmtpConfig
 from mailer.db import SessionFactory
-from mailer.delivery.deliverer import Deliverer, Job, RetryPolicy
+from mailer.delivery.deliverer import Deliverer, Job
 from mailer.delivery.ledger import DeliveryLedger, JobStatus
+from mailer.delivery.retry import RetryPolicy
 from mailer.delivery.suppression import REFUSED_REPLY, SuppressionStore
 from mailer.errors import ServiceUnavailable
 from mailer.models import DeliveryRow

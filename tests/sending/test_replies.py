@@ -66,13 +66,13 @@ def test_each_reply_means_one_thing(code: int, text: str, stage: str, status: Jo
     found = verdict(classify(code, text, stage))
     assert (found.status, found.suppress, bool(found.relay_fault)) == (status, suppress, relay)
     assert text in found.reply, "the relay's own words are kept"
-    assert found.attempt
+    assert found.went_out
 
 
 def test_a_message_that_never_went_out_is_not_an_attempt() -> None:
     for held in (Throttled(2.5, "relay", "relay:x"), NotAttempted(1.0, "not tried")):
         found = verdict(held)
-        assert (found.status, found.retry, found.attempt, found.outcome) == (
+        assert (found.status, found.retry, found.went_out, found.outcome) == (
             JobStatus.QUEUED, True, False, "throttled")
         assert found.wait == held.retry_after
 
