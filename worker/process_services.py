@@ -44,7 +44,8 @@ def services_for(app: Celery) -> WorkerServices:
 
 
 def shut_down_services(app: Celery) -> None:
-    """At process exit: the relay pool says QUIT to its relays."""
+    """At process exit: the relay pool says QUIT to its relays, and the stores and
+    Redis are closed."""
     built: ProcessServices | None = app.conf.get(KEY)
     if built is not None and built.pid == os.getpid():
-        built.services.relays.shutdown()
+        built.services.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from celery import Task, shared_task
 
@@ -32,7 +32,7 @@ log = logging.getLogger("mailer.worker")
 
 
 def act_on_outcome(task: Task, name: str, payload: dict[str, Any], attempt: int,
-           outcome: Outcome) -> str:
+                   outcome: Outcome) -> str:
     """A message the relay deferred comes back after the delay its outcome names."""
     log.info("%s %s attempt %d: %s %s", name, payload.get("job_id"), attempt, outcome.action,
              outcome.reply)
@@ -44,19 +44,22 @@ def act_on_outcome(task: Task, name: str, payload: dict[str, Any], attempt: int,
 @shared_task(name=SHARE_TASK, bind=True, max_retries=None)
 @retried_when_away(5, lambda payload: f"share {payload.get('job_id')}")
 def deliver_share(self: Task, payload: dict[str, Any]) -> str:
-    services = services_for(self.app)
-    attempt = self.request.retries + 1
-    outcome = services.share_mail.deliver(services.deliverer, payload, attempt)
-    return act_on_outcome(self, "share", payload, attempt, outcome)
+    return deliver_transactional(self, "share", payload)
 
 
 @shared_task(name=CONFIRM_TASK, bind=True, max_retries=None)
 @retried_when_away(5, lambda payload: f"confirm {payload.get('job_id')}")
 def deliver_confirm(self: Task, payload: dict[str, Any]) -> str:
-    services = services_for(self.app)
-    attempt = self.request.retries + 1
-    outcome = services.confirm_mail.deliver(services.deliverer, payload, attempt)
-    return act_on_outcome(self, "confirm", payload, attempt, outcome)
+    return deliver_transactional(self, "confirm", payload)
+
+
+def deliver_transactional(task: Task, kind: Literal["share", "confirm"],
+                          payload: dict[str, Any]) -> str:
+    services = services_for(task.app)
+    mail = services.share_mail if kind == "share" else services.confirm_mail
+    attempt = task.request.retries + 1
+    outcome = mail.deliver(services.deliverer, payload, attempt)
+    return act_on_outcome(task, kind, payload, attempt, outcome)
 
 
 @shared_task(name=DIGEST_PLAN_TASK, bind=True, max_retries=None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,12 @@ from mailer.sending.backends.base import ResultHook, SendResult, WaitForSlot
 from mailer.sending.backends.relays import Relay, RelayPool
 from mailer.sending.backends.smtp import SmtpBackend
 from mailer.sending.message import Envelope
-from tests.sending.backends.contract import BackendContract, Harness, RelayOffers
+from tests.sending.backends.contract import (
+    BackendContract,
+    Harness,
+    RelayOffers,
+    make_envelope,
+)
 from tests.support.smtp import RecordingHandler
 
 
@@ -49,15 +54,19 @@ def pacer(client: redis.Redis, **policy: object) -> Pacer:
 
 
 class ScriptedPacer(Pacer):
-    """A pacer whose answer for every relay is the test's own `wait_for_slot`."""
+    """A pacer whose answer for every relay is the test's own `wait_for_slot` (pacing
+    sees a recipient, the contract's hook an envelope to that recipient)."""
 
     def __init__(self, client: redis.Redis) -> None:
         super().__init__(RedisBuckets(client), PacingPolicy())
         self.wait_for_slot: WaitForSlot | None = None
 
     def admitter(self, relay_id: str, relay_rate: Rate | None,
-                 lane: Lane) -> WaitForSlot | None:
-        return self.wait_for_slot
+                 lane: Lane) -> Callable[[str], None] | None:
+        hook = self.wait_for_slot
+        if hook is None:
+            return None
+        return lambda recipient: hook(make_envelope(recipient))
 
 
 class TestRelayPool(BackendContract):
