@@ -30,8 +30,9 @@ def client(settings: Settings, redis_client: redis.Redis) -> Iterator[TestClient
 
 
 @pytest.fixture
-def suppressions(settings: Settings) -> SuppressionStore:
-    return services.stores(settings, seed=False).suppressions
+def suppressions(settings: Settings) -> Iterator[SuppressionStore]:
+    with services.stores(settings, seed=False) as stores:
+        yield stores.suppressions
 
 
 def test_hard_bounces_and_complaints_are_suppressed_soft_ones_counted(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -71,8 +71,10 @@ def make_settings(make_settings: Callable[..., Settings], database_url: str
 
 
 @pytest.fixture
-def stores(make_settings: Callable[..., Settings], redis_client: redis.Redis) -> Stores:
-    return services.stores(make_settings(), seed=False)
+def stores(make_settings: Callable[..., Settings], redis_client: redis.Redis
+           ) -> Iterator[Stores]:
+    with services.stores(make_settings(), seed=False) as opened:
+        yield opened
 
 
 def planned_batches(redis_client: redis.Redis) -> list[list[str]]:

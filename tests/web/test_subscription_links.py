@@ -7,7 +7,7 @@ import base64
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 import redis
@@ -32,8 +32,9 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 
 
 @pytest.fixture
-def store(settings: Settings) -> SubscriberStore:
-    return services.stores(settings, seed=False).subscribers
+def store(settings: Settings) -> Iterator[SubscriberStore]:
+    with services.stores(settings, seed=False) as stores:
+        yield stores.subscribers
 
 
 @pytest.fixture
