@@ -26,6 +26,7 @@ from mailer.errors import ConfigError
 from mailer.limits.parsing import Rate, parse_domain_rates, parse_networks, parse_quota, parse_rate
 
 ROOT = Path(__file__).resolve().parent.parent
+BOUNCE_LOCAL_MAX = 18  # + '+' + a 45-character token = 64, RFC 5321's limit
 ENV_PREFIX = "MAILER_"
 
 DEMO_SECRET = "insecure-demo-key-change-me"
@@ -139,6 +140,7 @@ class Settings(BaseSettings):
     sweep_seconds: float = Field(60.0, gt=0)
     digest_record_every: int = Field(20, ge=1, le=500)
     unsubscribe_email: str | None = None
+    bounce_address: str = ""
     inliner: Literal["css_inline", "premailer"] = "css_inline"
     check_deliverability: bool = False
     retry_base_seconds: float = Field(30.0, gt=0)
@@ -222,9 +224,18 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s) URL with a host")
         return value.rstrip("/")
 
-    @field_validator("from_email")
+    @field_validator("from_email", "bounce_address")
     @classmethod
-    def _from_email(cls, value: str) -> str:
+    def _from_email(cls, value: str, info: ValidationInfo) -> str:
+        if not value and info.field_name == "bounce_address":
+            return value
+        if info.field_name == "bounce_address":
+            local = value.rpartition("@")[0]
+            if "+" in local:
+                raise ValueError("must be a plain address: the +tag is added per message")
+            if len(local) > BOUNCE_LOCAL_MAX:
+                raise ValueError(f"keep the part before the @ to {BOUNCE_LOCAL_MAX} characters: "
+                                 "a tag of 46 is added per message, and mail servers take 64")
         try:
             return validate_email(value, check_deliverability=False).normalized
         except EmailNotValidError as exc:

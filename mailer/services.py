@@ -55,6 +55,7 @@ from mailer.sending.backends.dkim import DkimBackend
 from mailer.sending.backends.relays import Relay, RelayPool
 from mailer.sending.backends.smtp import SmtpBackend
 from mailer.sending.dkim import DkimSigner, load_signer
+from mailer.sending.message import ReturnPath
 from mailer.sending.relay_health import RelayHealth
 from mailer.share.accept import ShareIntake
 from mailer.share.guards import ShareGuards
@@ -65,7 +66,7 @@ from mailer.subscriptions.model import Preferences, SectionCatalog
 from mailer.subscriptions.signup import ConfirmMail
 from mailer.subscriptions.store import SubscriberStore
 from mailer.subscriptions.zones import zone_choices
-from mailer.tokens import Purpose, Tokens
+from mailer.tokens import Purpose, ReturnPaths, Tokens
 from mailer.web.context import WebContext
 from mailer.web.group_commit import GroupCommit
 
@@ -182,6 +183,13 @@ def make_tokens(settings: Settings) -> Tokens:
                   confirm_max_age=settings.confirm_max_age_hours * 3600)
 
 
+def make_return_path(settings: Settings) -> ReturnPath | None:
+    """None without MAILER_BOUNCE_ADDRESS: messages go out from the From address."""
+    if not settings.bounce_address:
+        return None
+    return ReturnPaths(settings.secret_key.get_secret_value(), settings.bounce_address).address
+
+
 def make_catalog(settings: Settings) -> SectionCatalog:
     return SectionCatalog(settings.section_names)
 
@@ -198,7 +206,8 @@ def make_digest_mail(settings: Settings) -> DigestMail:
                       site=site_of(settings), inliner=settings.inliner,
                       tokens=make_tokens(settings), catalog=make_catalog(settings),
                       public_url=settings.public_url, from_email=settings.from_email,
-                      unsubscribe_mailbox=settings.unsubscribe_mailbox)
+                      unsubscribe_mailbox=settings.unsubscribe_mailbox,
+                      return_path=make_return_path(settings))
 
 
 def make_planner(settings: Settings, opened: Stores, queue: JobQueue) -> DigestPlanner:
@@ -342,10 +351,11 @@ def worker_services(settings: Settings, queue: JobQueue) -> WorkerServices:
         failures=make_failure_window(s, client), metrics=MetricsRecorder(client))
     share_mail = ShareMail(articles=opened.articles, renderer=make_renderer(s),
                            site_name=s.site_name, from_email=s.from_email,
-                           domain=s.site_domain)
+                           domain=s.site_domain, return_path=make_return_path(s))
     confirm_mail = ConfirmMail(
         store=opened.subscribers, tokens=make_tokens(s), mail=make_template_mail(s),
         catalog=make_catalog(s), public_url=s.public_url, site_name=s.site_name,
-        from_email=s.from_email, domain=s.site_domain, confirm_hours=s.confirm_max_age_hours)
+        from_email=s.from_email, domain=s.site_domain, confirm_hours=s.confirm_max_age_hours,
+        return_path=make_return_path(s))
     return WorkerServices(opened, client, queue, relays, deliverer, digest_sender, share_mail,
                           confirm_mail)

@@ -1,4 +1,4 @@
-"""Signed links: confirm, unsubscribe, preferences.
+"""Signed links (confirm, unsubscribe, preferences) and sealed return paths.
 
 A token names its purpose (itsdangerous' salt), so an unsubscribe token cannot confirm
 a sign-up, and it expires: confirm links after MAILER_CONFIRM_MAX_AGE_HOURS, the
@@ -10,12 +10,21 @@ The link in a share e-mail with which the friend refuses more shares stands for 
 e-mail address, not a random id: that token is sealed (Fernet: AES-128-CBC and
 HMAC-SHA256, from the `cryptography` package we have for DKIM), so the address is
 never readable in a URL, a log or a Referer.
+
+A return path (VERP) names the message it was sent with: `bounces+TOKEN@domain`, so a
+bounce that comes back days later says whose mail it was, whatever the far end's
+format. TOKEN is the message's id, the day it was sent and an HMAC-SHA256 over both,
+cut to 80 bits, in base32: case does not matter (some servers change it), and an
+altered or made-up token is recognised as such.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from enum import StrEnum
 
 from cryptography.fernet import Fernet
@@ -68,3 +77,53 @@ class Tokens:
         except BadSignature:
             raise InvalidToken("this link is not valid") from None
         return value.decode("ascii", "replace")
+
+
+RETURN_TOKEN_CHARS = 45  # base32 of 16 + 2 + 10 bytes, unpadded
+RETURN_PATH_MAX_DAYS = 60  # a bounce later than this suppresses no one
+_EPOCH = date(2020, 1, 1)
+
+
+@dataclass(frozen=True)
+class ReturnToken:
+    message_id: str
+    sent_on: date
+
+
+class ReturnPaths:
+    """Envelope senders that name their message (VERP) under MAILER_BOUNCE_ADDRESS."""
+
+    def __init__(self, secret_key: str, bounce_address: str) -> None:
+        self._key = hashlib.sha256(f"mailer.return-path:{secret_key}".encode()).digest()
+        self._local, _, self._domain = bounce_address.rpartition("@")
+
+    def address(self, message_id: str, today: date | None = None) -> str:
+        """`bounces+TOKEN@domain` for the message (a ledger id: 32 hex digits)."""
+        day = ((today or datetime.now(UTC).date()) - _EPOCH).days
+        body = bytes.fromhex(message_id) + day.to_bytes(2, "big")
+        token = base64.b32encode(body + self._mac(body)).decode("ascii").rstrip("=").lower()
+        return f"{self._local}+{token}@{self._domain}"
+
+    def read(self, address: str, today: date | None = None) -> ReturnToken:
+        """The message a return path names; InvalidToken when it is not one of ours or
+        was altered, ExpiredToken when it is older than RETURN_PATH_MAX_DAYS."""
+        local, _, domain = address.strip().strip("<>").rpartition("@")
+        prefix, plus, token = local.partition("+")
+        if not plus or prefix.lower() != self._local.lower() \
+                or domain.lower() != self._domain.lower() \
+                or len(token) != RETURN_TOKEN_CHARS or not token.isascii():
+            raise InvalidToken("not one of our return paths")
+        try:
+            raw = base64.b32decode(token.upper() + "===")
+        except ValueError:
+            raise InvalidToken("not one of our return paths") from None
+        body, mac = raw[:18], raw[18:]
+        if not hmac.compare_digest(mac, self._mac(body)):
+            raise InvalidToken("a return path whose seal does not match (forged or altered)")
+        sent_on = date.fromordinal(_EPOCH.toordinal() + int.from_bytes(body[16:], "big"))
+        if ((today or datetime.now(UTC).date()) - sent_on).days > RETURN_PATH_MAX_DAYS:
+            raise ExpiredToken(f"a return path of {sent_on.isoformat()}, too old to act on")
+        return ReturnToken(body[:16].hex(), sent_on)
+
+    def _mac(self, body: bytes) -> bytes:
+        return hmac.new(self._key, body, hashlib.sha256).digest()[:10]

@@ -43,6 +43,10 @@ def test_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
     ("MAILER_SMTP_URL", "smtp://a:25?rate=lots", "MAILER_SMTP_URL: 'lots' is not a rate"),
     ("MAILER_SMTP_URL", "smtp://a:25,smtp://a:25", "MAILER_SMTP_URL: the same relay is named"),
     ("MAILER_INLINER", "magic", "MAILER_INLINER: "),
+    ("MAILER_BOUNCE_ADDRESS", "bounces+x@today.az", "MAILER_BOUNCE_ADDRESS: must be a plain"),
+    ("MAILER_BOUNCE_ADDRESS", "a-very-long-bounce-mailbox@today.az",
+     "MAILER_BOUNCE_ADDRESS: keep the part before the @ to 18"),
+    ("MAILER_BOUNCE_ADDRESS", "bounces", "MAILER_BOUNCE_ADDRESS: "),
 ])
 def test_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, name: str, value: str,
                                       expected: str) -> None:

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import pytest
 
 from mailer.errors import ExpiredToken, InvalidToken
-from mailer.tokens import Purpose, Tokens
+from mailer.tokens import RETURN_PATH_MAX_DAYS, Purpose, ReturnPaths, ReturnToken, Tokens
 
-TOKENS = Tokens("a-secret", confirm_max_age=3600)
+SECRET = "a-secret"
+TOKENS = Tokens(SECRET, confirm_max_age=3600)
 
 
 @pytest.mark.parametrize("purpose", list(Purpose))
@@ -40,3 +43,38 @@ def test_expired_confirm_token() -> None:
     with pytest.raises(ExpiredToken, match="this confirm link has expired"):
         stale.read(Purpose.CONFIRM, token)
     assert stale.read(Purpose.UNSUBSCRIBE, stale.make(Purpose.UNSUBSCRIBE, "s")) == "s"
+
+
+BOUNCES = "bounces@bounces.today.az"
+MESSAGE = "0123456789abcdef0123456789abcdef"
+
+
+def test_a_return_path_names_its_message_and_day() -> None:
+    paths = ReturnPaths(SECRET, BOUNCES)
+    address = paths.address(MESSAGE, today=date(2026, 12, 4))
+    local, _, domain = address.partition("@")
+    assert domain == "bounces.today.az" and local.startswith("bounces+")
+    assert len(local) <= 64, "RFC 5321's limit for a local part"
+    for seen in (address, address.upper(), f"<{address}>"):  # servers change case
+        assert paths.read(seen, today=date(2026, 12, 5)) == ReturnToken(MESSAGE,
+                                                                        date(2026, 12, 4))
+
+
+def test_an_altered_or_foreign_return_path_is_recognised() -> None:
+    paths = ReturnPaths(SECRET, BOUNCES)
+    address = paths.address(MESSAGE)
+    local, _, domain = address.partition("@")
+    flipped = local[:-1] + ("a" if local[-1] != "a" else "b")
+    for forged in (f"{flipped}@{domain}", ReturnPaths("another-key-0123456789", BOUNCES)
+                   .address(MESSAGE), address.replace("bounces.today.az", "evil.example"),
+                   "bounces@bounces.today.az", "bounces+short@bounces.today.az",
+                   f"bounces+{'!' * 45}@bounces.today.az"):
+        with pytest.raises(InvalidToken):
+            paths.read(forged)
+
+
+def test_a_stale_return_path_is_said_to_be_stale() -> None:
+    paths = ReturnPaths(SECRET, BOUNCES)
+    address = paths.address(MESSAGE, today=date(2026, 1, 1))
+    with pytest.raises(ExpiredToken):
+        paths.read(address, today=date(2026, 1, 1) + timedelta(days=RETURN_PATH_MAX_DAYS + 1))

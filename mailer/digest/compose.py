@@ -23,7 +23,7 @@ from mailer.articles.model import Article
 from mailer.digest.layout import arrange, intro_sections, subject
 from mailer.digest.plan import Variant
 from mailer.render import Site, inline_css, load_stylesheet
-from mailer.sending.message import Envelope
+from mailer.sending.message import Envelope, ReturnPath
 from mailer.sending.mime import (
     address_header,
     alternative,
@@ -59,7 +59,9 @@ class EncodedTemplate:
 class DigestMail:
     def __init__(self, *, env: jinja2.Environment, site: Site, inliner: Any, tokens: Tokens,
                  catalog: SectionCatalog, public_url: str, from_email: str,
-                 unsubscribe_mailbox: str, cache_size: int = 256) -> None:
+                 unsubscribe_mailbox: str, return_path: ReturnPath | None = None,
+                 cache_size: int = 256) -> None:
+        self._return_path = return_path
         self._env = env
         self._site = site
         self._inliner = inliner
@@ -148,7 +150,8 @@ class DigestMail:
             name[3:] for name in seven_template.names if name.startswith(b"qp_")))
 
     def envelope(self, template: EncodedTemplate, subscriber: Subscriber,
-                 date_header: bytes) -> Envelope:
+                 date_header: bytes, message_id: str | None = None) -> Envelope:
+        """`message_id` (the ledger's) names the message in its return path."""
         unsubscribe = self._tokens.make(Purpose.UNSUBSCRIBE, subscriber.id)
         preferences = self._tokens.make(Purpose.PREFERENCES, subscriber.id)
         salutation = f", {subscriber.name}" if subscriber.name else ""
@@ -165,6 +168,8 @@ class DigestMail:
             b"unsubscribe_mailto": f"{self._unsubscribe_mailbox}?subject=unsubscribe%20"
                                    f"{unsubscribe}".encode(),
         }
-        return Envelope(template.fill(values), self._from, subscriber.email,
+        sender = self._return_path(message_id) if self._return_path and message_id \
+            else self._from
+        return Envelope(template.fill(values), sender, subscriber.email,
                         smtputf8=not subscriber.email.isascii(), eightbit=True,
                         wire_ready=True, seven_bit=partial(template.fill_7bit, values))

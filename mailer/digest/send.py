@@ -139,7 +139,7 @@ class DigestSender:
             if template is None:
                 skipped.append((row.id, JobStatus.SKIPPED, "not sent: no articles any more"))
                 continue
-            envelope = self.mail.envelope(template, person, date_header)
+            envelope = self.mail.envelope(template, person, date_header, row.id)
             to_send.append((Dispatch(row.id, Kind.DIGEST, envelope.recipient, row.created_at,
                                      row.attempts), envelope))
         return skipped, to_send

@@ -16,6 +16,10 @@ from mailer.sending.mime import address_header, alternative, dot_stuff, fold, se
 # address needs SMTPUTF8 (see `Envelope.smtputf8`).
 MESSAGE_POLICY = policy.SMTP
 
+# The envelope sender for a message, by its ledger id: the From address, or with
+# MAILER_BOUNCE_ADDRESS a return path that names the message (VERP, mailer.tokens).
+ReturnPath = Callable[[str], str]
+
 
 @dataclass(frozen=True)
 class RenderedEmail:

@@ -11,7 +11,7 @@ from mailer.articles.stores import ArticleStore
 from mailer.delivery.deliverer import Deliverer, Job, Outcome
 from mailer.delivery.ledger import JobStatus, Kind
 from mailer.errors import InvalidInput
-from mailer.sending.message import Envelope, RenderedEmail, build_message
+from mailer.sending.message import Envelope, RenderedEmail, ReturnPath, build_message
 from mailer.share.render import ShareRenderer
 from mailer.share.request import ShareRequest, validate_share
 
@@ -20,7 +20,8 @@ class ShareMail:
     """Builds share envelopes in a worker; holds the render cache, so keep one per process."""
 
     def __init__(self, *, articles: ArticleStore, renderer: ShareRenderer, site_name: str,
-                 from_email: str, domain: str) -> None:
+                 from_email: str, domain: str, return_path: ReturnPath | None = None) -> None:
+        self.return_path = return_path
         self.articles = articles
         self.renderer = renderer
         self.site_name = site_name
@@ -40,17 +41,20 @@ class ShareMail:
         def build() -> Envelope:
             article = self.articles.get(share.article_id)
             rendered = self.renderer.render(article, share)
-            return build_share_envelope(rendered, share, site_name=self.site_name,
-                                        from_email=self.from_email, domain=self.domain)
+            return build_share_envelope(
+                rendered, share, site_name=self.site_name, from_email=self.from_email,
+                domain=self.domain,
+                sender=self.return_path(job_id) if self.return_path else None)
 
         job = Job(job_id, Kind.SHARE, share.friend.email, share.article_id)
         return deliverer.deliver(job, attempt, build)
 
 
 def build_share_envelope(rendered: RenderedEmail, share: ShareRequest, *, site_name: str,
-                         from_email: str, domain: str) -> Envelope:
+                         from_email: str, domain: str, sender: str | None = None) -> Envelope:
     """From is always the site's own address (the reader's would fail DMARC); the
-    reader's name is the display name and the reader is Reply-To."""
+    reader's name is the display name and the reader is Reply-To. `sender`: the
+    envelope sender, the message's return path (default: the From address)."""
     needs_utf8 = share.friend.smtputf8 or share.sender.smtputf8 or not from_email.isascii()
     data = build_message(
         rendered=rendered,
@@ -59,5 +63,5 @@ def build_share_envelope(rendered: RenderedEmail, share: ShareRequest, *, site_n
         reply_to=(share.sender.name, share.sender.email),
         domain=domain, utf8=needs_utf8,
     )
-    return Envelope(message=data, sender=from_email, recipient=share.friend.email,
+    return Envelope(message=data, sender=sender or from_email, recipient=share.friend.email,
                     smtputf8=needs_utf8, eightbit=True, wire_ready=True)

@@ -16,7 +16,7 @@ from mailer.delivery.ledger import DeliveryLedger, Kind
 from mailer.errors import NotFound, RateLimited
 from mailer.queue import CONFIRM_TASK, JobQueue
 from mailer.render import TemplateMail
-from mailer.sending.message import Envelope, build_message
+from mailer.sending.message import Envelope, ReturnPath, build_message
 from mailer.subscriptions.model import (
     Preferences,
     SectionCatalog,
@@ -65,7 +65,9 @@ class ConfirmMail:
 
     def __init__(self, *, store: SubscriberStore, tokens: Tokens, mail: TemplateMail,
                  catalog: SectionCatalog, public_url: str, site_name: str, from_email: str,
-                 domain: str, confirm_hours: int) -> None:
+                 domain: str, confirm_hours: int, return_path: ReturnPath | None = None
+                 ) -> None:
+        self.return_path = return_path
         self.store = store
         self.tokens = tokens
         self.mail = mail
@@ -83,7 +85,7 @@ class ConfirmMail:
             return Outcome("failed", "bad payload: no job_id or subscriber_id")
 
         def build() -> Envelope:
-            return self.build(subscriber_id)
+            return self.build(subscriber_id, job_id)
 
         # The recipient travels in the payload, so suppression is checked against the
         # address before anything is built; a job queued by an older version has none.
@@ -96,7 +98,8 @@ class ConfirmMail:
         job = Job(job_id, Kind.CONFIRM, recipient, subscriber_id)
         return deliverer.deliver(job, attempt, build)
 
-    def build(self, subscriber_id: str) -> Envelope:
+    def build(self, subscriber_id: str, message_id: str | None = None) -> Envelope:
+        """`message_id` (the ledger's) names the message in its return path."""
         subscriber = self.store.get(subscriber_id)
         context = {
             "name": subscriber.name,
@@ -117,6 +120,8 @@ class ConfirmMail:
             rendered=rendered, from_addr=(self.site_name, self.from_email),
             to_addr=(subscriber.name, subscriber.email), reply_to=None, domain=self.domain,
             utf8=not subscriber.email.isascii())
-        return Envelope(message, self.from_email, subscriber.email,
+        sender = self.return_path(message_id) if self.return_path and message_id \
+            else self.from_email
+        return Envelope(message, sender, subscriber.email,
                         smtputf8=not subscriber.email.isascii(), eightbit=True,
                         wire_ready=True)

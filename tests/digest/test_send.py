@@ -26,6 +26,7 @@ from mailer.services import (
 )
 from mailer.stores import Stores
 from mailer.subscriptions.model import Preferences, SignUp
+from mailer.tokens import ReturnPaths
 from tests.digest.test_compose import ARTICLES, EDITION
 from tests.support.smtp import RecordingHandler
 from worker.producer import CeleryJobQueue
@@ -213,3 +214,16 @@ def test_a_421_mid_batch_defers_one_message_and_sends_the_rest(
     assert "421 DATA: 4.4.2 closing: too many messages" in (rows["reader1@example.org"].last_reply
                                                             or "")
     assert {rows[f"reader{i}@example.org"].status for i in (0, 2)} == {"sent"}
+
+
+def test_with_a_bounce_address_each_digest_returns_to_a_path_naming_it(
+        make_settings: Callable[..., Settings], redis_client: redis.Redis,
+        smtp: RecordingHandler) -> None:
+    settings = make_settings(bounce_address="bounces@bounces.today.az")
+    stores, ids, _ = plan(settings, 3)
+    assert sender_for(settings, stores).send_batch(ids).sent == 3
+    paths = ReturnPaths(settings.secret_key.get_secret_value(), settings.bounce_address)
+    named = {paths.read(r.mail_from).message_id: r.rcpt_tos[0] for r in smtp.received}
+    with stores.sessions.begin() as session:
+        assert named == {row.id: row.recipient for row in session.scalars(select(DeliveryRow))}
+    stores.close()

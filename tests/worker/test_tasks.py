@@ -31,6 +31,7 @@ from mailer.share.accept import ShareIntake
 from mailer.stores import Stores
 from mailer.subscriptions.model import Preferences, SignUp
 from mailer.subscriptions.signup import submit_signup
+from mailer.tokens import ReturnPaths
 from tests.digest.test_compose import ARTICLES, EDITION
 from tests.support.smtp import RecordingHandler
 from worker.factory import create_celery
@@ -262,3 +263,27 @@ def test_shutting_down_says_quit_to_the_relays(app: Celery, settings: Settings,
 
 def test_task_names_are_the_wire_contract() -> None:
     assert (deliver_share.name, deliver_confirm.name) == (SHARE_TASK, CONFIRM_TASK)
+
+
+def test_with_a_bounce_address_shares_and_confirmations_return_to_their_own_path(
+        make_settings: Callable[..., Settings], redis_client: redis.Redis,
+        smtp: RecordingHandler) -> None:
+    settings = make_settings(bounce_address="bounces@bounces.today.az")
+    app = create_celery(settings)
+    try:
+        with services.stores(settings) as stores:
+            job_id = share(stores, settings)
+            assert run(app, deliver_share, payload_of(stores, "share")) == "sent"
+            with services.job_queue(settings) as queue:
+                submit_signup({"email": "leyla@example.org"},
+                              catalog=services.make_catalog(settings),
+                              default=services.default_preferences(settings),
+                              store=stores.subscribers, ledger=stores.ledger, queue=queue,
+                              resend_after=timedelta(0))
+            confirm = payload_of(stores, "confirm")
+            assert run(app, deliver_confirm, confirm) == "sent"
+    finally:
+        close_app(app)
+    paths = ReturnPaths(settings.secret_key.get_secret_value(), settings.bounce_address)
+    assert [paths.read(r.mail_from).message_id for r in smtp.received] == [
+        job_id, confirm["job_id"]]
