@@ -1,0 +1,113 @@
+"""Bounces that are not RFC 3464 reports: the free text that Exim, qmail, old Sendmail,
+Exchange, Gmail, Japanese carriers and providers write. Each rule reads a format or a
+fixed wording, never a particular sample."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from mailer.inbound.dsn import ADDRESS, MAX_RECIPIENTS, STATUS, one_line
+
+# Senders of delivery reports: RFC 5321's postmaster and the traditional daemon names.
+_DAEMON = re.compile(
+    r"mailer-?daemon|postmaster|post_master|mail\.?delivery|delivery.?subsystem|"
+    r"mail delivery|\bndr\b|e500_smtp|internet mail delivery|interconnect|"
+    r"system administrator|mmsc ndr|automated response|jetmail",
+    re.IGNORECASE)
+# Subjects MTAs give their non-delivery reports.
+_SUBJECT = re.compile(
+    r"undeliver|undelivered|non-?deliver|delivery (?:status notification|failure|failed|"
+    r"notification|problem|has failed)|returned mail|mail delivery fail|failure (?:notice|"
+    r"delivery)|failed (?:delivery|mail)|mail (?:system )?error|could not be delivered|"
+    r"delivery has failed|returning (?:message )?to sender|error sending your mail|"
+    r"bounce notification|nameserver error",
+    re.IGNORECASE)
+# Where the human-readable part ends and the returned message begins.
+_ORIGINAL_START = re.compile(
+    r"^[ \t]*(?:-{2,}[ \t]*)?(?:this is a copy of|below this line is a copy|original message|"
+    r"the (?:header|headers) of the original|a copy of the original|the original message|"
+    r"headers of the returned|returned message|unsent message below|"
+    r"message header follows|------ ?original)|^(?:received|return-path|message-id|"
+    r"dkim-signature|x-[a-z-]+|content-type|mime-version):[ \t]",
+    re.IGNORECASE | re.MULTILINE)
+_DELAY = re.compile(
+    r"warning message only|not yet been delivered|will (?:continue to )?(?:try|retry)|"
+    r"still (?:being )?(?:re)?tr(?:y|ied)|could not send (?:mail|message) for (?:the )?past|"
+    r"delivery (?:has been |is )?delayed|delayed (?:mail|\d+ (?:hours|minutes))|"
+    r"message (?:is )?delayed|kept in the queue|temporary failure report|"
+    r"\(delay\)|delivery delay",
+    re.IGNORECASE)
+_FINAL = re.compile(r"gave up|giving up|permanent|could not be delivered|"
+                    r"has been (?:returned|bounced)|deleted from (?:the )?queue|"
+                    r"(?:retry|queue) time(?:out)?(?: exceeded)?|too long", re.IGNORECASE)
+_NOT_RECIPIENT = re.compile(r"^(?:mailer-?daemon|postmaster|post_master|root|abuse|"
+                            r"no-?reply|double-bounce|bounces?)[@+]", re.IGNORECASE)
+_BASIC = re.compile(r"(?<![\d.])([45])\d\d(?:[ -]|$)")
+
+
+@dataclass(frozen=True)
+class TextFailure:
+    address: str
+    status: str | None
+    diagnostic: str
+
+
+def is_bounce(headers: dict[str, str], text: str) -> bool:
+    """Written by a mail system to say a message was not delivered."""
+    sender = f"{headers.get('from', '')} {headers.get('return-path', '')}"
+    subject = headers.get("subject", "")
+    if "x-failed-recipients" in headers:
+        return True
+    if _SUBJECT.search(subject):
+        return True
+    return bool(_DAEMON.search(sender)) and bool(
+        re.search(r"deliver|undeliver|fail|error|unknown|returned|reject|bounce",
+                  f"{subject} {text[:5000]}", re.IGNORECASE))
+
+
+def is_delay(headers: dict[str, str], text: str) -> bool:
+    """A warning that delivery is still being tried, with nothing given up on."""
+    told = f"{headers.get('subject', '')}\n{human_part(text)}"
+    return bool(_DELAY.search(told)) and not _FINAL.search(told)
+
+
+def human_part(text: str) -> str:
+    """The text before the returned message starts."""
+    found = _ORIGINAL_START.search(text, 1)
+    return text[:found.start()] if found else text
+
+
+def failures(headers: dict[str, str], text: str, ours: set[str]) -> list[TextFailure]:
+    """The addresses a bounce's text says failed, with what it says about each."""
+    human = human_part(text)
+    named = [a.lower() for a in ADDRESS.findall(headers.get("x-failed-recipients", ""))]
+    lines = human.splitlines()
+    found: dict[str, TextFailure] = {}
+    for index, line in enumerate(lines):
+        for match in ADDRESS.finditer(line):
+            address = match.group(0).strip(".").lower()
+            if address in found or address in ours or _NOT_RECIPIENT.match(address):
+                continue
+            if re.search(r"message-id|^\s*(?:from|to|subject|date|sender):", line, re.I):
+                continue
+            found[address] = _failure(address, lines, index)
+            if len(found) >= MAX_RECIPIENTS:
+                break
+    for address in named:
+        if address not in found:
+            found[address] = _failure(address, lines, 0)
+    if named:
+        return [found[a] for a in named]
+    return list(found.values())
+
+
+def _failure(address: str, lines: list[str], index: int) -> TextFailure:
+    window = " ".join(line.strip() for line in lines[index:index + 6])
+    around = window.replace(address, " ", 1) if address in window.lower() else window
+    status = STATUS.search(around)
+    code = ".".join(status.groups()) if status else None
+    if code is None:
+        basic = _BASIC.search(around)
+        code = f"{basic.group(1)}.0.0" if basic else None
+    return TextFailure(address, code, one_line(around))
