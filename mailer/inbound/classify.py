@@ -43,14 +43,14 @@ def _classify(parsed: Parsed, envelope_to: str | None,
     if records:
         return result(*_from_records(records, parsed))
     if parsed.headers.get("x-apple-unsubscribe", "").lower() == "true":
-        return result("unsubscribe")
+        return result("unsubscribe", _sender(parsed))
     text = "\n".join(parsed.texts)
     if heuristics.is_bounce(parsed.headers, text):
         return result(*_from_text(parsed, text))
     if autoreply.is_auto_reply(parsed.headers):
-        return result("auto-reply")
+        return result("auto-reply", _sender(parsed))
     if unsubscribe_mailbox and _addressed_to(parsed.headers, envelope_to, unsubscribe_mailbox):
-        return result("unsubscribe")
+        return result("unsubscribe", _sender(parsed))
     return result("unknown")
 
 
@@ -111,6 +111,12 @@ def _from_text(parsed: Parsed, text: str
             severity = judge(None, heuristics.human_part(text)[:2000])
             found.append(FailedRecipient(to[0], None, severity.hard and not delay, ""))
     return ("delay" if delay else "bounce"), tuple(found), blames and not delay
+
+
+def _sender(parsed: Parsed) -> tuple[FailedRecipient, ...]:
+    """The reader who wrote (an auto-reply, an unsubscribe request): its From."""
+    found = dsn.ADDRESS.search(parsed.headers.get("from", ""))
+    return (FailedRecipient(found.group(0).lower(), None, False),) if found else ()
 
 
 def _context(text: str, address: str) -> str:

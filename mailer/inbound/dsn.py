@@ -44,10 +44,21 @@ def blocks(text: str) -> list[dict[str, str]]:
             if b.strip()]
 
 
+_PREFIX = re.compile(r"^(?:smtp|rfc822|mailto|sip)[=:]|^['`=]+", re.IGNORECASE)
+# Actions other than these (failed, and the nonstandard error, failure, expired) mean
+# the message was given up on.
+NOT_FAILED = ("delayed", "delivered", "relayed", "expanded", "deliverable")
+
+
+def clean(address: str) -> str:
+    """An address as found in text, lower-cased, without quotes or an `smtp=` prefix."""
+    return _PREFIX.sub("", address).strip(".'`").lower()
+
+
 def address_of(value: str) -> str:
     """`rfc822; <User@Example.COM>` -> `user@example.com` (empty when there is none)."""
     found = ADDRESS.search(value.partition(";")[2] or value)
-    return found.group(0).strip(".").lower() if found else ""
+    return clean(found.group(0)) if found else ""
 
 
 def status_of(status_field: str, diagnostic: str) -> str | None:
@@ -94,4 +105,6 @@ def _record(block: dict[str, str]) -> DsnRecord | None:
     action = block.get("action", "").strip().lower().split(" ")[0] if block.get("action") else ""
     if not action:
         action = "delayed" if status and status.startswith("4") else "failed"
+    elif action not in NOT_FAILED:
+        action = "failed"
     return DsnRecord(address, original, action, status, diagnostic)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mailer.inbound.dsn import ADDRESS, MAX_RECIPIENTS, STATUS, one_line
+from mailer.inbound.dsn import ADDRESS, MAX_RECIPIENTS, STATUS, clean, one_line
 
 # Senders of delivery reports: RFC 5321's postmaster and the traditional daemon names.
 _DAEMON = re.compile(
@@ -29,7 +29,7 @@ _ORIGINAL_START = re.compile(
     r"the (?:header|headers) of the original|a copy of the original|the original message|"
     r"headers of the returned|returned message|unsent message below|"
     r"message header follows|------ ?original)|^(?:received|return-path|message-id|"
-    r"dkim-signature|x-[a-z-]+|content-type|mime-version):[ \t]",
+    r"dkim-signature):[ \t]",
     re.IGNORECASE | re.MULTILINE)
 _DELAY = re.compile(
     r"warning message only|not yet been delivered|will (?:continue to )?(?:try|retry)|"
@@ -43,6 +43,8 @@ _FINAL = re.compile(r"gave up|giving up|permanent|could not be delivered|"
                     r"(?:retry|queue) time(?:out)?(?: exceeded)?|too long", re.IGNORECASE)
 _NOT_RECIPIENT = re.compile(r"^(?:mailer-?daemon|postmaster|post_master|root|abuse|"
                             r"no-?reply|double-bounce|bounces?)[@+]", re.IGNORECASE)
+# "RCPT TO: <address>" in a report's details (Apache James, Verizon and others).
+_RCPT_TO = re.compile(r"^\s*RCPT TO:\s*<?(" + ADDRESS.pattern + ")", re.MULTILINE)
 _BASIC = re.compile(r"(?<![\d.])([45])\d\d(?:[ -]|$)")
 
 
@@ -61,9 +63,7 @@ def is_bounce(headers: dict[str, str], text: str) -> bool:
         return True
     if _SUBJECT.search(subject):
         return True
-    return bool(_DAEMON.search(sender)) and bool(
-        re.search(r"deliver|undeliver|fail|error|unknown|returned|reject|bounce",
-                  f"{subject} {text[:5000]}", re.IGNORECASE))
+    return bool(_DAEMON.search(sender))
 
 
 def is_delay(headers: dict[str, str], text: str) -> bool:
@@ -81,12 +81,13 @@ def human_part(text: str) -> str:
 def failures(headers: dict[str, str], text: str, ours: set[str]) -> list[TextFailure]:
     """The addresses a bounce's text says failed, with what it says about each."""
     human = human_part(text)
-    named = [a.lower() for a in ADDRESS.findall(headers.get("x-failed-recipients", ""))]
+    named = [clean(a) for a in ADDRESS.findall(headers.get("x-failed-recipients", ""))]
+    named += [clean(a) for a in _RCPT_TO.findall(human) if clean(a) not in named]
     lines = human.splitlines()
     found: dict[str, TextFailure] = {}
     for index, line in enumerate(lines):
         for match in ADDRESS.finditer(line):
-            address = match.group(0).strip(".").lower()
+            address = clean(match.group(0))
             if address in found or address in ours or _NOT_RECIPIENT.match(address):
                 continue
             if re.search(r"message-id|^\s*(?:from|to|subject|date|sender):", line, re.I):
@@ -103,7 +104,7 @@ def failures(headers: dict[str, str], text: str, ours: set[str]) -> list[TextFai
 
 
 def _failure(address: str, lines: list[str], index: int) -> TextFailure:
-    window = " ".join(line.strip() for line in lines[index:index + 6])
+    window = " ".join(line.strip() for line in lines[index:index + 12])
     around = window.replace(address, " ", 1) if address in window.lower() else window
     status = STATUS.search(around)
     code = ".".join(status.groups()) if status else None

@@ -51,7 +51,9 @@ def parse(raw: bytes) -> Parsed:
         _collect(message, parsed)
     except Exception:  # a part that defeats the parser: keep what was read so far
         pass
-    if not parsed.texts and not parsed.dsn_texts and isinstance(message.get_payload(), str):
+    if not (parsed.texts or parsed.dsn_texts or parsed.feedback_texts):
+        # MIME too broken to find a text part in (a boundary on a line of its own):
+        # the body as text still names the recipient.
         parsed.texts.append(_decode(data.partition(b"\n\n")[2], "utf-8")[:MAX_TEXT])
     return parsed
 

@@ -23,7 +23,11 @@ _USER_UNKNOWN = re.compile(
     r"mailbox unknown|no valid recipients|is not a known user|destin\S* (?:address )?unknown|"
     r"doesn't have an? \S+ account|address (?:is )?(?:unknown|rejected)|"
     r"user doesn't have|not our customer|this user doesn't|"
-    r"recipient address rejected: access denied|there is no one at this address",
+    r"recipient address rejected: access denied|there is no one at this address|"
+    r"invalid final delivery userid|address (?:is )?(?:possibly )?incorrect|"
+    r"wasn.t found at the destination|check if (?:the )?address is correct|"
+    r"account or domain may not exist|did not (?:exactly )?match an? .{0,20}address|"
+    r"inactive (?:e-?mail )?address",
     re.IGNORECASE)
 _HOST_UNKNOWN = re.compile(
     r"host (?:or domain name )?(?:not found|unknown)|unknown host|domain (?:name )?not found|"
@@ -35,13 +39,10 @@ _NOT_ACCEPT = re.compile(r"does not accept (?:any )?mail|null mx|not accepting m
                          re.IGNORECASE)
 _HAS_MOVED = re.compile(r"has moved|address (?:has )?changed|no longer (?:at|with) ",
                         re.IGNORECASE)
-# Soft whatever else the text says: a full or disabled mailbox may come back.
-_SOFT = re.compile(
+# Soft whatever else the text says: a full mailbox may be emptied tomorrow.
+_FULL = re.compile(
     r"mailbox (?:is )?full|over ?quota|quota (?:exceeded|full)|exceed\w* (?:\w+ )?(?:quota|storage)|"
-    r"mailbox size|insufficient (?:disk )?space|full mailbox|disk full|"
-    r"disabled|suspended|inactive|deactivated|blocked|expired|"
-    r"temporar|try again later|timed? ?out|too many|message (?:is )?too (?:big|large)|"
-    r"size limit|content|virus|spam|filter|policy|denied|refused|prohibited|not allowed",
+    r"insufficient (?:disk )?space|full mailbox|disk full|temporar|try again later",
     re.IGNORECASE)
 # Refusals that name our server, its reputation or our mail: no reader is at fault.
 _BLAMES_US = re.compile(
@@ -67,22 +68,22 @@ def judge(status: str | None, diagnostic: str, context: str = "") -> Severity:
     says around the recipient (the SMTP stage, for one)."""
     text = diagnostic or context
     blames = _blames_us(status, text)
-    if status and status.startswith("4"):
+    if status and (status.startswith("4") or status[2:].startswith("7.")):
+        return Severity(False, blames)  # temporary, or a policy refusal: never the address
+    if blames or _FULL.search(text):
         return Severity(False, blames)
-    if blames:
-        return Severity(False, True)
     gone = bool(_USER_UNKNOWN.search(text) or _HOST_UNKNOWN.search(text)
                 or _NOT_ACCEPT.search(text) or _HAS_MOVED.search(text))
-    if gone and _AFTER_DATA.search(f"{diagnostic} {context}"):
-        return Severity(False, False)  # refused after the message was read: a filter
-    if gone:
-        return Severity(True, False)
-    if _SOFT.search(text):
+    if gone and (status == "5.0.0" or _AFTER_DATA.search(f"{diagnostic} {context}")):
+        # "User unknown" with no specific status, or after the message was read: what
+        # filters answer (Sisimai's "filtered"), not proof that the mailbox is gone.
         return Severity(False, False)
-    return Severity(status in _GONE_STATUS, False)
+    if gone or status in _GONE_STATUS:
+        return Severity(True, False)
+    return Severity(False, False)
 
 
 def _blames_us(status: str | None, text: str) -> bool:
-    if status and status[2:].startswith("7.") and not _USER_UNKNOWN.search(text):
-        return True
-    return bool(_BLAMES_US.search(text)) and not _USER_UNKNOWN.search(text)
+    if _USER_UNKNOWN.search(text):
+        return False
+    return bool(status and status[2:].startswith("7.")) or bool(_BLAMES_US.search(text))
