@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from mailer.inbound import arf, autoreply, dsn, heuristics
+from mailer.inbound import arf, autoreply, dsn, heuristics, ses
 from mailer.inbound.parsing import Parsed, parse
 from mailer.inbound.report import Classified, FailedRecipient, FeedbackType
 from mailer.inbound.severity import judge
@@ -45,10 +45,15 @@ def _classify(parsed: Parsed, envelope_to: str | None,
     if parsed.headers.get("x-apple-unsubscribe", "").lower() == "true":
         return result("unsubscribe", _sender(parsed))
     text = "\n".join(parsed.texts)
+    notification = ses.notification(text)
+    if notification is not None:
+        return result(notification.type, notification.recipients)
     if heuristics.is_bounce(parsed.headers, text):
         return result(*_from_text(parsed, text))
     if autoreply.is_auto_reply(parsed.headers):
         return result("auto-reply", _sender(parsed))
+    if heuristics.returns_own_message(parsed.headers, parsed.original_headers):
+        return result(*_from_text(parsed, text))
     if unsubscribe_mailbox and _addressed_to(parsed.headers, envelope_to, unsubscribe_mailbox):
         return result("unsubscribe", _sender(parsed))
     return result("unknown")

@@ -55,6 +55,14 @@ class TextFailure:
     diagnostic: str
 
 
+def returns_own_message(headers: dict[str, str], original: dict[str, str]) -> bool:
+    """The message carries back one that its addressee sent (KDDI, fml and others send
+    no other sign of a bounce): the returned message's From is this message's To."""
+    sent_by = {a.lower() for a in ADDRESS.findall(original.get("from", ""))}
+    return bool(sent_by) and any(a.lower() in sent_by
+                                 for a in ADDRESS.findall(headers.get("to", "")))
+
+
 def is_bounce(headers: dict[str, str], text: str) -> bool:
     """Written by a mail system to say a message was not delivered."""
     sender = f"{headers.get('from', '')} {headers.get('return-path', '')}"

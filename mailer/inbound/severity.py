@@ -33,7 +33,8 @@ _HOST_UNKNOWN = re.compile(
     r"host (?:or domain name )?(?:not found|unknown)|unknown host|domain (?:name )?not found|"
     r"no such domain|unrouteable mail domain|domain (?:does not|doesn't) exist|"
     r"name or service not known|(?:dns|domain) lookup fail|host not found|"
-    r"nxdomain|no mx|domain (?:is )?unknown|unknown domain|invalid domain",
+    r"nxdomain|no mx|domain (?:is )?unknown|unknown domain|invalid domain|"
+    r"domain is not reachable",
     re.IGNORECASE)
 _NOT_ACCEPT = re.compile(r"does not accept (?:any )?mail|null mx|not accepting mail",
                          re.IGNORECASE)
@@ -42,7 +43,8 @@ _HAS_MOVED = re.compile(r"has moved|address (?:has )?changed|no longer (?:at|wit
 # Soft whatever else the text says: a full mailbox may be emptied tomorrow.
 _FULL = re.compile(
     r"mailbox (?:is )?full|over ?quota|quota (?:exceeded|full)|exceed\w* (?:\w+ )?(?:quota|storage)|"
-    r"insufficient (?:disk )?space|full mailbox|disk full|temporar|try again later",
+    r"insufficient (?:disk )?space|full mailbox|disk full|temporar|try again later|"
+    r"not found, try again|too many|recipient preferences|couldn.t create",
     re.IGNORECASE)
 # Refusals that name our server, its reputation or our mail: no reader is at fault.
 _BLAMES_US = re.compile(
@@ -54,6 +56,7 @@ _BLAMES_US = re.compile(
     re.IGNORECASE)
 _AFTER_DATA = re.compile(r"end of data|after data|data command|in reply to data",
                          re.IGNORECASE)
+_SENDER_STATUS = {"5.1.7", "5.1.8"}  # RFC 3463: the sender's address, ours, is refused
 _GONE_STATUS = {"5.1.1", "5.1.2", "5.1.3", "5.1.6", "5.1.10", "5.0.911", "5.0.912"}
 
 
@@ -70,11 +73,12 @@ def judge(status: str | None, diagnostic: str, context: str = "") -> Severity:
     blames = _blames_us(status, text)
     if status and (status.startswith("4") or status[2:].startswith("7.")):
         return Severity(False, blames)  # temporary, or a policy refusal: never the address
-    if blames or _FULL.search(text):
-        return Severity(False, blames)
-    gone = bool(_USER_UNKNOWN.search(text) or _HOST_UNKNOWN.search(text)
-                or _NOT_ACCEPT.search(text) or _HAS_MOVED.search(text))
-    if gone and (status == "5.0.0" or _AFTER_DATA.search(f"{diagnostic} {context}")):
+    if blames or _FULL.search(text) or status in _SENDER_STATUS:
+        return Severity(False, blames or status in _SENDER_STATUS)
+    user_gone = bool(_USER_UNKNOWN.search(text))
+    gone = user_gone or bool(_HOST_UNKNOWN.search(text) or _NOT_ACCEPT.search(text)
+                             or _HAS_MOVED.search(text))
+    if user_gone and (status == "5.0.0" or _AFTER_DATA.search(f"{diagnostic} {context}")):
         # "User unknown" with no specific status, or after the message was read: what
         # filters answer (Sisimai's "filtered"), not proof that the mailbox is gone.
         return Severity(False, False)
