@@ -39,7 +39,8 @@ def _classify(parsed: Parsed, envelope_to: str | None,
     feedback = arf.feedback_type(parsed.feedback_texts)
     if feedback or arf.is_jmrp(parsed.headers, parsed.original_headers):
         return result(*_feedback(feedback, parsed))
-    records = dsn.records(parsed.dsn_texts) or _dsn_in_text(parsed)
+    records = dsn.records(parsed.dsn_texts) or _dsn_in_text(parsed) \
+        or dsn.records(parsed.forwarded_dsn_texts)  # a bounce forwarded as an attachment
     if records:
         return result(*_from_records(records, parsed))
     if parsed.headers.get("x-apple-unsubscribe", "").lower() == "true":
@@ -111,7 +112,9 @@ def _from_text(parsed: Parsed, text: str
                                      severity.hard and not delay, failure.diagnostic))
         blames = blames or severity.blames_us
     if not found:
-        to = [a.lower() for a in dsn.ADDRESS.findall(parsed.original_headers.get("to", ""))]
+        original = parsed.original_headers or heuristics.quoted_headers(text)
+        to = [a.lower() for a in dsn.ADDRESS.findall(original.get("to", ""))] \
+            or heuristics.summary_to(text)
         if len(to) == 1 and to[0] not in ours:
             severity = judge(None, heuristics.human_part(text)[:2000])
             found.append(FailedRecipient(to[0], None, severity.hard and not delay, ""))
@@ -134,13 +137,14 @@ def _context(text: str, address: str) -> str:
 def _ours(parsed: Parsed) -> set[str]:
     """Addresses that are the bounce's own or the sender's, never a failed recipient."""
     found: set[str] = set()
+    mailed = {a.lower() for a in dsn.ADDRESS.findall(parsed.original_headers.get("to", ""))}
     for headers, names in ((parsed.headers, ("from", "to", "reply-to", "sender",
                                               "return-path", "delivered-to")),
                            (parsed.original_headers, ("from", "sender", "reply-to",
                                                       "return-path", "errors-to"))):
         for name in names:
             found.update(a.lower() for a in dsn.ADDRESS.findall(headers.get(name, "")))
-    return found
+    return found - mailed
 
 
 def _original(parsed: Parsed) -> dict[str, str]:

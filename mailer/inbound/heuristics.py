@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 
 from mailer.inbound.dsn import ADDRESS, MAX_RECIPIENTS, STATUS, clean, one_line
+from mailer.inbound.parsing import parse_headers
 
 # Senders of delivery reports: RFC 5321's postmaster and the traditional daemon names.
 _DAEMON = re.compile(
@@ -108,7 +109,36 @@ def failures(headers: dict[str, str], text: str, ours: set[str]) -> list[TextFai
             found[address] = _failure(address, lines, 0)
     if named:
         return [found[a] for a in named]
+    if not found:
+        return [_failure(a, lines, 0) for a in bare_names(headers, text)]
     return list(found.values())
+
+
+def summary_to(text: str) -> list[str]:
+    """The To: line of a report's summary of the message (qmail and Yahoo write one)."""
+    return [clean(a) for line in human_part(text).splitlines()
+            if line.strip().lower().startswith("to:") for a in ADDRESS.findall(line)][:1]
+
+
+def bare_names(headers: dict[str, str], text: str) -> list[str]:
+    """AOL lists screen names, not addresses, under "the following recipients": they
+    are mailboxes at the reporting domain."""
+    domain = re.search(r"@((?:[\w-]+\.)*([\w-]+\.[a-z]{2,}))", headers.get("from", ""), re.I)
+    listed = re.search(r"following recipients[^\n]*\n((?:[ \t]*\n)*(?:[ \t]+[\w.-]+[ \t]*\n)+)",
+                       human_part(text), re.IGNORECASE)
+    if domain is None or listed is None:
+        return []
+    names = [line.strip() for line in listed.group(1).splitlines() if line.strip()]
+    return [f"{name.lower()}@{domain.group(2).lower()}" for name in names][:MAX_RECIPIENTS]
+
+
+def quoted_headers(text: str) -> dict[str, str]:
+    """The headers of a returned message quoted inline after the report's text."""
+    found = _ORIGINAL_START.search(text, 1)
+    if found is None:
+        return {}
+    rest = text[found.start():].split("\n", 1)[-1].lstrip("\n")
+    return parse_headers(rest[:20000])
 
 
 def _failure(address: str, lines: list[str], index: int) -> TextFailure:

@@ -36,6 +36,7 @@ class Parsed:
     feedback_texts: list[str] = field(default_factory=list)
     original_headers: dict[str, str] = field(default_factory=dict)
     original_text: str = ""
+    forwarded_dsn_texts: list[str] = field(default_factory=list)
     content_type: str = "text/plain"
 
 
@@ -138,6 +139,8 @@ def _take_original(part: Message, parsed: Parsed, inside: set[int]) -> None:
     if isinstance(inner, Message):
         for sub, _depth in _walk(inner):
             inside.add(id(sub))
+            if _content_type(sub) == "message/delivery-status":
+                parsed.forwarded_dsn_texts.append(_report_text(sub))
         if not parsed.original_headers:
             parsed.original_headers = headers_of(inner)
             parsed.original_text = _first_text(inner)
