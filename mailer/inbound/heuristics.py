@@ -46,6 +46,8 @@ _NOT_RECIPIENT = re.compile(r"^(?:mailer-?daemon|postmaster|post_master|root|abu
                             r"no-?reply|double-bounce|bounces?)[@+]", re.IGNORECASE)
 # "RCPT TO: <address>" in a report's details (Apache James, Verizon and others).
 _RCPT_TO = re.compile(r"^\s*RCPT TO:\s*<?(" + ADDRESS.pattern + ")", re.MULTILINE)
+_PHQUERY = re.compile(r"^[ \t]*([\w.-]+)[ \t]{2,}No matches to nameserver query",
+                      re.MULTILINE | re.IGNORECASE)
 _BASIC = re.compile(r"(?<![\d.])([45])\d\d(?:[ -]|$)")
 
 
@@ -109,8 +111,9 @@ def failures(headers: dict[str, str], text: str, ours: set[str]) -> list[TextFai
             found[address] = _failure(address, lines, 0)
     if named:
         return [found[a] for a in named]
-    if not found:
-        return [_failure(a, lines, 0) for a in bare_names(headers, text)]
+    names = bare_names(headers, text)
+    if names:
+        return [_failure(a, lines, 0) for a in names]
     return list(found.values())
 
 
@@ -121,14 +124,16 @@ def summary_to(text: str) -> list[str]:
 
 
 def bare_names(headers: dict[str, str], text: str) -> list[str]:
-    """AOL lists screen names, not addresses, under "the following recipients": they
-    are mailboxes at the reporting domain."""
+    """AOL lists screen names, not addresses, under "the following recipients", and
+    phquery directories ("No matches to nameserver query") names alone: both are
+    mailboxes at the reporting domain."""
     domain = re.search(r"@((?:[\w-]+\.)*([\w-]+\.[a-z]{2,}))", headers.get("from", ""), re.I)
     listed = re.search(r"following recipients[^\n]*\n((?:[ \t]*\n)*(?:[ \t]+[\w.-]+[ \t]*\n)+)",
                        human_part(text), re.IGNORECASE)
-    if domain is None or listed is None:
+    if domain is None:
         return []
-    names = [line.strip() for line in listed.group(1).splitlines() if line.strip()]
+    names = [line.strip() for line in listed.group(1).splitlines() if line.strip()] \
+        if listed else _PHQUERY.findall(text)
     return [f"{name.lower()}@{domain.group(2).lower()}" for name in names][:MAX_RECIPIENTS]
 
 
