@@ -141,6 +141,8 @@ class Settings(BaseSettings):
     digest_record_every: int = Field(20, ge=1, le=500)
     unsubscribe_email: str | None = None
     bounce_address: str = ""
+    soft_bounce_limit: int = Field(3, ge=1, le=100)
+    soft_bounce_days: int = Field(30, ge=1, le=365)
     inliner: Literal["css_inline", "premailer"] = "css_inline"
     check_deliverability: bool = False
     retry_base_seconds: float = Field(30.0, gt=0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import Boolean, DateTime, Dialect, Index, Integer, String, Text, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -120,6 +120,28 @@ class SuppressionRow(Base):
     reason: Mapped[str] = mapped_column(String(500))
     source: Mapped[str] = mapped_column(String(16))  # smtp, webhook, manual
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class FeedbackRow(Base):
+    """What came back from the world, one row per recipient of a returned message (or
+    one per message that names nobody); owned by mailer/inbound/feedback.py."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    type: Mapped[str] = mapped_column(String(16))  # bounce, delay, complaint, auto-reply, ...
+    address: Mapped[str] = mapped_column(String(254), default="", index=True)  # lower-cased
+    domain: Mapped[str] = mapped_column(String(255), default="")
+    status: Mapped[str] = mapped_column(String(16), default="")  # enhanced status code
+    hard: Mapped[bool] = mapped_column(Boolean, default=False)
+    diagnostic: Mapped[str] = mapped_column(String(500), default="")
+    token: Mapped[str] = mapped_column(String(16))  # ours, missing, forged, stale, unknown
+    message_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="")  # the message's: share, digest...
+    run_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    action: Mapped[str] = mapped_column(String(24))  # what the feedback policy did
+    kept_as: Mapped[str] = mapped_column(String(80), default="")  # unknown mail: its file
 
 
 class ShareRefusalRow(Base):

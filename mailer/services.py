@@ -36,6 +36,8 @@ from mailer.digest.compose import DigestMail
 from mailer.digest.plan import ArticleDays, DigestPlanner
 from mailer.digest.runs import DigestRuns, FailureWindow, PausePolicy
 from mailer.digest.send import DigestSender
+from mailer.inbound.feedback import FeedbackStore
+from mailer.inbound.intake import FeedbackIntake, SoftBounces
 from mailer.limits.buckets import RedisBuckets
 from mailer.limits.flood import FloodGate, address_key
 from mailer.limits.pacing import Pacer, PacingPolicy
@@ -86,7 +88,7 @@ def stores(settings: Settings, *, seed: bool = True) -> Stores:
     ledger = DeliveryLedger(session_factory(ledger_engine))
     opened = Stores(engine, sessions, SqlArticleStore(sessions), SubscriberStore(sessions),
                     ledger, SuppressionStore(sessions), DigestRuns(sessions, ledger),
-                    ledger_engine)
+                    FeedbackStore(sessions), ledger_engine)
     if seed:
         try:
             opened.articles.put_many(read_seed_articles(settings.seeds_dir))
@@ -188,6 +190,18 @@ def make_return_path(settings: Settings) -> ReturnPath | None:
     if not settings.bounce_address:
         return None
     return ReturnPaths(settings.secret_key.get_secret_value(), settings.bounce_address).address
+
+
+def feedback_intake(settings: Settings, opened: Stores) -> FeedbackIntake:
+    """What reads returned mail, for `mailer inbound` and the webhooks."""
+    return FeedbackIntake(
+        ledger=opened.ledger, suppressions=opened.suppressions,
+        subscribers=opened.subscribers, feedback=opened.feedback, tokens=make_tokens(settings),
+        return_paths=ReturnPaths(settings.secret_key.get_secret_value(),
+                                 settings.bounce_address) if settings.bounce_address else None,
+        unsubscribe_mailbox=settings.unsubscribe_mailbox,
+        soft=SoftBounces(settings.soft_bounce_limit, settings.soft_bounce_days),
+        keep_dir=settings.var_dir / "inbound" / "unknown")
 
 
 def make_catalog(settings: Settings) -> SectionCatalog:

@@ -16,6 +16,7 @@ from mailer.db import SessionFactory
 from mailer.delivery.ledger import DeliveryLedger
 from mailer.delivery.suppression import SuppressionStore
 from mailer.digest.runs import DigestRuns
+from mailer.inbound.feedback import FeedbackStore
 from mailer.subscriptions.store import SubscriberStore
 
 
@@ -28,6 +29,7 @@ class Stores:
     ledger: DeliveryLedger
     suppressions: SuppressionStore
     runs: DigestRuns
+    feedback: FeedbackStore
     ledger_engine: Engine  # the ledger's own pool: its commits do not wait for the disk
 
     def close(self) -> None:

@@ -30,10 +30,11 @@ class JobStatus(StrEnum):
     SKIPPED = "skipped"  # a digest whose subscriber left between planning and sending
     SUPPRESSED = "suppressed"  # not sent: the address is on the suppression list
     CANCELLED = "cancelled"  # not sent: its digest run was cancelled
+    BOUNCED = "bounced"  # sent, then a hard bounce came back for it (mailer.inbound)
 
 
 FINAL = {JobStatus.SENT, JobStatus.FAILED, JobStatus.EXPIRED, JobStatus.SKIPPED,
-         JobStatus.SUPPRESSED, JobStatus.CANCELLED}
+         JobStatus.SUPPRESSED, JobStatus.CANCELLED, JobStatus.BOUNCED}
 # A share the broker refused: the client got a 503, so resending it would send what
 # its sender was told had not been accepted.
 NOT_QUEUED = "not queued: the broker did not take the job"

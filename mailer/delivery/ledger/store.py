@@ -134,6 +134,18 @@ class DeliveryLedger(LedgerQueries):
             held = row.lease_until or now
             return Claim.BUSY, max(0.0, (held - now).total_seconds()), None
 
+    def mark_bounced(self, job_id: str, reply: str) -> bool:
+        """A message the relay took (`sent`) bounced further on: its row says so, with
+        the bounce's status and words. False when the row is not `sent` (a message the
+        relay itself refused is `failed` already)."""
+        with transaction(self._sessions) as session:
+            done = session.execute(
+                update(DeliveryRow).where(DeliveryRow.id == job_id)
+                .where(DeliveryRow.status == JobStatus.SENT.value)
+                .values(status=JobStatus.BOUNCED.value, last_reply=reply[:1000],
+                        updated_at=utcnow()).returning(DeliveryRow.id)).first()
+            return done is not None
+
     def mark(self, job_id: str, status: JobStatus, reply: str) -> None:
         with transaction(self._sessions) as session:
             session.execute(self._record_one, {"row_id": job_id, "new_status": status.value,
