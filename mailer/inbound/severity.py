@@ -12,7 +12,8 @@ _USER_UNKNOWN = re.compile(
     r"user(?:name)? (?:is )?unknown|unknown (?:user|recipient|local[- ]?part|mailbox|address)|"
     r"no such (?:user|mailbox|recipient|account|address|person)|"
     r"(?:user|mailbox|recipient|address|account|addressee)(?: name)? (?:does not|doesn't|"
-    r"did not|not) exists?|(?:user|recipient|mailbox|address) not found|not a valid (?:mailbox|user|recipient)|"
+    r"did not|not) exists?|(?:user|recipient|mailbox|address) not found|"
+    r"not a valid (?:mailbox|user|recipient)|"
     r"invalid (?:mailbox|recipient|user|address)|recipient (?:address )?(?:is )?invalid|"
     r"addressee unknown|recipient unknown|unrouteable address|no mailbox here|"
     r"mailbox (?:is )?(?:unavailable|not available)|"
@@ -42,7 +43,8 @@ _HAS_MOVED = re.compile(r"has moved|address (?:has )?changed|no longer (?:at|wit
                         re.IGNORECASE)
 # Soft whatever else the text says: a full mailbox may be emptied tomorrow.
 _FULL = re.compile(
-    r"mailbox (?:is )?full|over ?quota|quota (?:exceeded|full)|exceed\w* (?:\w+ )?(?:quota|storage)|"
+    r"mailbox (?:is )?full|over ?quota|quota (?:exceeded|full)|"
+    r"exceed\w* (?:\w+ )?(?:quota|storage)|"
     r"insufficient (?:disk )?space|full mailbox|disk full|temporar|try again later|"
     r"not found, try again|too many|recipient preferences|couldn.t create",
     re.IGNORECASE)
