@@ -54,7 +54,7 @@ def ours(raw: bytes) -> tuple[str | None, dict[str, bool]]:
 
 def flufl_reader() -> Reader | None:
     try:
-        from flufl.bounce import all_failures  # type: ignore[import-not-found]
+        from flufl.bounce import all_failures
     except ImportError:
         return None
 

@@ -9,6 +9,7 @@ import click
 from mailer import version
 from mailer.cli import (
     articles,
+    bounces,
     db,
     deliveries,
     digest,
@@ -64,7 +65,7 @@ def cli(ctx: click.Context) -> None:
     ctx.obj = load_settings()
 
 
-for command in (mail.share, mail.job, mail.preview, articles.articles, db.db,
+for command in (mail.share, mail.job, mail.preview, articles.articles, bounces.bounces, db.db,
                 subscribers.subscribers, digest.digest, deliveries.deliveries,
                 deliveries.suppressions, dkim.dkim, status.status, stack.serve, stack.sink,
                 stack.stack, stack.demo):

@@ -4,6 +4,7 @@ raises: a bounce storm can carry anything, and one bad message must not stop the
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.header
 import re
@@ -48,10 +49,8 @@ def parse(raw: bytes) -> Parsed:
     except Exception:  # RecursionError on absurd nesting, or anything else: headers only
         message = BytesHeaderParser(policy=compat32).parsebytes(data)
     parsed = Parsed(headers=headers_of(message), content_type=_content_type(message))
-    try:
+    with contextlib.suppress(Exception):  # a part that defeats the parser: keep the rest
         _collect(message, parsed)
-    except Exception:  # a part that defeats the parser: keep what was read so far
-        pass
     if not (parsed.texts or parsed.dsn_texts or parsed.feedback_texts):
         # MIME too broken to find a text part in (a boundary on a line of its own):
         # the body as text still names the recipient.

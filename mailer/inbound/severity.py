@@ -12,7 +12,8 @@ _USER_UNKNOWN = re.compile(
     r"user(?:name)? (?:is )?unknown|unknown (?:user|recipient|local[- ]?part|mailbox|address)|"
     r"no such (?:user|mailbox|recipient|account|address|person)|"
     r"(?:user|mailbox|recipient|address|account|addressee)(?: name)? (?:does not|doesn't|"
-    r"did not|not) exists?|(?:user|recipient|mailbox|address) not found|not a valid (?:mailbox|user|recipient)|"
+    r"did not|not) exists?|(?:user|recipient|mailbox|address) not found|"
+    r"not a valid (?:mailbox|user|recipient)|"
     r"invalid (?:mailbox|recipient|user|address)|recipient (?:address )?(?:is )?invalid|"
     r"addressee unknown|recipient unknown|unrouteable address|no mailbox here|"
     r"mailbox (?:is )?(?:unavailable|not available)|"
@@ -27,7 +28,7 @@ _USER_UNKNOWN = re.compile(
     r"invalid final delivery userid|address (?:is )?(?:possibly )?incorrect|"
     r"wasn.t found at the destination|check if (?:the )?address is correct|"
     r"account or domain may not exist|did not (?:exactly )?match an? .{0,20}address|"
-    r"inactive (?:e-?mail )?address",
+    r"inactive (?:e-?mail )?address|no matches to nameserver query",
     re.IGNORECASE)
 _HOST_UNKNOWN = re.compile(
     r"host (?:or domain name )?(?:not found|unknown)|unknown host|domain (?:name )?not found|"
@@ -36,15 +37,17 @@ _HOST_UNKNOWN = re.compile(
     r"nxdomain|no mx|domain (?:is )?unknown|unknown domain|invalid domain|"
     r"domain is not reachable",
     re.IGNORECASE)
-_NOT_ACCEPT = re.compile(r"does not accept (?:any )?mail|null mx|not accepting mail",
+_NOT_ACCEPT = re.compile(r"does not accept (?:any )?mail|null mx|indicated no smtp service",
                          re.IGNORECASE)
 _HAS_MOVED = re.compile(r"has moved|address (?:has )?changed|no longer (?:at|with) ",
                         re.IGNORECASE)
 # Soft whatever else the text says: a full mailbox may be emptied tomorrow.
 _FULL = re.compile(
-    r"mailbox (?:is )?full|over ?quota|quota (?:exceeded|full)|exceed\w* (?:\w+ )?(?:quota|storage)|"
+    r"mailbox (?:is )?full|over ?quota|quota (?:exceeded|full)|"
+    r"exceed\w* (?:\w+ )?(?:quota|storage)|"
     r"insufficient (?:disk )?space|full mailbox|disk full|temporar|try again later|"
-    r"not found, try again|too many|recipient preferences|couldn.t create",
+    r"not found, try again|too many|recipient preferences|couldn.t create|"
+    r"not accepting mail from",  # the reader's own block on our sender (AOL)
     re.IGNORECASE)
 # Refusals that name our server, its reputation or our mail: no reader is at fault.
 _BLAMES_US = re.compile(
@@ -56,6 +59,7 @@ _BLAMES_US = re.compile(
     re.IGNORECASE)
 _AFTER_DATA = re.compile(r"end of data|after data|data command|in reply to data",
                          re.IGNORECASE)
+_AT_RCPT = re.compile(r">>> RCPT TO|after RCPT|in reply to RCPT", re.IGNORECASE)
 _SENDER_STATUS = {"5.1.7", "5.1.8"}  # RFC 3463: the sender's address, ours, is refused
 _GONE_STATUS = {"5.1.1", "5.1.2", "5.1.3", "5.1.6", "5.1.10", "5.0.911", "5.0.912"}
 
@@ -78,7 +82,9 @@ def judge(status: str | None, diagnostic: str, context: str = "") -> Severity:
     user_gone = bool(_USER_UNKNOWN.search(text))
     gone = user_gone or bool(_HOST_UNKNOWN.search(text) or _NOT_ACCEPT.search(text)
                              or _HAS_MOVED.search(text))
-    if user_gone and (status == "5.0.0" or _AFTER_DATA.search(f"{diagnostic} {context}")):
+    at_rcpt = bool(_AT_RCPT.search(text))
+    if user_gone and ((status == "5.0.0" and not at_rcpt)
+                      or _AFTER_DATA.search(f"{diagnostic} {context}")):
         # "User unknown" with no specific status, or after the message was read: what
         # filters answer (Sisimai's "filtered"), not proof that the mailbox is gone.
         return Severity(False, False)

@@ -1,0 +1,247 @@
+"""The classifier on the committed corpus of real returned mail (the issue's bars) and on
+small synthetic messages, one per rule that matters to the feedback policy."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mailer.inbound.classify import classify
+
+CORPUS = Path(__file__).parent / "corpus"
+LABELS = [json.loads(line) for line in
+          (CORPUS / "expected.jsonl").read_text(encoding="utf-8").splitlines() if line]
+SAMPLES = [(CORPUS / label["file"]).read_bytes() for label in LABELS]
+
+
+def test_the_corpus_is_read_as_labelled_within_the_issues_bars() -> None:
+    types = expected = found = agree = 0
+    for label, raw in zip(LABELS, SAMPLES, strict=True):
+        result = classify(raw)
+        types += result.type == label["type"]
+        got = {r.address: r.hard for r in result.recipients}
+        for recipient in label["recipients"]:
+            expected += 1
+            if recipient["address"] in got:
+                found += 1
+                agree += got[recipient["address"]] == recipient["hard"]
+    assert types / len(LABELS) >= 0.98
+    assert found / expected >= 0.97
+    assert agree / found >= 0.90
+
+
+def _dsn(*blocks: str, subject: str = "Undelivered Mail Returned to Sender") -> bytes:
+    per_recipient = "\n\n".join(blocks)
+    return f"""From: MAILER-DAEMON@mx.example.net (Mail Delivery System)
+To: bounces@news.example.org
+Subject: {subject}
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="B"
+
+--B
+Content-Type: text/plain
+
+This is the mail system at host mx.example.net.
+
+--B
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.net
+
+{per_recipient}
+
+--B
+Content-Type: message/rfc822
+
+Message-ID: <job-42@news.example.org>
+From: news@news.example.org
+To: reader@example.com
+Subject: Today's digest
+X-Mailer-Job: 42
+
+Hello
+--B--
+""".encode()
+
+
+def _recipient(address: str, action: str, status: str, diagnostic: str) -> str:
+    return (f"Final-Recipient: rfc822; {address}\nAction: {action}\nStatus: {status}\n"
+            f"Diagnostic-Code: smtp; {diagnostic}")
+
+
+def test_a_dsn_with_two_recipients_of_different_statuses() -> None:
+    result = classify(_dsn(
+        _recipient("Gone@Example.com", "failed", "5.1.1", "550 5.1.1 User unknown"),
+        _recipient("full@example.com", "failed", "5.2.2", "552 5.2.2 Mailbox full")))
+    assert result.type == "bounce"
+    gone, full = result.recipients
+    assert (gone.address, gone.status, gone.hard) == ("gone@example.com", "5.1.1", True)
+    assert (full.address, full.status, full.hard) == ("full@example.com", "5.2.2", False)
+    assert gone.diagnostic == "550 5.1.1 User unknown"
+    assert result.original_message_id == "<job-42@news.example.org>"
+    assert result.original_headers["X-Mailer-Job"] == "42"
+    assert not result.blames_us
+
+
+def test_a_delay_is_never_hard() -> None:
+    result = classify(_dsn(_recipient("slow@example.com", "delayed", "4.4.7",
+                                      "450 4.1.1 User unknown, try later"),
+                           subject="Delayed Mail (still being retried)"))
+    assert result.type == "delay"
+    assert [(r.address, r.hard) for r in result.recipients] == [("slow@example.com", False)]
+
+
+def test_a_provider_warning_without_a_report_is_a_delay() -> None:
+    raw = (b"From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>\n"
+           b"To: bounces@news.example.org\nSubject: Delivery Status Notification (Delay)\n\n"
+           b"This is an automatically generated Delivery Status Notification.\n"
+           b"THIS IS A WARNING MESSAGE ONLY.\nYOU DO NOT NEED TO RESEND YOUR MESSAGE.\n\n"
+           b"Delivery to the following recipient has been delayed:\n\n     slow@example.com\n")
+    result = classify(raw)
+    assert result.type == "delay"
+    assert all(not r.hard for r in result.recipients)
+
+
+def test_a_blocklist_refusal_blames_us_and_no_reader() -> None:
+    result = classify(_dsn(_recipient(
+        "reader@example.com", "failed", "5.7.1",
+        "554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org")))
+    assert result.type == "bounce"
+    assert result.blames_us
+    assert not result.recipients[0].hard
+
+
+def _arf(feedback_type: str) -> bytes:
+    return f"""From: feedback@fbl.example.net
+To: abuse@news.example.org
+Subject: FW: complaint
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=feedback-report; boundary="F"
+
+--F
+Content-Type: text/plain
+
+This is an email abuse report.
+--F
+Content-Type: message/feedback-report
+
+Feedback-Type: {feedback_type}
+User-Agent: SomeFBL/1.0
+Version: 1
+Original-Rcpt-To: reader@example.com
+
+--F
+Content-Type: message/rfc822
+
+Message-ID: <job-7@news.example.org>
+From: news@news.example.org
+To: reader@example.com
+Subject: Digest
+
+Hi
+--F--
+""".encode()
+
+
+def test_an_arf_abuse_report_is_a_complaint_and_opt_out_an_unsubscribe() -> None:
+    abuse = classify(_arf("abuse"))
+    assert abuse.type == "complaint"
+    assert [r.address for r in abuse.recipients] == ["reader@example.com"]
+    assert abuse.original_message_id == "<job-7@news.example.org>"
+    assert classify(_arf("opt-out")).type == "unsubscribe"
+    assert classify(_arf("auth-failure")).type == "unknown"
+
+
+@pytest.mark.parametrize("header", [
+    "Auto-Submitted: auto-replied", "X-Autoreply: yes", "Precedence: auto_reply",
+    "Subject: Out of Office: Today's digest", "Subject: Automatic reply: Today's digest",
+    "Subject: Abwesenheitsnotiz: Today's digest"])
+def test_auto_replies_are_auto_replies(header: str) -> None:
+    raw = (f"From: Reader <reader@example.com>\nTo: news@news.example.org\n{header}\n"
+           f"\nI am away until Monday.\n").encode()
+    if not header.startswith("Subject"):
+        raw = b"Subject: Re: Today's digest\n" + raw
+    result = classify(raw)
+    assert result.type == "auto-reply"
+    assert [r.address for r in result.recipients] == ["reader@example.com"]
+
+
+def test_mail_to_the_unsubscribe_mailbox_is_an_unsubscribe() -> None:
+    raw = (b"From: Reader <reader@example.com>\nTo: unsubscribe+tok3n@news.example.org\n"
+           b"Subject: unsubscribe\n\nunsubscribe\n")
+    mailbox = "unsubscribe@news.example.org"
+    result = classify(raw, unsubscribe_mailbox=mailbox)
+    assert result.type == "unsubscribe"
+    assert [r.address for r in result.recipients] == ["reader@example.com"]
+    assert classify(raw, envelope_to="unsubscribe@news.example.org",
+                    unsubscribe_mailbox=mailbox).type == "unsubscribe"
+    assert classify(raw, envelope_to="news@news.example.org",
+                    unsubscribe_mailbox=mailbox).type == "unknown"
+    assert classify(raw).type == "unknown"
+
+
+def test_an_exim_bounce_without_a_report() -> None:
+    raw = (b"From: Mail Delivery System <Mailer-Daemon@mx.example.net>\n"
+           b"To: bounces@news.example.org\n"
+           b"Subject: Mail delivery failed: returning message to sender\n"
+           b"X-Failed-Recipients: gone@example.net\n\n"
+           b"This message was created automatically by mail delivery software.\n\n"
+           b"A message that you sent could not be delivered to one or more of its\n"
+           b"recipients. This is a permanent error. The following address(es) failed:\n\n"
+           b"  gone@example.net\n    SMTP error from remote mail server after RCPT TO:"
+           b"<gone@example.net>:\n    550 5.1.1 <gone@example.net>: User unknown\n")
+    result = classify(raw)
+    assert result.type == "bounce"
+    [gone] = result.recipients
+    assert (gone.address, gone.status, gone.hard) == ("gone@example.net", "5.1.1", True)
+
+
+HOSTILE = [
+    b"", b"\x00\xff" * 1000, b"Subject: =?bogus-charset?Q?=FF?=\n\n\xff\xfe",
+    b"Content-Type: multipart/mixed; boundary=x\n\n" + b"--x\nContent-Type: multipart/mixed;"
+    b" boundary=x\n\n" * 5000,
+    b"Content-Type: message/delivery-status; charset=nope\nContent-Transfer-Encoding: "
+    b"base64\n\n!!!notbase64",
+    b"From: MAILER-DAEMON@x\nSubject: failure notice\n\n" + b"<a@b.cc>:\n" * 20000,
+]
+
+
+@pytest.mark.parametrize("raw", HOSTILE)
+def test_hostile_input_never_raises(raw: bytes) -> None:
+    result = classify(raw)
+    assert len(result.recipients) <= 1000
+
+
+def test_a_25_mb_message_is_read_in_bounded_time() -> None:
+    raw = _dsn(_recipient("gone@example.com", "failed", "5.1.1", "550 User unknown"))
+    huge = raw.replace(b"Hello", b"x" * (25 * 1024 * 1024))
+    started = time.perf_counter()
+    result = classify(huge)
+    assert time.perf_counter() - started < 5
+    assert result.type == "bounce"
+
+
+def _mangle(raw: bytes, cuts: list[tuple[int, int, bytes]]) -> bytes:
+    data = bytearray(raw)
+    for at, length, junk in cuts:
+        where = at % (len(data) + 1)
+        data[where:where + length] = junk
+    return bytes(data)
+
+
+@settings(max_examples=150, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, len(SAMPLES) - 1),
+       st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 200), st.binary(max_size=64)),
+                max_size=8))
+def test_mangled_corpus_messages_never_raise_and_stay_fast(
+        index: int, cuts: list[tuple[int, int, bytes]]) -> None:
+    started = time.perf_counter()
+    result = classify(_mangle(SAMPLES[index], cuts))
+    assert time.perf_counter() - started < 1
+    assert result.type in ("bounce", "delay", "complaint", "auto-reply", "unsubscribe",
+                           "unknown")
