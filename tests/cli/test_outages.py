@@ -46,6 +46,7 @@ COMMANDS: dict[str, tuple[list[str], set[str]]] = {
     "suppressions add": (["x@example.com"], {DB}),
     "suppressions remove": (["x@example.com"], {DB}),
     "dkim keygen": (["--out", "{tmp}/keys"], set()),
+    "bounces classify": (["{tmp}/articles.json"], set()),  # reads files only
     "status": ([], {REDIS, DB}),
     "serve": (["--port", "{port}"], {REDIS, DB}),
 }
