@@ -54,7 +54,8 @@ class FeedbackStore:
             bounces = list(session.execute(
                 select(FeedbackRow.received_at, FeedbackRow.message_id)
                 .where(FeedbackRow.address == key, FeedbackRow.type == "bounce",
-                       FeedbackRow.hard.is_(False), FeedbackRow.token == "ours",
+                       FeedbackRow.hard.is_(False),
+                       FeedbackRow.token.in_(("ours", "attested")),
                        FeedbackRow.received_at >= since)
                 .order_by(FeedbackRow.received_at.desc())))
             bounced_ids = [m for _, m in bounces if m] + [bouncing]

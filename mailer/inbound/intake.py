@@ -82,6 +82,29 @@ class FeedbackIntake:
         self._act(events)
         return Taken(found.type, events)
 
+    def take_attested(self, found: Classified, return_path: str | None = None) -> Taken:
+        """A provider's event whose signature was checked: the provider vouches for
+        the recipients it names, so they are acted on without our return path; with
+        one (the event's envelope sender), the message's ledger row is updated too."""
+        token, record = self._whose(return_path or "")
+        if record is not None:
+            events = self._about(found, token, record)
+        else:
+            events = tuple(self._attested(found, said) for said in found.recipients)
+        self._feedback.record(events)
+        self._act(events)
+        return Taken(found.type, events)
+
+    def _attested(self, found: Classified, said: FailedRecipient) -> FeedbackEvent:
+        streak = 0
+        if found.type == "bounce" and not said.hard and not found.blames_us:
+            since = utcnow() - timedelta(days=self._soft.days)
+            streak = self._feedback.soft_streak(said.address, since, "") + 1
+        decision = decide(found.type, "attested", hard=said.hard, blames_us=found.blames_us,
+                          status=said.status or "", diagnostic=said.diagnostic,
+                          soft_streak=streak, soft_limit=self._soft.limit)
+        return self._event(found, "attested", None, said, decision)
+
     def _whose(self, to: str) -> tuple[TokenState, JobRecord | None]:
         if self._return_paths is None or not to:
             return "missing", None
@@ -139,6 +162,10 @@ class FeedbackIntake:
                                        "complaint" if event.action == "complained" else "dsn")
             if event.action == "suppressed" and event.message_id:
                 self._ledger.mark_bounced(event.message_id, event.diagnostic)
+            if event.action == "unsubscribed" and event.token == "attested":
+                subscriber = self._subscribers.find(event.address)
+                if subscriber is not None:
+                    self._subscribers.unsubscribe(subscriber.id)
             if event.action == "complained":
                 self._suppressions.refuse_shares(event.address)
                 subscriber = self._subscribers.find(event.address)

@@ -23,7 +23,9 @@ from typing import Literal
 
 from mailer.inbound.report import FeedbackType
 
-TokenState = Literal["ours", "missing", "forged", "stale", "unknown-message"]
+# "attested": a provider's signed event (mailer.inbound.webhooks) vouches for the
+# recipients it names, as our own return path does.
+TokenState = Literal["ours", "attested", "missing", "forged", "stale", "unknown-message"]
 Action = Literal["suppressed", "counted", "unreachable", "blames-us", "complained",
                  "unsubscribed", "ignored", "untrusted", "kept"]
 
@@ -42,9 +44,10 @@ def decide(kind: FeedbackType, token: TokenState, *, hard: bool = False,
         return Decision("kept")
     if kind == "auto-reply":
         return Decision("ignored")
+    trusted = token in ("ours", "attested")
     if kind == "unsubscribe":
-        return Decision("unsubscribed" if token == "ours" else "untrusted")
-    if token != "ours":
+        return Decision("unsubscribed" if trusted else "untrusted")
+    if not trusted:
         return Decision("untrusted")
     words = f"{status} {diagnostic}".strip()
     if kind == "delay":

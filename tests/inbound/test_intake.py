@@ -15,6 +15,7 @@ from mailer import services
 from mailer.config import Settings
 from mailer.delivery.ledger import JobStatus
 from mailer.inbound.intake import FeedbackIntake
+from mailer.inbound.report import Classified, FailedRecipient
 from mailer.models import FeedbackRow
 from mailer.stores import Stores
 from mailer.subscriptions.model import Preferences, SignUp
@@ -192,3 +193,22 @@ def test_mail_nobody_can_read_is_kept_for_a_person(settings: Settings, stores: S
     assert taken.type == "unknown" and taken.events[0].action == "kept"
     kept = settings.var_dir / "inbound" / "unknown" / taken.events[0].kept_as
     assert kept.read_bytes().endswith(raw)
+
+
+def test_a_providers_signed_event_vouches_for_the_recipients_it_names(
+        settings: Settings, stores: Stores, intake: FeedbackIntake) -> None:
+    reader = stores.subscribers.add_active(SignUp(READER, "Leyla", Preferences(
+        ("politics",), "Asia/Baku", 7)))
+    job_id = sent(stores, to="gone@example.org")
+    bounced = intake.take_attested(Classified("bounce", (FailedRecipient(
+        "gone@example.org", "5.1.1", True, "550 5.1.1 no such user"),), None),
+        return_path=paths(settings).address(job_id))
+    assert bounced.events[0].action == "suppressed"
+    record = stores.ledger.get(job_id)
+    assert record is not None and record.status is JobStatus.BOUNCED
+    complained = intake.take_attested(Classified("complaint", (FailedRecipient(
+        READER, None, False),), None))
+    assert complained.events[0].token == "attested"
+    assert stores.subscribers.get(reader.id).status.value == "unsubscribed"
+    assert stores.suppressions.suppressed([READER, "gone@example.org"]) == {
+        READER, "gone@example.org"}
