@@ -198,3 +198,54 @@ def test_not_a_feed(tmp_path: Path) -> None:
     path.write_text("<html>no feed here</html>", encoding="utf-8")
     with pytest.raises(InvalidInput, match=r"broken\.xml: not an RSS or Atom feed"):
         read_articles(path)
+
+
+def test_an_export_runs_no_formula_in_a_spreadsheet_and_imports_as_it_was(
+        db_env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    names = ["=SUM(1+2)", "+7 994 555", "-minus", "@cmd", "Plain Name"]
+    path = tmp_path / "list.csv"
+    with path.open("w", encoding="utf-8", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["email", "name"])
+        writer.writerows([f"r{i}@example.com", name] for i, name in enumerate(names))
+    assert run(["subscribers", "import", str(path)], capsys)[0] == 0
+    code, out, _ = run(["subscribers", "export"], capsys)
+    assert code == 0
+    cells = {r["email"]: r["name"] for r in csv.DictReader(io.StringIO(out))}
+    assert cells == {"r0@example.com": "'=SUM(1+2)", "r1@example.com": "'+7 994 555",
+                     "r2@example.com": "'-minus", "r3@example.com": "'@cmd",
+                     "r4@example.com": "Plain Name"}
+    exported = tmp_path / "export.csv"
+    exported.write_text(out, encoding="utf-8")
+    store = store_for(db_env)
+    for reader in store.list():
+        store.delete(reader.email)
+    assert run(["subscribers", "import", str(exported)], capsys)[0] == 0
+    assert sorted(s.name for s in store.list()) == sorted(names)
+
+
+def test_an_oversized_field_is_a_bad_row_not_the_end_of_the_import(
+        db_env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "list.csv"
+    path.write_text("email,name\na@example.com,A\nb@example.com," + "x" * 300_000
+                    + "\nc@example.com,C\n", encoding="utf-8")
+    code, out, err = run(["subscribers", "import", str(path)], capsys)
+    assert code == 0, err
+    assert "2 good row(s)" in out and "1 bad row(s)" in out
+    assert err.startswith(f"{path.name}:line 3: not a CSV row the import can read")
+    assert sorted(s.email for s in store_for(db_env).list()) == ["a@example.com",
+                                                                   "c@example.com"]
+
+
+def test_reimporting_an_export_keeps_double_opt_in(
+        db_env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text("email,name,sections,timezone,hour,status,created_at,confirmed_at\n"
+                    "on@example.com,On,politics,Asia/Baku,7,active,,\n"
+                    "waiting@example.com,W,politics,Asia/Baku,7,pending,,\n"
+                    "left@example.com,L,politics,Asia/Baku,7,unsubscribed,,\n",
+                    encoding="utf-8")
+    code, out, err = run(["subscribers", "import", str(path)], capsys)
+    assert code == 0 and "1 good row(s)" in out and "2 bad row(s)" in out
+    assert "line 3: not imported: the row's status is 'pending'" in err
+    assert [s.email for s in store_for(db_env).list()] == ["on@example.com"]
