@@ -67,7 +67,9 @@ def subscribers_import(settings: Settings, path: Path, progress: bool | None) ->
     The file is read as it is imported, so its size does not matter. Bad rows are
     listed with their line numbers and skipped; good rows are kept. Importing the same
     file again changes nothing, and never resubscribes an address that has
-    unsubscribed. All or nothing: a file that cannot be read imports nobody."""
+    unsubscribed. An export imports as it was written, and its status column is
+    honoured: pending and unsubscribed rows are reported, not made active. All or
+    nothing: a file that cannot be read imports nobody."""
     from rich.console import Console
 
     from mailer.services import default_preferences, make_catalog
