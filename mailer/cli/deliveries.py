@@ -47,6 +47,8 @@ def failed(settings: Settings, since: str, run_id: str | None, limit: int,
     """List failed messages, newest first, with their last SMTP reply."""
 
     stores = use_stores(settings)
+    if run_id is not None:
+        stores.runs.get(run_id)  # NotFound for a mistyped id, not "0 failed"
     rows = stores.ledger.failed(parse_since(since), run_id=run_id, limit=limit)
     for row in rows:
         if as_json:
