@@ -94,7 +94,12 @@ def _wait_for_interrupt() -> None:
 @click.command(short_help='Run the embedded stack once: a share, sign-ups, a digest.')
 @pass_settings
 def demo(settings: Settings) -> int:
-    """Start the embedded stack, share the seed article, wait for delivery, stop."""
+    """Run the embedded stack once: a share, sign-ups, a digest.
+
+    Starts a private Redis, an SMTP sink, a Celery worker and the API; shares the seed
+    article, signs two readers up and follows their confirmation links, sends the
+    digest of the seed article's day, waits until each is delivered, says where the
+    .eml files are, and stops everything."""
     from mailer.local.demo import run_demo
 
     return run_demo(settings, echo=click.echo)
