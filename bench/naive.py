@@ -48,7 +48,7 @@ def send_one(subscriber_id: str, edition: str) -> None:
     variant = Variant(date.fromisoformat(edition), prefs.timezone, prefs.sections)
     articles = ArticleDays(state["stores"].articles).for_variant(variant)
     subject, html, text = state["mail"].render(
-        variant, articles, salutation=f", {person.name}",
+        variant, articles, salutation=f"Good morning, {person.name},",
         unsubscribe_url=f"{settings.public_url}/unsubscribe/x",
         preferences_url=f"{settings.public_url}/preferences/x")
     local, _, domain = person.email.rpartition("@")

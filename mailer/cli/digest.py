@@ -40,6 +40,7 @@ def digest_preview(settings: Settings, day: str, sections: str, tz: str,
     from zoneinfo import ZoneInfo
 
     from mailer.cli.articles import article_store_for_reading
+    from mailer.digest.layout import greeting
     from mailer.digest.plan import Variant, edition_bounds, in_sections
     from mailer.services import default_preferences, make_catalog, make_digest_mail
     from mailer.subscriptions.model import validate_preferences
@@ -58,8 +59,9 @@ def digest_preview(settings: Settings, day: str, sections: str, tz: str,
                        "no digest would go out")
     variant = Variant(edition, prefs.timezone, prefs.sections)
     subject, html_doc, text_doc = make_digest_mail(settings).render(
-        variant, articles, salutation=", Leyla", unsubscribe_url=f"{settings.public_url}"
-        "/unsubscribe/PREVIEW", preferences_url=f"{settings.public_url}/preferences/PREVIEW")
+        variant, articles, salutation=greeting(prefs.hour, "Leyla"),
+        unsubscribe_url=f"{settings.public_url}/unsubscribe/PREVIEW",
+        preferences_url=f"{settings.public_url}/preferences/PREVIEW")
     out = out_dir or settings.var_dir / "preview"
     out.mkdir(parents=True, exist_ok=True)
     stem = out / f"digest-{edition}-{'-'.join(prefs.sections)}"

@@ -20,7 +20,7 @@ from uuid import uuid4
 import jinja2
 
 from mailer.articles.model import Article
-from mailer.digest.layout import arrange, intro_sections, subject
+from mailer.digest.layout import arrange, greeting, intro_sections, subject
 from mailer.digest.plan import Variant
 from mailer.render import Site, inline_css, load_stylesheet
 from mailer.sending.message import Envelope, ReturnPath
@@ -154,7 +154,7 @@ class DigestMail:
         """`message_id` (the ledger's) names the message in its return path."""
         unsubscribe = self._tokens.make(Purpose.UNSUBSCRIBE, subscriber.id)
         preferences = self._tokens.make(Purpose.PREFERENCES, subscriber.id)
-        salutation = f", {subscriber.name}" if subscriber.name else ""
+        salutation = greeting(subscriber.preferences.hour, subscriber.name)
         domain = self._site.domain
         values = {
             b"to": address_header("To", subscriber.name, subscriber.email,

@@ -45,6 +45,15 @@ def arrange(articles: Sequence[Article], catalog: SectionCatalog) -> Edition:
     return Edition(top, tuple(g for g in groups if g.articles), len(articles), labels)
 
 
+def greeting(hour: int, name: str) -> str:
+    """By the hour the reader chose for their digest, in their own zone: "Good evening,
+    Leyla," for a 19:00 reader; "Hello," in the small hours, when "good morning" would
+    be a stretch."""
+    part = ("Good morning" if 5 <= hour < 12 else "Good afternoon" if 12 <= hour < 18
+            else "Good evening" if 18 <= hour < 23 else "Hello")
+    return f"{part}, {name}," if name else f"{part},"
+
+
 def intro_sections(labels: Sequence[str]) -> str:
     """"Politics", "Politics and Economy", "Politics, Economy and World"; past three, a
     list would crowd out the news: "Politics, Economy and 4 other sections"."""
@@ -62,8 +71,18 @@ def subject(site_name: str, edition_day: date, edition: Edition) -> str:
     tail = f" + {edition.count - 1} more" if edition.count > 1 else ""
     room = max(SUBJECT_MAX - len(head) - len(tail), 12)
     title = edition.top.title
+    if len(title) > room and len(title) <= room + len(tail):
+        return f"{head}{title}"  # the whole headline says more than "+ 2 more"
     if len(title) > room:
-        cut = title[:room - 1].rsplit(" ", 1)[0] if " " in title[:room - 1] else \
-            title[:room - 1]
-        title = cut.rstrip(" ,;:-–—") + "…"
+        words = title[:room - 1].split(" ")
+        if len(words) > 1:
+            words.pop()  # cut in the middle of it, or it just fits: it goes either way
+        while len(words) > 1 and words[-1].strip(",;:-–—").lower() in _DANGLING:
+            words.pop()  # "support to Azerbaijan over…" reads as a cut phrase
+        title = " ".join(words).rstrip(" ,;:-–—") + "…"
     return f"{head}{title}{tail}"
+
+
+# Words a cut headline should not end on: it would stop mid-phrase.
+_DANGLING = frozenset("a an the of to in on at for over and or but with by from as into "
+                      "about after before than amid against".split())

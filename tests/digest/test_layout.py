@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
+
 from mailer.articles.model import Article
-from mailer.digest.layout import SUBJECT_MAX, arrange, intro_sections, subject
+from mailer.digest.layout import SUBJECT_MAX, arrange, greeting, intro_sections, subject
 from mailer.subscriptions.model import SectionCatalog
 
 CATALOG = SectionCatalog(["Politics", "Economy", "Society", "World", "Culture", "Sports"])
@@ -55,3 +57,32 @@ def test_subject_starts_with_brand_and_date_and_fits_a_phone() -> None:
     assert 60 <= len(found) <= SUBJECT_MAX
     one = arrange([story("p1", "Politics", 9, "Short news")], CATALOG)
     assert subject("TODAY.AZ", DAY, one) == "TODAY.AZ, 28 October: Short news"
+
+
+@pytest.mark.parametrize(("hour", "name", "expected"), [
+    (7, "Leyla", "Good morning, Leyla,"), (12, "", "Good afternoon,"),
+    (19, "Vüqar", "Good evening, Vüqar,"), (23, "Leyla", "Hello, Leyla,"),
+    (3, "", "Hello,"), (5, "", "Good morning,")])
+def test_the_greeting_follows_the_hour_the_reader_chose(hour: int, name: str,
+                                                        expected: str) -> None:
+    assert greeting(hour, name) == expected
+
+
+def test_a_cut_headline_ends_on_a_word_that_carries_meaning() -> None:
+    seed = "Non-Aligned Movement support to Azerbaijan over Karabakh significant"
+    three = arrange([story("p1", "Politics", 9, seed), story("e1", "Economy", 10),
+                     story("e2", "Economy", 11)], CATALOG)
+    found = subject("TODAY.AZ", DAY, three)
+    # Room for 39 characters: "…support to Azerba" would be cut mid-word, and
+    # "…support to" mid-phrase.
+    assert found == "TODAY.AZ, 28 October: Non-Aligned Movement support… + 2 more"
+    longer = arrange([story("p1", "Politics", 9, seed + " for the region"),
+                      story("e1", "Economy", 10)], CATALOG)
+    assert not subject("TODAY.AZ", DAY, longer).removesuffix("… + 1 more").endswith(
+        tuple(f" {w}" for w in ("to", "over", "for", "the")))
+
+
+def test_a_headline_that_fits_without_the_count_is_given_whole() -> None:
+    title = "Non-Aligned Movement backs Azerbaijan's stance"  # 46: room 39 + " + 1 more"
+    two = arrange([story("p1", "Politics", 9, title), story("e1", "Economy", 10)], CATALOG)
+    assert subject("TODAY.AZ", DAY, two) == f"TODAY.AZ, 28 October: {title}"

@@ -89,9 +89,9 @@ def sample_emails(settings: Settings, stores: Stores) -> dict[str, str]:
     links = {"unsubscribe_url": f"{settings.public_url}/unsubscribe/SAMPLE",
              "preferences_url": f"{settings.public_url}/preferences/SAMPLE"}
     emails["digest-one"] = mail.render(Variant(edition, "Asia/Baku", ("politics",)), [seed],
-                                       salutation=", Leyla", **links)[1]
+                                       salutation="Good morning, Leyla,", **links)[1]
     every = tuple(sorted(make_catalog(settings).names))
     emails["digest-many"] = mail.render(Variant(edition, "Asia/Baku", every),
-                                        digest_articles(seed), salutation=", Leyla",
+                                        digest_articles(seed), salutation="Good morning, Leyla,",
                                         **links)[1]
     return emails

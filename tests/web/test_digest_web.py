@@ -48,8 +48,10 @@ def test_the_emails_link_opens_the_same_stories_without_personal_data(
     assert page.status_code == 200
     assert "Story p1" in page.text and "Story e1" in page.text
     assert "Story s1" not in page.text, "only the variant's sections"
-    for personal in ("Leyla", "/unsubscribe/", "/preferences/", "View in your browser"):
+    for personal in ("Leyla", "/unsubscribe/", "/preferences/", "View in your browser",
+                     "Good morning", 'class="greeting"'):
         assert personal not in page.text
+    assert "Good morning, Leyla," in message
     assert "Get the digest by e-mail every morning" in page.text
 
 
