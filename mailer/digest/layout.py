@@ -84,5 +84,7 @@ def subject(site_name: str, edition_day: date, edition: Edition) -> str:
 
 
 # Words a cut headline should not end on: it would stop mid-phrase.
-_DANGLING = frozenset("a an the of to in on at for over and or but with by from as into "
-                      "about after before than amid against".split())
+_DANGLING = frozenset({
+    "a", "an", "the", "of", "to", "in", "on", "at", "for", "over", "and", "or", "but",
+    "with", "by", "from", "as", "into", "about", "after", "before", "than", "amid",
+    "against"})
