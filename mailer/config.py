@@ -10,6 +10,8 @@ redis-server binary the embedded stack runs).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,6 +20,8 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import load_der_public_key
 from email_validator import EmailNotValidError, validate_email
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,6 +32,7 @@ from mailer.limits.parsing import Rate, parse_domain_rates, parse_networks, pars
 ROOT = Path(__file__).resolve().parent.parent
 BOUNCE_LOCAL_MAX = 18  # + '+' + a 45-character token = 64, RFC 5321's limit
 ENV_PREFIX = "MAILER_"
+_TOPIC_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:sns:[a-z0-9-]{1,40}:\d{12}:[A-Za-z0-9_.-]{1,256}$")
 
 DEMO_SECRET = "insecure-demo-key-change-me"
 SECRET_MIN = 16
@@ -143,6 +148,12 @@ class Settings(BaseSettings):
     bounce_address: str = ""
     soft_bounce_limit: int = Field(3, ge=1, le=100)
     soft_bounce_days: int = Field(30, ge=1, le=365)
+    ses_topic_arns: str = ""
+    ses_confirm_subscriptions: bool = False
+    mailgun_signing_key: SecretStr | None = None
+    postmark_webhook_user: str = ""
+    postmark_webhook_password: SecretStr | None = None
+    sendgrid_verification_key: str = ""
     inliner: Literal["css_inline", "premailer"] = "css_inline"
     check_deliverability: bool = False
     retry_base_seconds: float = Field(30.0, gt=0)
@@ -215,6 +226,28 @@ class Settings(BaseSettings):
     def _domain_rates(cls, value: str) -> str:
         parse_domain_rates(value)
         return value
+
+    @field_validator("ses_topic_arns")
+    @classmethod
+    def _topics(cls, value: str) -> str:
+        arns = [a for a in re.split(r"[\s,]+", value.strip()) if a]
+        for arn in arns:
+            if not _TOPIC_ARN.match(arn):
+                raise ValueError(f"{arn!r} is not an SNS topic ARN "
+                                 "(arn:aws:sns:REGION:ACCOUNT:NAME)")
+        return ",".join(arns)
+
+    @field_validator("sendgrid_verification_key")
+    @classmethod
+    def _ec_key(cls, value: str) -> str:
+        if value.strip():
+            try:
+                key = load_der_public_key(base64.b64decode(value.strip(), validate=True))
+            except (ValueError, binascii.Error) as exc:
+                raise ValueError(f"not a base64 DER public key ({exc})") from None
+            if not isinstance(key, ec.EllipticCurvePublicKey):
+                raise ValueError("not an ECDSA public key (SendGrid's is P-256)")
+        return value.strip()
 
     @field_validator("site_url", "public_url", "privacy_url")
     @classmethod
@@ -329,6 +362,10 @@ class Settings(BaseSettings):
     def unsubscribe_mailbox(self) -> str:
         """The mailto: of List-Unsubscribe; by default unsubscribe@ the From domain."""
         return self.unsubscribe_email or f"unsubscribe@{self.from_email.rpartition('@')[2]}"
+
+    @property
+    def ses_topics(self) -> frozenset[str]:
+        return frozenset(a for a in self.ses_topic_arns.split(",") if a)
 
     @property
     def section_names(self) -> tuple[str, ...]:

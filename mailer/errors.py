@@ -47,7 +47,21 @@ class ExpiredToken(InvalidToken):
 
 
 class Unauthorized(MailerError):
-    """The caller did not present the API key an endpoint needs."""
+    """The caller did not present the API key an endpoint needs, or a webhook came
+    without its signature or credentials; `challenge` is the WWW-Authenticate answer."""
+
+    challenge = "Bearer"
+
+
+class BasicAuthRequired(Unauthorized):
+    """A webhook authenticated by HTTP Basic credentials (Postmark's) came without them."""
+
+    challenge = 'Basic realm="webhooks"'
+
+
+class Forbidden(MailerError):
+    """Credentials or a signature were presented and are wrong, stale or replayed: a
+    webhook so refused is never acted on."""
 
 
 class ServiceUnavailable(MailerError):

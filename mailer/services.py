@@ -38,6 +38,11 @@ from mailer.digest.runs import DigestRuns, FailureWindow, PausePolicy
 from mailer.digest.send import DigestSender
 from mailer.inbound.feedback import FeedbackStore
 from mailer.inbound.intake import FeedbackIntake, SoftBounces
+from mailer.inbound.webhooks.base import ReplayGuard, WebhookProvider
+from mailer.inbound.webhooks.mailgun import MailgunProvider
+from mailer.inbound.webhooks.postmark import PostmarkProvider
+from mailer.inbound.webhooks.sendgrid import SendgridProvider
+from mailer.inbound.webhooks.ses import SesProvider, SigningCertificates, fetch_https
 from mailer.limits.buckets import RedisBuckets
 from mailer.limits.flood import FloodGate, address_key
 from mailer.limits.pacing import Pacer, PacingPolicy
@@ -71,6 +76,7 @@ from mailer.subscriptions.zones import zone_choices
 from mailer.tokens import Purpose, ReturnPaths, Tokens
 from mailer.web.context import WebContext
 from mailer.web.group_commit import GroupCommit
+from mailer.web.jsonbody import parse_json
 
 
 def stores(settings: Settings, *, seed: bool = True) -> Stores:
@@ -204,6 +210,29 @@ def feedback_intake(settings: Settings, opened: Stores) -> FeedbackIntake:
         keep_dir=settings.var_dir / "inbound" / "unknown")
 
 
+def webhook_providers(settings: Settings, *, fetch: Callable[[str], bytes] = fetch_https
+                      ) -> dict[str, WebhookProvider]:
+    """The ESP webhooks this site has configured, by route name (`POST /webhooks/NAME`);
+    one not configured has no route. `fetch` gets SNS's signing certificates (and
+    confirms subscriptions): tests give their own."""
+    providers: dict[str, WebhookProvider] = {}
+    if settings.ses_topics:
+        confirm = fetch if settings.ses_confirm_subscriptions else None
+        providers["ses"] = SesProvider(parse_json, topics=settings.ses_topics,
+                                       certificates=SigningCertificates(fetch), confirm=confirm)
+    if settings.mailgun_signing_key:
+        providers["mailgun"] = MailgunProvider(
+            parse_json, signing_key=settings.mailgun_signing_key.get_secret_value())
+    if settings.postmark_webhook_user and settings.postmark_webhook_password:
+        providers["postmark"] = PostmarkProvider(
+            parse_json, user=settings.postmark_webhook_user,
+            password=settings.postmark_webhook_password.get_secret_value())
+    if settings.sendgrid_verification_key:
+        providers["sendgrid"] = SendgridProvider(
+            parse_json, public_key=settings.sendgrid_verification_key)
+    return providers
+
+
 def make_catalog(settings: Settings) -> SectionCatalog:
     return SectionCatalog(settings.section_names)
 
@@ -281,9 +310,10 @@ def web_pages(settings: Settings) -> jinja2.Environment:
 
 
 def web_context(settings: Settings, *, opened: Stores | None = None,
-                queue: JobQueue | None = None) -> WebContext:
+                queue: JobQueue | None = None,
+                fetch: Callable[[str], bytes] | None = None) -> WebContext:
     """What every route needs. Closing it closes what it opened: stores and a queue
-    that were given stay open for their owner."""
+    that were given stay open for their owner. `fetch`: see `webhook_providers`."""
     owned = opened is None
     db = opened or stores(settings)
     try:
@@ -311,7 +341,10 @@ def web_context(settings: Settings, *, opened: Stores | None = None,
         group_commit=GroupCommit(ledger=db.ledger, queue=job_queue),
         share_intake=share_intake(settings, db.articles, client),
         signup_guard=signup_guards(settings, client), mail_cap=signup_mail_cap(settings, client),
-        metrics=metrics, digest=make_digest_mail(settings), closing=tuple(closing))
+        metrics=metrics, digest=make_digest_mail(settings),
+        feedback=feedback_intake(settings, db),
+        webhooks=webhook_providers(settings, fetch=fetch or fetch_https),
+        replays=ReplayGuard(client), closing=tuple(closing))
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ receive it by dependency injection), then the routers. uvicorn runs it with
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -26,7 +26,7 @@ from mailer.queue import JobQueue
 from mailer.stores import Stores
 from mailer.web.errors import error_headers, error_response
 from mailer.web.forms import prefers_html
-from mailer.web.routes import digest, intake, ops, share, subscriptions
+from mailer.web.routes import digest, intake, ops, share, subscriptions, webhooks
 
 
 class HeadAsGet:
@@ -50,11 +50,13 @@ class HeadAsGet:
 
 
 def create_app(settings: Settings, *, stores: Stores | None = None,
-               queue: JobQueue | None = None) -> FastAPI:
+               queue: JobQueue | None = None,
+               fetch: Callable[[str], bytes] | None = None) -> FastAPI:
     """`stores` and `queue` given (tests, the embedded stack) stay their owner's to
-    close; what the app opens itself it closes at shutdown."""
+    close; what the app opens itself it closes at shutdown. `fetch`: how SNS's signing
+    certificates are fetched (tests have no network)."""
     settings.check_secrets()
-    context = services.web_context(settings, opened=stores, queue=queue)
+    context = services.web_context(settings, opened=stores, queue=queue, fetch=fetch)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -84,7 +86,8 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
     return app
 
 
-ROUTERS = (ops.router, share.router, subscriptions.router, digest.router, intake.router)
+ROUTERS = (ops.router, share.router, subscriptions.router, digest.router, intake.router,
+           webhooks.router)
 TITLE, VERSION = "newsmailer", version()
 
 

@@ -5,7 +5,7 @@ Redis, the share intake and sign-up guards, and the pages the site shows."""
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
@@ -19,6 +19,8 @@ from mailer.articles.model import Article
 from mailer.config import Settings
 from mailer.digest.compose import DigestMail
 from mailer.errors import MailerError, NotFound
+from mailer.inbound.intake import FeedbackIntake
+from mailer.inbound.webhooks.base import ReplayGuard, WebhookProvider
 from mailer.queue import JobQueue
 from mailer.render import Site
 from mailer.share.accept import ShareIntake
@@ -51,6 +53,9 @@ class WebContext:
     mail_cap: Callable[[str], None]
     metrics: CollectorRegistry
     digest: DigestMail  # the web version of digests
+    feedback: FeedbackIntake  # what the ESP webhooks' events are taken by
+    webhooks: Mapping[str, WebhookProvider]  # the providers configured, by route name
+    replays: ReplayGuard
     closing: tuple[Callable[[], None], ...] = ()  # what close() releases, in order
 
     def close(self) -> None:

@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 
 from mailer.errors import (
     ExpiredToken,
+    Forbidden,
     InvalidInput,
     InvalidToken,
     MailerError,
@@ -23,6 +24,7 @@ def error_status(exc: MailerError) -> int:
     """The one mapping from library errors to HTTP status codes."""
     for kind, status in ((MalformedRequest, 400), (InvalidInput, 422), (NotFound, 404),
                          (ExpiredToken, 410), (InvalidToken, 400), (Unauthorized, 401),
+                         (Forbidden, 403),
                          (RateLimited, 429), (ServiceUnavailable, 503)):
         if isinstance(exc, kind):
             return status
@@ -33,7 +35,7 @@ def error_headers(exc: MailerError) -> dict[str, str]:
     if isinstance(exc, RateLimited | ServiceUnavailable):
         return {"Retry-After": str(max(1, int(exc.retry_after + 0.999)))}
     if isinstance(exc, Unauthorized):
-        return {"WWW-Authenticate": "Bearer"}
+        return {"WWW-Authenticate": exc.challenge}
     return {}
 
 

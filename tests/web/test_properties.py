@@ -25,8 +25,18 @@ from mailer.share.mail import build_share_envelope
 from mailer.share.request import SHARE_FIELDS, validate_share
 from mailer.web.app import create_app
 from tests.conftest import NO_FLOOD_LIMITS
+from tests.inbound.webhooks.signing import (
+    MAILGUN_KEY,
+    POSTMARK,
+    TOPIC,
+    SendgridSigner,
+    SnsSigner,
+    basic,
+)
 
 API_KEY = "props-api-key-0123456789"
+SENDGRID = SendgridSigner()
+SNS = SnsSigner()
 ARTICLE = "non-aligned-movement-support-to-azerbaijan-over-karabakh-significant"
 GOOD = {"article_id": ARTICLE, "sender_name": "Aysel", "sender_email": "aysel@example.com",
         "friend_name": "Vüqar", "friend_email": "vuqar@example.org", "message": "Hi"}
@@ -53,11 +63,15 @@ def client(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer
     redis.Redis(port=port, db=6).flushdb()
     app_settings = load_settings(
         redis_url=f"redis://127.0.0.1:{port}/6", var_dir=tmp_path_factory.mktemp("props"),
-        secret_key=TEST_SECRET, api_key=API_KEY, **NO_FLOOD_LIMITS)
+        secret_key=TEST_SECRET, api_key=API_KEY, ses_topic_arns=TOPIC,
+        mailgun_signing_key=MAILGUN_KEY, postmark_webhook_user=POSTMARK[0],
+        postmark_webhook_password=POSTMARK[1], sendgrid_verification_key=SENDGRID.public,
+        **NO_FLOOD_LIMITS)
     engine = make_engine(app_settings.database)
     upgrade(engine)
     engine.dispose()
-    with TestClient(create_app(app_settings), raise_server_exceptions=False) as test_client:
+    with TestClient(create_app(app_settings, fetch=SNS.fetch),
+                    raise_server_exceptions=False) as test_client:
         yield test_client
     redis.Redis(port=port, db=6).flushdb()
 
@@ -125,14 +139,33 @@ BODIES = st.one_of(
                      '{"hour": ' + "9" * 5000 + "}", '{"a": {"b": 1, "b": 2}}', "\ufeff{}"]))
 
 
+def _signed(path: str, raw: bytes) -> tuple[bytes, dict[str, str]]:
+    """The body as each provider would send it, signed where the tests can sign for the
+    provider, so hostile JSON reaches the parsers behind the signature check too."""
+    headers = {"content-type": "application/json", "x-api-key": API_KEY}
+    if path == "/webhooks/sendgrid":
+        headers.update(SENDGRID.headers(raw))
+    elif path == "/webhooks/postmark":
+        headers.update(basic(*POSTMARK))
+    elif path == "/webhooks/ses" and raw.startswith(b"{"):
+        try:  # a Message SNS signed: whatever the JSON says
+            message = SNS.sign({"Type": "Notification", "MessageId": str(hash(raw)),
+                                "Message": raw.decode("utf-8", "surrogatepass")})
+            raw = json.dumps(message).encode()
+        except UnicodeEncodeError:
+            pass
+    return raw, headers
+
+
 @settings(max_examples=200, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(body=BODIES, path=st.sampled_from(["/share", "/subscribe", "/articles",
-                                          "/webhooks/bounce"]))
+@given(body=BODIES, path=st.sampled_from([
+    "/share", "/subscribe", "/articles", "/webhooks/bounce", "/webhooks/ses",
+    "/webhooks/mailgun", "/webhooks/postmark", "/webhooks/sendgrid"]))
 def test_any_json_body_is_answered_2xx_or_4xx(client: TestClient, body: str,
                                               path: str) -> None:
-    response = client.post(path, content=body.encode("utf-8", "surrogatepass"), headers={
-        "content-type": "application/json", "x-api-key": API_KEY})
+    raw, headers = _signed(path, body.encode("utf-8", "surrogatepass"))
+    response = client.post(path, content=raw, headers=headers)
     assert response.status_code < 500, response.text
     if response.status_code >= 400:
         detail = response.json()["detail"]
