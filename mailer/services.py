@@ -34,10 +34,11 @@ from mailer.delivery.retry import RetryPolicy
 from mailer.delivery.suppression import SuppressionStore
 from mailer.digest.compose import DigestMail
 from mailer.digest.plan import ArticleDays, DigestPlanner
-from mailer.digest.runs import DigestRuns, FailureWindow, PausePolicy
+from mailer.digest.runs import DigestRuns, FailureWindow, FeedbackPausePolicy, PausePolicy
 from mailer.digest.send import DigestSender
 from mailer.inbound.feedback import FeedbackStore
 from mailer.inbound.intake import FeedbackIntake, SoftBounces
+from mailer.inbound.run_pause import FeedbackPause
 from mailer.limits.buckets import RedisBuckets
 from mailer.limits.flood import FloodGate, address_key
 from mailer.limits.pacing import Pacer, PacingPolicy
@@ -49,6 +50,7 @@ from mailer.limits.parsing import (
     parse_rate,
 )
 from mailer.limits.repeat_window import RepeatWindow
+from mailer.ops.feedback_metrics import FeedbackCollector
 from mailer.ops.metrics import RedisCollector, ServiceCollector
 from mailer.queue import JobQueue, load_job_queue
 from mailer.render import Site, TemplateMail, make_environment
@@ -201,7 +203,15 @@ def feedback_intake(settings: Settings, opened: Stores) -> FeedbackIntake:
                                  settings.bounce_address) if settings.bounce_address else None,
         unsubscribe_mailbox=settings.unsubscribe_mailbox,
         soft=SoftBounces(settings.soft_bounce_limit, settings.soft_bounce_days),
-        keep_dir=settings.var_dir / "inbound" / "unknown")
+        keep_dir=settings.var_dir / "inbound" / "unknown",
+        run_returned=FeedbackPause(runs=opened.runs, ledger=opened.ledger,
+                                   feedback=opened.feedback,
+                                   policy=feedback_pause_policy(settings)).check)
+
+
+def feedback_pause_policy(settings: Settings) -> FeedbackPausePolicy:
+    return FeedbackPausePolicy(settings.pause_bounce_ratio, settings.pause_complaint_ratio,
+                               settings.pause_feedback_minimum)
 
 
 def make_catalog(settings: Settings) -> SectionCatalog:
@@ -296,6 +306,7 @@ def web_context(settings: Settings, *, opened: Stores | None = None,
     metrics = CollectorRegistry()
     metrics.register(RedisCollector(client, relays=[r.id for r in settings.smtp_relays]))
     metrics.register(ServiceCollector(db, job_queue))
+    metrics.register(FeedbackCollector(db))
     closing: list[Callable[[], None]] = [client.close]
     if queue is None:
         closing.append(job_queue.close)
