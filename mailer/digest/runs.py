@@ -124,6 +124,17 @@ class DigestRuns:
                                     .where(DigestRunRow.id == run_id)).scalar()
         return RunStatus(found) if found else None
 
+    def running_since(self, run_id: str) -> datetime | None:
+        """When the run last started running (planned, or resumed by an operator);
+        None when it is not running. What comes back of it is judged from then, so a
+        resumed run is not paused again at once for what paused it."""
+        with transaction(self._sessions) as session:
+            found = session.execute(select(DigestRunRow.updated_at)
+                                    .where(DigestRunRow.id == run_id,
+                                           DigestRunRow.status == RunStatus.RUNNING.value)
+                                    ).scalar()
+        return found
+
     def recent(self, limit: int = 20) -> list[RunInfo]:
         with transaction(self._sessions) as session:
             rows = session.execute(select(DigestRunRow).order_by(DigestRunRow.created_at.desc())

@@ -112,19 +112,22 @@ class FeedbackStore:
                 .group_by(FeedbackRow.token)).all()
         return {token: int(n) for token, n in rows}
 
-    def run_returns(self, run_ids: Collection[str]) -> dict[str, RunReturns]:
+    def run_returns(self, run_ids: Collection[str], since: datetime | None = None
+                    ) -> dict[str, RunReturns]:
         """Each run's messages that came back as hard bounces and as complaints (each
-        message once, however many reports named it); every run asked for is present."""
+        message once, however many reports named it; received since `since`, when
+        given); every run asked for is present."""
         found = {run_id: RunReturns() for run_id in run_ids}
         if not found:
             return found
+        query = select(FeedbackRow.run_id, FeedbackRow.action,
+                       func.count(FeedbackRow.message_id.distinct())) \
+            .where(FeedbackRow.run_id.in_(list(found)),
+                   FeedbackRow.action.in_(("suppressed", "complained")))
+        if since is not None:
+            query = query.where(FeedbackRow.received_at >= since)
         with transaction(self._sessions) as session:
-            rows = session.execute(
-                select(FeedbackRow.run_id, FeedbackRow.action,
-                       func.count(FeedbackRow.message_id.distinct()))
-                .where(FeedbackRow.run_id.in_(list(found)),
-                       FeedbackRow.action.in_(("suppressed", "complained")))
-                .group_by(FeedbackRow.run_id, FeedbackRow.action)).all()
+            rows = session.execute(query.group_by(FeedbackRow.run_id, FeedbackRow.action)).all()
         for run_id, action, n in rows:
             was = found[str(run_id)]
             found[str(run_id)] = RunReturns(int(n), was.complaints) if action == "suppressed" \
