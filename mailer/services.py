@@ -34,7 +34,7 @@ from mailer.delivery.retry import RetryPolicy
 from mailer.delivery.suppression import SuppressionStore
 from mailer.digest.compose import DigestMail
 from mailer.digest.plan import ArticleDays, DigestPlanner
-from mailer.digest.runs import DigestRuns, FailureWindow, FeedbackPausePolicy, PausePolicy
+from mailer.digest.runs import DigestRuns, FailureWindow, PausePolicy
 from mailer.digest.send import DigestSender
 from mailer.inbound.feedback import FeedbackStore
 from mailer.inbound.intake import FeedbackIntake, SoftBounces
@@ -51,6 +51,7 @@ from mailer.limits.parsing import (
 )
 from mailer.limits.repeat_window import RepeatWindow
 from mailer.ops.feedback_metrics import FeedbackCollector
+from mailer.ops.feedback_status import pause_policy
 from mailer.ops.metrics import RedisCollector, ServiceCollector
 from mailer.queue import JobQueue, load_job_queue
 from mailer.render import Site, TemplateMail, make_environment
@@ -206,12 +207,7 @@ def feedback_intake(settings: Settings, opened: Stores) -> FeedbackIntake:
         keep_dir=settings.var_dir / "inbound" / "unknown",
         run_returned=FeedbackPause(runs=opened.runs, ledger=opened.ledger,
                                    feedback=opened.feedback,
-                                   policy=feedback_pause_policy(settings)).check)
-
-
-def feedback_pause_policy(settings: Settings) -> FeedbackPausePolicy:
-    return FeedbackPausePolicy(settings.pause_bounce_ratio, settings.pause_complaint_ratio,
-                               settings.pause_feedback_minimum)
+                                   policy=pause_policy(settings)).check)
 
 
 def make_catalog(settings: Settings) -> SectionCatalog:

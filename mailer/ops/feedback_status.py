@@ -66,6 +66,8 @@ class FeedbackFigures:
 
 
 def pause_policy(settings: Settings) -> FeedbackPausePolicy:
+    """The thresholds a run pauses at (the intake's, through the wiring) and that
+    `mailer status` judges each kind's last 24 hours by."""
     return FeedbackPausePolicy(settings.pause_bounce_ratio, settings.pause_complaint_ratio,
                                settings.pause_feedback_minimum)
 
