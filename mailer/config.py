@@ -169,6 +169,9 @@ class Settings(BaseSettings):
     smtp_idle_seconds: float = Field(30.0, gt=0)
     pause_failure_ratio: float = Field(0.1, gt=0, le=1)
     pause_window: int = Field(200, ge=10, le=100_000)
+    pause_bounce_ratio: float = Field(0.05, gt=0, le=1)
+    pause_complaint_ratio: float = Field(0.003, gt=0, le=1)
+    pause_feedback_minimum: int = Field(500, ge=1)
     share_limit_per_ip: str = "10/h"
     share_limit_per_sender: str = "10/h"
     share_limit_per_recipient: str = "3/d"

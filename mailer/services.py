@@ -38,6 +38,7 @@ from mailer.digest.runs import DigestRuns, FailureWindow, PausePolicy
 from mailer.digest.send import DigestSender
 from mailer.inbound.feedback import FeedbackStore
 from mailer.inbound.intake import FeedbackIntake, SoftBounces
+from mailer.inbound.run_pause import FeedbackPause
 from mailer.inbound.webhooks.base import ReplayGuard, WebhookProvider
 from mailer.inbound.webhooks.mailgun import MailgunProvider
 from mailer.inbound.webhooks.postmark import PostmarkProvider
@@ -54,6 +55,8 @@ from mailer.limits.parsing import (
     parse_rate,
 )
 from mailer.limits.repeat_window import RepeatWindow
+from mailer.ops.feedback_metrics import FeedbackCollector
+from mailer.ops.feedback_status import pause_policy
 from mailer.ops.metrics import RedisCollector, ServiceCollector
 from mailer.queue import JobQueue, load_job_queue
 from mailer.render import Site, TemplateMail, make_environment
@@ -207,7 +210,10 @@ def feedback_intake(settings: Settings, opened: Stores) -> FeedbackIntake:
                                  settings.bounce_address) if settings.bounce_address else None,
         unsubscribe_mailbox=settings.unsubscribe_mailbox,
         soft=SoftBounces(settings.soft_bounce_limit, settings.soft_bounce_days),
-        keep_dir=settings.var_dir / "inbound" / "unknown")
+        keep_dir=settings.var_dir / "inbound" / "unknown",
+        run_returned=FeedbackPause(runs=opened.runs, ledger=opened.ledger,
+                                   feedback=opened.feedback,
+                                   policy=pause_policy(settings)).check)
 
 
 def webhook_providers(settings: Settings, *, fetch: Callable[[str], bytes] = fetch_https
@@ -326,6 +332,7 @@ def web_context(settings: Settings, *, opened: Stores | None = None,
     metrics = CollectorRegistry()
     metrics.register(RedisCollector(client, relays=[r.id for r in settings.smtp_relays]))
     metrics.register(ServiceCollector(db, job_queue))
+    metrics.register(FeedbackCollector(db))
     closing: list[Callable[[], None]] = [client.close]
     if queue is None:
         closing.append(job_queue.close)

@@ -6,11 +6,13 @@ import json
 import time
 
 import click
+from rich.table import Table
 
 from mailer.cli.base import EXIT_FAILED, pass_settings, use_queue, use_redis, use_stores
 from mailer.cli.tables import NUMERIC, duration, table
 from mailer.cli.tables import console as cli_console
 from mailer.config import Settings
+from mailer.ops.feedback_status import FeedbackFigures
 from mailer.ops.status import Snapshot
 
 
@@ -42,6 +44,40 @@ def render(status: Snapshot) -> None:
                         [(r.id, r.edition, r.status, r.sent, r.total,
                           duration(r.eta_seconds), r.reason) for r in status.runs]))
     console.print(f"next digest due: {status.next_digest or 'none (no active subscribers)'}")
+    if status.feedback is not None:
+        for part in feedback_tables(status.feedback):
+            console.print(part)
+
+
+def _percent(ratio: float) -> str:
+    return f"{ratio:.2%}"
+
+
+def feedback_tables(figures: FeedbackFigures) -> list[Table]:
+    """What came back: rates per kind and per recent run, refusals that blame us by
+    domain, and returned mail that acted on no one."""
+    hours = figures.window_hours
+    return [
+        table(f"Coming back, last {hours} h", [
+            "kind", ("sent", NUMERIC), ("hard bounces", NUMERIC), ("soft", NUMERIC),
+            ("complaints", NUMERIC), ("unsubscribed by mail", NUMERIC),
+            ("blame us", NUMERIC)],
+            [(k.kind, k.sent, f"{k.hard_bounces} ({_percent(k.hard_bounce_ratio)})",
+              k.soft_bounces, f"{k.complaints} ({_percent(k.complaint_ratio)})",
+              f"{k.unsubscribes} ({_percent(k.unsubscribe_ratio)})", k.blames_us)
+             for k in figures.kinds]),
+        table("Coming back, recent digest runs", [
+            "run", "edition", "state", ("sent", NUMERIC), ("hard bounces", NUMERIC),
+            ("complaints", NUMERIC)],
+            [(r.id, r.edition, r.status, r.sent,
+              f"{r.hard_bounces} ({_percent(r.hard_bounce_ratio)})",
+              f"{r.complaints} ({_percent(r.complaint_ratio)})") for r in figures.runs]),
+        table(f"Refused for our server or content, last {hours} h (ours to fix)",
+              ["recipient domain", ("refusals", NUMERIC)],
+              [(d.domain, d.refusals) for d in figures.refusals]),
+        table(f"Returned mail that acted on no one, last {hours} h",
+              ["token", ("messages", NUMERIC)], sorted(figures.untrusted.items())),
+    ]
 
 
 OUTCOME_COLUMNS = ("sent", "deferred", "failed", "suppressed")

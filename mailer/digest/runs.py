@@ -63,6 +63,10 @@ class RunProgress:
         return self.counts.get(JobStatus.SENT, 0)
 
     @property
+    def went_out(self) -> int:
+        return went_out(self.counts)
+
+    @property
     def state(self) -> str:
         if self.run.status is RunStatus.RUNNING and self.finished >= self.run.total:
             return "done"
@@ -74,6 +78,11 @@ class RunProgress:
         if self.state != "running" or not self.finished or elapsed <= 0:
             return None
         return (self.run.total - self.finished) * elapsed / self.finished
+
+
+def went_out(counts: dict[JobStatus, int]) -> int:
+    """Messages the relay took: those still `sent` and those that bounced since."""
+    return counts.get(JobStatus.SENT, 0) + counts.get(JobStatus.BOUNCED, 0)
 
 
 class DigestRuns:
@@ -114,6 +123,17 @@ class DigestRuns:
             found = session.execute(select(DigestRunRow.status)
                                     .where(DigestRunRow.id == run_id)).scalar()
         return RunStatus(found) if found else None
+
+    def running_since(self, run_id: str) -> datetime | None:
+        """When the run last started running (planned, or resumed by an operator);
+        None when it is not running. What comes back of it is judged from then, so a
+        resumed run is not paused again at once for what paused it."""
+        with transaction(self._sessions) as session:
+            found = session.execute(select(DigestRunRow.updated_at)
+                                    .where(DigestRunRow.id == run_id,
+                                           DigestRunRow.status == RunStatus.RUNNING.value)
+                                    ).scalar()
+        return found
 
     def recent(self, limit: int = 20) -> list[RunInfo]:
         with transaction(self._sessions) as session:
@@ -176,6 +196,33 @@ class PausePolicy:
             return None
         return (f"paused automatically: {failed} of the last {total} messages failed "
                 f"permanently ({failed / total:.0%}, over the {self.ratio:.0%} threshold)")
+
+
+@dataclass(frozen=True)
+class FeedbackPausePolicy:
+    """When what comes back from a run's mail says to stop it: hard bounces or
+    complaints over a share of the messages that went out, judged once `minimum` went
+    out (two complaints in the first fifty say little; mailbox providers judge a
+    sender by its complaint rate, Gmail's limit is 0.3%)."""
+
+    bounce_ratio: float = 0.05
+    complaint_ratio: float = 0.003
+    minimum: int = 500
+
+    def verdict(self, sent: int, hard_bounces: int, complaints: int) -> str | None:
+        over = self.breach(sent, hard_bounces, complaints)
+        return f"paused automatically: {over}" if over else None
+
+    def breach(self, sent: int, hard_bounces: int, complaints: int) -> str | None:
+        """Which threshold the figures pass, in words (None: neither, or too few sent)."""
+        if sent < self.minimum:
+            return None
+        for count, ratio, what in ((hard_bounces, self.bounce_ratio, "hard-bounced"),
+                                   (complaints, self.complaint_ratio, "were reported as spam")):
+            if count > ratio * sent:
+                return (f"{count} of the {sent} messages sent {what} "
+                        f"({count / sent:.1%}, over the {ratio:.1%} threshold)")
+        return None
 
 
 class FailureWindow:

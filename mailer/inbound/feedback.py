@@ -4,7 +4,7 @@ bounces in a row has this address had) and the operator's (rates and refusals)."
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import uuid4
@@ -28,6 +28,28 @@ class FeedbackEvent:
     kind: str = ""
     run_id: str | None = None
     kept_as: str = ""
+
+
+@dataclass(frozen=True)
+class FeedbackCount:
+    kind: str  # of the message it was about; "" when it named none of ours
+    type: str
+    action: str
+    count: int
+
+
+@dataclass(frozen=True)
+class RunReturns:
+    """A digest run's messages that came back as hard bounces and as complaints."""
+
+    hard_bounces: int = 0
+    complaints: int = 0
+
+
+@dataclass(frozen=True)
+class DomainCounts:
+    top: tuple[tuple[str, int], ...]  # (domain, count), commonest first
+    other: int  # all the domains below the top ones
 
 
 class FeedbackStore:
@@ -67,3 +89,59 @@ class FeedbackStore:
         if delivered is None:
             return len(bounces)
         return sum(1 for received, _ in bounces if received > delivered)
+
+    def counts(self, since: datetime | None = None) -> list[FeedbackCount]:
+        """Rows by the kind of the message they were about ("" when none of ours), type
+        and action; since `since`, or since the table began. The table is only ever
+        added to, so the latter only grows: /metrics exports it as a counter."""
+        query = select(FeedbackRow.kind, FeedbackRow.type, FeedbackRow.action, func.count())
+        if since is not None:
+            query = query.where(FeedbackRow.received_at >= since)
+        with transaction(self._sessions) as session:
+            rows = session.execute(query.group_by(FeedbackRow.kind, FeedbackRow.type,
+                                                  FeedbackRow.action)).all()
+        return [FeedbackCount(kind, type_, action, int(n)) for kind, type_, action, n in rows]
+
+    def untrusted(self, since: datetime) -> dict[str, int]:
+        """Returned mail that acted on no one, by why: its token was missing, forged,
+        stale, or named a message we have no record of."""
+        with transaction(self._sessions) as session:
+            rows = session.execute(
+                select(FeedbackRow.token, func.count())
+                .where(FeedbackRow.received_at >= since, FeedbackRow.action == "untrusted")
+                .group_by(FeedbackRow.token)).all()
+        return {token: int(n) for token, n in rows}
+
+    def run_returns(self, run_ids: Collection[str], since: datetime | None = None
+                    ) -> dict[str, RunReturns]:
+        """Each run's messages that came back as hard bounces and as complaints (each
+        message once, however many reports named it; received since `since`, when
+        given); every run asked for is present."""
+        found = {run_id: RunReturns() for run_id in run_ids}
+        if not found:
+            return found
+        query = select(FeedbackRow.run_id, FeedbackRow.action,
+                       func.count(FeedbackRow.message_id.distinct())) \
+            .where(FeedbackRow.run_id.in_(list(found)),
+                   FeedbackRow.action.in_(("suppressed", "complained")))
+        if since is not None:
+            query = query.where(FeedbackRow.received_at >= since)
+        with transaction(self._sessions) as session:
+            rows = session.execute(query.group_by(FeedbackRow.run_id, FeedbackRow.action)).all()
+        for run_id, action, n in rows:
+            was = found[str(run_id)]
+            found[str(run_id)] = RunReturns(int(n), was.complaints) if action == "suppressed" \
+                else RunReturns(was.hard_bounces, int(n))
+        return found
+
+    def domain_refusals(self, since: datetime, limit: int = 10) -> DomainCounts:
+        """Refusals that blame our server, content or reputation since `since`, by
+        recipient domain: the `limit` commonest, and how many came from all others."""
+        count = func.count().label("n")
+        with transaction(self._sessions) as session:
+            rows = session.execute(
+                select(FeedbackRow.domain, count)
+                .where(FeedbackRow.received_at >= since, FeedbackRow.action == "blames-us")
+                .group_by(FeedbackRow.domain).order_by(count.desc(), FeedbackRow.domain)).all()
+        ranked = [(domain or "(none)", int(n)) for domain, n in rows]
+        return DomainCounts(tuple(ranked[:limit]), sum(n for _, n in ranked[limit:]))

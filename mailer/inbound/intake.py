@@ -11,6 +11,7 @@ status of the recipient the return path names.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from email.parser import BytesHeaderParser
@@ -51,7 +52,10 @@ class FeedbackIntake:
     def __init__(self, *, ledger: DeliveryLedger, suppressions: SuppressionStore,
                  subscribers: SubscriberStore, feedback: FeedbackStore, tokens: Tokens,
                  return_paths: ReturnPaths | None, unsubscribe_mailbox: str,
-                 soft: SoftBounces, keep_dir: Path) -> None:
+                 soft: SoftBounces, keep_dir: Path,
+                 run_returned: Callable[[str], object] | None = None) -> None:
+        """`run_returned(run_id)`: told after a hard bounce or a complaint is recorded
+        against a digest run (to pause a run whose mail comes back)."""
         self._ledger = ledger
         self._suppressions = suppressions
         self._subscribers = subscribers
@@ -61,6 +65,7 @@ class FeedbackIntake:
         self._unsubscribe_mailbox = unsubscribe_mailbox
         self._soft = soft
         self._keep_dir = keep_dir
+        self._run_returned = run_returned
 
     def take(self, raw: bytes, envelope_to: str | None = None) -> Taken:
         """Raises ServiceUnavailable when the database is away (the sender should keep
@@ -171,6 +176,10 @@ class FeedbackIntake:
                 subscriber = self._subscribers.find(event.address)
                 if subscriber is not None:
                     self._subscribers.unsubscribe(subscriber.id)
+        if self._run_returned is not None:
+            for run_id in sorted({e.run_id for e in events if e.run_id
+                                  and e.action in ("suppressed", "complained")}):
+                self._run_returned(run_id)
 
     def _keep(self, raw: bytes, to: str) -> str:
         self._keep_dir.mkdir(parents=True, exist_ok=True)

@@ -62,3 +62,13 @@ def decide(kind: FeedbackType, token: TokenState, *, hard: bool = False,
         return Decision("unreachable", f"unreachable: {soft_streak} soft bounces in a row, "
                                        f"the last {words}")
     return Decision("counted", f"soft bounce: {words}")
+
+
+# Every (type, action) `decide` can answer: /metrics exports each from 0, so that
+# Prometheus' rate() sees the first one.
+OUTCOMES: tuple[tuple[FeedbackType, Action], ...] = (
+    ("bounce", "suppressed"), ("bounce", "counted"), ("bounce", "unreachable"),
+    ("bounce", "blames-us"), ("bounce", "untrusted"), ("delay", "counted"),
+    ("delay", "untrusted"), ("complaint", "complained"), ("complaint", "untrusted"),
+    ("unsubscribe", "unsubscribed"), ("unsubscribe", "untrusted"), ("auto-reply", "ignored"),
+    ("unknown", "kept"))

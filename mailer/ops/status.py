@@ -11,11 +11,17 @@ import redis
 from mailer.config import Settings
 from mailer.delivery.ledger import JobStatus
 from mailer.digest.plan import next_due
-from mailer.digest.runs import RunStatus
+from mailer.digest.runs import RunProgress, RunStatus
 from mailer.errors import MailerError
 from mailer.limits.buckets import RATE_KEY_PREFIX, RedisBuckets
 from mailer.limits.pacing import relay_bucket_key
 from mailer.models import utcnow
+from mailer.ops.feedback_status import (
+    FeedbackFigures,
+    collect_feedback,
+    feedback_problems,
+    pause_policy,
+)
 from mailer.ops.metrics import oldest_age
 from mailer.queue import DIGEST_QUEUE, SHARE_QUEUE, JobQueue
 from mailer.sending.relay_health import RelayHealth
@@ -70,6 +76,7 @@ class Snapshot:
     next_digest: str | None
     relays: list[RelayState] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    feedback: FeedbackFigures | None = None  # what came back: bounces, complaints, ...
 
     @property
     def healthy(self) -> bool:
@@ -96,9 +103,9 @@ def _buckets(settings: Settings, client: redis.Redis) -> list[BucketState]:
     return states
 
 
-def _runs(stores: Stores, now: datetime) -> list[RunState]:
+def _runs(progress: list[RunProgress], now: datetime) -> list[RunState]:
     return [RunState(p.run.id, p.run.edition, p.state, p.run.total, p.finished, p.sent,
-                     p.eta_seconds(now), p.run.reason) for p in stores.runs.progress(5)]
+                     p.eta_seconds(now), p.run.reason) for p in progress]
 
 
 def next_digest_time(stores: Stores, now: datetime) -> datetime | None:
@@ -129,9 +136,12 @@ def collect(settings: Settings, stores: Stores, client: redis.Redis, queue: JobQ
         if state.oldest_seconds > max_age:
             problems.append(f"the oldest job in {state.name} has waited "
                             f"{state.oldest_seconds:.0f} s (limit {max_age:.0f} s)")
-    runs = _runs(stores, now)
+    progress = stores.runs.progress(5)
+    runs = _runs(progress, now)
     problems += [f"digest run {r.id} is paused: {r.reason}" for r in runs
                  if r.status == RunStatus.PAUSED.value]
+    feedback = collect_feedback(stores, progress, now)
+    problems += feedback_problems(feedback, pause_policy(settings))
     relays = relay_states(settings, client)
     problems += [f"relay {r.id} is unhealthy since {r.since}: {r.reason}" for r in relays
                  if not r.healthy]
@@ -140,7 +150,8 @@ def collect(settings: Settings, stores: Stores, client: redis.Redis, queue: JobQ
                   {"5m": _outcomes(stores, now - timedelta(minutes=5)),
                    "1h": _outcomes(stores, now - timedelta(hours=1))},
                   _buckets(settings, client), runs,
-                  nxt.isoformat(timespec="minutes") if nxt else None, relays, problems)
+                  nxt.isoformat(timespec="minutes") if nxt else None, relays, problems,
+                  feedback)
 
 
 def relay_states(settings: Settings, client: redis.Redis) -> list[RelayState]:

@@ -218,3 +218,29 @@ def test_the_checks_see_what_they_look_for(driver: Any, tmp_path: Path) -> None:
     assert any("11px <p> \"small\"" in p for p in problems), problems
     assert any("axe critical image-alt" in p for p in problems), problems
     assert any("axe serious color-contrast" in p for p in problems), problems
+
+
+def test_the_ops_page_shows_what_comes_back(driver: Any,
+                                            site: tuple[str, Settings, Stores]) -> None:
+    """The "Coming back" cards with figures in them (a long domain name among them)
+    fit every width and pass axe, as the rest of the page does."""
+    from mailer.delivery.ledger import JobStatus
+    from mailer.inbound.feedback import FeedbackEvent
+
+    url, _, stores = site
+    stores.ledger.create("s1", kind="digest", recipient="a@example.org", reference="e")
+    stores.ledger.mark("s1", JobStatus.SENT, "250 ok")
+    domain = "mail.a-very-long-recipient-domain-name.example.org"
+    stores.feedback.record(
+        [FeedbackEvent("bounce", "ours", "suppressed", address="a@example.org",
+                       kind="digest", message_id="s1"),
+         FeedbackEvent("bounce", "ours", "blames-us", address=f"b@{domain}", kind="digest"),
+         FeedbackEvent("bounce", "forged", "untrusted", address="c@example.org")])
+    driver.get(url.replace("http://", "http://ops:browser-key@") + "/ops")
+    wait_for_text(driver, "verdict", {"healthy", "degraded"})
+    text = driver.find_element("id", "refusals").text
+    assert domain in text, text
+    assert "1 (100.00%)" in driver.find_element("id", "returns").text
+    assert "forged" in driver.find_element("id", "untrusted").text
+    problems = check(driver, "ops page, coming back", axe=True)
+    assert not problems, "\n".join(problems)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 
 from mailer.db import SessionFactory, transaction
 from mailer.delivery.ledger.records import FINAL, JobRecord, JobStatus, _record, finished
@@ -18,9 +18,12 @@ from mailer.models import DeliveryRow
 class LedgerQueries:
     _sessions: SessionFactory
 
-    def run_counts(self, run_id: str) -> dict[JobStatus, int]:
-        """How many of a digest run's messages are in each state."""
-        return self._counts(DeliveryRow.run_id == run_id)
+    def run_counts(self, run_id: str, since: datetime | None = None) -> dict[JobStatus, int]:
+        """How many of a digest run's messages are in each state (that they reached
+        since `since`, when given)."""
+        if since is None:
+            return self._counts(DeliveryRow.run_id == run_id)
+        return self._counts(and_(DeliveryRow.run_id == run_id, DeliveryRow.updated_at >= since))
 
     def kind_counts(self, kind: str) -> dict[JobStatus, int]:
         """How many messages of one kind (share, confirm, digest) are in each state."""
