@@ -143,6 +143,8 @@ class Settings(BaseSettings):
     bounce_address: str = ""
     soft_bounce_limit: int = Field(3, ge=1, le=100)
     soft_bounce_days: int = Field(30, ge=1, le=365)
+    inbound_max_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    inbound_max_clients: int = Field(50, ge=1, le=10_000)
     inliner: Literal["css_inline", "premailer"] = "css_inline"
     check_deliverability: bool = False
     retry_base_seconds: float = Field(30.0, gt=0)

@@ -37,7 +37,9 @@ from mailer.digest.plan import ArticleDays, DigestPlanner
 from mailer.digest.runs import DigestRuns, FailureWindow, PausePolicy
 from mailer.digest.send import DigestSender
 from mailer.inbound.feedback import FeedbackStore
+from mailer.inbound.handoff import Handoff
 from mailer.inbound.intake import FeedbackIntake, SoftBounces
+from mailer.inbound.receiver import Limits, Mailboxes, Receiver
 from mailer.limits.buckets import RedisBuckets
 from mailer.limits.flood import FloodGate, address_key
 from mailer.limits.pacing import Pacer, PacingPolicy
@@ -202,6 +204,22 @@ def feedback_intake(settings: Settings, opened: Stores) -> FeedbackIntake:
         unsubscribe_mailbox=settings.unsubscribe_mailbox,
         soft=SoftBounces(settings.soft_bounce_limit, settings.soft_bounce_days),
         keep_dir=settings.var_dir / "inbound" / "unknown")
+
+
+def inbound_handoff(settings: Settings, opened: Stores) -> Handoff:
+    """The intake, with the directory where messages it fails on are kept."""
+    return Handoff(feedback_intake(settings, opened), settings.var_dir / "inbound" / "failed")
+
+
+def make_receiver(settings: Settings, opened: Stores, *, host: str, port: int,
+                  lmtp: bool) -> Receiver:
+    """`mailer inbound serve`: mail only for the bounce address and the unsubscribe
+    mailbox (each with any +tag)."""
+    return Receiver(inbound_handoff(settings, opened),
+                    Mailboxes.of(settings.bounce_address, settings.unsubscribe_mailbox),
+                    Limits(settings.inbound_max_bytes, settings.inbound_max_clients),
+                    host=host, port=port, lmtp=lmtp,
+                    hostname=settings.bounce_address.rpartition("@")[2] or settings.site_domain)
 
 
 def make_catalog(settings: Settings) -> SectionCatalog:

@@ -1,0 +1,83 @@
+"""`mailer inbound`: the three ways returned mail comes in (an SMTP/LMTP server, one
+message from Postfix's pipe, an IMAP mailbox) and the list of what no one could read."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from types import FrameType
+
+import click
+
+from mailer.cli.base import pass_settings, use_stores
+from mailer.cli.failure import PipeCommand
+from mailer.config import Settings
+from mailer.errors import InvalidInput
+
+
+@click.group()
+def inbound() -> None:
+    """Returned mail coming in: bounces, complaints, unsubscribe mail."""
+
+
+@inbound.command("serve", short_help="Take returned mail over SMTP or LMTP.")
+@click.option("--host", default="127.0.0.1", help="Address to listen on.")
+@click.option("--port", default=2525, type=int, help="Port to listen on.")
+@click.option("--lmtp", is_flag=True, help="Speak LMTP (Postfix's lmtp: transport) "
+              "rather than SMTP.")
+@pass_settings
+def serve(settings: Settings, host: str, port: int, lmtp: bool) -> int:
+    """Take mail for the bounce address and the unsubscribe mailbox (any +tag) until
+    stopped: what the bounce domain's MX, or Postfix's transport map, delivers to.
+    Anything else is refused (550); with the database away, 451."""
+    from mailer import services
+
+    receiver = services.make_receiver(settings, use_stores(settings), host=host, port=port,
+                                      lmtp=lmtp)
+    receiver.start()
+    click.echo(f"{'LMTP' if lmtp else 'SMTP'} on {host}:{port} for "
+               f"{settings.bounce_address or '(no bounce address)'} and "
+               f"{settings.unsubscribe_mailbox}; Ctrl-C stops", err=True)
+    try:
+        _wait_for_stop()
+    finally:
+        receiver.stop()
+    return 0
+
+
+def _wait_for_stop() -> None:
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        signal.pause()
+    except KeyboardInterrupt:
+        click.echo("stopping", err=True)
+
+
+@inbound.command("read", cls=PipeCommand,
+                 short_help="Take one message from standard input (Postfix's pipe).")
+@click.option("--envelope-to", default=None, metavar="ADDR",
+              help="The envelope recipient (pipe(8)'s ${recipient}); default: read from "
+                   "the headers.")
+@pass_settings
+def read(settings: Settings, envelope_to: str | None) -> None:
+    """Take one message from standard input, for Postfix's pipe(8) transport. Exit
+    codes are sysexits.h's: 0 taken (or kept for a person), 75 try again later (the
+    database is away), 65 an empty or too large message, 64 bad usage."""
+    from mailer import services
+
+    limit = settings.inbound_max_bytes
+    raw = sys.stdin.buffer.read(limit + 1)
+    if not raw.strip():
+        raise InvalidInput({"stdin": "an empty message"})
+    if len(raw) > limit:
+        raise InvalidInput({"stdin": f"a message over MAILER_INBOUND_MAX_BYTES ({limit} "
+                                     "bytes), refused as the SMTP receiver refuses it"})
+    handed = services.inbound_handoff(settings, use_stores(settings)).hand(raw, envelope_to)
+    if handed.taken is None:
+        click.echo(f"kept: the intake failed; the message is in {handed.kept_as}", err=True)
+        return
+    actions = ", ".join(sorted({e.action for e in handed.taken.events})) or "none"
+    click.echo(f"{handed.taken.type}: {actions}")
