@@ -39,6 +39,7 @@ from mailer.digest.send import DigestSender
 from mailer.inbound.feedback import FeedbackStore
 from mailer.inbound.handoff import Handoff
 from mailer.inbound.intake import FeedbackIntake, SoftBounces
+from mailer.inbound.mailbox import MailboxPoller, MailboxUrl
 from mailer.inbound.receiver import Limits, Mailboxes, Receiver
 from mailer.limits.buckets import RedisBuckets
 from mailer.limits.flood import FloodGate, address_key
@@ -209,6 +210,12 @@ def feedback_intake(settings: Settings, opened: Stores) -> FeedbackIntake:
 def inbound_handoff(settings: Settings, opened: Stores) -> Handoff:
     """The intake, with the directory where messages it fails on are kept."""
     return Handoff(feedback_intake(settings, opened), settings.var_dir / "inbound" / "failed")
+
+
+def mailbox_poller(settings: Settings, opened: Stores, url: str) -> MailboxPoller:
+    """`mailer inbound poll URL`; raises InvalidInput for a URL it will not use."""
+    return MailboxPoller(feedback_intake(settings, opened), MailboxUrl.parse(url),
+                         max_bytes=settings.inbound_max_bytes)
 
 
 def make_receiver(settings: Settings, opened: Stores, *, host: str, port: int,

@@ -3,8 +3,10 @@ message from Postfix's pipe, an IMAP mailbox) and the list of what no one could 
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
+import time
 from types import FrameType
 
 import click
@@ -12,7 +14,7 @@ import click
 from mailer.cli.base import pass_settings, use_stores
 from mailer.cli.failure import PipeCommand
 from mailer.config import Settings
-from mailer.errors import InvalidInput
+from mailer.errors import InvalidInput, ServiceUnavailable
 
 
 @click.group()
@@ -81,3 +83,53 @@ def read(settings: Settings, envelope_to: str | None) -> None:
         return
     actions = ", ".join(sorted({e.action for e in handed.taken.events})) or "none"
     click.echo(f"{handed.taken.type}: {actions}")
+
+
+@inbound.command("poll", short_help="Take returned mail from an IMAP mailbox.")
+@click.argument("url")
+@click.option("--once", is_flag=True, help="One pass, then exit (the default).")
+@click.option("--every", type=click.FloatRange(min=1), default=None, metavar="SECONDS",
+              help="A pass every SECONDS until stopped; an outage is told and waited out.")
+@pass_settings
+def poll(settings: Settings, url: str, once: bool, every: float | None) -> None:
+    """Read the mailbox at URL (imaps://user:pass@host/INBOX, or imap:// on loopback or
+    with ?starttls=1): each message the intake reads moves to the folder
+    ?done=Processed (made if missing); what it cannot read stays, flagged for a
+    person. Reruns are safe: a message moves only after its effects are committed."""
+    from mailer import services
+
+    if once and every:
+        raise click.UsageError("--once or --every, not both")
+    poller = services.mailbox_poller(settings, use_stores(settings), url)
+    while True:
+        try:
+            polled = poller.poll()
+        except ServiceUnavailable as exc:
+            if not every:
+                raise
+            click.echo(f"error: {exc}; trying again in {every:g} s", err=True)
+        else:
+            click.echo(f"{polled.taken} taken, {polled.left} left for a person (flagged), "
+                       f"{polled.failed} failed")
+        if not every:
+            return
+        time.sleep(every)
+
+
+@inbound.command("unknown", short_help="List the returned mail kept for a person.")
+@click.option("--failed", is_flag=True, help="List what the intake failed on instead "
+              "(var/inbound/failed: feed each again with `mailer inbound read < FILE`).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
+@pass_settings
+def unknown(settings: Settings, failed: bool, as_json: bool) -> None:
+    """The messages no one could read (file, date kept, from, subject), newest first."""
+    from mailer.inbound.kept import kept_messages
+
+    folder = settings.var_dir / "inbound" / ("failed" if failed else "unknown")
+    for kept in kept_messages(folder):
+        when = kept.kept_at.isoformat(timespec="seconds")
+        if as_json:
+            click.echo(json.dumps({"file": str(kept.file), "date": when, "from": kept.sender,
+                                   "subject": kept.subject}, ensure_ascii=False))
+        else:
+            click.echo(f"{kept.file}  {when}  {kept.sender}  {kept.subject}")
