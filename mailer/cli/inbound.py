@@ -17,7 +17,7 @@ from mailer.config import Settings
 from mailer.errors import InvalidInput, ServiceUnavailable
 
 
-@click.group()
+@click.group(short_help="Returned mail coming in: SMTP/LMTP, pipe, IMAP.")
 def inbound() -> None:
     """Returned mail coming in: bounces, complaints, unsubscribe mail."""
 
