@@ -154,6 +154,8 @@ class Settings(BaseSettings):
     postmark_webhook_user: str = ""
     postmark_webhook_password: SecretStr | None = None
     sendgrid_verification_key: str = ""
+    inbound_max_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    inbound_max_clients: int = Field(50, ge=1, le=10_000)
     inliner: Literal["css_inline", "premailer"] = "css_inline"
     check_deliverability: bool = False
     retry_base_seconds: float = Field(30.0, gt=0)

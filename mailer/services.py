@@ -37,7 +37,10 @@ from mailer.digest.plan import ArticleDays, DigestPlanner
 from mailer.digest.runs import DigestRuns, FailureWindow, PausePolicy
 from mailer.digest.send import DigestSender
 from mailer.inbound.feedback import FeedbackStore
+from mailer.inbound.handoff import Handoff
 from mailer.inbound.intake import FeedbackIntake, SoftBounces
+from mailer.inbound.mailbox import MailboxPoller, MailboxUrl
+from mailer.inbound.receiver import Limits, Mailboxes, Receiver
 from mailer.inbound.run_pause import FeedbackPause
 from mailer.inbound.webhooks.base import ReplayGuard, WebhookProvider
 from mailer.inbound.webhooks.mailgun import MailgunProvider
@@ -237,6 +240,28 @@ def webhook_providers(settings: Settings, *, fetch: Callable[[str], bytes] = fet
         providers["sendgrid"] = SendgridProvider(
             parse_json, public_key=settings.sendgrid_verification_key)
     return providers
+
+
+def inbound_handoff(settings: Settings, opened: Stores) -> Handoff:
+    """The intake, with the directory where messages it fails on are kept."""
+    return Handoff(feedback_intake(settings, opened), settings.var_dir / "inbound" / "failed")
+
+
+def mailbox_poller(settings: Settings, opened: Stores, url: str) -> MailboxPoller:
+    """`mailer inbound poll URL`; raises InvalidInput for a URL it will not use."""
+    return MailboxPoller(feedback_intake(settings, opened), MailboxUrl.parse(url),
+                         max_bytes=settings.inbound_max_bytes)
+
+
+def make_receiver(settings: Settings, opened: Stores, *, host: str, port: int,
+                  lmtp: bool) -> Receiver:
+    """`mailer inbound serve`: mail only for the bounce address and the unsubscribe
+    mailbox (each with any +tag)."""
+    return Receiver(inbound_handoff(settings, opened),
+                    Mailboxes.of(settings.bounce_address, settings.unsubscribe_mailbox),
+                    Limits(settings.inbound_max_bytes, settings.inbound_max_clients),
+                    host=host, port=port, lmtp=lmtp,
+                    hostname=settings.bounce_address.rpartition("@")[2] or settings.site_domain)
 
 
 def make_catalog(settings: Settings) -> SectionCatalog:

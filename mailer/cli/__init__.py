@@ -14,6 +14,7 @@ from mailer.cli import (
     deliveries,
     digest,
     dkim,
+    inbound,
     mail,
     stack,
     status,
@@ -70,3 +71,4 @@ for command in (mail.share, mail.job, mail.preview, articles.articles, bounces.b
                 deliveries.suppressions, dkim.dkim, status.status, stack.serve, stack.sink,
                 stack.stack, stack.demo):
     cli.add_command(command)
+cli.add_command(inbound.inbound)

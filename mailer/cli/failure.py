@@ -48,6 +48,34 @@ class Failure:
             click.echo(f"error: {self.message}", err=True)
 
 
+# sysexits.h, which Postfix's pipe(8) reads: 75 keeps the mail and tries again later,
+# the others return it to its sender.
+EX_USAGE, EX_DATAERR, EX_TEMPFAIL = 64, 65, 75
+
+
+class PipeCommand(click.Command):
+    """A command an MTA runs per message (pipe(8)): its exit codes are sysexits.h's.
+    Bad input is EX_DATAERR and bad usage EX_USAGE; anything else that fails, the
+    settings included, is EX_TEMPFAIL, so the MTA keeps the mail until it is fixed."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            raise _PipeUsageError(exc.message, exc.ctx) from None
+
+
+class _PipeUsageError(click.UsageError):
+    exit_code = EX_USAGE
+
+
+def _piped(failure: Failure, exc: BaseException, command: click.Command | None) -> Failure:
+    if not isinstance(command, PipeCommand):
+        return failure
+    code = EX_DATAERR if isinstance(exc, InvalidInput | NotFound) else EX_TEMPFAIL
+    return Failure(failure.message, code, failure.fields)
+
+
 def exit_code(exc: MailerError) -> int:
     if isinstance(exc, InvalidInput | NotFound | ConfigError):
         return EXIT_INPUT
@@ -59,6 +87,12 @@ def exit_code(exc: MailerError) -> int:
 def failure_of(exc: BaseException, command: click.Command | None,
                settings: object | None) -> Failure | None:
     """What to say about `exc`; None when it is a bug to show in full (MAILER_DEBUG)."""
+    failure = _failure(exc, command, settings)
+    return None if failure is None else _piped(failure, exc, command)
+
+
+def _failure(exc: BaseException, command: click.Command | None,
+             settings: object | None) -> Failure | None:
     if isinstance(exc, InvalidInput):
         fields = {_option_name(command, name): message for name, message in exc.errors.items()}
         return Failure("; ".join(f"{name}: {message}" for name, message in fields.items()),

@@ -47,9 +47,18 @@ COMMANDS: dict[str, tuple[list[str], set[str]]] = {
     "suppressions remove": (["x@example.com"], {DB}),
     "dkim keygen": (["--out", "{tmp}/keys"], set()),
     "bounces classify": (["{tmp}/articles.json"], set()),  # reads files only
+    "inbound serve": (["--port", "{port}"], {DB}),
+    "inbound read": ([], {DB}),  # a message on stdin; exit 75 for Postfix's pipe, not 3
+    "inbound poll": (["imap://u:p@127.0.0.1:{port}/INBOX"], {DB}),
+    "inbound unknown": ([], set()),  # reads files only
     "status": ([], {REDIS, DB}),
     "serve": (["--port", "{port}"], {REDIS, DB}),
 }
+# Commands that cannot end well with only the service they do not need away.
+SERVES_UNTIL_STOPPED = {"inbound serve"}  # needs no Redis: it would serve on
+MAILBOX_AWAY = {"inbound poll"}  # nothing listens on its IMAP port either
+PIPE_STDIN = {"inbound read": b"From: a@example.org\r\nSubject: hi\r\n\r\nhello\r\n"}
+EXIT_TEMPFAIL = {"inbound read"}  # sysexits.h, which Postfix's pipe(8) reads
 OWN_SERVICES = {
     "sink": "the SMTP sink uses neither Redis nor a database",
     "stack": "runs a Redis and a database of its own",
@@ -94,14 +103,19 @@ def away(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sqlite_url: str,
 def test_a_command_with_a_service_away_says_so_in_one_line(
         name: str, away: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args, needs = COMMANDS[name]
+    if away not in needs and name in SERVES_UNTIL_STOPPED:
+        pytest.skip(f"{name} needs no {away} and would serve until stopped")
     argv = name.split() + [a.format(tmp=tmp_path, port=free_port()) for a in args]
-    code, out, err = run(argv, capsys)
+    code, out, err = run(argv, capsys, stdin=PIPE_STDIN.get(name))
     assert "Traceback" not in out + err
+    if away not in needs and name in MAILBOX_AWAY:
+        assert code == 3 and err.startswith("error: the mailbox "), (code, out, err)
+        return
     if away not in needs:
         assert code in (0, 2), (code, out, err)  # 2: "no such run", "unknown job"
         assert len(err.strip().splitlines()) <= 1, err
         return
-    assert code == 3, (code, out, err)
+    assert code == (75 if name in EXIT_TEMPFAIL else 3), (code, out, err)
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), err
     assert "secret" not in err, "no password in an error line"
