@@ -142,6 +142,9 @@ class FeedbackRow(Base):
     run_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
     action: Mapped[str] = mapped_column(String(24))  # what the feedback policy did
     kept_as: Mapped[str] = mapped_column(String(80), default="")  # unknown mail: its file
+    # The returned message it came from (a digest of its Message-ID and the address it
+    # came to, or of its bytes): the same message read twice is taken once.
+    source: Mapped[str] = mapped_column(String(32), default="", index=True)
 
 
 class ShareRefusalRow(Base):

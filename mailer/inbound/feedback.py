@@ -28,6 +28,7 @@ class FeedbackEvent:
     kind: str = ""
     run_id: str | None = None
     kept_as: str = ""
+    source: str = ""  # the returned message's digest (mailer.inbound.intake)
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,14 @@ class FeedbackStore:
                 domain=e.address.rpartition("@")[2].lower(), status=e.status[:16],
                 hard=e.hard, diagnostic=e.diagnostic[:500], token=e.token,
                 message_id=e.message_id, kind=e.kind, run_id=e.run_id, action=e.action,
-                kept_as=e.kept_as[:80]) for e in events)
+                kept_as=e.kept_as[:80], source=e.source) for e in events)
+
+    def seen(self, source: str) -> bool:
+        """Whether a returned message was taken before (a poll that re-reads after a
+        crash, a sender that retries after our 451)."""
+        with transaction(self._sessions) as session:
+            return session.scalar(select(FeedbackRow.id).where(FeedbackRow.source == source)
+                                  .limit(1)) is not None
 
     def soft_streak(self, recipient: str, since: datetime, bouncing: str) -> int:
         """Soft bounces for the address (as the ledger writes it) since `since` and

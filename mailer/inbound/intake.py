@@ -10,9 +10,10 @@ status of the recipient the return path names.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -46,6 +47,7 @@ class Taken:
 
     type: str
     events: tuple[FeedbackEvent, ...]
+    repeat: bool = False  # taken before: nothing done again
 
 
 class FeedbackIntake:
@@ -74,6 +76,9 @@ class FeedbackIntake:
         to = envelope_to or next((headers[h] for h in _ADDRESSED if headers.get(h)), "")
         found = classify(raw, envelope_to=to or None,
                          unsubscribe_mailbox=self._unsubscribe_mailbox)
+        source = _source(headers, raw, to)
+        if self._feedback.seen(source):
+            return Taken(found.type, (), repeat=True)
         events: tuple[FeedbackEvent, ...]
         if found.type == "unsubscribe":
             events = (self._unsubscribe(headers.get("subject", ""), found),)
@@ -83,6 +88,7 @@ class FeedbackIntake:
         else:
             token, record = self._whose(to)
             events = self._about(found, token, record)
+        events = tuple(replace(event, source=source) for event in events)
         self._feedback.record(events)
         self._act(events)
         return Taken(found.type, events)
@@ -193,6 +199,14 @@ def _headers(raw: bytes) -> dict[str, str]:
         return {k.lower(): str(v).strip() for k, v in message.items()}
     except Exception:  # headers that defeat the parser: no header is trusted anyway
         return {}
+
+
+def _source(headers: dict[str, str], raw: bytes, to: str) -> str:
+    """The same returned message, however often it comes: its Message-ID and the
+    address it came to, or (without a Message-ID) its bytes."""
+    message_id = headers.get("message-id", "")
+    key = f"{message_id}\0{to.lower()}".encode() if message_id else raw
+    return hashlib.sha256(key).hexdigest()[:32]
 
 
 def _status_of(found: Classified, recipient: str) -> FailedRecipient:

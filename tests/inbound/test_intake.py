@@ -212,3 +212,19 @@ def test_a_providers_signed_event_vouches_for_the_recipients_it_names(
     assert stores.subscribers.get(reader.id).status.value == "unsubscribed"
     assert stores.suppressions.suppressed([READER, "gone@example.org"]) == {
         READER, "gone@example.org"}
+
+
+def test_the_same_returned_message_read_twice_counts_once(
+        settings: Settings, stores: Stores, intake: FeedbackIntake) -> None:
+    """A poll that re-reads after a crash, or a sender retrying after our 451: the
+    second reading does nothing, so three soft bounces are three messages, not one
+    message read three times."""
+    raw = dsn(paths(settings).address(sent(stores)), "4.2.2",
+              diagnostic="452 4.2.2 mailbox full")
+    raw = b"Message-ID: <dsn-1@mx.example.org>\r\n" + raw
+    first = intake.take(raw)
+    again = [intake.take(raw) for _ in range(3)]
+    assert not first.repeat and first.events[0].action == "counted"
+    assert all(t.repeat and t.events == () and t.type == "bounce" for t in again)
+    assert len(feedback_rows(stores)) == 1
+    assert stores.suppressions.suppressed([READER]) == set()

@@ -35,11 +35,13 @@ def upgrade() -> None:
         sa.Column("run_id", sa.String(32), nullable=True),
         sa.Column("action", sa.String(24), nullable=False),
         sa.Column("kept_as", sa.String(80), nullable=False),
+        sa.Column("source", sa.String(32), nullable=False),
     )
     op.create_index("ix_feedback_received_at", "feedback", ["received_at"])
     op.create_index("ix_feedback_address", "feedback", ["address"])
     op.create_index("ix_feedback_message_id", "feedback", ["message_id"])
     op.create_index("ix_feedback_run_id", "feedback", ["run_id"])
+    op.create_index("ix_feedback_source", "feedback", ["source"])
 
 
 def downgrade() -> None:
