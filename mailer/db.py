@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -69,10 +70,37 @@ def session_factory(engine: Engine) -> SessionFactory:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+# The sessions `together` opened in this thread or task, by factory: a `transaction` on
+# the same factory inside one joins it instead of committing on its own.
+_TOGETHER: ContextVar[dict[int, Session] | None] = ContextVar("mailer_together", default=None)
+
+
+@contextmanager
+def together(sessions: SessionFactory) -> Iterator[Session]:
+    """One transaction for everything written through `sessions` inside the block,
+    whichever store writes it (as Django's nested `atomic` blocks join the outer one):
+    for work that must commit whole, and for one commit where there were several."""
+    joined = _TOGETHER.get() or {}
+    if id(sessions) in joined:
+        yield joined[id(sessions)]
+        return
+    with transaction(sessions) as session:
+        token = _TOGETHER.set({**joined, id(sessions): session})
+        try:
+            yield session
+        finally:
+            _TOGETHER.reset(token)
+
+
 @contextmanager
 def transaction(sessions: SessionFactory) -> Iterator[Session]:
     """A session in a transaction: committed on success, rolled back on error, with a
-    database that does not answer reported as ServiceUnavailable."""
+    database that does not answer reported as ServiceUnavailable. Inside `together`
+    on the same factory, that transaction."""
+    joined = _TOGETHER.get()
+    if joined is not None and id(sessions) in joined:
+        yield joined[id(sessions)]
+        return
     try:
         with sessions.begin() as session:
             yield session

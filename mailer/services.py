@@ -254,13 +254,13 @@ def mailbox_poller(settings: Settings, opened: Stores, url: str) -> MailboxPolle
 
 
 def make_receiver(settings: Settings, opened: Stores, *, host: str, port: int,
-                  lmtp: bool) -> Receiver:
+                  lmtp: bool, reuse_port: bool = False) -> Receiver:
     """`mailer inbound serve`: mail only for the bounce address and the unsubscribe
     mailbox (each with any +tag)."""
     return Receiver(inbound_handoff(settings, opened),
                     Mailboxes.of(settings.bounce_address, settings.unsubscribe_mailbox),
                     Limits(settings.inbound_max_bytes, settings.inbound_max_clients),
-                    host=host, port=port, lmtp=lmtp,
+                    host=host, port=port, lmtp=lmtp, reuse_port=reuse_port,
                     hostname=settings.bounce_address.rpartition("@")[2] or settings.site_domain)
 
 

@@ -27,13 +27,21 @@ def inbound() -> None:
 @click.option("--port", default=2525, type=int, help="Port to listen on.")
 @click.option("--lmtp", is_flag=True, help="Speak LMTP (Postfix's lmtp: transport) "
               "rather than SMTP.")
+@click.option("--processes", default=1, type=click.IntRange(1, 64),
+              help="Server processes on the one port (SO_REUSEPORT): a bounce storm "
+                   "uses every core.")
 @pass_settings
-def serve(settings: Settings, host: str, port: int, lmtp: bool) -> int:
+def serve(settings: Settings, host: str, port: int, lmtp: bool, processes: int) -> int:
     """Take mail for the bounce address and the unsubscribe mailbox (any +tag) until
     stopped: what the bounce domain's MX, or Postfix's transport map, delivers to.
     Anything else is refused (550); with the database away, 451."""
     from mailer import services
 
+    if processes > 1:
+        from mailer.web.serving import serve_processes
+
+        use_stores(settings)  # the database answers and is current, or one line says why
+        return serve_processes(host, port, processes, serve_one, lmtp)
     receiver = services.make_receiver(settings, use_stores(settings), host=host, port=port,
                                       lmtp=lmtp)
     receiver.start()
@@ -45,6 +53,22 @@ def serve(settings: Settings, host: str, port: int, lmtp: bool) -> int:
     finally:
         receiver.stop()
     return 0
+
+
+def serve_one(host: str, port: int, lmtp: bool) -> None:
+    """One of several server processes: its own settings, stores and receiver."""
+    from mailer import services
+    from mailer.config import load_settings
+
+    settings = load_settings()
+    with services.stores(settings) as stores:
+        receiver = services.make_receiver(settings, stores, host=host, port=port,
+                                          lmtp=lmtp, reuse_port=True)
+        receiver.start()
+        try:
+            _wait_for_stop()
+        finally:
+            receiver.stop()
 
 
 def _wait_for_stop() -> None:

@@ -5,13 +5,16 @@ bounces in a row has this address had) and the operator's (rates and refusals)."
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 from uuid import uuid4
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, bindparam, func, insert, select
+from sqlalchemy.orm import Session
 
-from mailer.db import SessionFactory, transaction
+from mailer.db import SessionFactory, together, transaction
 from mailer.models import DeliveryRow, FeedbackRow, utcnow
 
 
@@ -54,25 +57,39 @@ class DomainCounts:
 
 
 class FeedbackStore:
+    """Statements built once: a bounce storm runs them thousands of times a second, and
+    the ORM's per-call building cost more than the database did."""
+
     def __init__(self, sessions: SessionFactory) -> None:
         self._sessions = sessions
+        table = FeedbackRow.__table__
+        self._insert = insert(cast(Table, table))
+        self._seen = select(table.c.id).where(table.c.source == bindparam("source")).limit(1)
 
     def record(self, events: Sequence[FeedbackEvent], at: datetime | None = None) -> None:
+        if not events:
+            return
         now = at or utcnow()
         with transaction(self._sessions) as session:
-            session.add_all(FeedbackRow(
-                id=uuid4().hex, received_at=now, type=e.type, address=e.address.lower(),
-                domain=e.address.rpartition("@")[2].lower(), status=e.status[:16],
-                hard=e.hard, diagnostic=e.diagnostic[:500], token=e.token,
-                message_id=e.message_id, kind=e.kind, run_id=e.run_id, action=e.action,
-                kept_as=e.kept_as[:80], source=e.source) for e in events)
+            session.connection().execute(self._insert, [{
+                "id": uuid4().hex, "received_at": now, "type": e.type,
+                "address": e.address.lower(), "domain": e.address.rpartition("@")[2].lower(),
+                "status": e.status[:16], "hard": e.hard, "diagnostic": e.diagnostic[:500],
+                "token": e.token, "message_id": e.message_id, "kind": e.kind,
+                "run_id": e.run_id, "action": e.action, "kept_as": e.kept_as[:80],
+                "source": e.source} for e in events])
+
+    def together(self) -> AbstractContextManager[Session]:
+        """One transaction for what the intake writes about one message, in this table
+        and the other stores on the same database (mailer.db.together)."""
+        return together(self._sessions)
 
     def seen(self, source: str) -> bool:
         """Whether a returned message was taken before (a poll that re-reads after a
         crash, a sender that retries after our 451)."""
         with transaction(self._sessions) as session:
-            return session.scalar(select(FeedbackRow.id).where(FeedbackRow.source == source)
-                                  .limit(1)) is not None
+            return session.connection().execute(
+                self._seen, {"source": source}).first() is not None
 
     def soft_streak(self, recipient: str, since: datetime, bouncing: str) -> int:
         """Soft bounces for the address (as the ledger writes it) since `since` and

@@ -89,8 +89,7 @@ class FeedbackIntake:
             token, record = self._whose(to)
             events = self._about(found, token, record)
         events = tuple(replace(event, source=source) for event in events)
-        self._feedback.record(events)
-        self._act(events)
+        self._settle(events)
         return Taken(found.type, events)
 
     def take_attested(self, found: Classified, return_path: str | None = None) -> Taken:
@@ -102,8 +101,7 @@ class FeedbackIntake:
             events = self._about(found, token, record)
         else:
             events = tuple(self._attested(found, said) for said in found.recipients)
-        self._feedback.record(events)
-        self._act(events)
+        self._settle(events)
         return Taken(found.type, events)
 
     def _attested(self, found: Classified, said: FailedRecipient) -> FeedbackEvent:
@@ -166,26 +164,33 @@ class FeedbackIntake:
         return FeedbackEvent("unsubscribe", "ours", "unsubscribed", address=subscriber.email,
                              kind="digest")
 
-    def _act(self, events: tuple[FeedbackEvent, ...]) -> None:
+    def _settle(self, events: tuple[FeedbackEvent, ...]) -> None:
+        """The ledger first (its own connection, and marking twice changes nothing);
+        then the readers and the `feedback` rows in one transaction, so a message is
+        either taken whole or not at all and can be read again; then the runs."""
         for event in events:
-            if event.action in ("suppressed", "unreachable", "complained"):
-                self._suppressions.add(event.address, event.diagnostic,
-                                       "complaint" if event.action == "complained" else "dsn")
             if event.action == "suppressed" and event.message_id:
                 self._ledger.mark_bounced(event.message_id, event.diagnostic)
-            if event.action == "unsubscribed" and event.token == "attested":
-                subscriber = self._subscribers.find(event.address)
-                if subscriber is not None:
-                    self._subscribers.unsubscribe(subscriber.id)
-            if event.action == "complained":
-                self._suppressions.refuse_shares(event.address)
-                subscriber = self._subscribers.find(event.address)
-                if subscriber is not None:
-                    self._subscribers.unsubscribe(subscriber.id)
+        with self._feedback.together():
+            for event in events:
+                self._act(event)
+            self._feedback.record(events)
         if self._run_returned is not None:
             for run_id in sorted({e.run_id for e in events if e.run_id
                                   and e.action in ("suppressed", "complained")}):
                 self._run_returned(run_id)
+
+    def _act(self, event: FeedbackEvent) -> None:
+        if event.action in ("suppressed", "unreachable", "complained"):
+            self._suppressions.add(event.address, event.diagnostic,
+                                   "complaint" if event.action == "complained" else "dsn")
+        if event.action == "complained":
+            self._suppressions.refuse_shares(event.address)
+        if event.action == "complained" or (event.action == "unsubscribed"
+                                            and event.token == "attested"):
+            subscriber = self._subscribers.find(event.address)
+            if subscriber is not None:
+                self._subscribers.unsubscribe(subscriber.id)
 
     def _keep(self, raw: bytes, to: str) -> str:
         self._keep_dir.mkdir(parents=True, exist_ok=True)

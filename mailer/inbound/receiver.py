@@ -140,7 +140,10 @@ class Receiver(Controller):
 
     def __init__(self, handoff: Handoff, mailboxes: Mailboxes, limits: Limits, *,
                  host: str, port: int, lmtp: bool = False, hostname: str | None = None,
-                 threads: int = 4) -> None:
+                 threads: int = 4, reuse_port: bool = False) -> None:
+        """`reuse_port`: other processes listen on the same port (SO_REUSEPORT), and
+        the kernel spreads connections over them."""
+        self._reuse_port = reuse_port
         self._threads = ThreadPoolExecutor(threads, thread_name_prefix="inbound")
         self._clients = _Clients(limits.max_clients)
         self._lmtp = lmtp
@@ -148,6 +151,11 @@ class Receiver(Controller):
         super().__init__(handler, hostname=host, port=port, server_hostname=hostname,
                          data_size_limit=limits.max_bytes, timeout=limits.idle_seconds,
                          enable_SMTPUTF8=True)
+
+    def _create_server(self) -> Any:
+        return self.loop.create_server(self._factory_invoker, host=self.hostname,
+                                       port=self.port, ssl=self.ssl_context,
+                                       reuse_port=self._reuse_port or None)
 
     def factory(self) -> SMTP:
         protocol = CappedLMTP if self._lmtp else CappedSMTP

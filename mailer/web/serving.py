@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import signal
 import socket
+from collections.abc import Callable
 from types import FrameType
 
 
@@ -31,11 +32,13 @@ def _serve_one(host: str, port: int) -> None:
     uvicorn.Server(config).run(sockets=[sock])
 
 
-def serve_processes(host: str, port: int, processes: int) -> int:
-    """Run `processes` API processes until SIGTERM or Ctrl-C; each reads its settings
-    from MAILER_* variables. Returns 1 if any of them failed, else 0."""
+def serve_processes(host: str, port: int, processes: int,
+                    target: Callable[..., None] = _serve_one, *extra: object) -> int:
+    """Run `processes` server processes (the API's, unless `target` says another
+    server's) until SIGTERM or Ctrl-C; each reads its settings from MAILER_* variables
+    and listens with SO_REUSEPORT. Returns 1 if any of them failed, else 0."""
     context = multiprocessing.get_context("spawn")
-    children = [context.Process(target=_serve_one, args=(host, port), daemon=False)
+    children = [context.Process(target=target, args=(host, port, *extra), daemon=False)
                 for _ in range(processes)]
     for child in children:
         child.start()

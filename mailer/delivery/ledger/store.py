@@ -83,6 +83,11 @@ class DeliveryLedger(LedgerQueries):
                             .values(status=bindparam("new_status"), lease_until=None,
                                     last_reply=bindparam("reply"),
                                     updated_at=bindparam("at")))
+        self._bounce_one = (update(table).where(table.c.id == bindparam("row_id"))
+                            .where(table.c.status == JobStatus.SENT.value)
+                            .values(status=JobStatus.BOUNCED.value,
+                                    last_reply=bindparam("reply"),
+                                    updated_at=bindparam("at")))
 
     def create(self, job_id: str, *, kind: str, recipient: str, reference: str,
                payload: dict[str, Any] | None = None) -> None:
@@ -139,12 +144,9 @@ class DeliveryLedger(LedgerQueries):
         the bounce's status and words. False when the row is not `sent` (a message the
         relay itself refused is `failed` already)."""
         with transaction(self._sessions) as session:
-            done = session.execute(
-                update(DeliveryRow).where(DeliveryRow.id == job_id)
-                .where(DeliveryRow.status == JobStatus.SENT.value)
-                .values(status=JobStatus.BOUNCED.value, last_reply=reply[:1000],
-                        updated_at=utcnow()).returning(DeliveryRow.id)).first()
-            return done is not None
+            done = session.connection().execute(self._bounce_one, {
+                "row_id": job_id, "reply": reply[:1000], "at": utcnow()})
+            return bool(done.rowcount)
 
     def mark(self, job_id: str, status: JobStatus, reply: str) -> None:
         with transaction(self._sessions) as session:
