@@ -11,16 +11,11 @@ the reason where Postfix is missing.
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
 import smtplib
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -29,7 +24,7 @@ from sqlalchemy import select
 
 from mailer import services
 from mailer.config import Settings, load_settings
-from mailer.db import make_engine, upgrade
+from mailer.db import upgrade
 from mailer.local.embedded import ApiServer, RedisServer, WorkerProcess, free_port, worker_env
 from mailer.local.sink import start_sink
 from mailer.models import FeedbackRow
@@ -39,67 +34,13 @@ from mailer.tokens import Purpose
 from mailer.web.app import create_app
 from tests.conftest import NO_FLOOD_LIMITS, TEST_SECRET
 from tests.e2e.conftest import wait_for_job
+from tests.support.postfix import NEEDS_POSTFIX, listening, private_postfix
 from tests.support.returned import BOUNCES, unsubscribe_mail
 from tests.support.smtp import RecordingHandler
 
-POSTFIX = shutil.which("postfix") or "/usr/sbin/postfix"
-pytestmark = [
-    pytest.mark.skipif(not Path(POSTFIX).exists(),
-                       reason="Postfix is not installed (Debian package postfix; .ci/run "
-                              "installs it)"),
-    pytest.mark.skipif(os.geteuid() != 0,
-                       reason="a private Postfix instance needs root to start its master"),
-]
+pytestmark = NEEDS_POSTFIX
 ARTICLE = "non-aligned-movement-support-to-azerbaijan-over-karabakh-significant"
 GONE, LATER = "gone@example.org", "later@example.org"
-
-
-def _master_cf(port: int) -> str:
-    lines = []
-    for line in Path("/etc/postfix/master.cf").read_text().splitlines():
-        if line.startswith("smtp ") and " inet " in line:
-            lines.append(f"127.0.0.1:{port} inet n - n - - smtpd")
-            continue
-        lines.append(re.sub(r"^(\S+\s+\S+\s+\S+\s+\S+\s+)y(\s)", r"\1n\2", line))
-    return "\n".join(lines) + "\n"
-
-
-def _main_cf(root: Path, further_on: int) -> str:
-    return f"""compatibility_level = 3.6
-queue_directory = {root}/spool
-data_directory = {root}/data
-maillog_file = {root}/maillog
-maillog_file_prefixes = {root}
-myhostname = relay.test
-mydomain = relay.test
-mydestination =
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-relayhost = [127.0.0.1]:{further_on}
-transport_maps = texthash:{root}/etc/transport
-smtp_dns_support_level = disabled
-smtpd_relay_restrictions = permit_mynetworks, reject
-alias_maps =
-alias_database =
-local_transport = error:no local delivery
-queue_run_delay = 1s
-minimal_backoff_time = 1s
-maximal_backoff_time = 2s
-delay_warning_time = 1s
-"""
-
-
-def _listening(port: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            smtplib.SMTP("127.0.0.1", port, timeout=2).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
@@ -114,42 +55,32 @@ def settings(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
                               LATER: "451 4.2.0 <later@example.org>: try again later"}
     sink_port, postfix_port, inbound_port = free_port(), free_port(), free_port()
     sink = start_sink(tmp_path_factory.mktemp("unused"), port=sink_port, handler=further_on)
-    root = Path(tempfile.mkdtemp(prefix="newsmailer-postfix-inbound-"))
-    root.chmod(0o755)
-    for sub in ("etc", "spool", "data"):
-        (root / sub).mkdir()
-    shutil.chown(root / "data", "postfix")
-    (root / "etc" / "master.cf").write_text(_master_cf(postfix_port))
-    (root / "etc" / "main.cf").write_text(_main_cf(root, sink_port))
     lmtp = f"lmtp:inet:127.0.0.1:{inbound_port}"
-    (root / "etc" / "transport").write_text(f"bounces.today.az {lmtp}\n"
-                                            f"unsubscribe@today.az {lmtp}\n")
     url = f"redis://127.0.0.1:{redis_server.port}/8"
     redis.Redis.from_url(url).flushdb()
     var = tmp_path_factory.mktemp("inbound-var")
     built = load_settings(
         redis_url=url, secret_key=TEST_SECRET, var_dir=var, bounce_address=BOUNCES,
         smtp_url=f"smtp://127.0.0.1:{postfix_port}?timeout=10", **NO_FLOOD_LIMITS)
-    engine = make_engine(built.database)
-    upgrade(engine)
-    engine.dispose()
-    postfix = [POSTFIX, "-c", str(root / "etc")]
-    subprocess.run([*postfix, "start"], check=True, capture_output=True, timeout=60)
+    with services.database(built) as engine:
+        upgrade(engine)
     with (var / "inbound.log").open("wb") as log:
         inbound = subprocess.Popen(
             [sys.executable, "-m", "mailer.cli", "inbound", "serve", "--lmtp", "--port",
              str(inbound_port)], env=worker_env(built), stdout=log, stderr=log)
     try:
-        _listening(postfix_port, 30)
-        _listening(inbound_port, 30)
-        yield built.model_copy(update={"smtp_url": f"smtp://127.0.0.1:{postfix_port}"})
+        with private_postfix(
+                [f"127.0.0.1:{postfix_port} inet n - n - - smtpd"], sink_port,
+                "transport_maps = texthash:$config_directory/transport\n"
+                "delay_warning_time = 1s\n",
+                {"transport": f"bounces.today.az {lmtp}\nunsubscribe@today.az {lmtp}\n"},
+                ready_port=postfix_port):
+            listening(inbound_port, 30)
+            yield built.model_copy(update={"smtp_url": f"smtp://127.0.0.1:{postfix_port}"})
     finally:
         inbound.terminate()
         inbound.wait(timeout=30)
-        subprocess.run([*postfix, "stop"], capture_output=True, timeout=60)
         sink.stop()
-        shutil.rmtree(root, ignore_errors=True)
-        redis.Redis.from_url(url).flushdb()
 
 
 @pytest.fixture(scope="module")

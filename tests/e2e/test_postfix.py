@@ -11,17 +11,10 @@ the reason.
 from __future__ import annotations
 
 import email
-import os
-import re
-import shutil
-import socket
-import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email import policy
-from pathlib import Path
 
 import httpx
 import pytest
@@ -33,116 +26,47 @@ from mailer.local.embedded import ApiServer, RedisServer, WorkerProcess, free_po
 from mailer.web.app import create_app
 from tests.conftest import NO_FLOOD_LIMITS, TEST_SECRET
 from tests.e2e.conftest import wait_for_job
+from tests.support.postfix import NEEDS_POSTFIX, Postfix, private_postfix
 from tests.support.smtp import Received, RecordingHandler
 
-POSTFIX = shutil.which("postfix") or "/usr/sbin/postfix"
-pytestmark = [
-    pytest.mark.skipif(not Path(POSTFIX).exists(),
-                       reason="Postfix is not installed (Debian package postfix; .ci/run "
-                              "installs it)"),
-    pytest.mark.skipif(os.geteuid() != 0,
-                       reason="a private Postfix instance needs root to start its master"),
-]
+pytestmark = NEEDS_POSTFIX
 ARTICLE = "non-aligned-movement-support-to-azerbaijan-over-karabakh-significant"
 LATER = "later@example.org"
 
 
 @dataclass
-class Postfix:
-    root: Path
-    port: int  # offers 8BITMIME
-    port_7bit: int  # does not
+class Relay:
+    """The private Postfix: one port offers 8BITMIME, the other does not."""
 
-    def postfix(self, *args: str) -> None:
-        subprocess.run([POSTFIX, "-c", str(self.root / "etc"), *args], check=True,
-                       capture_output=True, timeout=60)
+    instance: Postfix
+    port: int
+    port_7bit: int
 
     def set_access(self, table: str) -> None:
         """Rewrite the recipient access map; a reload makes new smtpd processes read it."""
-        (self.root / "etc" / "access").write_text(table)
-        self.postfix("reload")
+        self.instance.write("access", table)
+        self.instance.postfix("reload")
 
     def log(self) -> str:
-        path = self.root / "maillog"
-        return path.read_text(errors="replace") if path.exists() else ""
-
-
-def _master_cf(port: int, port_7bit: int) -> str:
-    lines = []
-    for line in Path("/etc/postfix/master.cf").read_text().splitlines():
-        if line.startswith("smtp ") and " inet " in line:
-            lines += [f"127.0.0.1:{port} inet n - n - - smtpd",
-                      f"127.0.0.1:{port_7bit} inet n - n - - smtpd"
-                      " -o smtpd_discard_ehlo_keywords=8bitmime"]
-            continue
-        # No chroot: this instance's queue directory is not set up as a jail.
-        lines.append(re.sub(r"^(\S+\s+\S+\s+\S+\s+\S+\s+)y(\s)", r"\1n\2", line))
-    return "\n".join(lines) + "\n"
-
-
-def _main_cf(root: Path, sink_port: int) -> str:
-    return f"""compatibility_level = 3.6
-queue_directory = {root}/spool
-data_directory = {root}/data
-maillog_file = {root}/maillog
-maillog_file_prefixes = {root}
-myhostname = relay.test
-mydomain = relay.test
-mydestination =
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-relayhost = [127.0.0.1]:{sink_port}
-smtp_dns_support_level = disabled
-smtpd_relay_restrictions = permit_mynetworks, reject
-smtpd_recipient_restrictions = check_recipient_access texthash:{root}/etc/access,
-    permit_mynetworks, reject
-alias_maps =
-alias_database =
-local_transport = error:no local delivery
-smtputf8_enable = yes
-queue_run_delay = 1s
-minimal_backoff_time = 1s
-maximal_backoff_time = 2s
-"""
-
-
-def _listening(port: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+        return self.instance.log()
 
 
 @pytest.fixture(scope="module")
-def postfix(smtp_port: int) -> Iterator[Postfix]:
-    # World-traversable, as Postfix's daemons run as the postfix user.
-    root = Path(tempfile.mkdtemp(prefix="newsmailer-postfix-"))
-    root.chmod(0o755)
-    for sub in ("etc", "spool", "data"):
-        (root / sub).mkdir()
-    shutil.chown(root / "data", "postfix")
-    instance = Postfix(root, free_port(), free_port())
-    (root / "etc" / "master.cf").write_text(_master_cf(instance.port, instance.port_7bit))
-    (root / "etc" / "main.cf").write_text(_main_cf(root, smtp_port))
-    (root / "etc" / "access").write_text(f"{LATER} 451 4.3.0 try again later\n")
-    instance.postfix("start")
-    try:
-        _listening(instance.port_7bit, 30)
-        yield instance
-    finally:
-        subprocess.run([POSTFIX, "-c", str(root / "etc"), "stop"], capture_output=True,
-                       timeout=60)
-        shutil.rmtree(root, ignore_errors=True)
+def postfix(smtp_port: int) -> Iterator[Relay]:
+    port, port_7bit = free_port(), free_port()
+    listeners = [f"127.0.0.1:{port} inet n - n - - smtpd",
+                 f"127.0.0.1:{port_7bit} inet n - n - - smtpd"
+                 " -o smtpd_discard_ehlo_keywords=8bitmime"]
+    extra = ("smtpd_recipient_restrictions = check_recipient_access texthash:"
+             "$config_directory/access, permit_mynetworks, reject\nsmtputf8_enable = yes\n")
+    with private_postfix(listeners, smtp_port, extra,
+                         {"access": f"{LATER} 451 4.3.0 try again later\n"},
+                         ready_port=port_7bit) as instance:
+        yield Relay(instance, port, port_7bit)
 
 
 @pytest.fixture(scope="module")
-def api(postfix: Postfix, redis_server: RedisServer,
+def api(postfix: Relay, redis_server: RedisServer,
         tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     """Shares go to the port without 8BITMIME; retried every second or so."""
     url = f"redis://127.0.0.1:{redis_server.port}/9"
@@ -175,7 +99,7 @@ def share(api: httpx.Client, friend_email: str) -> str:
     return str(response.json()["job_id"])
 
 
-def arrived(handler: RecordingHandler, recipient: str, postfix: Postfix,
+def arrived(handler: RecordingHandler, recipient: str, postfix: Relay,
             timeout: float = 30) -> Received:
     deadline = time.monotonic() + timeout
     while not handler.for_recipient(recipient):
@@ -187,7 +111,7 @@ def arrived(handler: RecordingHandler, recipient: str, postfix: Postfix,
 
 
 def test_a_relay_without_8bitmime_gets_7bit_mail_that_reads_exactly(
-        api: httpx.Client, postfix: Postfix, smtp: RecordingHandler) -> None:
+        api: httpx.Client, postfix: Relay, smtp: RecordingHandler) -> None:
     job = wait_for_job(api, share(api, "vuqar@example.org"), {"sent", "failed"})
     assert job["status"] == "sent", job
     got = arrived(smtp, "vuqar@example.org", postfix)
@@ -205,7 +129,7 @@ def test_a_relay_without_8bitmime_gets_7bit_mail_that_reads_exactly(
 
 
 def test_a_451_from_the_access_map_defers_then_the_share_goes_through(
-        api: httpx.Client, postfix: Postfix, smtp: RecordingHandler) -> None:
+        api: httpx.Client, postfix: Relay, smtp: RecordingHandler) -> None:
     job_id = share(api, LATER)
     job = wait_for_job(api, job_id, {"deferred", "sent", "failed"})
     assert job["status"] == "deferred", job
