@@ -4,9 +4,7 @@ that only our own sealed return path can make it act on anyone."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from datetime import date, timedelta
-from uuid import uuid4
 
 import pytest
 from sqlalchemy import select
@@ -20,51 +18,11 @@ from mailer.models import FeedbackRow
 from mailer.stores import Stores
 from mailer.subscriptions.model import Preferences, SignUp
 from mailer.tokens import Purpose, ReturnPaths
-
-BOUNCES = "bounces@bounces.today.az"
-READER = "leyla@example.org"
-
-
-@pytest.fixture
-def settings(make_settings: Callable[..., Settings], database_url: str) -> Settings:
-    return make_settings(database_url=database_url, bounce_address=BOUNCES)
-
-
-@pytest.fixture
-def stores(settings: Settings, sessions: object) -> Iterator[Stores]:
-    with services.stores(settings, seed=False) as opened:
-        yield opened
-
-
-@pytest.fixture
-def intake(settings: Settings, stores: Stores) -> FeedbackIntake:
-    return services.feedback_intake(settings, stores)
+from tests.support.returned import BOUNCES, READER, dsn, sent
 
 
 def paths(settings: Settings) -> ReturnPaths:
     return ReturnPaths(settings.secret_key.get_secret_value(), BOUNCES)
-
-
-def sent(stores: Stores, to: str = READER, kind: str = "digest") -> str:
-    job_id = uuid4().hex
-    stores.ledger.create(job_id, kind=kind, recipient=to, reference="2026-11-26")
-    stores.ledger.mark(job_id, JobStatus.SENT, "250 2.0.0 queued")
-    return job_id
-
-
-def dsn(to: str, status: str, action: str = "failed", diagnostic: str = "") -> bytes:
-    """An RFC 3464 report as Postfix writes one, to the return path `to`."""
-    code = "550" if status.startswith("5") else "452"
-    words = diagnostic or f"{code} {status} mailbox problem"
-    return (f"From: MAILER-DAEMON@mx.example.org (Mail Delivery System)\r\n"
-            f"To: {to}\r\nSubject: Undelivered Mail Returned to Sender\r\n"
-            f"Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
-            f'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n'
-            f"\r\n--b\r\nContent-Type: text/plain\r\n\r\nI'm sorry to have to inform you "
-            f"that your message could not be delivered.\r\n\r\n--b\r\n"
-            f"Content-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.org"
-            f"\r\n\r\nFinal-Recipient: rfc822; {READER}\r\nAction: {action}\r\n"
-            f"Status: {status}\r\nDiagnostic-Code: smtp; {words}\r\n\r\n--b--\r\n").encode()
 
 
 def feedback_rows(stores: Stores) -> list[FeedbackRow]:

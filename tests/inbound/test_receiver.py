@@ -27,17 +27,6 @@ from tests.support.proxy import TcpProxy
 from tests.support.returned import BOUNCES, READER, dsn, return_path, sent, unsubscribe_mail
 
 
-@pytest.fixture
-def settings(make_settings: Callable[..., Settings], database_url: str) -> Settings:
-    return make_settings(database_url=database_url, bounce_address=BOUNCES)
-
-
-@pytest.fixture
-def stores(settings: Settings, sessions: object) -> Iterator[Stores]:
-    with services.stores(settings, seed=False) as opened:
-        yield opened
-
-
 @contextmanager
 def receiving(settings: Settings, lmtp: bool = False) -> Iterator[Receiver]:
     with services.stores(settings, seed=False) as opened:

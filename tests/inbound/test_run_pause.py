@@ -4,13 +4,12 @@ configured); the reason shows where a failure pause's does."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from uuid import uuid4
 
 import pytest
 from sqlalchemy import update
 
-from mailer import services
 from mailer.config import Settings
 from mailer.delivery.ledger import JobStatus
 from mailer.digest.runs import RunStatus
@@ -26,17 +25,6 @@ def settings(make_settings: Callable[..., Settings], database_url: str) -> Setti
     return make_settings(database_url=database_url, bounce_address=BOUNCES,
                          pause_feedback_minimum=20, pause_bounce_ratio=0.1,
                          pause_complaint_ratio=0.05)
-
-
-@pytest.fixture
-def stores(settings: Settings, sessions: object) -> Iterator[Stores]:
-    with services.stores(settings, seed=False) as opened:
-        yield opened
-
-
-@pytest.fixture
-def intake(settings: Settings, stores: Stores) -> FeedbackIntake:
-    return services.feedback_intake(settings, stores)
 
 
 def run_of(stores: Stores, sent: int, queued: int = 0) -> tuple[str, list[str]]:

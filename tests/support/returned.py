@@ -25,9 +25,10 @@ def return_path(settings: Settings, job_id: str) -> str:
     return ReturnPaths(settings.secret_key.get_secret_value(), BOUNCES).address(job_id)
 
 
-def dsn(to: str, status: str = "5.1.1", recipient: str = READER, action: str = "failed"
-        ) -> bytes:
+def dsn(to: str, status: str = "5.1.1", recipient: str = READER, action: str = "failed",
+        diagnostic: str = "") -> bytes:
     code = "550" if status.startswith("5") else "452"
+    words = diagnostic or f"{code} {status} mailbox problem"
     return (f"From: MAILER-DAEMON@mx.example.org (Mail Delivery System)\r\n"
             f"To: {to}\r\nSubject: Undelivered Mail Returned to Sender\r\n"
             f"Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
@@ -36,7 +37,7 @@ def dsn(to: str, status: str = "5.1.1", recipient: str = READER, action: str = "
             f"that your message could not be delivered.\r\n\r\n--b\r\n"
             f"Content-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.org"
             f"\r\n\r\nFinal-Recipient: rfc822; {recipient}\r\nAction: {action}\r\n"
-            f"Status: {status}\r\nDiagnostic-Code: smtp; {code} {status} mailbox problem"
+            f"Status: {status}\r\nDiagnostic-Code: smtp; {words}"
             f"\r\n\r\n--b--\r\n").encode()
 
 
