@@ -199,9 +199,15 @@ def make_tokens(settings: Settings) -> Tokens:
 
 def make_return_path(settings: Settings) -> ReturnPath | None:
     """None without MAILER_BOUNCE_ADDRESS: messages go out from the From address."""
+    paths = return_paths(settings)
+    return paths.address if paths else None
+
+
+def return_paths(settings: Settings) -> ReturnPaths | None:
+    """The sealed return paths under MAILER_BOUNCE_ADDRESS, for sending and reading."""
     if not settings.bounce_address:
         return None
-    return ReturnPaths(settings.secret_key.get_secret_value(), settings.bounce_address).address
+    return ReturnPaths(settings.secret_key.get_secret_value(), settings.bounce_address)
 
 
 def feedback_intake(settings: Settings, opened: Stores) -> FeedbackIntake:
@@ -209,8 +215,7 @@ def feedback_intake(settings: Settings, opened: Stores) -> FeedbackIntake:
     return FeedbackIntake(
         ledger=opened.ledger, suppressions=opened.suppressions,
         subscribers=opened.subscribers, feedback=opened.feedback, tokens=make_tokens(settings),
-        return_paths=ReturnPaths(settings.secret_key.get_secret_value(),
-                                 settings.bounce_address) if settings.bounce_address else None,
+        return_paths=return_paths(settings),
         unsubscribe_mailbox=settings.unsubscribe_mailbox,
         soft=SoftBounces(settings.soft_bounce_limit, settings.soft_bounce_days),
         keep_dir=settings.var_dir / "inbound" / "unknown",

@@ -61,6 +61,18 @@ class SlotCheck:
         return None
 
 
+def send_each_unless_held(envelopes: Sequence[Envelope], wait_for_slot: WaitForSlot | None,
+                          send_one: Callable[[Envelope], SendResult]) -> list[SendResult]:
+    """For backends that send one message at a time where they are: each envelope that
+    gets a send slot goes to `send_one`; the others are held back with the reason."""
+    slots = SlotCheck(wait_for_slot)
+    results = []
+    for envelope in envelopes:
+        held = slots.throttled(envelope)
+        results.append(send_one(envelope) if held is None else SendResult(envelope, "", held))
+    return results
+
+
 def call_hook_for_each(results: list[SendResult],
                        on_result: ResultHook | None) -> list[SendResult]:
     """For a backend that learns its results all at once: the hook still sees each."""

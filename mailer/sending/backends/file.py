@@ -12,9 +12,9 @@ from mailer.sending.backends.base import (
     EmailBackend,
     ResultHook,
     SendResult,
-    SlotCheck,
     WaitForSlot,
     call_hook_for_each,
+    send_each_unless_held,
 )
 from mailer.sending.message import Envelope
 
@@ -34,12 +34,8 @@ class FileBackend(EmailBackend):
     def send_messages(self, envelopes: Sequence[Envelope], on_result: ResultHook | None = None,
                       wait_for_slot: WaitForSlot | None = None) -> list[SendResult]:
         self.open()
-        slots = SlotCheck(wait_for_slot)
-        results = []
-        for env in envelopes:
-            held = slots.throttled(env)
-            results.append(self._write(env) if held is None else SendResult(env, "", held))
-        return call_hook_for_each(results, on_result)
+        return call_hook_for_each(
+            send_each_unless_held(envelopes, wait_for_slot, self._write), on_result)
 
     def _write(self, env: Envelope) -> SendResult:
         path = write_eml(self.directory, env.content(), env.sender, env.recipient)

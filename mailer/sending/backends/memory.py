@@ -9,9 +9,9 @@ from mailer.sending.backends.base import (
     EmailBackend,
     ResultHook,
     SendResult,
-    SlotCheck,
     WaitForSlot,
     call_hook_for_each,
+    send_each_unless_held,
 )
 from mailer.sending.message import Envelope
 
@@ -25,14 +25,10 @@ class MemoryBackend(EmailBackend):
 
     def send_messages(self, envelopes: Sequence[Envelope], on_result: ResultHook | None = None,
                       wait_for_slot: WaitForSlot | None = None) -> list[SendResult]:
-        slots = SlotCheck(wait_for_slot)
-        results = []
-        for env in envelopes:
-            held = slots.throttled(env)
-            if held is not None:
-                results.append(SendResult(env, "", held))
-                continue
-            with self._lock:
-                self.outbox.append(env)
-            results.append(SendResult(env, "250 stored in memory"))
-        return call_hook_for_each(results, on_result)
+        return call_hook_for_each(
+            send_each_unless_held(envelopes, wait_for_slot, self._keep), on_result)
+
+    def _keep(self, envelope: Envelope) -> SendResult:
+        with self._lock:
+            self.outbox.append(envelope)
+        return SendResult(envelope, "250 stored in memory")
