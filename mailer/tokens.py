@@ -101,7 +101,7 @@ class ReturnPaths:
         """`bounces+TOKEN@domain` for the message (a ledger id: 32 hex digits)."""
         day = ((today or datetime.now(UTC).date()) - _EPOCH).days
         body = bytes.fromhex(message_id) + day.to_bytes(2, "big")
-        token = base64.b32encode(body + self._mac(body)).decode("ascii").rstrip("=").lower()
+        token = _encode(body + self._mac(body))
         return f"{self._local}+{token}@{self._domain}"
 
     def read(self, address: str, today: date | None = None) -> ReturnToken:
@@ -117,6 +117,8 @@ class ReturnPaths:
             raw = base64.b32decode(token.upper() + "===")
         except ValueError:
             raise InvalidToken("not one of our return paths") from None
+        if _encode(raw) != token.lower():  # its last letter carries a spare bit
+            raise InvalidToken("a return path whose seal does not match (forged or altered)")
         body, mac = raw[:18], raw[18:]
         if not hmac.compare_digest(mac, self._mac(body)):
             raise InvalidToken("a return path whose seal does not match (forged or altered)")
@@ -127,3 +129,7 @@ class ReturnPaths:
 
     def _mac(self, body: bytes) -> bytes:
         return hmac.new(self._key, body, hashlib.sha256).digest()[:10]
+
+
+def _encode(raw: bytes) -> str:
+    return base64.b32encode(raw).decode("ascii").rstrip("=").lower()

@@ -78,3 +78,14 @@ def test_a_stale_return_path_is_said_to_be_stale() -> None:
     address = paths.address(MESSAGE, today=date(2026, 1, 1))
     with pytest.raises(ExpiredToken):
         paths.read(address, today=date(2026, 1, 1) + timedelta(days=RETURN_PATH_MAX_DAYS + 1))
+
+
+def test_every_other_last_letter_of_a_return_path_is_refused() -> None:
+    """Base32's last letter carries a spare bit: a token differing only there decodes
+    to the same bytes, and must still be refused as altered."""
+    paths = ReturnPaths(SECRET, BOUNCES)
+    local, _, domain = paths.address(MESSAGE).partition("@")
+    for letter in "abcdefghijklmnopqrstuvwxyz234567":
+        if letter != local[-1]:
+            with pytest.raises(InvalidToken):
+                paths.read(f"{local[:-1]}{letter}@{domain}")

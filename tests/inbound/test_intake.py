@@ -50,7 +50,7 @@ def test_a_bounce_without_our_sealed_return_path_suppresses_no_one(
         settings: Settings, stores: Stores, intake: FeedbackIntake, forge: str) -> None:
     job_id = sent(stores)
     good = paths(settings).address(job_id)
-    to = {"altered": good.replace(good[10], "a" if good[10] != "a" else "b", 1),
+    to = {"altered": good[:10] + ("b" if good[10].lower() == "a" else "a") + good[11:],
           "plain": BOUNCES,
           "foreign-key": ReturnPaths("another-secret-key-0123", BOUNCES).address(job_id),
           "stale": paths(settings).address(job_id, today=date.today() - timedelta(days=90)),
