@@ -65,6 +65,16 @@ class FeedbackStore:
         table = FeedbackRow.__table__
         self._insert = insert(cast(Table, table))
         self._seen = select(table.c.id).where(table.c.source == bindparam("source")).limit(1)
+        c = table.c
+        self._soft_bounces = (
+            select(c.received_at, c.message_id)
+            .where(c.address == bindparam("address"), c.type == "bounce", c.hard.is_(False),
+                   c.token.in_(("ours", "attested")), c.received_at >= bindparam("since")))
+        deliveries = cast(Table, DeliveryRow.__table__).c
+        self._last_delivery = (
+            select(func.max(deliveries.created_at))
+            .where(deliveries.recipient == bindparam("recipient"), deliveries.status == "sent",
+                   deliveries.id.not_in(bindparam("bounced", expanding=True))))
 
     def record(self, events: Sequence[FeedbackEvent], at: datetime | None = None) -> None:
         if not events:
@@ -96,21 +106,13 @@ class FeedbackStore:
         since its last delivery: a message that went out after them and has not bounced
         resets the count. `bouncing`: the message whose bounce is being read, no
         delivery. Asked when a bounce comes, so sending pays nothing for it."""
-        key = recipient.lower()
         with transaction(self._sessions) as session:
-            bounces = list(session.execute(
-                select(FeedbackRow.received_at, FeedbackRow.message_id)
-                .where(FeedbackRow.address == key, FeedbackRow.type == "bounce",
-                       FeedbackRow.hard.is_(False),
-                       FeedbackRow.token.in_(("ours", "attested")),
-                       FeedbackRow.received_at >= since)
-                .order_by(FeedbackRow.received_at.desc())))
+            connection = session.connection()
+            bounces = list(connection.execute(
+                self._soft_bounces, {"address": recipient.lower(), "since": since}))
             bounced_ids = [m for _, m in bounces if m] + [bouncing]
-            delivered = session.scalar(
-                select(func.max(DeliveryRow.created_at))
-                .where(DeliveryRow.recipient == recipient,
-                       DeliveryRow.status == "sent",
-                       DeliveryRow.id.not_in(bounced_ids)))
+            delivered = connection.execute(
+                self._last_delivery, {"recipient": recipient, "bounced": bounced_ids}).scalar()
         if delivered is None:
             return len(bounces)
         return sum(1 for received, _ in bounces if received > delivered)

@@ -77,32 +77,30 @@ class FeedbackIntake:
         found = classify(raw, envelope_to=to or None,
                          unsubscribe_mailbox=self._unsubscribe_mailbox)
         source = _source(headers, raw, to)
-        if self._feedback.seen(source):
-            return Taken(found.type, (), repeat=True)
-        events: tuple[FeedbackEvent, ...]
-        if found.type == "unsubscribe":
-            events = (self._unsubscribe(headers.get("subject", ""), found),)
-        elif found.type == "unknown":
-            events = (FeedbackEvent("unknown", "missing", "kept",
-                                    kept_as=self._keep(raw, to)),)
-        else:
+
+        def events() -> tuple[FeedbackEvent, ...]:
+            if found.type == "unsubscribe":
+                return (self._unsubscribe(headers.get("subject", ""), found),)
+            if found.type == "unknown":
+                return (FeedbackEvent("unknown", "missing", "kept",
+                                      kept_as=self._keep(raw, to)),)
             token, record = self._whose(to)
-            events = self._about(found, token, record)
-        events = tuple(replace(event, source=source) for event in events)
-        self._settle(events)
-        return Taken(found.type, events)
+            return self._about(found, token, record)
+
+        return self._settle(found.type, events, source)
 
     def take_attested(self, found: Classified, return_path: str | None = None) -> Taken:
         """A provider's event whose signature was checked: the provider vouches for
         the recipients it names, so they are acted on without our return path; with
         one (the event's envelope sender), the message's ledger row is updated too."""
-        token, record = self._whose(return_path or "")
-        if record is not None:
-            events = self._about(found, token, record)
-        else:
-            events = tuple(self._attested(found, said) for said in found.recipients)
-        self._settle(events)
-        return Taken(found.type, events)
+
+        def events() -> tuple[FeedbackEvent, ...]:
+            token, record = self._whose(return_path or "")
+            if record is not None:
+                return self._about(found, token, record)
+            return tuple(self._attested(found, said) for said in found.recipients)
+
+        return self._settle(found.type, events, "")
 
     def _attested(self, found: Classified, said: FailedRecipient) -> FeedbackEvent:
         streak = 0
@@ -164,14 +162,20 @@ class FeedbackIntake:
         return FeedbackEvent("unsubscribe", "ours", "unsubscribed", address=subscriber.email,
                              kind="digest")
 
-    def _settle(self, events: tuple[FeedbackEvent, ...]) -> None:
-        """The ledger first (its own connection, and marking twice changes nothing);
-        then the readers and the `feedback` rows in one transaction, so a message is
-        either taken whole or not at all and can be read again; then the runs."""
-        for event in events:
-            if event.action == "suppressed" and event.message_id:
-                self._ledger.mark_bounced(event.message_id, event.diagnostic)
+    def _settle(self, type_: str, decide_events: Callable[[], tuple[FeedbackEvent, ...]],
+                source: str) -> Taken:
+        """One message in two transactions, so it is taken whole or not at all and can
+        be read again: the ledger's (read, and marked `bounced`, which changes nothing
+        the second time) commits first, inside the one for the readers and the
+        `feedback` rows; then the runs are told."""
         with self._feedback.together():
+            if source and self._feedback.seen(source):
+                return Taken(type_, (), repeat=True)
+            with self._ledger.together():
+                events = tuple(replace(event, source=source) for event in decide_events())
+                for event in events:
+                    if event.action == "suppressed" and event.message_id:
+                        self._ledger.mark_bounced(event.message_id, event.diagnostic)
             for event in events:
                 self._act(event)
             self._feedback.record(events)
@@ -179,6 +183,7 @@ class FeedbackIntake:
             for run_id in sorted({e.run_id for e in events if e.run_id
                                   and e.action in ("suppressed", "complained")}):
                 self._run_returned(run_id)
+        return Taken(type_, events)
 
     def _act(self, event: FeedbackEvent) -> None:
         if event.action in ("suppressed", "unreachable", "complained"):

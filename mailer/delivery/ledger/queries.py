@@ -78,11 +78,6 @@ class LedgerQueries:
             found.setdefault(kind, {s.value: 0 for s in statuses})[status] = int(count)
         return found
 
-    def get(self, job_id: str) -> JobRecord | None:
-        with transaction(self._sessions) as session:
-            row = session.get(DeliveryRow, job_id)
-            return _record(row) if row else None
-
     def oldest_unfinished(self, kind: str) -> datetime | None:
         """When the oldest message of `kind` still waiting (queued, sending, deferred)
         was created: a digest older than its window has missed its morning."""

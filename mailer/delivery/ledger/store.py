@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable, Collection, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -29,6 +30,7 @@ from mailer.db import (
     insert_select_ignore,
     random_hex_id,
     refresh_statistics,
+    together,
     transaction,
 )
 from mailer.delivery.ledger.queries import LedgerQueries
@@ -37,6 +39,7 @@ from mailer.delivery.ledger.records import (
     NOT_QUEUED,
     Claim,
     Claimed,
+    JobRecord,
     JobStatus,
     Kind,
     Resent,
@@ -88,6 +91,23 @@ class DeliveryLedger(LedgerQueries):
                             .values(status=JobStatus.BOUNCED.value,
                                     last_reply=bindparam("reply"),
                                     updated_at=bindparam("at")))
+        self._get_one = select(c.id, c.kind, c.status, c.recipient, c.reference, c.attempts,
+                               c.last_reply, c.created_at, c.updated_at, c.run_id
+                               ).where(c.id == bindparam("row_id"))
+
+    def get(self, job_id: str) -> JobRecord | None:
+        with transaction(self._sessions) as session:
+            row = session.connection().execute(self._get_one, {"row_id": job_id}).first()
+        return JobRecord(id=row.id, kind=row.kind, status=JobStatus(row.status),
+                         recipient=row.recipient, reference=row.reference,
+                         attempts=row.attempts, last_reply=row.last_reply,
+                         created_at=row.created_at, updated_at=row.updated_at,
+                         run_id=row.run_id) if row is not None else None
+
+    def together(self) -> AbstractContextManager[Session]:
+        """One transaction for the ledger's reads and writes inside the block
+        (mailer.db.together): the ledger has connections of its own."""
+        return together(self._sessions)
 
     def create(self, job_id: str, *, kind: str, recipient: str, reference: str,
                payload: dict[str, Any] | None = None) -> None:
