@@ -60,7 +60,10 @@ def flufl_reader() -> Reader | None:
 
     def read(raw: bytes) -> tuple[str | None, dict[str, bool]]:
         message = email.message_from_bytes(raw)
-        temporary, permanent = all_failures(message)
+        try:
+            temporary, permanent = all_failures(message)
+        except Exception:  # flufl.bounce raises on some odd headers: it found nothing
+            return None, {}
         found = {_text(a): False for a in temporary}
         found.update({_text(a): True for a in permanent})
         return None, found

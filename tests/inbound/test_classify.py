@@ -245,3 +245,58 @@ def test_mangled_corpus_messages_never_raise_and_stay_fast(
     assert time.perf_counter() - started < 1
     assert result.type in ("bounce", "delay", "complaint", "auto-reply", "unsubscribe",
                            "unknown")
+
+
+# Hard or soft as Sisimai 4 ranks the reasons (mailer/inbound/severity.py): one case per
+# rule, each a small hand-written report.
+@pytest.mark.parametrize(("status", "diagnostic", "hard"), [
+    # an unknown mailbox by its status, or by its words answered to RCPT, even under a
+    # temporary or policy code
+    ("5.1.1", "550 5.1.1 Mailbox does not exist", True),
+    ("4.1.1", "450 4.1.1 <gone@example.com>: Recipient address rejected: User unknown "
+              "in virtual alias table (in reply to RCPT TO command)", True),
+    ("5.7.1", "553 Invalid recipient gone@example.com (in reply to RCPT TO command)", True),
+    # the same words under a 5.2.x code, or after the message was sent, are a filter's
+    ("5.2.1", "550 5.2.1 <gone@example.com>... User Unknown", False),
+    ("5.0.0", "SMTP error from remote mail server after end of data: 550 User unknown",
+     False),
+    ("5.0.0", "server message 550 unknown user <gone@example.com> SMTP command DATA", False),
+    # the words alone, with no stage and no specific code: the mailbox is gone
+    ("5.0.0", "550 <gone@example.com>: User unknown", True),
+    # the server refused our sender at MAIL FROM, whatever its code
+    ("5.1.0", "SMTP error from remote mail server after MAIL FROM:<news@example.org>: "
+              "553 5.1.0 sender refused", False),
+    # a suspended or disabled account ranks before an unknown one
+    ("5.1.1", "550 5.1.1 Mailbox unavailable or access denied", False),
+    ("5.1.1", "550 5.1.1 This account has been suspended", False),
+    # moved, null MX, no such domain: hard by the code alone
+    ("5.1.6", "551 not our customer", True),
+    ("5.7.17", "550 5.7.17 Mailbox owner has changed", True),
+    ("5.1.10", "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found", True),
+    ("5.4.4", "554 5.4.4 Unable to route", True),
+    # ... unless the name server only failed for now
+    ("5.4.4", "Name service error for name=example.com type=MX: Malformed name server reply",
+     False),
+    # a bare x.0.0 status gives way to the specific code in the server's words
+    ("5.0.0", "550 5.7.26 <gone@example.com>: Recipient address rejected: Multiple "
+              "authentication checks failed", False),
+])
+def test_hard_or_soft_follows_sisimais_order_of_reasons(status: str, diagnostic: str,
+                                                        hard: bool) -> None:
+    result = classify(_dsn(_recipient("gone@example.com", "failed", status, diagnostic)))
+    assert result.type == "bounce"
+    assert [r.hard for r in result.recipients] == [hard]
+
+
+def test_the_stage_told_only_in_the_human_part_counts() -> None:
+    """Postfix writes "in reply to RCPT TO command" beside the recipient in its text,
+    not in the Diagnostic-Code."""
+    raw = _dsn(_recipient("gone@example.com", "failed", "5.0.0",
+                          "550 <gone@example.com>: User unknown"))
+    told = (b"<gone@example.com>: host mx.example.com[192.0.2.1] said: 550 User unknown "
+            b"(in reply to RCPT TO command)")
+    result = classify(raw.replace(b"This is the mail system at host mx.example.net.", told))
+    assert [r.hard for r in result.recipients] == [True]
+    after_data = classify(raw.replace(b"This is the mail system at host mx.example.net.",
+                                      told.replace(b"RCPT TO", b"end of DATA")))
+    assert [r.hard for r in after_data.recipients] == [False]
