@@ -94,6 +94,18 @@ def test_a_refusal_that_names_our_server_blames_no_reader(
     assert feedback_rows(stores)[0].domain == "example.org"
 
 
+def test_refusals_that_blame_us_do_not_count_toward_a_readers_soft_streak(
+        settings: Settings, stores: Stores, intake: FeedbackIntake) -> None:
+    for _ in range(3):  # content refusals: our fault, however often
+        assert intake.take(dsn(paths(settings).address(sent(stores)), "5.7.1", diagnostic=(
+            "550 5.7.1 Message rejected as spam by Content Filtering"))).events[0].action \
+            == "blames-us"
+    soft = intake.take(dsn(paths(settings).address(sent(stores)), "4.2.2",
+                           diagnostic="452 4.2.2 mailbox full"))
+    assert soft.events[0].action == "counted"
+    assert stores.suppressions.suppressed([READER]) == set()
+
+
 def arf(to: str) -> bytes:
     return (f"From: feedback@arf.mail.yahoo.com\r\nTo: {to}\r\nSubject: FW: news\r\n"
             f"MIME-Version: 1.0\r\nContent-Type: multipart/report; "
