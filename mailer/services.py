@@ -58,6 +58,8 @@ from mailer.limits.parsing import (
     parse_rate,
 )
 from mailer.limits.repeat_window import RepeatWindow
+from mailer.newsletters.offer import NewsletterOffer
+from mailer.newsletters.store import NewsletterStore
 from mailer.ops.feedback_metrics import FeedbackCollector
 from mailer.ops.feedback_status import pause_policy
 from mailer.ops.metrics import RedisCollector, ServiceCollector
@@ -100,7 +102,7 @@ def stores(settings: Settings, *, seed: bool = True) -> Stores:
     ledger = DeliveryLedger(session_factory(ledger_engine))
     opened = Stores(engine, sessions, SqlArticleStore(sessions), SubscriberStore(sessions),
                     ledger, SuppressionStore(sessions), DigestRuns(sessions, ledger),
-                    FeedbackStore(sessions), ledger_engine)
+                    FeedbackStore(sessions), ledger_engine, NewsletterStore(sessions))
     if seed:
         try:
             opened.articles.put_many(read_seed_articles(settings.seeds_dir))
@@ -373,6 +375,7 @@ def web_context(settings: Settings, *, opened: Stores | None = None,
         pages=web_pages(settings), site=site_of(settings),
         tokens=make_tokens(settings), catalog=make_catalog(settings),
         defaults=default_preferences(settings),
+        offer=NewsletterOffer(db.newsletters.list, make_catalog(settings)),
         api_key=settings.api_key.get_secret_value() if settings.api_key else None,
         proxies=parse_networks(settings.trusted_proxies),
         group_commit=GroupCommit(ledger=db.ledger, queue=job_queue),

@@ -28,6 +28,8 @@ from mailer.db import (
 from mailer.local.embedded import RedisServer, free_port
 from mailer.local.sink import start_sink
 from mailer.models import Base
+from mailer.newsletters.model import default_newsletters
+from mailer.newsletters.store import NewsletterStore
 from tests.support.smtp import RecordingHandler
 
 TEST_SECRET = "test-secret-key-0123456789"
@@ -109,10 +111,14 @@ def database_url(request: pytest.FixtureRequest) -> str:
 
 
 def _empty(url: str) -> None:
+    """Every table emptied, and the newsletters every site starts with put back."""
     engine = make_engine(url)
     with engine.begin() as conn:
         for table in TABLES:
             conn.execute(text(f"DELETE FROM {table}"))
+    newsletters = NewsletterStore(session_factory(engine))
+    for newsletter in default_newsletters():
+        newsletters.add(newsletter)
     engine.dispose()
 
 

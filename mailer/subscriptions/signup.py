@@ -6,7 +6,7 @@ who is subscribed; what differs is only the e-mail that goes to the address itse
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 from uuid import uuid4
@@ -32,12 +32,14 @@ def submit_signup(fields: Mapping[str, object], *, catalog: SectionCatalog,
                   queue: JobQueue, resend_after: timedelta,
                   check_deliverability: bool = False,
                   guard: Callable[[], None] | None = None,
-                  mail_cap: Callable[[str], None] | None = None) -> None:
-    """`mail_cap(address)` raises RateLimited when the address has had its sign-up
+                  mail_cap: Callable[[str], None] | None = None,
+                  offered: Mapping[str, Sequence[str]] | None = None) -> None:
+    """`offered`: the newsletters besides the daily digest, with their sections.
+    `mail_cap(address)` raises RateLimited when the address has had its sign-up
     e-mails for the day: then none goes, and the answer is the same as ever, so the
     form still tells nobody anything about the address."""
     signup = validate_signup(fields, catalog, default=default,
-                             check_deliverability=check_deliverability)
+                             check_deliverability=check_deliverability, offered=offered)
     if guard is not None:
         guard()
     subscriber, send = store.sign_up(signup, resend_after)

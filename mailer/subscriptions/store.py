@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from mailer.db import SessionFactory, transaction
 from mailer.errors import NotFound
-from mailer.models import SubscriberRow, utcnow
+from mailer.models import SubscriberRow, SubscriptionRow, utcnow
 from mailer.subscriptions import bulk
 from mailer.subscriptions.model import (
     ImportReport,
@@ -24,6 +24,8 @@ from mailer.subscriptions.model import (
     SubscriberStatus,
     email_key,
 )
+
+Choices = tuple[tuple[str, tuple[str, ...]], ...]
 
 
 def _locked(session: Session, subscriber_id: str, *, lock: bool = True,
@@ -45,20 +47,49 @@ def _find_or_add(session: Session, email: str, now: datetime) -> SubscriberRow:
     return row
 
 
-def _apply(row: SubscriberRow, signup: SignUp, now: datetime) -> None:
+def _apply(session: Session, row: SubscriberRow, signup: SignUp, now: datetime) -> None:
+    """A sign-up's choices, all of them: one confirmation covers every newsletter."""
     row.name = signup.name or row.name or ""
     row.sections = ",".join(signup.preferences.sections)
     row.timezone = signup.preferences.timezone
     row.hour = signup.preferences.hour
     row.updated_at = now
+    session.flush()  # a new subscriber's row before the rows that name it
+    _write_choices(session, row.id, signup.preferences.newsletters, now)
 
 
-def _subscriber(row: SubscriberRow | Row[Any]) -> Subscriber:
+def _choices(session: Session, ids: list[str]) -> dict[str, Choices]:
+    """Each subscriber's sections in the newsletters besides the daily digest."""
+    found: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+    table = SubscriptionRow.__table__
+    for start in range(0, len(ids), 500):
+        for subscriber_id, newsletter, sections in session.execute(
+                select(table.c.subscriber_id, table.c.newsletter, table.c.sections)
+                .where(table.c.subscriber_id.in_(ids[start:start + 500]))
+                .order_by(table.c.newsletter)):
+            found.setdefault(subscriber_id, []).append(
+                (newsletter, tuple(s for s in sections.split(",") if s)))
+    return {subscriber_id: tuple(chosen) for subscriber_id, chosen in found.items()}
+
+
+def _write_choices(session: Session, subscriber_id: str, choices: Choices,
+                   now: datetime) -> None:
+    session.execute(delete(SubscriptionRow).where(SubscriptionRow.subscriber_id == subscriber_id))
+    session.add_all(SubscriptionRow(subscriber_id=subscriber_id, newsletter=slug,
+                                    sections=",".join(sections), updated_at=now)
+                    for slug, sections in choices if sections)
+
+
+def _with_choices(session: Session, row: SubscriberRow) -> Subscriber:
+    return _subscriber(row, _choices(session, [row.id]).get(row.id, ()))
+
+
+def _subscriber(row: SubscriberRow | Row[Any], choices: Choices = ()) -> Subscriber:
     """From an ORM row or a plain result row: both name the same columns."""
     return Subscriber(
         id=row.id, email=row.email, name=row.name,
         preferences=Preferences(tuple(s for s in row.sections.split(",") if s), row.timezone,
-                                row.hour),
+                                row.hour, choices),
         status=SubscriberStatus(row.status), created_at=row.created_at,
         confirmation_sent_at=row.confirmation_sent_at, confirmed_at=row.confirmed_at)
 
@@ -69,7 +100,7 @@ class SubscriberStore:
 
     def get(self, subscriber_id: str) -> Subscriber:
         with transaction(self._sessions) as session:
-            return _subscriber(_locked(session, subscriber_id, lock=False))
+            return _with_choices(session, _locked(session, subscriber_id, lock=False))
 
     def get_many(self, ids: Iterable[str]) -> dict[str, Subscriber]:
         """By id, for a digest batch: plain rows, not ORM objects (it is per message)."""
@@ -77,17 +108,18 @@ class SubscriberStore:
         found: dict[str, Subscriber] = {}
         table = SubscriberRow.__table__
         with transaction(self._sessions) as session:
+            choices = _choices(session, wanted)
             for start in range(0, len(wanted), 500):
                 for row in session.execute(select(table).where(
                         table.c.id.in_(wanted[start:start + 500]))):
-                    found[row.id] = _subscriber(row)
+                    found[row.id] = _subscriber(row, choices.get(row.id, ()))
         return found
 
     def find(self, email: str) -> Subscriber | None:
         with transaction(self._sessions) as session:
             row = session.scalar(select(SubscriberRow)
                                  .where(SubscriberRow.email_key == email_key(email)))
-            return _subscriber(row) if row else None
+            return _with_choices(session, row) if row else None
 
     def sign_up(self, signup: SignUp, resend_after: timedelta) -> tuple[Subscriber, bool]:
         """Record a sign-up; returns the subscriber and whether to e-mail them now.
@@ -110,25 +142,25 @@ class SubscriberStore:
             row = _find_or_add(session, signup.email, now)
             if row.status != SubscriberStatus.ACTIVE:
                 row.status = SubscriberStatus.PENDING.value
-                _apply(row, signup, now)
+                _apply(session, row, signup, now)
             last = row.confirmation_sent_at
             send = last is None or now - last >= resend_after
             if send:
                 row.confirmation_sent_at = now
             session.flush()
-            return _subscriber(row), send
+            return _with_choices(session, row), send
 
     def add_active(self, signup: SignUp) -> Subscriber:
         """For an operator who already holds the person's consent (CLI `add --confirmed`)."""
         now = utcnow()
         with transaction(self._sessions) as session:
             row = _find_or_add(session, signup.email, now)
-            _apply(row, signup, now)
             row.status = SubscriberStatus.ACTIVE.value
+            _apply(session, row, signup, now)
             row.confirmed_at = row.confirmed_at or now
             row.unsubscribed_at = None
             session.flush()
-            return _subscriber(row)
+            return _with_choices(session, row)
 
     def confirm(self, subscriber_id: str) -> Subscriber:
         """Pending becomes active; confirming twice is harmless; an unsubscribed address
@@ -141,7 +173,7 @@ class SubscriberStore:
                 row.confirmed_at = row.updated_at = utcnow()
             elif row.status == SubscriberStatus.UNSUBSCRIBED:
                 raise NotFound("this address has unsubscribed since: please sign up again")
-            return _subscriber(row)
+            return _with_choices(session, row)
 
     def unsubscribe(self, subscriber_id: str) -> Subscriber:
         with transaction(self._sessions) as session:
@@ -149,16 +181,18 @@ class SubscriberStore:
             if row.status != SubscriberStatus.UNSUBSCRIBED:
                 row.status = SubscriberStatus.UNSUBSCRIBED.value
                 row.unsubscribed_at = row.updated_at = utcnow()
-            return _subscriber(row)
+            return _with_choices(session, row)
 
     def update_preferences(self, subscriber_id: str, preferences: Preferences) -> Subscriber:
         with transaction(self._sessions) as session:
             row = _locked(session, subscriber_id)
+            now = utcnow()
             row.sections = ",".join(preferences.sections)
             row.timezone = preferences.timezone
             row.hour = preferences.hour
-            row.updated_at = utcnow()
-            return _subscriber(row)
+            row.updated_at = now
+            _write_choices(session, row.id, preferences.newsletters, now)
+            return _with_choices(session, row)
 
     def expire_pending(self, older_than: timedelta) -> int:
         """Forget sign-ups never confirmed: their confirmation links have expired anyway."""
@@ -208,7 +242,9 @@ class SubscriberStore:
                                                    SubscriberRow.email_key)
             if status is not None:
                 query = query.where(SubscriberRow.status == status.value)
-            return [_subscriber(row) for row in session.scalars(query)]
+            rows = list(session.scalars(query))
+            choices = _choices(session, [row.id for row in rows])
+            return [_subscriber(row, choices.get(row.id, ())) for row in rows]
 
     def import_active(self, signups: Iterable[SignUp]) -> ImportReport:
         """Insert or update many at once, as active; see `mailer.subscriptions.bulk`."""

@@ -3,6 +3,7 @@ one-click), preferences. Links are opened in browsers, so their errors are pages
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
@@ -10,7 +11,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.concurrency import run_in_threadpool
 
 from mailer.errors import InvalidInput, MailerError
-from mailer.subscriptions.model import Subscriber, validate_preferences
+from mailer.subscriptions.model import (
+    NOTHING_CHOSEN,
+    Subscriber,
+    newsletter_field,
+    validate_preferences,
+)
 from mailer.subscriptions.signup import links, submit_signup
 from mailer.tokens import Purpose
 from mailer.web.context import Ctx, WebContext
@@ -29,10 +35,11 @@ async def subscribe(request: Request, ctx: Ctx) -> Response:
     form post is answered `303` to a "check your inbox" page, or with the page it came
     from (`article_id`: an article page) showing the errors."""
     settings = ctx.settings
-    fields = await read_fields(request, settings.max_body_bytes, lists={"sections"})
+    offered = await run_in_threadpool(ctx.offer.others)
+    fields = await read_fields(request, settings.max_body_bytes, lists=_lists(offered))
     try:
         await run_in_threadpool(
-            submit_signup, fields, catalog=ctx.catalog, default=ctx.defaults,
+            submit_signup, fields, catalog=ctx.catalog, default=ctx.defaults, offered=offered,
             store=ctx.stores.subscribers, ledger=ctx.stores.ledger, queue=ctx.queue,
             resend_after=settings.confirm_resend_after,
             check_deliverability=settings.check_deliverability,
@@ -46,6 +53,11 @@ async def subscribe(request: Request, ctx: Ctx) -> Response:
         back = f"?article={quote(article.id)}" if article else ""
         return RedirectResponse(f"/subscribed{back}", status_code=303)
     return JSONResponse({"status": "accepted", "detail": SIGNUP_ACCEPTED}, status_code=202)
+
+
+def _lists(offered: Mapping[str, object]) -> set[str]:
+    """The form's checkbox fields: the daily digest's and each other newsletter's."""
+    return {"sections", *(newsletter_field(slug) for slug in offered)}
 
 
 def _signup_with_errors(ctx: WebContext, fields: dict[str, object],
@@ -111,8 +123,10 @@ def preferences_form(token: str, ctx: Ctx, saved: bool = False) -> HTMLResponse:
     def action(subscriber_id: str) -> HTMLResponse:
         subscriber = ctx.stores.subscribers.get(subscriber_id)
         chosen = subscriber.preferences
-        values = {"sections": list(chosen.sections), "hour": chosen.hour,
-                  "timezone": chosen.timezone}
+        values: dict[str, object] = {"sections": list(chosen.sections), "hour": chosen.hour,
+                                     "timezone": chosen.timezone}
+        values.update({newsletter_field(slug): list(sections)
+                       for slug, sections in chosen.newsletters})
         return _preferences_page(ctx, subscriber, token, values, {}, saved=saved)
     return ctx.token_page(Purpose.PREFERENCES, token, action)
 
@@ -134,15 +148,16 @@ async def preferences(token: str, request: Request, ctx: Ctx) -> Response:
         ctx.tokens.read(Purpose.PREFERENCES, token)  # a bad link says so before the body
     except MailerError as exc:
         return ctx.error_page(exc)
-    fields = await read_fields(request, ctx.settings.max_body_bytes, lists={"sections"})
+    offered = await run_in_threadpool(ctx.offer.others)
+    fields = await read_fields(request, ctx.settings.max_body_bytes, lists=_lists(offered))
     fields.setdefault("sections", [])
 
     def action(subscriber_id: str) -> Response:
         subscriber = ctx.stores.subscribers.get(subscriber_id)
         chosen, errors = validate_preferences(fields, ctx.catalog,
-                                              default=subscriber.preferences)
-        if not fields["sections"]:
-            errors["sections"] = "choose at least one section, or unsubscribe below"
+                                              default=subscriber.preferences, offered=offered)
+        if not any(fields.get(field) for field in _lists(offered)):
+            errors["sections"] = f"{NOTHING_CHOSEN}, or unsubscribe below"
         if errors:
             return _preferences_page(ctx, subscriber, token, fields, errors, 422)
         ctx.stores.subscribers.update_preferences(subscriber_id, chosen)
