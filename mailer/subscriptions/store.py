@@ -210,6 +210,20 @@ class SubscriberStore:
                                      .where(SubscriberRow.email_key == email_key(email)))
             return bool(getattr(result, "rowcount", 0))
 
+    def readers_by_newsletter(self, daily: str = "daily") -> dict[str, int]:
+        """Active readers of each newsletter someone chose (the daily digest's under
+        `daily`)."""
+        active = SubscriberRow.status == SubscriberStatus.ACTIVE.value
+        with transaction(self._sessions) as session:
+            found = {daily: int(session.scalar(
+                select(func.count()).where(active, SubscriberRow.sections != "")) or 0)}
+            for newsletter, count in session.execute(
+                    select(SubscriptionRow.newsletter, func.count())
+                    .join(SubscriberRow, SubscriberRow.id == SubscriptionRow.subscriber_id)
+                    .where(active).group_by(SubscriptionRow.newsletter)):
+                found[newsletter] = int(count)
+        return found
+
     def planning_groups(self) -> list[tuple[str, int, tuple[str, ...], int]]:
         """(time zone, hour, sections, how many) of the active list: a few hundred
         groups at most, however long the list."""
