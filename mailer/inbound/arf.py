@@ -15,6 +15,26 @@ _RCPT = re.compile(r"^(?:original-rcpt-to|removal-recipient)\s*:\s*(.+)$",
                    re.IGNORECASE | re.MULTILINE)
 
 
+_FEEDBACK_FIELD = re.compile(r"^feedback-type\s*:", re.IGNORECASE | re.MULTILINE)
+
+
+def reports(feedback_texts: list[str], texts: list[str], content_type: str) -> list[str]:
+    """The report's fields: its message/feedback-report parts, else, in a multipart/report,
+    a text part that carries a Feedback-Type field (some loops label the report part
+    text/plain). Other mail is not searched: this runs on every message."""
+    if feedback_texts or content_type != "multipart/report":
+        return feedback_texts
+    return [t for t in texts if _FEEDBACK_FIELD.search(t)][:1]
+
+
+def is_report(headers: dict[str, str]) -> bool:
+    """multipart/report; report-type=feedback-report: a feedback report by its own
+    declaration, even when its report part is missing or mislabelled (RFC 5965 says a
+    report that gives no type is read as abuse)."""
+    content_type = headers.get("content-type", "").lower()
+    return "multipart/report" in content_type and "feedback-report" in content_type
+
+
 def feedback_type(texts: list[str]) -> str:
     for text in texts:
         value = fields(text).get("feedback-type", "")

@@ -300,3 +300,86 @@ def test_the_stage_told_only_in_the_human_part_counts() -> None:
     after_data = classify(raw.replace(b"This is the mail system at host mx.example.net.",
                                       told.replace(b"RCPT TO", b"end of DATA")))
     assert [r.hard for r in after_data.recipients] == [False]
+
+
+def test_recipients_written_without_a_blank_line_between_them() -> None:
+    """AOL's relay runs every recipient's fields together; Amazon writes Action first."""
+    fields = ("Final-Recipient: rfc822; full@example.com\nAction: failed\nStatus: 5.2.2\n"
+              "Diagnostic-Code: smtp; 552 5.2.2 Mailbox full\n"
+              "Action: failed\nFinal-Recipient: rfc822; gone@example.com\nStatus: 5.1.1\n"
+              "Diagnostic-Code: smtp; 550 5.1.1 User unknown")
+    result = classify(_dsn(fields))
+    assert [(r.address, r.status, r.hard) for r in result.recipients] == [
+        ("full@example.com", "5.2.2", False), ("gone@example.com", "5.1.1", True)]
+
+
+def test_an_sns_envelope_carries_the_ses_notification_as_a_string() -> None:
+    inner = json.dumps({"notificationType": "Bounce", "bounce": {
+        "bounceType": "Permanent", "bouncedRecipients": [
+            {"emailAddress": "gone@example.com", "status": "5.1.1",
+             "diagnosticCode": "smtp; 550 5.1.1 user unknown"}]}})
+    # a mail system's line wrap inside the string, as SNS's mail arrives
+    envelope = json.dumps({"Type": "Notification", "Message": inner}).replace(
+        "user unknown", "user!\n unknown")
+    raw = (f"From: AWS Notifications <no-reply@sns.amazonaws.com>\nTo: ops@news.example.org\n"
+           f"Subject: AWS Notification Message\n\n{envelope}\n").encode()
+    result = classify(raw)
+    assert result.type == "bounce"
+    assert [(r.address, r.status, r.hard) for r in result.recipients] == [
+        ("gone@example.com", "5.1.1", True)]
+
+
+def test_a_mailing_list_manager_refusing_the_post_is_a_bounce_for_the_list() -> None:
+    raw = (b"From: news-admin@lists.example.org\nTo: bounces@news.example.org\n"
+           b"Subject: You bounces@news.example.org are not member (news ML)\n"
+           b"X-MLServer: fml [fml 4.0.3 release (20011202/4.0.3)]\n\n"
+           b"You are not a member of this mailing list <news@lists.example.org>.\n\n"
+           b"If you know the general guide of this list, please send mail with\n"
+           b"the mail body guide to the address news-ctl@lists.example.org\n")
+    result = classify(raw)
+    assert result.type == "bounce"
+    assert [(r.address, r.hard) for r in result.recipients] == [("news@lists.example.org", False)]
+    assert classify(raw.replace(b"X-MLServer: fml", b"X-Mailer: fml")).type == "unknown"
+
+
+def test_a_carrier_notice_that_says_only_could_not_be_delivered_to() -> None:
+    """KDDI's au one net: a Japanese subject, a no-reply sender, one English line."""
+    raw = (b"From: no-reply@mail.example.ne.jp\nTo: bounces@news.example.org\n"
+           b"Subject: =?UTF-8?B?44Oh44O844Or44Ko44Op44O86YCa55+l?=\n\n"
+           b"Your mail sent on: Thu, 29 Apr 2013 23:45:22 +0900\n"
+           b"     Could not be delivered to: <full@example.ne.jp>\n"
+           b"     As their mailbox is full.\n")
+    result = classify(raw)
+    assert result.type == "bounce"
+    assert [(r.address, r.hard) for r in result.recipients] == [("full@example.ne.jp", False)]
+    # the Japanese subject alone ("mail error notice") is a bounce too
+    assert classify(raw.replace(b"Could not be delivered to:", b"Recipient:")).type == "bounce"
+
+
+def test_a_feedback_report_with_its_report_part_labelled_as_text() -> None:
+    raw = _arf("abuse").replace(b"Content-Type: message/feedback-report",
+                                b"Content-Type: text/plain")
+    result = classify(raw)
+    assert result.type == "complaint"
+    assert [r.address for r in result.recipients] == ["reader@example.com"]
+
+
+def test_a_feedback_report_without_a_report_part_is_a_complaint_by_its_declaration() -> None:
+    raw = _arf("abuse")
+    start = raw.index(b"--F\nContent-Type: message/feedback-report")
+    raw = raw[:start] + raw[raw.index(b"--F\nContent-Type: message/rfc822"):]
+    result = classify(raw)
+    assert result.type == "complaint"
+    assert [r.address for r in result.recipients] == ["reader@example.com"]
+
+
+def test_addresses_as_mta_write_them_quoted_or_as_an_encoded_word() -> None:
+    dotted = classify(_dsn(_recipient('"two..dots"@example.com', "failed", "5.1.1",
+                                      '550 5.1.1 <"two..dots"@example.com>... User unknown')))
+    assert [r.address for r in dotted.recipients] == ['"two..dots"@example.com']
+    raw = (b"From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example.net>\n"
+           b"To: bounces@news.example.org\nSubject: Returned mail: see transcript for details\n\n"
+           b"   ----- The following addresses had permanent fatal errors -----\n"
+           b"<=?utf-8?B?8J+QiPCfkIg=?=@example.org>\n"
+           b"    (reason: 550 5.1.1 <=?utf-8?B?8J+QiPCfkIg=?=@example.org>... User unknown)\n")
+    assert [r.address for r in classify(raw).recipients] == ["=?utf-8?b?8j+qipcfkig=?=@example.org"]
