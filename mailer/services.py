@@ -296,7 +296,8 @@ def make_planner(settings: Settings, opened: Stores, queue: JobQueue) -> DigestP
                          subscribers=opened.subscribers,
                          articles=opened.articles, queue=queue,
                          batch_size=settings.digest_batch_size,
-                         window_hours=settings.digest_window_hours)
+                         window_hours=settings.digest_window_hours,
+                         newsletters=opened.newsletters.list)
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:
@@ -435,7 +436,8 @@ def worker_services(settings: Settings, queue: JobQueue) -> WorkerServices:
         backend=signed(relays.lane("bulk"), signer), retry=retry_policy(s),
         lease_seconds=s.send_lease_seconds, record_every=s.digest_record_every,
         suppressions=opened.suppressions, runs=opened.runs,
-        failures=make_failure_window(s, client), metrics=MetricsRecorder(client))
+        failures=make_failure_window(s, client), metrics=MetricsRecorder(client),
+        newsletters=NewsletterOffer(opened.newsletters.list, make_catalog(s)).find)
     share_mail = ShareMail(articles=opened.articles, renderer=make_renderer(s),
                            site_name=s.site_name, from_email=s.from_email,
                            domain=s.site_domain, return_path=make_return_path(s))

@@ -47,7 +47,7 @@ def newsletters() -> None:
     """Newsletters readers can choose: the daily digest and others."""
 
 
-@newsletters.command("list")
+@newsletters.command("list", short_help="List them with their active readers.")
 @pass_settings
 def newsletters_list(settings: Settings) -> int:
     """List them in form order: slug, cadence, weekday, sections, name, active readers."""
@@ -58,7 +58,7 @@ def newsletters_list(settings: Settings) -> int:
     return 0
 
 
-@newsletters.command("add")
+@newsletters.command("add", short_help="Offer a new newsletter.")
 @click.argument("slug")
 @_with_options
 @pass_settings
@@ -73,7 +73,7 @@ def newsletters_add(settings: Settings, slug: str, **options: object) -> int:
     return 0
 
 
-@newsletters.command("set")
+@newsletters.command("set", short_help="Change a newsletter.")
 @click.argument("slug")
 @_with_options
 @pass_settings
@@ -89,7 +89,7 @@ def newsletters_set(settings: Settings, slug: str, **options: object) -> int:
     return 0
 
 
-@newsletters.command("remove")
+@newsletters.command("remove", short_help="Stop offering a newsletter.")
 @click.argument("slug")
 @click.option("--yes", is_flag=True, help="Remove it even if readers chose it.")
 @pass_settings

@@ -20,8 +20,9 @@ from uuid import uuid4
 import jinja2
 
 from mailer.articles.model import Article
-from mailer.digest.layout import arrange, greeting, intro_sections, subject
+from mailer.digest.layout import arrange, greeting, intro_sections, span_label, subject
 from mailer.digest.plan import Variant
+from mailer.newsletters.model import DAILY
 from mailer.render import Site, inline_css, load_stylesheet
 from mailer.sending.message import Envelope, ReturnPath
 from mailer.sending.mime import (
@@ -81,7 +82,10 @@ class DigestMail:
     def web_url(self, variant: Variant) -> str:
         """The edition and variant as a page of the API: the same for every reader of
         it, with no personal data (`mailer.web.routes.digest`)."""
-        query = urlencode({"zone": variant.timezone, "sections": ",".join(variant.sections)})
+        fields = {"zone": variant.timezone, "sections": ",".join(variant.sections)}
+        if variant.newsletter != DAILY:
+            fields.update(newsletter=variant.newsletter, days=str(variant.days))
+        query = urlencode(fields)
         return f"{self._public_url}/digest/{variant.edition.isoformat()}?{query}"
 
     def context(self, variant: Variant, articles: Sequence[Article], **extra: Any
@@ -89,8 +93,13 @@ class DigestMail:
         edition = arrange(articles, self._catalog)
         return {
             "site": self._site, "edition": edition,
-            "subject": subject(self._site.name, variant.edition, edition),
-            "edition_label": f"{variant.edition.day} {variant.edition:%B %Y}",
+            "subject": subject(self._site.name, span_label(variant.edition, variant.days,
+                                                           short=True), edition),
+            "edition_label": span_label(variant.edition, variant.days),
+            "edition_phrase": ("on " if variant.days == 1 else "in the ")
+            + span_label(variant.edition, variant.days),
+            "newsletter_name": variant.title if variant.title and variant.newsletter != DAILY
+            else "daily digest",
             "intro_sections": intro_sections(edition.section_labels),
             "section_labels": [self._catalog.names.get(s, s) for s in variant.sections],
             "web_url": self.web_url(variant), "web": False,
@@ -126,7 +135,7 @@ class DigestMail:
             unsubscribe_url=slot("unsubscribe_url"), preferences_url=slot("preferences_url"),
             text_salutation=slot("text_salutation"))
         head = b"".join([
-            address_header("From", self._site.name, self._from),
+            address_header("From", variant.sender_name or self._site.name, self._from),
             b"%%slot:to%%",
             fold("Subject", subject),
             b"Date: %%slot:date%%\r\n",
@@ -134,8 +143,7 @@ class DigestMail:
             b"List-Unsubscribe: <%%slot:unsubscribe_url%%>,\r\n"
             b" <mailto:%%slot:unsubscribe_mailto%%>\r\n",
             b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
-            address_header("List-Id", f"{self._site.name} daily digest",
-                           f"digest.{self._site.domain}"),
+            _list_id(self._site, variant),
             b"Precedence: bulk\r\n",
         ])
         # Dot-stuffed once here, so the SMTP client sends the bytes as they are; no
@@ -173,3 +181,11 @@ class DigestMail:
         return Envelope(template.fill(values), sender, subscriber.email,
                         smtputf8=not subscriber.email.isascii(), eightbit=True,
                         wire_ready=True, seven_bit=partial(template.fill_7bit, values))
+
+
+def _list_id(site: Site, variant: Variant) -> bytes:
+    """One list per newsletter (RFC 2919), the daily digest's as it always was."""
+    if variant.newsletter == DAILY:
+        return address_header("List-Id", f"{site.name} daily digest", f"digest.{site.domain}")
+    return address_header("List-Id", f"{site.name} {variant.title or variant.newsletter}",
+                          f"{variant.newsletter}.digest.{site.domain}")

@@ -4,9 +4,9 @@ arrives, and pause the run if its mail starts bouncing."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from email.utils import format_datetime
 
 from mailer.delivery.attempts import Stopwatch
@@ -17,11 +17,12 @@ from mailer.delivery.retry import RetryPolicy
 from mailer.delivery.suppression import SUPPRESSED_REPLY, SuppressionStore
 from mailer.delivery.verdict import Verdict
 from mailer.digest.compose import DigestMail, EncodedTemplate
-from mailer.digest.plan import ArticleDays, Variant
+from mailer.digest.plan import ArticleDays, Variant, variant_of
 from mailer.digest.runs import DigestRuns, FailureWindow, RunStatus
+from mailer.newsletters.model import DAILY, Newsletter
 from mailer.sending.backends.base import EmailBackend, SendResult
 from mailer.sending.message import Envelope
-from mailer.subscriptions.model import SubscriberStatus
+from mailer.subscriptions.model import Preferences, SubscriberStatus
 from mailer.subscriptions.store import SubscriberStore
 
 
@@ -70,7 +71,8 @@ class DigestSender:
                  retry: RetryPolicy, lease_seconds: float, record_every: int = 20,
                  suppressions: SuppressionStore | None = None, runs: DigestRuns | None = None,
                  failures: FailureWindow | None = None,
-                 metrics: MetricsRecorder | None = None) -> None:
+                 metrics: MetricsRecorder | None = None,
+                 newsletters: Callable[[str], Newsletter | None] = lambda slug: None) -> None:
         """`record_every`: SMTP replies per ledger commit, the most a worker killed
         mid-batch can leave sent but unrecorded (and so send twice). 1 makes that one
         message; on SQLite with four workers it costs about a fifth of the throughput."""
@@ -86,6 +88,7 @@ class DigestSender:
         self.runs = runs
         self.failures = failures
         self.metrics = metrics
+        self.newsletters = newsletters  # by slug, as offered now (NewsletterOffer.find)
 
     def send_batch(self, ids: Sequence[str], run_id: str | None = None) -> BatchOutcome:
         """A digest is retried until its window closes (then `claim_many` records it
@@ -130,8 +133,10 @@ class DigestSender:
             if person.email.lower() in suppressed:
                 skipped.append((row.id, JobStatus.SUPPRESSED, SUPPRESSED_REPLY))
                 continue
-            prefs = person.preferences
-            variant = Variant(date.fromisoformat(row.reference), prefs.timezone, prefs.sections)
+            variant = self._variant(row.reference, person.preferences)
+            if not variant.sections:
+                skipped.append((row.id, JobStatus.SKIPPED, "not sent: no longer chosen"))
+                continue
             if variant not in templates:
                 articles = self.days.for_variant(variant)
                 templates[variant] = self.mail.template(variant, articles) if articles else None
@@ -143,6 +148,13 @@ class DigestSender:
             to_send.append((Dispatch(row.id, Kind.DIGEST, envelope.recipient, row.created_at,
                                      row.attempts), envelope))
         return skipped, to_send
+
+    def _variant(self, reference: str, prefs: Preferences) -> Variant:
+        """The reader's variant of the edition a row names: their zone, and their
+        sections in its newsletter as they are now."""
+        slug = reference.partition("/")[0] if "/" in reference else DAILY
+        sections = prefs.sections if slug == DAILY else prefs.chosen(slug)
+        return variant_of(reference, prefs.timezone, sections, self.newsletters(slug))
 
     def _send(self, to_send: list[tuple[Dispatch, Envelope]]) -> _Tally:
         """One session for the batch; each reply goes to the OutcomeWriter as it

@@ -42,6 +42,9 @@ class NewsletterOffer:
         a reader's choices are checked against."""
         return {n.slug: n.offers(self.catalog) for n in self.all() if n.slug != DAILY}
 
+    def find(self, slug: str) -> Newsletter | None:
+        return next((n for n in self.all() if n.slug == slug), None)
+
     def fields(self) -> list[tuple[str, str]]:
         """Each newsletter's form field and label, in form order (for error summaries)."""
         return [("sections" if n.slug == DAILY else f"sections-{n.slug}", n.name)

@@ -224,31 +224,46 @@ class SubscriberStore:
                 found[newsletter] = int(count)
         return found
 
-    def planning_groups(self) -> list[tuple[str, int, tuple[str, ...], int]]:
-        """(time zone, hour, sections, how many) of the active list: a few hundred
-        groups at most, however long the list."""
+    def planning_groups(self, newsletter: str = "daily"
+                        ) -> list[tuple[str, int, tuple[str, ...], int]]:
+        """(time zone, hour, sections, how many) of a newsletter's active readers (the
+        daily digest's by default): a few hundred groups at most, however long the
+        list."""
+        if newsletter != "daily":
+            query = (select(SubscriberRow.timezone, SubscriberRow.hour,
+                            SubscriptionRow.sections, func.count())
+                     .join(SubscriberRow, SubscriberRow.id == SubscriptionRow.subscriber_id)
+                     .where(SubscriptionRow.newsletter == newsletter))
+            keys = (SubscriberRow.timezone, SubscriberRow.hour, SubscriptionRow.sections)
+        else:
+            query = select(SubscriberRow.timezone, SubscriberRow.hour, SubscriberRow.sections,
+                           func.count())
+            keys = (SubscriberRow.timezone, SubscriberRow.hour, SubscriberRow.sections)
         with transaction(self._sessions) as session:
             rows = session.execute(
-                select(SubscriberRow.timezone, SubscriberRow.hour, SubscriberRow.sections,
-                       func.count())
-                .where(SubscriberRow.status == SubscriberStatus.ACTIVE.value)
-                .group_by(SubscriberRow.timezone, SubscriberRow.hour, SubscriberRow.sections)
-                .order_by(SubscriberRow.timezone, SubscriberRow.hour, SubscriberRow.sections))
+                query.where(SubscriberRow.status == SubscriberStatus.ACTIVE.value)
+                .group_by(*keys).order_by(*keys))
             return [(tz, hour, tuple(s for s in sections.split(",") if s), int(n))
                     for tz, hour, sections, n in rows]
 
     @staticmethod
-    def group_page(timezone: str, hour: int, sections: tuple[str, ...], after: str
-                   ) -> Select[str, str, str]:
-        """A query of the active subscribers of one planning group (`id`, `email`, and
+    def group_page(timezone: str, hour: int, sections: tuple[str, ...], after: str,
+                   newsletter: str = "daily") -> Select[str, str, str]:
+        """A query of the active readers of one planning group (`id`, `email`, and
         `position`, where the next page starts), in address order after `after`: for
         the ledger to insert from, a page (its LIMIT) at a time."""
-        return (select(SubscriberRow.id, SubscriberRow.email,
-                       SubscriberRow.email_key.label("position"))
-                .where(SubscriberRow.status == SubscriberStatus.ACTIVE.value)
-                .where(SubscriberRow.timezone == timezone, SubscriberRow.hour == hour,
-                       SubscriberRow.sections == ",".join(sections))
-                .where(SubscriberRow.email_key > after).order_by(SubscriberRow.email_key))
+        query = (select(SubscriberRow.id, SubscriberRow.email,
+                        SubscriberRow.email_key.label("position"))
+                 .where(SubscriberRow.status == SubscriberStatus.ACTIVE.value)
+                 .where(SubscriberRow.timezone == timezone, SubscriberRow.hour == hour))
+        if newsletter == "daily":
+            query = query.where(SubscriberRow.sections == ",".join(sections))
+        else:
+            query = query.join(SubscriptionRow,
+                               SubscriptionRow.subscriber_id == SubscriberRow.id).where(
+                SubscriptionRow.newsletter == newsletter,
+                SubscriptionRow.sections == ",".join(sections))
+        return query.where(SubscriberRow.email_key > after).order_by(SubscriberRow.email_key)
 
     def list(self, status: SubscriberStatus | None = None) -> list[Subscriber]:
         with transaction(self._sessions) as session:
