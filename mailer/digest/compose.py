@@ -35,7 +35,7 @@ from mailer.sending.mime import (
     undot,
 )
 from mailer.slots import LruCache, SlotTemplate, slot
-from mailer.subscriptions.model import SectionCatalog, Subscriber
+from mailer.subscriptions.model import SectionCatalog, Subscriber, unsubscribe_value
 from mailer.tokens import Purpose, Tokens
 
 
@@ -48,6 +48,7 @@ class EncodedTemplate:
     seven: SlotTemplate[bytes]
     subject: str
     quoted: tuple[bytes, ...]  # the names behind the 7-bit form's `qp_` slots
+    newsletter: str = DAILY  # whose unsubscribe links it carries
 
     def fill(self, values: dict[bytes, bytes]) -> bytes:
         return self.eight.fill(values)
@@ -155,12 +156,15 @@ class DigestMail:
         seven = dot_stuff(seven_bit(undot(data), slots=True))
         seven_template = SlotTemplate.of(seven)
         return EncodedTemplate(SlotTemplate.of(data), seven_template, subject, tuple(
-            name[3:] for name in seven_template.names if name.startswith(b"qp_")))
+            name[3:] for name in seven_template.names if name.startswith(b"qp_")),
+            variant.newsletter)
 
     def envelope(self, template: EncodedTemplate, subscriber: Subscriber,
                  date_header: bytes, message_id: str | None = None) -> Envelope:
         """`message_id` (the ledger's) names the message in its return path."""
-        unsubscribe = self._tokens.make(Purpose.UNSUBSCRIBE, subscriber.id)
+        # One click leaves the newsletter the message came from (RFC 8058), no other.
+        unsubscribe = self._tokens.make(Purpose.UNSUBSCRIBE, unsubscribe_value(
+            subscriber.id, template.newsletter))
         preferences = self._tokens.make(Purpose.PREFERENCES, subscriber.id)
         salutation = greeting(subscriber.preferences.hour, subscriber.name)
         domain = self._site.domain

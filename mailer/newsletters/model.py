@@ -16,9 +16,9 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from mailer.errors import InvalidInput
-from mailer.subscriptions.model import SectionCatalog
+from mailer.subscriptions.model import DAILY, SectionCatalog
 
-DAILY = "daily"
+__all__ = ["DAILY", "Cadence", "Newsletter", "default_newsletters", "validate_newsletter"]
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 TEMPLATES = ("digest",)
 _SLUG = re.compile(r"^[a-z][a-z0-9-]{0,39}$")

@@ -22,6 +22,22 @@ from mailer.errors import InvalidInput
 from mailer.subscriptions.zones import resolve_zone
 from mailer.validation import clean_email, clean_name, mask_address
 
+# The daily digest's newsletter slug: the newsletter whose sections are in the
+# subscriber's own row (mailer.newsletters.model says why).
+DAILY = "daily"
+
+
+def unsubscribe_value(subscriber_id: str, newsletter: str = DAILY) -> str:
+    """What an unsubscribe link seals: the reader, and the newsletter the message came
+    from (the daily digest's links seal the reader alone, as they always have)."""
+    return subscriber_id if newsletter == DAILY else f"{subscriber_id}_{newsletter}"
+
+
+def read_unsubscribe_value(value: str) -> tuple[str, str]:
+    """(subscriber id, newsletter) of what `unsubscribe_value` sealed."""
+    subscriber_id, _, newsletter = value.partition("_")  # URL-safe; in neither part
+    return subscriber_id, newsletter or DAILY
+
 
 class SubscriberStatus(StrEnum):
     PENDING = "pending"

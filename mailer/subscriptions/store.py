@@ -17,6 +17,7 @@ from mailer.errors import NotFound
 from mailer.models import SubscriberRow, SubscriptionRow, utcnow
 from mailer.subscriptions import bulk
 from mailer.subscriptions.model import (
+    DAILY,
     ImportReport,
     Preferences,
     SignUp,
@@ -182,6 +183,26 @@ class SubscriberStore:
                 row.status = SubscriberStatus.UNSUBSCRIBED.value
                 row.unsubscribed_at = row.updated_at = utcnow()
             return _with_choices(session, row)
+
+    def leave(self, subscriber_id: str, newsletter: str) -> Subscriber:
+        """Out of one newsletter (the daily digest: none of its sections); out of
+        everything, unsubscribed, when it was the last one they took."""
+        with transaction(self._sessions) as session:
+            row = _locked(session, subscriber_id)
+            now = utcnow()
+            if newsletter == DAILY:
+                row.sections = ""
+            else:
+                session.execute(delete(SubscriptionRow).where(
+                    SubscriptionRow.subscriber_id == subscriber_id,
+                    SubscriptionRow.newsletter == newsletter))
+            row.updated_at = now
+            left = _with_choices(session, row)
+            if not left.preferences.anything and row.status != SubscriberStatus.UNSUBSCRIBED:
+                row.status = SubscriberStatus.UNSUBSCRIBED.value
+                row.unsubscribed_at = now
+                left = _subscriber(row, left.preferences.newsletters)
+            return left
 
     def update_preferences(self, subscriber_id: str, preferences: Preferences) -> Subscriber:
         with transaction(self._sessions) as session:

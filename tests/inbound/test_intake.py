@@ -16,7 +16,7 @@ from mailer.inbound.intake import FeedbackIntake
 from mailer.inbound.report import Classified, FailedRecipient
 from mailer.models import FeedbackRow
 from mailer.stores import Stores
-from mailer.subscriptions.model import Preferences, SignUp
+from mailer.subscriptions.model import Preferences, SignUp, unsubscribe_value
 from mailer.tokens import Purpose, ReturnPaths
 from tests.support.returned import BOUNCES, READER, dsn, sent
 
@@ -153,6 +153,18 @@ def test_unsubscribe_mail_unsubscribes_as_the_link_does(
     taken = intake.take(unsubscribe_mail(token), "unsubscribe@today.az")
     assert taken.type == "unsubscribe" and taken.events[0].action == "unsubscribed"
     assert stores.subscribers.get(reader.id).status.value == "unsubscribed"
+
+
+def test_unsubscribe_mail_from_a_weekly_leaves_the_weekly_alone(
+        settings: Settings, stores: Stores, intake: FeedbackIntake) -> None:
+    reader = stores.subscribers.add_active(SignUp(READER, "Leyla", Preferences(
+        ("politics",), "Asia/Baku", 7, (("weekly", ("culture",)),))))
+    token = services.make_tokens(settings).make(Purpose.UNSUBSCRIBE,
+                                                unsubscribe_value(reader.id, "weekly"))
+    intake.take(unsubscribe_mail(token), "unsubscribe@today.az")
+    left = stores.subscribers.get(reader.id)
+    assert (left.status.value, left.preferences.sections, left.preferences.newsletters) == (
+        "active", ("politics",), ())
 
 
 def test_mail_nobody_can_read_is_kept_for_a_person(settings: Settings, stores: Stores,

@@ -12,6 +12,7 @@ from pydantic import SecretStr
 from mailer import services
 from mailer.config import Settings
 from mailer.stores import Stores
+from mailer.subscriptions.model import Preferences, SignUp, unsubscribe_value
 from mailer.tokens import Purpose
 
 KEY = {"X-API-Key": "newsletter-key"}
@@ -100,3 +101,42 @@ def test_preferences_can_leave_the_daily_digest_for_the_weekly(
     assert nothing.status_code == 422
     assert "choose at least one section in one of the newsletters, or unsubscribe" \
         in nothing.text
+
+
+def reader_of_both(stores: Stores) -> str:
+    return stores.subscribers.add_active(SignUp("leyla@example.com", "", Preferences(
+        ("politics",), "Asia/Baku", 7, (("weekly", ("culture",)),)))).id
+
+
+def test_one_click_leaves_the_newsletter_the_message_came_from(
+        client: TestClient, stores: Stores, settings: Settings) -> None:
+    tokens = services.make_tokens(settings)
+    reader = reader_of_both(stores)
+    weekly = tokens.make(Purpose.UNSUBSCRIBE, unsubscribe_value(reader, "weekly"))
+    page = client.get(f"/unsubscribe/{weekly}").text
+    assert "Stop “The week in review” only" in page and "Stop everything" in page
+    assert "Choose fewer sections instead" in page
+    assert stores.subscribers.get(reader).preferences.chosen("weekly") == ("culture",), \
+        "a GET (a link preview) changes nothing"
+    done = client.post(f"/unsubscribe/{weekly}", content=b"List-Unsubscribe=One-Click",
+                       headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert done.status_code == 200 and "no more “The week in review” e-mails" in done.text
+    left = stores.subscribers.get(reader)
+    assert (left.status.value, left.preferences.sections, left.preferences.newsletters) == (
+        "active", ("politics",), ())
+    daily = tokens.make(Purpose.UNSUBSCRIBE, unsubscribe_value(reader))
+    assert "only one it gets" in client.get(f"/unsubscribe/{daily}").text
+    client.post(f"/unsubscribe/{daily}", content=b"List-Unsubscribe=One-Click",
+                headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert stores.subscribers.get(reader).status.value == "unsubscribed", \
+        "the last newsletter gone: unsubscribed"
+
+
+def test_the_page_can_stop_everything_at_once(client: TestClient, stores: Stores,
+                                              settings: Settings) -> None:
+    reader = reader_of_both(stores)
+    token = services.make_tokens(settings).make(Purpose.UNSUBSCRIBE,
+                                                unsubscribe_value(reader, "weekly"))
+    done = client.post(f"/unsubscribe/{token}", data={"scope": "everything"})
+    assert "no more e-mail from" in done.text
+    assert stores.subscribers.get(reader).status.value == "unsubscribed"

@@ -4,7 +4,7 @@ one-click), preferences. Links are opened in browsers, so their errors are pages
 from __future__ import annotations
 
 from collections.abc import Mapping
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -12,9 +12,12 @@ from starlette.concurrency import run_in_threadpool
 
 from mailer.errors import InvalidInput, MailerError
 from mailer.subscriptions.model import (
+    DAILY,
     NOTHING_CHOSEN,
     Subscriber,
+    SubscriberStatus,
     newsletter_field,
+    read_unsubscribe_value,
     validate_preferences,
 )
 from mailer.subscriptions.signup import links, submit_signup
@@ -93,27 +96,66 @@ def confirm(token: str, ctx: Ctx) -> HTMLResponse:
 
 @router.get("/unsubscribe/{token}", response_class=HTMLResponse)
 def unsubscribe_form(token: str, ctx: Ctx) -> HTMLResponse:
-    """A page with the masked address and an
-    Unsubscribe button; changes nothing (mail scanners and link previews fetch GETs)."""
-    # Changes nothing: mail scanners and link previews fetch GETs.
-    def action(subscriber_id: str) -> HTMLResponse:
-        return ctx.page("web/unsubscribe.html",
-                        subscriber=ctx.stores.subscribers.get(subscriber_id), token=token)
+    """A page with the masked address: leave the newsletter
+    the link came from, everything, or choose fewer sections instead; changes nothing
+    (mail scanners and link previews fetch GETs)."""
+    def action(value: str) -> HTMLResponse:
+        subscriber_id, newsletter = read_unsubscribe_value(value)
+        subscriber = ctx.stores.subscribers.get(subscriber_id)
+        chosen = subscriber.preferences
+        others = [n.name for n in ctx.offer.all() if n.slug != newsletter and (
+            chosen.sections if n.slug == DAILY else chosen.chosen(n.slug))]
+        return ctx.page("web/unsubscribe.html", subscriber=subscriber, token=token,
+                        newsletter=_name(ctx, newsletter), others=others,
+                        preferences_url=links(ctx.tokens, ctx.settings.public_url,
+                                              subscriber.id)["preferences"])
     return ctx.token_page(Purpose.UNSUBSCRIBE, token, action)
 
 
 @router.post("/unsubscribe/{token}", response_class=HTMLResponse)
-def unsubscribe(token: str, ctx: Ctx) -> HTMLResponse:
-    """Unsubscribes at once: `200`, no redirect (RFC 8058
-    one-click; any body, e.g. `List-Unsubscribe=One-Click`)."""
-    # RFC 8058 one-click: the mailbox provider POSTs "List-Unsubscribe=One-Click";
-    # whatever the body, the answer is 200 and the address is off the list now.
-    def action(subscriber_id: str) -> HTMLResponse:
-        subscriber = ctx.stores.subscribers.unsubscribe(subscriber_id)
+async def unsubscribe(token: str, request: Request, ctx: Ctx) -> HTMLResponse:
+    """Leaves at once the newsletter the link came from
+    (`scope=everything`: every newsletter): `200`, no redirect (RFC 8058 one-click;
+    any other body, e.g. `List-Unsubscribe=One-Click`, leaves that one newsletter)."""
+    everything = await _scope_is_everything(request)
+
+    def action(value: str) -> HTMLResponse:
+        subscriber_id, newsletter = read_unsubscribe_value(value)
+        store = ctx.stores.subscribers
+        left = store.unsubscribe(subscriber_id) if everything \
+            else store.leave(subscriber_id, newsletter)
+        if left.status is SubscriberStatus.UNSUBSCRIBED:
+            return ctx.message_page("You are unsubscribed",
+                                    f"{left.masked_email} will get no more e-mail from "
+                                    f"{ctx.site.name}.")
         return ctx.message_page("You are unsubscribed",
-                                f"{subscriber.masked_email} will get no more digests from "
-                                f"{ctx.site.name}.")
-    return ctx.token_page(Purpose.UNSUBSCRIBE, token, action)
+                                f"{left.masked_email} will get no more "
+                                f"{_name(ctx, newsletter)} e-mails from {ctx.site.name}. The other "
+                                "newsletters you chose still come: the link at the foot of "
+                                "each changes them.")
+    return await run_in_threadpool(ctx.token_page, Purpose.UNSUBSCRIBE, token, action)
+
+
+async def _scope_is_everything(request: Request) -> bool:
+    """Only the page's own form asks for everything; a mailbox provider's one-click
+    POST, whatever its body, leaves one newsletter."""
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != \
+            "application/x-www-form-urlencoded":
+        return False
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > 4096:
+            return False
+    fields = dict(parse_qsl(body.decode("utf-8", "replace"), max_num_fields=20))
+    return fields.get("scope") == "everything"
+
+
+def _name(ctx: WebContext, newsletter: str) -> str:
+    """The newsletter as readers know it: its name, quoted."""
+    found = ctx.offer.find(newsletter)
+    return f"\u201c{found.name}\u201d" if found else "daily digest" \
+        if newsletter == DAILY else "newsletter"
 
 
 @router.get("/preferences/{token}", response_class=HTMLResponse)
