@@ -39,7 +39,8 @@ def _classify(parsed: Parsed, envelope_to: str | None,
     reports = arf.reports(parsed.feedback_texts, parsed.texts, parsed.content_type)
     feedback = arf.feedback_type(reports)
     if feedback or arf.is_report(parsed.headers) \
-            or arf.is_jmrp(parsed.headers, parsed.original_headers):
+            or arf.is_jmrp(parsed.headers, parsed.original_headers) \
+            or arf.is_forwarded_report(parsed.texts, parsed.original_headers):
         return result(*_feedback(feedback, reports, parsed))
     records = dsn.records(parsed.dsn_texts) or _dsn_in_text(parsed) \
         or dsn.records(parsed.forwarded_dsn_texts)  # a bounce forwarded as an attachment
@@ -67,14 +68,10 @@ def _classify(parsed: Parsed, envelope_to: str | None,
 
 def _feedback(feedback: str, reports: list[str], parsed: Parsed
               ) -> tuple[FeedbackType, tuple[FailedRecipient, ...]]:
-    if feedback in arf.OPT_OUT:
-        kind: FeedbackType = "unsubscribe"
-    elif feedback in arf.COMPLAINTS or not feedback:
-        kind = "complaint"
-    else:
+    if feedback and feedback not in arf.COMPLAINTS:
         return "unknown", ()
-    found = arf.complained(reports, parsed.original_headers)
-    return kind, tuple(FailedRecipient(a, None, False) for a in found)
+    found = arf.complained(reports, parsed.original_headers, parsed.headers)
+    return "complaint", tuple(FailedRecipient(a, None, False) for a in found)
 
 
 def _dsn_in_text(parsed: Parsed) -> list[dsn.DsnRecord]:

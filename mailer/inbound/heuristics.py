@@ -36,7 +36,8 @@ _BRACKETED = re.compile(r"<(" + ADDRESS.pattern + r")>")
 # Where the human-readable part ends and the returned message begins.
 _ORIGINAL_START = re.compile(
     r"^[ \t]*(?:-{2,}[ \t]*)?(?:this is a copy of|below this line is a copy|original message|"
-    r"the (?:header|headers) of the original|a copy of the original|the original message|"
+    r"the (?:header|headers) of the original|a copy of the original|"
+    r"the original message(?! was received at)|"  # Sendmail's summary opens so
     r"headers of the returned|returned message|unsent message below|"
     r"message header follows|original mail as follows|------ ?original)|"
     r"^(?:received|return-path|message-id|dkim-signature):[ \t]",

@@ -129,6 +129,19 @@ def test_a_complaint_stops_all_mail_to_its_reader(settings: Settings, stores: St
     assert stores.suppressions.refuses_shares(READER)
 
 
+def test_a_loops_opt_out_report_stops_all_mail_as_a_complaint_does(
+        settings: Settings, stores: Stores, intake: FeedbackIntake) -> None:
+    reader = stores.subscribers.add_active(SignUp(READER, "Leyla", Preferences(
+        ("politics",), "Asia/Baku", 7)))
+    opt_out = arf(paths(settings).address(sent(stores))).replace(
+        b"Feedback-Type: abuse", b"Feedback-Type: opt-out").replace(
+        b"Original-Rcpt-To:", b"Removal-Recipient:")
+    taken = intake.take(opt_out)
+    assert taken.type == "complaint" and taken.events[0].action == "complained"
+    assert stores.subscribers.get(reader.id).status.value == "unsubscribed"
+    assert stores.suppressions.suppressed([READER]) == {READER}
+
+
 def test_a_complaint_without_our_return_path_changes_nothing(
         stores: Stores, intake: FeedbackIntake) -> None:
     reader = stores.subscribers.add_active(SignUp(READER, "Leyla", Preferences(
