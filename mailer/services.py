@@ -445,6 +445,7 @@ def worker_services(settings: Settings, queue: JobQueue) -> WorkerServices:
         store=opened.subscribers, tokens=make_tokens(s), mail=make_template_mail(s),
         catalog=make_catalog(s), public_url=s.public_url, site_name=s.site_name,
         from_email=s.from_email, domain=s.site_domain, confirm_hours=s.confirm_max_age_hours,
-        return_path=make_return_path(s))
+        return_path=make_return_path(s),
+        describe=NewsletterOffer(opened.newsletters.list, make_catalog(s)).describe)
     return WorkerServices(opened, client, queue, relays, deliverer, digest_sender, share_mail,
                           confirm_mail)

@@ -45,6 +45,16 @@ class Newsletter:
         """The sections a reader can choose in it."""
         return self.sections or tuple(sorted(catalog.names))
 
+    def when_at(self, hour: int, timezone: str) -> str:
+        """When a reader at `hour` in `timezone` gets it: "every Sunday at 07:00
+        (Asia/Baku)"."""
+        at = f"at {hour:02d}:00 ({timezone})"
+        if self.cadence is Cadence.WEEKLY:
+            return f"every {WEEKDAYS[self.weekday or 0]} {at}"
+        if self.cadence is Cadence.DAILY:
+            return f"every day {at}"
+        return "as it happens"
+
     @property
     def when(self) -> str:
         """How often, in the words a reader sees beside it."""

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from mailer.errors import ServiceUnavailable
 from mailer.newsletters.model import DAILY, Newsletter
-from mailer.subscriptions.model import SectionCatalog
+from mailer.subscriptions.model import Preferences, SectionCatalog
 
 REFRESH_SECONDS = 10.0
 
@@ -41,6 +41,20 @@ class NewsletterOffer:
         """Each newsletter besides the daily digest, with the sections it covers: what
         a reader's choices are checked against."""
         return {n.slug: n.offers(self.catalog) for n in self.all() if n.slug != DAILY}
+
+    def describe(self, chosen: Preferences) -> list[str]:
+        """A reader's choices in words, one line a newsletter, in form order:
+        "Daily digest, every day at 07:00 (Asia/Baku): Politics, Economy"."""
+        lines = []
+        for newsletter in self.all():
+            sections = chosen.sections if newsletter.slug == DAILY \
+                else chosen.chosen(newsletter.slug)
+            if sections:
+                labels = ", ".join(name for slug, name in self.catalog.names.items()
+                                   if slug in sections)
+                lines.append(f"{newsletter.name}, "
+                             f"{newsletter.when_at(chosen.hour, chosen.timezone)}: {labels}")
+        return lines
 
     def find(self, slug: str) -> Newsletter | None:
         return next((n for n in self.all() if n.slug == slug), None)

@@ -67,9 +67,12 @@ class ConfirmMail:
 
     def __init__(self, *, store: SubscriberStore, tokens: Tokens, mail: TemplateMail,
                  catalog: SectionCatalog, public_url: str, site_name: str, from_email: str,
-                 domain: str, confirm_hours: int, return_path: ReturnPath | None = None
-                 ) -> None:
+                 domain: str, confirm_hours: int, return_path: ReturnPath | None = None,
+                 describe: Callable[[Preferences], list[str]] | None = None) -> None:
+        """`describe`: a reader's choices in words, a line a newsletter
+        (NewsletterOffer.describe); without it, the daily digest's sections."""
         self.return_path = return_path
+        self.describe = describe
         self.store = store
         self.tokens = tokens
         self.mail = mail
@@ -106,6 +109,7 @@ class ConfirmMail:
         context = {
             "name": subscriber.name,
             "sections": [self.catalog.names.get(s, s) for s in subscriber.preferences.sections],
+            "choices": self.describe(subscriber.preferences) if self.describe else [],
             "hour": subscriber.preferences.hour, "timezone": subscriber.preferences.timezone,
             "links": links(self.tokens, self.public_url, subscriber.id),
             "confirm_hours": self.confirm_hours,
