@@ -140,6 +140,10 @@ class Settings(BaseSettings):
     digest_window_hours: int = Field(5, ge=1, le=23)
     digest_batch_size: int = Field(200, ge=1, le=5000)
     digest_plan_minutes: float = Field(15, gt=0, le=60)
+    quiet_hours: str = "22-7"
+    alert_daily_cap: int = Field(3, ge=1, le=50)
+    alert_window_hours: int = Field(6, ge=1, le=24)
+    alert_morning_hours: int = Field(18, ge=1, le=48)
     digest_requeue_seconds: int = Field(600, ge=5)
     requeue_seconds: int = Field(600, ge=2)
     sweep_seconds: float = Field(60.0, gt=0)
@@ -297,6 +301,15 @@ class Settings(BaseSettings):
                                                                     "postgres"}:
             raise ValueError("must start with sqlite:/// or postgresql://")
         return value or None
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str) -> str:
+        start, dash, end = value.strip().partition("-")
+        if not (dash and start.isdigit() and end.isdigit() and 0 <= int(start) <= 23
+                and 0 <= int(end) <= 23):
+            raise ValueError("must be two whole hours from 0 to 23, like 22-7")
+        return f"{int(start)}-{int(end)}"
 
     @field_validator("sections")
     @classmethod

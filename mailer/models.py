@@ -118,6 +118,10 @@ class DigestRunRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     reason: Mapped[str] = mapped_column(String(300), default="")  # why it was paused
+    kind: Mapped[str] = mapped_column(String(16), default="digest")  # digest, alert
+    # An alert's article: one alert per story, however often the CMS says "breaking".
+    article_id: Mapped[str | None] = mapped_column(String(120), nullable=True, unique=True,
+                                                   index=True)
 
 
 class SuppressionRow(Base):
@@ -199,5 +203,8 @@ class SubscriptionRow(Base):
         String(40), ForeignKey("newsletters.slug", ondelete="CASCADE"), primary_key=True,
         index=True)
     sections: Mapped[str] = mapped_column(String(500))  # sorted section slugs, comma-joined
+    # An immediate newsletter's alert in the reader's quiet hours: "morning" waits for
+    # the end of them, "digest" leaves the story to their digest.
+    at_night: Mapped[str] = mapped_column(String(16), default="morning")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

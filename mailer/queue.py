@@ -18,12 +18,16 @@ CONFIRM_TASK = "mailer.confirm.deliver"
 EXPIRE_TASK = "mailer.subscribers.expire"
 SWEEP_TASK = "mailer.deliveries.requeue_stale"
 DIGEST_PLAN_TASK = "mailer.digest.plan"
-DIGEST_BATCH_TASK = "mailer.digest.send_batch"
+DIGEST_BATCH_TASK = "mailer.digest.send_batch"  # digest and alert batches alike
+ALERT_PLAN_TASK = "mailer.alerts.plan"
+ALERT_SWEEP_TASK = "mailer.alerts.sweep"
 # The queue for transactional mail: shares and confirmation e-mails, which a reader is
 # waiting for and which must never wait behind a digest.
 SHARE_QUEUE = "share"
 # Bulk mail: digest batches and their planning.
 DIGEST_QUEUE = "digest"
+# Breaking news: ahead of the digests, behind the mail a reader is waiting for.
+ALERT_QUEUE = "alerts"
 
 
 class JobQueue(Protocol):

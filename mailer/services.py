@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 
 import jinja2
@@ -22,6 +22,8 @@ import redis
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
+from mailer.alerts.plan import AlertPlanner
+from mailer.alerts.rules import AlertRules, QuietHours
 from mailer.articles.files import read_seed_articles
 from mailer.articles.stores import SqlArticleStore
 from mailer.config import Settings
@@ -300,6 +302,16 @@ def make_planner(settings: Settings, opened: Stores, queue: JobQueue) -> DigestP
                          newsletters=opened.newsletters.list)
 
 
+def make_alert_planner(settings: Settings, opened: Stores, queue: JobQueue) -> AlertPlanner:
+    return AlertPlanner(
+        ledger=opened.ledger, runs=opened.runs, subscribers=opened.subscribers,
+        articles=opened.articles, queue=queue, newsletters=opened.newsletters.list,
+        catalog=make_catalog(settings), batch_size=settings.digest_batch_size,
+        rules=AlertRules(QuietHours.parse(settings.quiet_hours), settings.alert_daily_cap,
+                         timedelta(hours=settings.alert_window_hours),
+                         timedelta(hours=settings.alert_morning_hours)))
+
+
 def retry_policy(settings: Settings) -> RetryPolicy:
     return RetryPolicy(settings.retry_base_seconds, settings.retry_max_seconds,
                        settings.retry_horizon_hours * 3600)
@@ -377,6 +389,7 @@ def web_context(settings: Settings, *, opened: Stores | None = None,
         tokens=make_tokens(settings), catalog=make_catalog(settings),
         defaults=default_preferences(settings),
         offer=NewsletterOffer(db.newsletters.list, make_catalog(settings)),
+        alerts=make_alert_planner(settings, db, job_queue),
         api_key=settings.api_key.get_secret_value() if settings.api_key else None,
         proxies=parse_networks(settings.trusted_proxies),
         group_commit=GroupCommit(ledger=db.ledger, queue=job_queue),
@@ -405,6 +418,9 @@ class WorkerServices:
 
     def planner(self, settings: Settings) -> DigestPlanner:
         return make_planner(settings, self.stores, self.queue)
+
+    def alert_planner(self, settings: Settings) -> AlertPlanner:
+        return make_alert_planner(settings, self.stores, self.queue)
 
     def close(self) -> None:
         self.relays.shutdown()

@@ -8,6 +8,9 @@ from kombu import Queue
 
 from mailer.config import Settings
 from mailer.queue import (
+    ALERT_PLAN_TASK,
+    ALERT_QUEUE,
+    ALERT_SWEEP_TASK,
     CONFIRM_TASK,
     DIGEST_BATCH_TASK,
     DIGEST_PLAN_TASK,
@@ -32,12 +35,13 @@ def create_celery(settings: Settings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        task_queues=[Queue(SHARE_QUEUE), Queue(DIGEST_QUEUE)],
+        task_queues=[Queue(SHARE_QUEUE), Queue(ALERT_QUEUE), Queue(DIGEST_QUEUE)],
         task_default_queue=SHARE_QUEUE,
         task_routes={
             **{name: {"queue": SHARE_QUEUE} for name in (SHARE_TASK, CONFIRM_TASK, EXPIRE_TASK,
                                                           SWEEP_TASK)},
             **{name: {"queue": DIGEST_QUEUE} for name in (DIGEST_PLAN_TASK, DIGEST_BATCH_TASK)},
+            **{name: {"queue": ALERT_QUEUE} for name in (ALERT_PLAN_TASK, ALERT_SWEEP_TASK)},
         },
         # `celery -A worker beat` runs these. Planning is idempotent, so a second beat
         # process by mistake costs a query, not a second digest.
@@ -46,6 +50,7 @@ def create_celery(settings: Settings) -> Celery:
             "plan-digests": {"task": DIGEST_PLAN_TASK,
                              "schedule": settings.digest_plan_minutes * 60.0},
             "requeue-lost-messages": {"task": SWEEP_TASK, "schedule": settings.sweep_seconds},
+            "plan-alerts-after-quiet-hours": {"task": ALERT_SWEEP_TASK, "schedule": 60.0},
         },
         broker_connection_retry_on_startup=True,
         broker_transport_options={"visibility_timeout": 3600},

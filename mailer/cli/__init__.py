@@ -8,6 +8,7 @@ import click
 
 from mailer import version
 from mailer.cli import (
+    alerts,
     articles,
     bounces,
     db,
@@ -73,3 +74,4 @@ for command in (mail.share, mail.job, mail.preview, articles.articles, bounces.b
                 stack.serve, stack.sink, stack.stack, stack.demo):
     cli.add_command(command)
 cli.add_command(inbound.inbound)
+cli.add_command(alerts.alerts)

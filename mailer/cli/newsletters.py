@@ -15,8 +15,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _OPTIONS = (
     click.option("--name", help="What readers see, e.g. 'Politics as it happens'."),
-    click.option("--cadence", type=click.Choice(["daily", "weekly"]),
-                 help="How often it goes out (each reader at their own hour)."),
+    click.option("--cadence", type=click.Choice(["immediate", "daily", "weekly"]),
+                 help="How often it goes out: as a story breaks, or each reader's hour."),
     click.option("--weekday", help="For a weekly one: Monday to Sunday."),
     click.option("--sections", help="Comma-separated sections it covers; 'all' for every "
                                     "section."),

@@ -20,7 +20,14 @@ from uuid import uuid4
 import jinja2
 
 from mailer.articles.model import Article
-from mailer.digest.layout import arrange, greeting, intro_sections, span_label, subject
+from mailer.digest.layout import (
+    alert_subject,
+    arrange,
+    greeting,
+    intro_sections,
+    span_label,
+    subject,
+)
 from mailer.digest.plan import Variant
 from mailer.newsletters.model import DAILY
 from mailer.render import Site, inline_css, load_stylesheet
@@ -94,8 +101,10 @@ class DigestMail:
         edition = arrange(articles, self._catalog)
         return {
             "site": self._site, "edition": edition,
-            "subject": subject(self._site.name, span_label(variant.edition, variant.days,
-                                                           short=True), edition),
+            "subject": alert_subject(variant.title or "Breaking news", edition.top.title)
+            if variant.template == "alert" else
+            subject(self._site.name, span_label(variant.edition, variant.days, short=True),
+                    edition),
             "edition_label": span_label(variant.edition, variant.days),
             "edition_phrase": ("on " if variant.days == 1 else "in the ")
             + span_label(variant.edition, variant.days),
@@ -121,10 +130,11 @@ class DigestMail:
         """(subject, html, text); `salutation` goes to the HTML escaped by Jinja."""
         links = {"unsubscribe_url": unsubscribe_url, "preferences_url": preferences_url}
         context = self.context(variant, articles, salutation=salutation, **links)
-        html_doc = inline_css(self._env.get_template("digest.html").render(context), self._css,
-                              self._inliner)
+        html_doc = inline_css(self._env.get_template(f"{variant.template}.html").render(context),
+                              self._css, self._inliner)
         context["salutation"] = salutation if text_salutation is None else text_salutation
-        return context["subject"], html_doc, self._env.get_template("digest.txt").render(context)
+        return context["subject"], html_doc, self._env.get_template(
+            f"{variant.template}.txt").render(context)
 
     def template(self, variant: Variant, articles: Sequence[Article]) -> EncodedTemplate:
         return self._cache.get((variant, tuple(f"{a.id}:{a.version}" for a in articles)),

@@ -98,6 +98,20 @@ def subject(site_name: str, when: str, edition: Edition) -> str:
     return f"{head}{title}{tail}"
 
 
+def alert_subject(label: str, title: str) -> str:
+    """"Breaking news: Azerbaijan and …": what it is first, then the story, cut at a
+    word to fit a phone."""
+    head = f"{label}: "
+    if len(head) + len(title) <= SUBJECT_MAX:
+        return head + title
+    words = title[:SUBJECT_MAX - len(head) - 1].split(" ")
+    if len(words) > 1:
+        words.pop()
+    while len(words) > 1 and words[-1].strip(",;:-–—").lower() in _DANGLING:
+        words.pop()
+    return head + " ".join(words).rstrip(" ,;:-–—") + "…"
+
+
 # Words a cut headline should not end on: it would stop mid-phrase.
 _DANGLING = frozenset({
     "a", "an", "the", "of", "to", "in", "on", "at", "for", "over", "and", "or", "but",

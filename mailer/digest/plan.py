@@ -21,6 +21,7 @@ from mailer.articles.model import Article, slugify
 from mailer.articles.stores import SqlArticleStore
 from mailer.delivery.ledger import DeliveryLedger
 from mailer.digest.runs import DigestRuns, RunStatus
+from mailer.errors import NotFound
 from mailer.newsletters.model import DAILY, Cadence, Newsletter
 from mailer.queue import DIGEST_BATCH_TASK, DIGEST_QUEUE, JobQueue
 from mailer.subscriptions.store import SubscriberStore
@@ -40,6 +41,8 @@ class Variant:
     days: int = 1
     title: str = ""
     sender_name: str = ""
+    template: str = "digest"  # "alert": one story as it breaks
+    without: frozenset[str] = frozenset()  # stories the reader had as alerts
 
     @property
     def reference(self) -> str:
@@ -110,6 +113,7 @@ class ArticleDays:
         self._store = store
         self._days: dict[tuple[date, str, int], list[Article]] = {}
         self._variants: dict[Variant, list[Article]] = {}
+        self._stories: dict[str, Article | None] = {}
 
     def for_variant(self, variant: Variant) -> list[Article]:
         found = self._variants.get(variant)
@@ -118,12 +122,24 @@ class ArticleDays:
             if key not in self._days:
                 self._days[key] = self._store.published_between(*edition_bounds(
                     variant.edition, ZoneInfo(variant.timezone), variant.days))
-            found = self._variants[variant] = in_sections(self._days[key], variant.sections)
+            found = self._variants[variant] = [
+                a for a in in_sections(self._days[key], variant.sections)
+                if a.id not in variant.without]
         return found
+
+    def story(self, article_id: str) -> Article | None:
+        """One story by id (an alert's), read once per batch; None when it is gone."""
+        if article_id not in self._stories:
+            try:
+                self._stories[article_id] = self._store.get(article_id)
+            except NotFound:
+                self._stories[article_id] = None
+        return self._stories[article_id]
 
     def forget(self) -> None:
         self._days.clear()
         self._variants.clear()
+        self._stories.clear()
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,11 @@ arrives, and pause the run if its mail starts bouncing."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
 
+from mailer.articles.model import slugify
 from mailer.delivery.attempts import Stopwatch
 from mailer.delivery.ledger import Claimed, DeliveryLedger, JobStatus, Kind
 from mailer.delivery.outcomes import Dispatch, LedgerRecord, OutcomeWriter
@@ -24,6 +25,9 @@ from mailer.sending.backends.base import EmailBackend, SendResult
 from mailer.sending.message import Envelope
 from mailer.subscriptions.model import Preferences, SubscriberStatus
 from mailer.subscriptions.store import SubscriberStore
+
+# How far back a digest looks for stories its reader had as alerts: a weekly's span.
+ALERTS_LEFT_OUT_FOR = timedelta(days=8)
 
 
 @dataclass(frozen=True)
@@ -121,10 +125,13 @@ class DigestSender:
         people = self.subscribers.get_many(c.subscriber_id for c in claimed)
         suppressed = self.suppressions.suppressed(p.email for p in people.values()) \
             if self.suppressions is not None else set()
+        alerted = self.ledger.alerted(
+            [c.subscriber_id for c in claimed if c.kind == Kind.DIGEST.value],
+            datetime.now(UTC) - ALERTS_LEFT_OUT_FOR)
         date_header = format_datetime(datetime.now(UTC)).encode()
         skipped: list[LedgerRecord] = []
         to_send: list[tuple[Dispatch, Envelope]] = []
-        templates: dict[Variant, EncodedTemplate | None] = {}
+        templates: dict[Variant, EncodedTemplate | str] = {}
         for row in claimed:
             person = people.get(row.subscriber_id)
             if person is None or person.status is not SubscriberStatus.ACTIVE:
@@ -133,28 +140,59 @@ class DigestSender:
             if person.email.lower() in suppressed:
                 skipped.append((row.id, JobStatus.SUPPRESSED, SUPPRESSED_REPLY))
                 continue
-            variant = self._variant(row.reference, person.preferences)
-            if not variant.sections:
+            variant = self._alert_variant(row.reference, person.preferences) \
+                if row.kind == Kind.ALERT.value else self._variant(
+                    row.reference, person.preferences, alerted.get(row.subscriber_id))
+            if variant is None or not variant.sections:
                 skipped.append((row.id, JobStatus.SKIPPED, "not sent: no longer chosen"))
                 continue
             if variant not in templates:
-                articles = self.days.for_variant(variant)
-                templates[variant] = self.mail.template(variant, articles) if articles else None
+                templates[variant] = self._template(variant, row.reference)
             template = templates[variant]
-            if template is None:
-                skipped.append((row.id, JobStatus.SKIPPED, "not sent: no articles any more"))
+            if isinstance(template, str):
+                skipped.append((row.id, JobStatus.SKIPPED, template))
                 continue
             envelope = self.mail.envelope(template, person, date_header, row.id)
-            to_send.append((Dispatch(row.id, Kind.DIGEST, envelope.recipient, row.created_at,
-                                     row.attempts), envelope))
+            to_send.append((Dispatch(row.id, Kind(row.kind), envelope.recipient,
+                                     row.created_at, row.attempts), envelope))
         return skipped, to_send
 
-    def _variant(self, reference: str, prefs: Preferences) -> Variant:
+    def _template(self, variant: Variant, reference: str) -> EncodedTemplate | str:
+        """The variant rendered, or why there is nothing to send."""
+        if variant.template == "alert":
+            story = self.days.story(reference)
+            return self.mail.template(variant, [story]) if story else \
+                "not sent: the story was taken down"
+        articles = self.days.for_variant(variant)
+        if articles:
+            return self.mail.template(variant, articles)
+        return "not sent: every story was sent as an alert" if variant.without \
+            else "not sent: no articles any more"
+
+    def _variant(self, reference: str, prefs: Preferences,
+                 alerted: set[str] | None = None) -> Variant:
         """The reader's variant of the edition a row names: their zone, and their
-        sections in its newsletter as they are now."""
+        sections in its newsletter as they are now, without the stories they had as
+        alerts."""
         slug = reference.partition("/")[0] if "/" in reference else DAILY
         sections = prefs.sections if slug == DAILY else prefs.chosen(slug)
-        return variant_of(reference, prefs.timezone, sections, self.newsletters(slug))
+        found = variant_of(reference, prefs.timezone, sections, self.newsletters(slug))
+        return replace(found, without=frozenset(alerted)) if alerted else found
+
+    def _alert_variant(self, article_id: str, prefs: Preferences) -> Variant | None:
+        """An alert for the reader: through the first immediate newsletter they took
+        that covers the story's section; None when none does any more."""
+        story = self.days.story(article_id)
+        if story is None:
+            return Variant(date.today(), prefs.timezone, ("?",), template="alert")
+        section = slugify(story.section)
+        for slug, sections in prefs.newsletters:
+            newsletter = self.newsletters(slug)
+            if newsletter is not None and newsletter.template == "alert" \
+                    and section in sections:
+                return Variant(story.published.date(), prefs.timezone, (section,), slug, 1,
+                               newsletter.name, newsletter.sender_name, "alert")
+        return None
 
     def _send(self, to_send: list[tuple[Dispatch, Envelope]]) -> _Tally:
         """One session for the batch; each reply goes to the OutcomeWriter as it

@@ -20,7 +20,7 @@ from mailer.subscriptions.model import DAILY, SectionCatalog
 
 __all__ = ["DAILY", "Cadence", "Newsletter", "default_newsletters", "validate_newsletter"]
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-TEMPLATES = ("digest",)
+TEMPLATES = ("digest", "alert")
 _SLUG = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 
 
@@ -66,11 +66,14 @@ class Newsletter:
 
 
 def default_newsletters() -> tuple[Newsletter, ...]:
-    """What a site offers before an operator changes anything (migration 0007 writes
-    the same rows): the daily digest, and a weekly round-up on Sundays."""
+    """What a site offers before an operator changes anything (migrations 0007 and 0008
+    write the same rows): the daily digest, a weekly round-up on Sundays, and breaking
+    news as it happens."""
     return (Newsletter(DAILY, "Daily digest", Cadence.DAILY, ()),
             Newsletter("weekly", "The week in review", Cadence.WEEKLY, (), weekday=6,
-                       position=1))
+                       position=1),
+            Newsletter("breaking", "Breaking news", Cadence.IMMEDIATE, (), template="alert",
+                       position=2))
 
 
 def validate_newsletter(data: Mapping[str, object], catalog: SectionCatalog, *,
@@ -87,6 +90,8 @@ def validate_newsletter(data: Mapping[str, object], catalog: SectionCatalog, *,
             values[field] = check(data[field], catalog)
         except ValueError as exc:
             errors[field] = str(exc)
+    if "cadence" in values and "template" not in values:  # the template follows the cadence
+        values["template"] = "alert" if values["cadence"] is Cadence.IMMEDIATE else "digest"
     if existing is not None and "slug" in values and values["slug"] != existing.slug:
         errors["slug"] = "cannot be changed; add a new newsletter instead"
     found = replace(base, **values) if not errors else base  # type: ignore[arg-type]
@@ -106,8 +111,9 @@ def _whole(found: Newsletter, existing: Newsletter | None) -> dict[str, str]:
         errors["name"] = "is required"
     if found.cadence is Cadence.WEEKLY and found.weekday is None:
         errors["weekday"] = "is required for a weekly newsletter (Monday to Sunday)"
-    if found.cadence is Cadence.IMMEDIATE:
-        errors["cadence"] = "immediate newsletters are not offered yet (daily or weekly)"
+    if (found.cadence is Cadence.IMMEDIATE) != (found.template == "alert"):
+        errors["template"] = "an immediate newsletter sends alerts (template 'alert'), and " \
+                             "only an immediate one does"
     if found.slug == DAILY and found.cadence is not Cadence.DAILY:
         errors["cadence"] = "the daily digest stays daily"
     if existing is None and found.slug == DAILY:

@@ -55,6 +55,7 @@ class Preferences:
     timezone: str
     hour: int
     newsletters: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (slug, sections), by slug
+    at_night: str = "morning"  # an alert in their quiet hours: "morning" or "digest"
 
     def chosen(self, newsletter: str) -> tuple[str, ...]:
         return dict(self.newsletters).get(newsletter, ())
@@ -138,6 +139,10 @@ def parse_hour(value: object) -> int:
     return value
 
 
+# What a reader of alerts wants in their quiet hours: the alert waits for the morning,
+# or the story is left to their digest.
+AT_NIGHT = ("morning", "digest")
+
 # Said the same on the sign-up form, the preferences page and the API.
 NOTHING_CHOSEN = "choose at least one section in one of the newsletters"
 
@@ -187,6 +192,9 @@ def validate_preferences(data: Mapping[str, object], catalog: SectionCatalog, *,
                          | None = None) -> tuple[Preferences, dict[str, str]]:
     """`offered`: the newsletters besides the daily digest a reader may choose from."""
     newsletters, errors = validate_choices(data, catalog, offered or {})
+    at_night = data.get("at_night") or default.at_night
+    if at_night not in AT_NIGHT:
+        errors["at_night"] = "must be morning or digest"
     values: dict[str, object] = {}
     for field, parse, fallback in (("sections", catalog.parse, default.sections),
                                    ("timezone", parse_timezone, default.timezone),
@@ -205,7 +213,7 @@ def validate_preferences(data: Mapping[str, object], catalog: SectionCatalog, *,
     if errors:
         return default, errors
     return Preferences(values["sections"], values["timezone"], values["hour"],  # type: ignore[arg-type]
-                       newsletters), {}
+                       newsletters, str(at_night)), {}
 
 
 def validate_signup(data: Mapping[str, object], catalog: SectionCatalog, *,

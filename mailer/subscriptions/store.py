@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import Row, Select, delete, func, select
+from sqlalchemy import Row, Select, delete, func, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -56,43 +56,57 @@ def _apply(session: Session, row: SubscriberRow, signup: SignUp, now: datetime) 
     row.hour = signup.preferences.hour
     row.updated_at = now
     session.flush()  # a new subscriber's row before the rows that name it
-    _write_choices(session, row.id, signup.preferences.newsletters, now)
+    _write_choices(session, row.id, signup.preferences, now)
 
 
-def _choices(session: Session, ids: list[str]) -> dict[str, Choices]:
-    """Each subscriber's sections in the newsletters besides the daily digest."""
+def _choices(session: Session, ids: list[str]) -> dict[str, tuple[Choices, str]]:
+    """Each subscriber's sections in the newsletters besides the daily digest, and what
+    they want of alerts at night."""
     found: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+    nights: dict[str, str] = {}
     table = SubscriptionRow.__table__
     for start in range(0, len(ids), 500):
-        for subscriber_id, newsletter, sections in session.execute(
-                select(table.c.subscriber_id, table.c.newsletter, table.c.sections)
+        for subscriber_id, newsletter, sections, at_night in session.execute(
+                select(table.c.subscriber_id, table.c.newsletter, table.c.sections,
+                       table.c.at_night)
                 .where(table.c.subscriber_id.in_(ids[start:start + 500]))
                 .order_by(table.c.newsletter)):
             found.setdefault(subscriber_id, []).append(
                 (newsletter, tuple(s for s in sections.split(",") if s)))
-    return {subscriber_id: tuple(chosen) for subscriber_id, chosen in found.items()}
+            nights[subscriber_id] = at_night
+    return {subscriber_id: (tuple(chosen), nights[subscriber_id])
+            for subscriber_id, chosen in found.items()}
 
 
-def _write_choices(session: Session, subscriber_id: str, choices: Choices,
+def _write_choices(session: Session, subscriber_id: str, preferences: Preferences,
                    now: datetime) -> None:
     session.execute(delete(SubscriptionRow).where(SubscriptionRow.subscriber_id == subscriber_id))
     session.add_all(SubscriptionRow(subscriber_id=subscriber_id, newsletter=slug,
-                                    sections=",".join(sections), updated_at=now)
-                    for slug, sections in choices if sections)
+                                    sections=",".join(sections), at_night=preferences.at_night,
+                                    updated_at=now)
+                    for slug, sections in preferences.newsletters if sections)
 
 
 def _with_choices(session: Session, row: SubscriberRow) -> Subscriber:
-    return _subscriber(row, _choices(session, [row.id]).get(row.id, ()))
+    return _subscriber(row, *_choices(session, [row.id]).get(row.id, ((), "morning")))
 
 
-def _subscriber(row: SubscriberRow | Row[Any], choices: Choices = ()) -> Subscriber:
+def _subscriber(row: SubscriberRow | Row[Any], choices: Choices = (),
+                at_night: str = "morning") -> Subscriber:
     """From an ORM row or a plain result row: both name the same columns."""
     return Subscriber(
         id=row.id, email=row.email, name=row.name,
         preferences=Preferences(tuple(s for s in row.sections.split(",") if s), row.timezone,
-                                row.hour, choices),
+                                row.hour, choices, at_night),
         status=SubscriberStatus(row.status), created_at=row.created_at,
         confirmation_sent_at=row.confirmation_sent_at, confirmed_at=row.confirmed_at)
+
+
+def _chose(newsletter: str, section: str) -> tuple[Any, ...]:
+    """Active, and `section` among their sections in `newsletter` (comma-joined)."""
+    return (SubscriberRow.status == SubscriberStatus.ACTIVE.value,
+            SubscriptionRow.newsletter == newsletter,
+            (literal(",") + SubscriptionRow.sections + literal(",")).like(f"%,{section},%"))
 
 
 class SubscriberStore:
@@ -113,7 +127,7 @@ class SubscriberStore:
             for start in range(0, len(wanted), 500):
                 for row in session.execute(select(table).where(
                         table.c.id.in_(wanted[start:start + 500]))):
-                    found[row.id] = _subscriber(row, choices.get(row.id, ()))
+                    found[row.id] = _subscriber(row, *choices.get(row.id, ((), "morning")))
         return found
 
     def find(self, email: str) -> Subscriber | None:
@@ -201,7 +215,7 @@ class SubscriberStore:
             if not left.preferences.anything and row.status != SubscriberStatus.UNSUBSCRIBED:
                 row.status = SubscriberStatus.UNSUBSCRIBED.value
                 row.unsubscribed_at = now
-                left = _subscriber(row, left.preferences.newsletters)
+                left = _subscriber(row, left.preferences.newsletters, left.preferences.at_night)
             return left
 
     def update_preferences(self, subscriber_id: str, preferences: Preferences) -> Subscriber:
@@ -212,7 +226,7 @@ class SubscriberStore:
             row.timezone = preferences.timezone
             row.hour = preferences.hour
             row.updated_at = now
-            _write_choices(session, row.id, preferences.newsletters, now)
+            _write_choices(session, row.id, preferences, now)
             return _with_choices(session, row)
 
     def expire_pending(self, older_than: timedelta) -> int:
@@ -286,6 +300,29 @@ class SubscriberStore:
                 SubscriptionRow.sections == ",".join(sections))
         return query.where(SubscriberRow.email_key > after).order_by(SubscriberRow.email_key)
 
+    def alert_zones(self, newsletter: str, section: str) -> list[str]:
+        """The time zones of the active readers who chose `section` in `newsletter`."""
+        with transaction(self._sessions) as session:
+            return list(session.scalars(
+                select(SubscriberRow.timezone).distinct()
+                .join(SubscriptionRow, SubscriptionRow.subscriber_id == SubscriberRow.id)
+                .where(*_chose(newsletter, section))))
+
+    @staticmethod
+    def alert_page(newsletter: str, section: str, timezone: str, after: str,
+                   only_mornings: bool = False) -> Select[str, str, str]:
+        """A query of the active readers in `timezone` who chose `section` in
+        `newsletter` (with `only_mornings`, those who want an alert of the night in
+        the morning), as `group_page` gives them."""
+        query = (select(SubscriberRow.id, SubscriberRow.email,
+                        SubscriberRow.email_key.label("position"))
+                 .join(SubscriptionRow, SubscriptionRow.subscriber_id == SubscriberRow.id)
+                 .where(*_chose(newsletter, section), SubscriberRow.timezone == timezone,
+                        SubscriberRow.email_key > after))
+        if only_mornings:
+            query = query.where(SubscriptionRow.at_night == "morning")
+        return query.order_by(SubscriberRow.email_key)
+
     def list(self, status: SubscriberStatus | None = None) -> list[Subscriber]:
         with transaction(self._sessions) as session:
             query = select(SubscriberRow).order_by(SubscriberRow.created_at,
@@ -294,7 +331,7 @@ class SubscriberStore:
                 query = query.where(SubscriberRow.status == status.value)
             rows = list(session.scalars(query))
             choices = _choices(session, [row.id for row in rows])
-            return [_subscriber(row, choices.get(row.id, ())) for row in rows]
+            return [_subscriber(row, *choices.get(row.id, ((), "morning"))) for row in rows]
 
     def import_active(self, signups: Iterable[SignUp]) -> ImportReport:
         """Insert or update many at once, as active; see `mailer.subscriptions.bulk`."""

@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from prometheus_client import CollectorRegistry
 
+from mailer.alerts.plan import AlertPlanner
 from mailer.articles.model import Article
 from mailer.config import Settings
 from mailer.digest.compose import DigestMail
@@ -47,6 +48,7 @@ class WebContext:
     catalog: SectionCatalog
     defaults: Preferences
     offer: NewsletterOffer  # the newsletters the forms offer
+    alerts: AlertPlanner  # breaking news the CMS marks
     api_key: str | None
     proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
     group_commit: GroupCommit

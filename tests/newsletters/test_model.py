@@ -67,9 +67,12 @@ def test_a_slug_is_for_good() -> None:
     assert "cannot be changed" in errors_of({"slug": "sunday"}, existing=weekly)["slug"]
 
 
-def test_immediate_newsletters_are_refused_until_alerts_are_sent() -> None:
-    assert "not offered yet" in errors_of({"slug": "breaking", "name": "Breaking",
-                                           "cadence": "immediate"})["cadence"]
+def test_an_immediate_newsletter_sends_alerts_and_only_it_does() -> None:
+    politics = validate_newsletter({"slug": "politics-now", "name": "Politics now",
+                                    "cadence": "immediate", "sections": "politics"}, CATALOG)
+    assert (politics.template, politics.when) == ("alert", "as it happens")
+    assert "only an immediate one" in errors_of({"slug": "d", "name": "D", "cadence": "daily",
+                                                 "template": "alert"})["template"]
 
 
 def test_no_sections_means_every_section() -> None:

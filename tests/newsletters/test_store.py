@@ -17,10 +17,10 @@ POLITICS_WEEKLY = Newsletter("politics-weekly", "Politics weekly", Cadence.WEEKL
                              ("politics",), weekday=4, position=5)
 
 
-def test_a_new_database_offers_the_daily_digest_and_the_weekly(
+def test_a_new_database_offers_the_daily_digest_the_weekly_and_breaking_news(
         sessions: SessionFactory) -> None:
     slugs = [n.slug for n in NewsletterStore(sessions).list()]
-    assert slugs == [DAILY, "weekly"]
+    assert slugs == [DAILY, "weekly", "breaking"]
 
 
 def test_newsletters_are_added_changed_and_removed(sessions: SessionFactory) -> None:

@@ -32,7 +32,8 @@ def stores(settings: Settings) -> Iterator[Stores]:
 def test_anyone_reads_what_is_offered(client: TestClient) -> None:
     listed = client.get("/newsletters").json()["newsletters"]
     assert [(n["slug"], n["cadence"], n["weekday"]) for n in listed] == [
-        ("daily", "daily", None), ("weekly", "weekly", "Sunday")]
+        ("daily", "daily", None), ("weekly", "weekly", "Sunday"),
+        ("breaking", "immediate", None)]
     assert listed[1]["when"] == "every Sunday, at your hour"
     assert "politics" in listed[0]["sections"]
 

@@ -43,7 +43,7 @@ def list_newsletters(ctx: Ctx) -> dict[str, list[dict[str, Any]]]:
 
 @router.post("/newsletters", status_code=201)
 async def add_newsletter(request: Request, ctx: Ctx) -> dict[str, Any]:
-    """With the API key: `{slug, name, cadence: "daily"|"weekly", weekday, sections
+    """With the API key: `{slug, name, cadence: "immediate"|"daily"|"weekly", weekday, sections
     (list or "all"), sender_name, position}`; `201` the newsletter; `422` naming each
     bad field."""
     body = await _body(request, ctx)
