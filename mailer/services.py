@@ -302,6 +302,11 @@ def make_planner(settings: Settings, opened: Stores, queue: JobQueue) -> DigestP
                          newsletters=opened.newsletters.list)
 
 
+def make_offer(settings: Settings, opened: Stores) -> NewsletterOffer:
+    return NewsletterOffer(opened.newsletters.list, make_catalog(settings),
+                           quiet=QuietHours.parse(settings.quiet_hours).label)
+
+
 def make_alert_planner(settings: Settings, opened: Stores, queue: JobQueue) -> AlertPlanner:
     return AlertPlanner(
         ledger=opened.ledger, runs=opened.runs, subscribers=opened.subscribers,
@@ -388,7 +393,7 @@ def web_context(settings: Settings, *, opened: Stores | None = None,
         pages=web_pages(settings), site=site_of(settings),
         tokens=make_tokens(settings), catalog=make_catalog(settings),
         defaults=default_preferences(settings),
-        offer=NewsletterOffer(db.newsletters.list, make_catalog(settings)),
+        offer=make_offer(settings, db),
         alerts=make_alert_planner(settings, db, job_queue),
         api_key=settings.api_key.get_secret_value() if settings.api_key else None,
         proxies=parse_networks(settings.trusted_proxies),
@@ -453,7 +458,7 @@ def worker_services(settings: Settings, queue: JobQueue) -> WorkerServices:
         lease_seconds=s.send_lease_seconds, record_every=s.digest_record_every,
         suppressions=opened.suppressions, runs=opened.runs,
         failures=make_failure_window(s, client), metrics=MetricsRecorder(client),
-        newsletters=NewsletterOffer(opened.newsletters.list, make_catalog(s)).find)
+        newsletters=make_offer(s, opened).find)
     share_mail = ShareMail(articles=opened.articles, renderer=make_renderer(s),
                            site_name=s.site_name, from_email=s.from_email,
                            domain=s.site_domain, return_path=make_return_path(s))
@@ -462,6 +467,6 @@ def worker_services(settings: Settings, queue: JobQueue) -> WorkerServices:
         catalog=make_catalog(s), public_url=s.public_url, site_name=s.site_name,
         from_email=s.from_email, domain=s.site_domain, confirm_hours=s.confirm_max_age_hours,
         return_path=make_return_path(s),
-        describe=NewsletterOffer(opened.newsletters.list, make_catalog(s)).describe)
+        describe=make_offer(s, opened).describe)
     return WorkerServices(opened, client, queue, relays, deliverer, digest_sender, share_mail,
                           confirm_mail)

@@ -16,10 +16,12 @@ REFRESH_SECONDS = 10.0
 
 class NewsletterOffer:
     def __init__(self, read: Callable[[], tuple[Newsletter, ...]], catalog: SectionCatalog,
-                 refresh_seconds: float = REFRESH_SECONDS) -> None:
-        """`read`: the newsletters as they are now (NewsletterStore.list)."""
+                 refresh_seconds: float = REFRESH_SECONDS, quiet: str = "22:00–07:00") -> None:
+        """`read`: the newsletters as they are now (NewsletterStore.list); `quiet`: the
+        alerts' quiet hours, as the forms say them."""
         self._read = read
         self.catalog = catalog
+        self.quiet = quiet
         self._refresh = refresh_seconds
         self._lock = threading.Lock()
         self._cached: tuple[Newsletter, ...] | None = None

@@ -166,7 +166,7 @@ def preferences_form(token: str, ctx: Ctx, saved: bool = False) -> HTMLResponse:
         subscriber = ctx.stores.subscribers.get(subscriber_id)
         chosen = subscriber.preferences
         values: dict[str, object] = {"sections": list(chosen.sections), "hour": chosen.hour,
-                                     "timezone": chosen.timezone}
+                                     "timezone": chosen.timezone, "at_night": chosen.at_night}
         values.update({newsletter_field(slug): list(sections)
                        for slug, sections in chosen.newsletters})
         return _preferences_page(ctx, subscriber, token, values, {}, saved=saved)
