@@ -28,6 +28,7 @@ from mailer.db import (
 from mailer.local.embedded import RedisServer, free_port
 from mailer.local.sink import start_sink
 from mailer.models import Base
+from tests.support.rabbitmq import rabbitmq_vhost
 from tests.support.smtp import RecordingHandler
 
 TEST_SECRET = "test-secret-key-0123456789"
@@ -46,6 +47,22 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("MAILER_") and name != "MAILER_REDIS_SERVER":
             monkeypatch.delenv(name)
+
+
+# The brokers the queue tests run on: Redis always, RabbitMQ where one answers.
+BROKERS = ["redis", "rabbitmq"]
+
+
+@pytest.fixture(params=BROKERS)
+def broker_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """MAILER_BROKER_URL for a test that runs on each broker: empty (the queue in the
+    test's Redis), then a RabbitMQ vhost of the test's own (skipped, with the reason,
+    where RabbitMQ is not to be had)."""
+    if request.param == "redis":
+        yield ""
+        return
+    with rabbitmq_vhost() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
