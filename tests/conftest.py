@@ -125,7 +125,7 @@ def database_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue(name))
 
 
-def _empty(url: str) -> None:
+def empty_tables(url: str) -> None:
     engine = make_engine(url)
     with engine.begin() as conn:
         for table in TABLES:
@@ -135,7 +135,7 @@ def _empty(url: str) -> None:
 
 @contextmanager
 def empty_database(url: str) -> Iterator[SessionFactory]:
-    _empty(url)
+    empty_tables(url)
     engine = make_engine(url)
     yield session_factory(engine)
     engine.dispose()
@@ -161,7 +161,7 @@ def sessions(database_url: str) -> Iterator[SessionFactory]:
 def make_settings(tmp_path: Path, redis_server: RedisServer, smtp_port: int,
                   sqlite_url: str) -> Callable[..., Settings]:
     """Settings on the session's Redis (database 1), SMTP server and an emptied SQLite."""
-    _empty(sqlite_url)
+    empty_tables(sqlite_url)
 
     def build(**overrides: object) -> Settings:
         values: dict[str, object] = {
