@@ -34,6 +34,10 @@ BOUNCE_LOCAL_MAX = 18  # + '+' + a 45-character token = 64, RFC 5321's limit
 ENV_PREFIX = "MAILER_"
 _TOPIC_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:sns:[a-z0-9-]{1,40}:\d{12}:[A-Za-z0-9_.-]{1,256}$")
 
+# The brokers Celery's transports serve here: Redis (kombu's redis transport) and
+# RabbitMQ (py-amqp).
+BROKER_SCHEMES = frozenset({"redis", "rediss", "amqp", "amqps"})
+
 DEMO_SECRET = "insecure-demo-key-change-me"
 SECRET_MIN = 16
 
@@ -121,6 +125,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
 
     redis_url: str = "redis://127.0.0.1:6379/0"
+    broker_url: str = ""  # empty: the queue lives in MAILER_REDIS_URL's Redis
     database_url: str | None = None
     smtp_url: str = "smtp://127.0.0.1:8025"
     site_name: str = Field("TODAY.AZ", min_length=1, max_length=60)
@@ -203,6 +208,14 @@ class Settings(BaseSettings):
     def _redis_scheme(cls, value: str) -> str:
         if urlsplit(value).scheme not in {"redis", "rediss", "unix"}:
             raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_scheme(cls, value: str) -> str:
+        if value and urlsplit(value).scheme not in BROKER_SCHEMES:
+            raise ValueError("must be empty (the Redis of MAILER_REDIS_URL) or start with "
+                             "redis://, rediss://, amqp:// or amqps://")
         return value
 
     @field_validator("smtp_url")
@@ -365,6 +378,17 @@ class Settings(BaseSettings):
     @property
     def outbox_dir(self) -> Path:
         return self.var_dir / "outbox"
+
+    @property
+    def broker(self) -> str:
+        """Where the task queue lives: MAILER_BROKER_URL, or the Redis of
+        MAILER_REDIS_URL (one server for everything, as the embedded stack runs)."""
+        return self.broker_url or self.redis_url
+
+    @property
+    def broker_name(self) -> str:
+        """What error lines call the broker: `RabbitMQ` or `Redis`."""
+        return "RabbitMQ" if urlsplit(self.broker).scheme.startswith("amqp") else "Redis"
 
     @property
     def database(self) -> str:

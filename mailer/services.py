@@ -65,7 +65,7 @@ from mailer.newsletters.store import NewsletterStore
 from mailer.ops.feedback_metrics import FeedbackCollector
 from mailer.ops.feedback_status import pause_policy
 from mailer.ops.metrics import RedisCollector, ServiceCollector
-from mailer.queue import JobQueue, load_job_queue
+from mailer.queue import LANES, JobQueue, load_job_queue
 from mailer.render import Site, TemplateMail, make_environment
 from mailer.sending.backends.base import EmailBackend
 from mailer.sending.backends.dkim import DkimBackend
@@ -169,10 +169,14 @@ def make_redis(settings: Settings) -> redis.Redis:
 
 
 def check_redis(settings: Settings) -> None:
-    """Raises redis' ConnectionError when Redis is away: commands that may queue work
-    call it first, so an empty run does not pass for a working one."""
+    """Raises redis' ConnectionError when Redis is away, ServiceUnavailable naming the
+    broker when a broker of its own (MAILER_BROKER_URL) is: commands that may queue
+    work call it first, so an empty run does not pass for a working one."""
     with redis_client(settings) as client:
         client.ping()
+    if settings.broker != settings.redis_url:
+        with job_queue(settings) as queue:
+            queue.backlog(LANES[:1])
 
 
 def pacing_policy(settings: Settings) -> PacingPolicy:
