@@ -462,7 +462,8 @@ def worker_services(settings: Settings, queue: JobQueue) -> WorkerServices:
         lease_seconds=s.send_lease_seconds, record_every=s.digest_record_every,
         suppressions=opened.suppressions, runs=opened.runs,
         failures=make_failure_window(s, client), metrics=MetricsRecorder(client),
-        newsletters=make_offer(s, opened).find)
+        newsletters=make_offer(s, opened).find,
+        urgent_backend=signed(relays.lane("share"), signer))
     share_mail = ShareMail(articles=opened.articles, renderer=make_renderer(s),
                            site_name=s.site_name, from_email=s.from_email,
                            domain=s.site_domain, return_path=make_return_path(s))

@@ -76,7 +76,8 @@ class DigestSender:
                  suppressions: SuppressionStore | None = None, runs: DigestRuns | None = None,
                  failures: FailureWindow | None = None,
                  metrics: MetricsRecorder | None = None,
-                 newsletters: Callable[[str], Newsletter | None] = lambda slug: None) -> None:
+                 newsletters: Callable[[str], Newsletter | None] = lambda slug: None,
+                 urgent_backend: EmailBackend | None = None) -> None:
         """`record_every`: SMTP replies per ledger commit, the most a worker killed
         mid-batch can leave sent but unrecorded (and so send twice). 1 makes that one
         message; on SQLite with four workers it costs about a fifth of the throughput."""
@@ -86,6 +87,9 @@ class DigestSender:
         self.days = days
         self.mail = mail
         self.backend = backend
+        # Alerts go out on the relays' urgent lane, whose share of each relay's rate a
+        # digest in progress cannot take (mailer.limits.pacing).
+        self.urgent_backend = urgent_backend or backend
         self.retry = retry
         self.lease_seconds = lease_seconds
         self.suppressions = suppressions
@@ -206,7 +210,9 @@ class DigestSender:
             message = to_send[index][0]
             tally.count(message, outcomes.take(message, result, watch.lap()))
 
-        self.backend.send_messages([envelope for _, envelope in to_send], on_result=take)
+        urgent = any(message.kind == Kind.ALERT for message, _ in to_send)
+        backend = self.urgent_backend if urgent else self.backend
+        backend.send_messages([envelope for _, envelope in to_send], on_result=take)
         outcomes.finish()
         return tally
 
