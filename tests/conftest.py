@@ -181,3 +181,13 @@ def make_settings(tmp_path: Path, redis_server: RedisServer, smtp_port: int,
         return load_settings(**values)
 
     return build
+
+
+@pytest.fixture
+def make_backend_settings(make_settings: Callable[..., Settings], database_url: str
+                          ) -> Callable[..., Settings]:
+    """`make_settings` on each database backend (SQLite, and PostgreSQL where
+    configured), emptied."""
+    with empty_database(database_url):
+        pass
+    return lambda **kw: make_settings(database_url=database_url, **kw)

@@ -22,7 +22,6 @@ from mailer.models import DeliveryRow
 from mailer.queue import ALERT_PLAN_TASK, ALERT_QUEUE, DIGEST_BATCH_TASK
 from mailer.stores import Stores
 from mailer.subscriptions.model import Preferences, SignUp
-from tests.conftest import empty_database
 from worker.producer import CeleryJobQueue
 
 STORY = Article.model_validate({
@@ -34,11 +33,9 @@ BROKE = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def make_settings(make_settings: Callable[..., Settings], database_url: str
-                  ) -> Callable[..., Settings]:
-    with empty_database(database_url):
-        pass
-    return lambda **kw: make_settings(database_url=database_url, **kw)
+def make_settings(make_backend_settings: Callable[..., Settings]) -> Callable[..., Settings]:
+    """These tests run on each database backend."""
+    return make_backend_settings
 
 
 @pytest.fixture

@@ -22,7 +22,6 @@ from mailer.models import DeliveryRow
 from mailer.services import make_planner
 from mailer.stores import Stores
 from mailer.subscriptions.model import Preferences, SignUp
-from tests.conftest import empty_database
 from tests.support.smtp import RecordingHandler
 from worker.producer import CeleryJobQueue
 
@@ -63,12 +62,9 @@ def test_sections_filter_uses_slugs() -> None:
 
 
 @pytest.fixture
-def make_settings(make_settings: Callable[..., Settings], database_url: str
-                  ) -> Callable[..., Settings]:
+def make_settings(make_backend_settings: Callable[..., Settings]) -> Callable[..., Settings]:
     """These tests run on each database backend."""
-    with empty_database(database_url):
-        pass
-    return lambda **kw: make_settings(database_url=database_url, **kw)
+    return make_backend_settings
 
 
 @pytest.fixture
