@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC
 from uuid import uuid4
 
 from mailer.delivery.deliverer import Job, queue_delivery
@@ -71,8 +72,9 @@ def request_manage_link(fields: Mapping[str, object], *, ledger: DeliveryLedger,
 def welcome_id(subscriber: Subscriber) -> str:
     """The ledger id of the welcome that follows this confirmation (32 hex digits, as
     every ledger id: the return path carries it)."""
-    # Whole seconds: the same whatever precision the database keeps.
-    confirmed = int(subscriber.confirmed_at.timestamp()) if subscriber.confirmed_at else 0
+    # Both databases keep microseconds: the moment reads back as it was written.
+    confirmed = subscriber.confirmed_at.astimezone(UTC).isoformat() \
+        if subscriber.confirmed_at else ""
     return hashlib.sha256(f"welcome:{subscriber.id}:{confirmed}".encode()).hexdigest()[:32]
 
 

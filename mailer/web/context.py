@@ -122,6 +122,7 @@ _ERROR_PAGES = {
           "Links in e-mails stop working after a while: use the one in the newest e-mail "
           "from {site}, ask for a new one under \"Manage my subscriptions\", or sign up "
           "again on the front page."),
+    429: ("Please wait", ""),  # the error says how long
     503: ("Please try again in a minute",
           "We could not reach one of our services. Nothing you sent is lost; reload the "
           "page in a minute."),
