@@ -34,6 +34,10 @@ BOUNCE_LOCAL_MAX = 18  # + '+' + a 45-character token = 64, RFC 5321's limit
 ENV_PREFIX = "MAILER_"
 _TOPIC_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:sns:[a-z0-9-]{1,40}:\d{12}:[A-Za-z0-9_.-]{1,256}$")
 
+# The brokers Celery's transports serve here: Redis (kombu's redis transport) and
+# RabbitMQ (py-amqp).
+BROKER_SCHEMES = frozenset({"redis", "rediss", "amqp", "amqps"})
+
 DEMO_SECRET = "insecure-demo-key-change-me"
 SECRET_MIN = 16
 
@@ -121,6 +125,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
 
     redis_url: str = "redis://127.0.0.1:6379/0"
+    broker_url: str = ""  # empty: the queue lives in MAILER_REDIS_URL's Redis
     database_url: str | None = None
     smtp_url: str = "smtp://127.0.0.1:8025"
     site_name: str = Field("TODAY.AZ", min_length=1, max_length=60)
@@ -141,6 +146,10 @@ class Settings(BaseSettings):
     digest_window_hours: int = Field(5, ge=1, le=23)
     digest_batch_size: int = Field(200, ge=1, le=5000)
     digest_plan_minutes: float = Field(15, gt=0, le=60)
+    quiet_hours: str = "22-7"
+    alert_daily_cap: int = Field(3, ge=1, le=50)
+    alert_window_hours: int = Field(6, ge=1, le=24)
+    alert_morning_hours: int = Field(18, ge=1, le=48)
     digest_requeue_seconds: int = Field(600, ge=5)
     requeue_seconds: int = Field(600, ge=2)
     sweep_seconds: float = Field(60.0, gt=0)
@@ -200,6 +209,14 @@ class Settings(BaseSettings):
     def _redis_scheme(cls, value: str) -> str:
         if urlsplit(value).scheme not in {"redis", "rediss", "unix"}:
             raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_scheme(cls, value: str) -> str:
+        if value and urlsplit(value).scheme not in BROKER_SCHEMES:
+            raise ValueError("must be empty (the Redis of MAILER_REDIS_URL) or start with "
+                             "redis://, rediss://, amqp:// or amqps://")
         return value
 
     @field_validator("smtp_url")
@@ -299,6 +316,15 @@ class Settings(BaseSettings):
             raise ValueError("must start with sqlite:/// or postgresql://")
         return value or None
 
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str) -> str:
+        start, dash, end = value.strip().partition("-")
+        if not (dash and start.isdigit() and end.isdigit() and 0 <= int(start) <= 23
+                and 0 <= int(end) <= 23):
+            raise ValueError("must be two whole hours from 0 to 23, like 22-7")
+        return f"{int(start)}-{int(end)}"
+
     @field_validator("sections")
     @classmethod
     def _sections(cls, value: str) -> str:
@@ -353,6 +379,17 @@ class Settings(BaseSettings):
     @property
     def outbox_dir(self) -> Path:
         return self.var_dir / "outbox"
+
+    @property
+    def broker(self) -> str:
+        """Where the task queue lives: MAILER_BROKER_URL, or the Redis of
+        MAILER_REDIS_URL (one server for everything, as the embedded stack runs)."""
+        return self.broker_url or self.redis_url
+
+    @property
+    def broker_name(self) -> str:
+        """What error lines call the broker: `RabbitMQ` or `Redis`."""
+        return "RabbitMQ" if urlsplit(self.broker).scheme.startswith("amqp") else "Redis"
 
     @property
     def database(self) -> str:

@@ -15,7 +15,7 @@ from uuid import uuid4
 
 from sqlalchemy import Engine, String, cast, create_engine, event, func, make_url, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.errors import ConfigError, ServiceUnavailable
@@ -106,6 +106,17 @@ def transaction(sessions: SessionFactory) -> Iterator[Session]:
             yield session
     except OperationalError as exc:
         raise ServiceUnavailable(f"the database is not answering: {exc.orig or exc}") from None
+    except ProgrammingError as exc:
+        if getattr(exc.orig, "sqlstate", None) not in _SCHEMA_MISSING:
+            raise
+        raise ServiceUnavailable("the database's tables are not the ones this version "
+                                 "expects (run `mailer db upgrade`)") from None
+
+
+# PostgreSQL's undefined table, column and function: a schema changed or dropped under a
+# running service is the operator's to fix, an outage rather than a bug (SQLite reports
+# the same as OperationalError).
+_SCHEMA_MISSING = frozenset({"42P01", "42703", "42883"})
 
 
 def upsert(session: Session, table: Any, rows: Sequence[dict[str, Any]], key: Sequence[str],

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, Dialect, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -108,6 +118,10 @@ class DigestRunRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     reason: Mapped[str] = mapped_column(String(300), default="")  # why it was paused
+    kind: Mapped[str] = mapped_column(String(16), default="digest")  # digest, alert
+    # An alert's article: one alert per story, however often the CMS says "breaking".
+    article_id: Mapped[str | None] = mapped_column(String(120), nullable=True, unique=True,
+                                                   index=True)
 
 
 class SuppressionRow(Base):
@@ -157,3 +171,40 @@ class ShareRefusalRow(Base):
     email_key: Mapped[str] = mapped_column(String(254), primary_key=True)  # lower-cased
     email: Mapped[str] = mapped_column(String(254))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class NewsletterRow(Base):
+    """What the site offers readers (mailer/newsletters); owned by
+    mailer/newsletters/store.py. Migration 0007 adds the defaults."""
+
+    __tablename__ = "newsletters"
+
+    slug: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+    cadence: Mapped[str] = mapped_column(String(16))  # immediate, daily, weekly
+    sections: Mapped[str] = mapped_column(String(500), default="")  # "" = every section
+    weekday: Mapped[int | None] = mapped_column(Integer, nullable=True)  # weekly: 0 = Monday
+    sender_name: Mapped[str] = mapped_column(String(80), default="")
+    template: Mapped[str] = mapped_column(String(40), default="digest")
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SubscriptionRow(Base):
+    """A reader's choice of sections in one newsletter other than the daily digest
+    (whose sections are in the subscriber's row); owned, with `subscribers`, by
+    mailer/subscriptions/store.py. Mail goes only to active subscribers."""
+
+    __tablename__ = "subscriptions"
+
+    subscriber_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True)
+    newsletter: Mapped[str] = mapped_column(
+        String(40), ForeignKey("newsletters.slug", ondelete="CASCADE"), primary_key=True,
+        index=True)
+    sections: Mapped[str] = mapped_column(String(500))  # sorted section slugs, comma-joined
+    # An immediate newsletter's alert in the reader's quiet hours: "morning" waits for
+    # the end of them, "digest" leaves the story to their digest.
+    at_night: Mapped[str] = mapped_column(String(16), default="morning")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+

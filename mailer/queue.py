@@ -8,6 +8,8 @@ entry points, as Django loads its e-mail backend.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from mailer.config import Settings
@@ -18,12 +20,29 @@ CONFIRM_TASK = "mailer.confirm.deliver"
 EXPIRE_TASK = "mailer.subscribers.expire"
 SWEEP_TASK = "mailer.deliveries.requeue_stale"
 DIGEST_PLAN_TASK = "mailer.digest.plan"
-DIGEST_BATCH_TASK = "mailer.digest.send_batch"
+DIGEST_BATCH_TASK = "mailer.digest.send_batch"  # digest and alert batches alike
+ALERT_PLAN_TASK = "mailer.alerts.plan"
+ALERT_SWEEP_TASK = "mailer.alerts.sweep"
 # The queue for transactional mail: shares and confirmation e-mails, which a reader is
 # waiting for and which must never wait behind a digest.
 SHARE_QUEUE = "share"
-# Bulk mail: digest batches and their planning.
+# Breaking-news alerts (their planning and their batches): after transactional mail,
+# before any digest.
+ALERT_QUEUE = "alerts"
+# Bulk mail: digest and weekly batches and their planning.
 DIGEST_QUEUE = "digest"
+# The lanes, most urgent first: a worker consuming several takes from the first that
+# has work (worker/factory.py, docs/architecture.md "Lanes").
+LANES: tuple[str, ...] = (SHARE_QUEUE, ALERT_QUEUE, DIGEST_QUEUE)
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """What waits in one queue of the broker. `oldest_seconds` is None where the broker
+    cannot tell without taking the message (RabbitMQ): unknown, not zero."""
+    queue: str
+    waiting: int
+    oldest_seconds: float | None
 
 
 class JobQueue(Protocol):
@@ -42,6 +61,11 @@ class JobQueue(Protocol):
 
     def reserved(self, timeout: float) -> dict[str, int]:
         """Jobs taken from each queue by workers and not yet finished."""
+        ...
+
+    def backlog(self, queues: Sequence[str]) -> list[Backlog]:
+        """Each queue's waiting jobs, asked of the broker; ServiceUnavailable (naming
+        the broker) when it does not answer."""
         ...
 
     def close(self) -> None: ...

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 
 import jinja2
@@ -22,6 +22,8 @@ import redis
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
+from mailer.alerts.plan import AlertPlanner
+from mailer.alerts.rules import AlertRules, QuietHours
 from mailer.articles.files import read_seed_articles
 from mailer.articles.stores import SqlArticleStore
 from mailer.config import Settings
@@ -58,10 +60,12 @@ from mailer.limits.parsing import (
     parse_rate,
 )
 from mailer.limits.repeat_window import RepeatWindow
+from mailer.newsletters.offer import NewsletterOffer
+from mailer.newsletters.store import NewsletterStore
 from mailer.ops.feedback_metrics import FeedbackCollector
 from mailer.ops.feedback_status import pause_policy
 from mailer.ops.metrics import RedisCollector, ServiceCollector
-from mailer.queue import JobQueue, load_job_queue
+from mailer.queue import LANES, JobQueue, load_job_queue
 from mailer.render import Site, TemplateMail, make_environment
 from mailer.sending.backends.base import EmailBackend
 from mailer.sending.backends.dkim import DkimBackend
@@ -100,7 +104,7 @@ def stores(settings: Settings, *, seed: bool = True) -> Stores:
     ledger = DeliveryLedger(session_factory(ledger_engine))
     opened = Stores(engine, sessions, SqlArticleStore(sessions), SubscriberStore(sessions),
                     ledger, SuppressionStore(sessions), DigestRuns(sessions, ledger),
-                    FeedbackStore(sessions), ledger_engine)
+                    FeedbackStore(sessions), ledger_engine, NewsletterStore(sessions))
     if seed:
         try:
             opened.articles.put_many(read_seed_articles(settings.seeds_dir))
@@ -165,10 +169,14 @@ def make_redis(settings: Settings) -> redis.Redis:
 
 
 def check_redis(settings: Settings) -> None:
-    """Raises redis' ConnectionError when Redis is away: commands that may queue work
-    call it first, so an empty run does not pass for a working one."""
+    """Raises redis' ConnectionError when Redis is away, ServiceUnavailable naming the
+    broker when a broker of its own (MAILER_BROKER_URL) is: commands that may queue
+    work call it first, so an empty run does not pass for a working one."""
     with redis_client(settings) as client:
         client.ping()
+    if settings.broker != settings.redis_url:
+        with job_queue(settings) as queue:
+            queue.backlog(LANES[:1])
 
 
 def pacing_policy(settings: Settings) -> PacingPolicy:
@@ -295,7 +303,23 @@ def make_planner(settings: Settings, opened: Stores, queue: JobQueue) -> DigestP
                          subscribers=opened.subscribers,
                          articles=opened.articles, queue=queue,
                          batch_size=settings.digest_batch_size,
-                         window_hours=settings.digest_window_hours)
+                         window_hours=settings.digest_window_hours,
+                         newsletters=opened.newsletters.list)
+
+
+def make_offer(settings: Settings, opened: Stores) -> NewsletterOffer:
+    return NewsletterOffer(opened.newsletters.list, make_catalog(settings),
+                           quiet=QuietHours.parse(settings.quiet_hours).label)
+
+
+def make_alert_planner(settings: Settings, opened: Stores, queue: JobQueue) -> AlertPlanner:
+    return AlertPlanner(
+        ledger=opened.ledger, runs=opened.runs, subscribers=opened.subscribers,
+        articles=opened.articles, queue=queue, newsletters=opened.newsletters.list,
+        catalog=make_catalog(settings), batch_size=settings.digest_batch_size,
+        rules=AlertRules(QuietHours.parse(settings.quiet_hours), settings.alert_daily_cap,
+                         timedelta(hours=settings.alert_window_hours),
+                         timedelta(hours=settings.alert_morning_hours)))
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:
@@ -374,6 +398,8 @@ def web_context(settings: Settings, *, opened: Stores | None = None,
         pages=web_pages(settings), site=site_of(settings),
         tokens=make_tokens(settings), catalog=make_catalog(settings),
         defaults=default_preferences(settings),
+        offer=make_offer(settings, db),
+        alerts=make_alert_planner(settings, db, job_queue),
         api_key=settings.api_key.get_secret_value() if settings.api_key else None,
         proxies=parse_networks(settings.trusted_proxies),
         group_commit=GroupCommit(ledger=db.ledger, queue=job_queue),
@@ -402,6 +428,9 @@ class WorkerServices:
 
     def planner(self, settings: Settings) -> DigestPlanner:
         return make_planner(settings, self.stores, self.queue)
+
+    def alert_planner(self, settings: Settings) -> AlertPlanner:
+        return make_alert_planner(settings, self.stores, self.queue)
 
     def close(self) -> None:
         self.relays.shutdown()
@@ -433,7 +462,9 @@ def worker_services(settings: Settings, queue: JobQueue) -> WorkerServices:
         backend=signed(relays.lane("bulk"), signer), retry=retry_policy(s),
         lease_seconds=s.send_lease_seconds, record_every=s.digest_record_every,
         suppressions=opened.suppressions, runs=opened.runs,
-        failures=make_failure_window(s, client), metrics=MetricsRecorder(client))
+        failures=make_failure_window(s, client), metrics=MetricsRecorder(client),
+        newsletters=make_offer(s, opened).find,
+        urgent_backend=signed(relays.lane("share"), signer))
     share_mail = ShareMail(articles=opened.articles, renderer=make_renderer(s),
                            site_name=s.site_name, from_email=s.from_email,
                            domain=s.site_domain, return_path=make_return_path(s))
@@ -441,6 +472,7 @@ def worker_services(settings: Settings, queue: JobQueue) -> WorkerServices:
         store=opened.subscribers, tokens=make_tokens(s), mail=make_template_mail(s),
         catalog=make_catalog(s), public_url=s.public_url, site_name=s.site_name,
         from_email=s.from_email, domain=s.site_domain, confirm_hours=s.confirm_max_age_hours,
-        return_path=make_return_path(s), manage_hours=s.manage_link_hours)
+        return_path=make_return_path(s), manage_hours=s.manage_link_hours,
+        describe=make_offer(s, opened).describe)
     return WorkerServices(opened, client, queue, relays, deliverer, digest_sender, share_mail,
                           confirm_mail)

@@ -17,6 +17,7 @@ from mailer.delivery.ledger import DeliveryLedger
 from mailer.delivery.suppression import SuppressionStore
 from mailer.digest.runs import DigestRuns
 from mailer.inbound.feedback import FeedbackStore
+from mailer.newsletters.store import NewsletterStore
 from mailer.subscriptions.store import SubscriberStore
 
 
@@ -31,6 +32,7 @@ class Stores:
     runs: DigestRuns
     feedback: FeedbackStore
     ledger_engine: Engine  # the ledger's own pool: its commits do not wait for the disk
+    newsletters: NewsletterStore
 
     def close(self) -> None:
         self.ledger.close()

@@ -28,6 +28,9 @@ from mailer.db import (
 from mailer.local.embedded import RedisServer, free_port
 from mailer.local.sink import start_sink
 from mailer.models import Base
+from mailer.newsletters.model import default_newsletters
+from mailer.newsletters.store import NewsletterStore
+from tests.support.rabbitmq import rabbitmq_vhost
 from tests.support.smtp import RecordingHandler
 
 TEST_SECRET = "test-secret-key-0123456789"
@@ -46,6 +49,22 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("MAILER_") and name != "MAILER_REDIS_SERVER":
             monkeypatch.delenv(name)
+
+
+# The brokers the queue tests run on: Redis always, RabbitMQ where one answers.
+BROKERS = ["redis", "rabbitmq"]
+
+
+@pytest.fixture(params=BROKERS)
+def broker_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """MAILER_BROKER_URL for a test that runs on each broker: empty (the queue in the
+    test's Redis), then a RabbitMQ vhost of the test's own (skipped, with the reason,
+    where RabbitMQ is not to be had)."""
+    if request.param == "redis":
+        yield ""
+        return
+    with rabbitmq_vhost() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -108,17 +127,21 @@ def database_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue(name))
 
 
-def _empty(url: str) -> None:
+def empty_tables(url: str) -> None:
+    """Every table emptied, and the newsletters every site starts with put back."""
     engine = make_engine(url)
     with engine.begin() as conn:
         for table in TABLES:
             conn.execute(text(f"DELETE FROM {table}"))
+    newsletters = NewsletterStore(session_factory(engine))
+    for newsletter in default_newsletters():
+        newsletters.add(newsletter)
     engine.dispose()
 
 
 @contextmanager
 def empty_database(url: str) -> Iterator[SessionFactory]:
-    _empty(url)
+    empty_tables(url)
     engine = make_engine(url)
     yield session_factory(engine)
     engine.dispose()
@@ -144,7 +167,7 @@ def sessions(database_url: str) -> Iterator[SessionFactory]:
 def make_settings(tmp_path: Path, redis_server: RedisServer, smtp_port: int,
                   sqlite_url: str) -> Callable[..., Settings]:
     """Settings on the session's Redis (database 1), SMTP server and an emptied SQLite."""
-    _empty(sqlite_url)
+    empty_tables(sqlite_url)
 
     def build(**overrides: object) -> Settings:
         values: dict[str, object] = {

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from celery import Celery
+from kombu import Connection
 from kombu.exceptions import OperationalError
 
 from mailer.config import Settings
 from mailer.errors import ServiceUnavailable
+from mailer.queue import Backlog
 from worker.factory import create_celery
 
 
@@ -23,11 +27,47 @@ def summary(payload: dict[str, Any]) -> str:
     return repr([shown])
 
 
+def oldest_age(client: Any, queue: str, now: float | None = None) -> float:
+    """Seconds the oldest waiting job of a queue in a Redis broker has waited (0 when
+    none): kombu pushes on the left and takes from the right, so the oldest is at index
+    -1; the producer stamps `queued_at` in its headers."""
+    raw = client.lindex(queue, -1)
+    if not raw:
+        return 0.0
+    try:
+        queued_at = float(json.loads(raw)["headers"]["queued_at"])
+    except (ValueError, KeyError, TypeError):
+        return 0.0
+    return max(0.0, (now or time.time()) - queued_at)
+
+
+def _backlog(conn: Connection, queues: Sequence[str]) -> list[Backlog]:
+    """A passive declare per queue gives its message count on either broker (kombu's
+    Redis transport answers it with LLEN). The oldest job's age is read on Redis only:
+    RabbitMQ cannot show a message without taking it, so there it stays unknown. A
+    queue never declared has nothing waiting."""
+    found = []
+    now = time.time()
+    for name in queues:
+        with conn.channel() as channel:
+            try:
+                waiting = int(channel.queue_declare(queue=name, passive=True).message_count)
+            except conn.channel_errors:
+                waiting = 0
+            oldest = None
+            if conn.transport.driver_type == "redis":
+                with channel.conn_or_acquire() as client:
+                    oldest = oldest_age(client, name, now)
+        found.append(Backlog(name, waiting, oldest))
+    return found
+
+
 class CeleryJobQueue:
     def __init__(self, settings: Settings, app: Celery | None = None) -> None:
         """`app`: a worker passes its own, so producing from a task opens nothing new."""
         self._own = app is None
         self._app = app or create_celery(settings)
+        self._broker = settings.broker_name
         # Remote control shares one broker connection, which is not thread-safe; the
         # API asks from its thread pool (the ops page, /readyz).
         self._control = threading.Lock()
@@ -41,14 +81,14 @@ class CeleryJobQueue:
                                 retry=True, retry_policy={"max_retries": 2, "interval_start": 0.2,
                                                           "interval_step": 0.5})
         except (OperationalError, OSError) as exc:
-            raise ServiceUnavailable(f"the queue (Redis) is not answering: {exc}") from None
+            raise self._away(exc) from None
 
     def workers(self, timeout: float) -> list[str]:
         try:
             with self._control:
                 replies = self._app.control.ping(timeout=timeout) or []
         except (OperationalError, OSError) as exc:
-            raise ServiceUnavailable(f"the queue (Redis) is not answering: {exc}") from None
+            raise self._away(exc) from None
         return sorted(name for reply in replies for name in reply)
 
     def worker_queues(self, timeout: float) -> dict[str, list[str]]:
@@ -56,7 +96,7 @@ class CeleryJobQueue:
             with self._control:
                 found = self._app.control.inspect(timeout=timeout).active_queues() or {}
         except (OperationalError, OSError) as exc:
-            raise ServiceUnavailable(f"the queue (Redis) is not answering: {exc}") from None
+            raise self._away(exc) from None
         return {name: sorted(q["name"] for q in queues) for name, queues in found.items()}
 
     def reserved(self, timeout: float) -> dict[str, int]:
@@ -71,8 +111,23 @@ class CeleryJobQueue:
                         queue = (task.get("delivery_info") or {}).get("routing_key") or "?"
                         counts[queue] = counts.get(queue, 0) + 1
         except (OperationalError, OSError) as exc:
-            raise ServiceUnavailable(f"the queue (Redis) is not answering: {exc}") from None
+            raise self._away(exc) from None
         return counts
+
+    def backlog(self, queues: Sequence[str]) -> list[Backlog]:
+        try:
+            with self._app.pool.acquire(block=True, timeout=5) as conn:
+                try:
+                    conn.ensure_connection(max_retries=1, interval_start=0, timeout=5)
+                    return _backlog(conn, queues)
+                except conn.connection_errors as exc:  # redis-py's or py-amqp's own
+                    raise self._away(exc) from None
+        except (OperationalError, OSError) as exc:
+            raise self._away(exc) from None
+
+    def _away(self, exc: BaseException) -> ServiceUnavailable:
+        return ServiceUnavailable(f"the queue's broker ({self._broker}) is not answering: "
+                                  f"{exc}")
 
     def close(self) -> None:
         if self._own:

@@ -17,6 +17,8 @@ from celery import Task, shared_task
 from mailer.delivery.deliverer import Outcome
 from mailer.delivery.resend import requeue_stale_messages
 from mailer.queue import (
+    ALERT_PLAN_TASK,
+    ALERT_SWEEP_TASK,
     CONFIRM_TASK,
     DIGEST_BATCH_TASK,
     DIGEST_PLAN_TASK,
@@ -95,11 +97,37 @@ def send_digest_batch(self: Task, payload: dict[str, Any]) -> str:
         # the batch comes back when the limit has room. Queued before this task
         # is acknowledged, so a crash in between loses nothing.
         self.apply_async(args=[{**payload, "ids": outcome.throttled}],
-                         countdown=outcome.throttle_wait, queue=DIGEST_QUEUE)
+                         countdown=outcome.throttle_wait,
+                         queue=payload.get("lane") or DIGEST_QUEUE)
     if outcome.deferred:
         raise self.retry(args=[{**payload, "ids": outcome.deferred}],
                          countdown=outcome.retry_in)
     return outcome.halted or "done"
+
+
+@shared_task(name=ALERT_PLAN_TASK, bind=True, max_retries=None)
+@retried_when_away(5, lambda payload: f"alert {payload.get('run_id')}")
+def plan_alert(self: Task, payload: dict[str, Any]) -> int:
+    """An alert just published: its readers for whom it is day, now."""
+    planned = services_for(self.app).alert_planner(settings_of(self.app)).plan(
+        str(payload.get("run_id") or ""), datetime.now(UTC))
+    log.info("alert %s: planned %d", payload.get("run_id"), planned)
+    return planned
+
+
+@shared_task(name=ALERT_SWEEP_TASK, bind=True, max_retries=None)
+def sweep_alerts(self: Task) -> int:
+    """Beat, every minute: readers whose night has ended since an alert broke, and any
+    alert whose planning was lost. Not retried: the next sweep is as good."""
+    try:
+        planned = services_for(self.app).alert_planner(settings_of(self.app)).sweep(
+            datetime.now(UTC))
+    except OUTAGES as exc:
+        log.warning("alert sweep: %s; the next one will try again", exc)
+        return 0
+    if planned:
+        log.info("alert sweep: planned %d", planned)
+    return planned
 
 
 @shared_task(name=SWEEP_TASK, bind=True, max_retries=None)

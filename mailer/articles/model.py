@@ -58,6 +58,17 @@ class Article(BaseModel):
         return hashlib.blake2b(self.model_dump_json().encode(), digest_size=8).hexdigest()
 
 
+def breaking_of(data: object, where: str) -> tuple[object, bool]:
+    """A CMS's article item without its `breaking` mark, and the mark: the story is
+    news to alert readers of, not part of the article itself."""
+    if not isinstance(data, dict) or "breaking" not in data:
+        return data, False
+    mark = data["breaking"]
+    if not isinstance(mark, bool):
+        raise InvalidInput({where: "breaking: must be true or false"})
+    return {k: v for k, v in data.items() if k != "breaking"}, mark
+
+
 def parse_article(data: object, where: str) -> Article:
     if isinstance(data, dict) and "id" not in data and isinstance(data.get("title"), str):
         data = {**data, "id": slugify(data["title"])}

@@ -8,6 +8,7 @@ import click
 
 from mailer import version
 from mailer.cli import (
+    alerts,
     articles,
     bounces,
     db,
@@ -16,6 +17,7 @@ from mailer.cli import (
     dkim,
     inbound,
     mail,
+    newsletters,
     stack,
     status,
     subscribers,
@@ -67,8 +69,9 @@ def cli(ctx: click.Context) -> None:
 
 
 for command in (mail.share, mail.job, mail.preview, articles.articles, bounces.bounces, db.db,
-                subscribers.subscribers, digest.digest, deliveries.deliveries,
-                deliveries.suppressions, dkim.dkim, status.status, stack.serve, stack.sink,
-                stack.stack, stack.demo):
+                subscribers.subscribers, newsletters.newsletters, digest.digest,
+                deliveries.deliveries, deliveries.suppressions, dkim.dkim, status.status,
+                stack.serve, stack.sink, stack.stack, stack.demo):
     cli.add_command(command)
 cli.add_command(inbound.inbound)
+cli.add_command(alerts.alerts)

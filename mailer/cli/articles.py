@@ -45,6 +45,30 @@ def articles_import(settings: Settings, path: Path, section: str | None) -> int:
     return 0
 
 
+@articles.command("alert", short_help="Send ID to its section's readers as breaking news.")
+@click.argument("article_id")
+@pass_settings
+def articles_alert(settings: Settings, article_id: str) -> int:
+    """Send the story ARTICLE_ID (imported already) as breaking news to every reader
+    who chose its section as it happens: at once where it is day, in the morning or
+    in the digest (their choice) where it is night, never past the daily cap. Once a
+    story: a second call says so and sends nothing."""
+    from datetime import UTC, datetime
+
+    from mailer.cli.base import use_queue
+    from mailer.services import make_alert_planner
+
+    planner = make_alert_planner(settings, use_stores(settings), use_queue(settings))
+    run, opened = planner.publish(article_id, datetime.now(UTC))
+    if opened:
+        click.echo(f"alert {run.id}: planning queued on the alerts lane "
+                   "(`mailer alerts list` follows it)")
+    else:
+        click.echo(f"alert {run.id}: {article_id} was alerted before ({run.status.value}); "
+                   "nothing sent again")
+    return 0
+
+
 @articles.command("list")
 @pass_settings
 def articles_list(settings: Settings) -> int:

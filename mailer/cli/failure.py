@@ -25,11 +25,12 @@ _OUTAGES = {
     ("sqlalchemy", "OperationalError"): "MAILER_DATABASE_URL",
     ("sqlalchemy", "InterfaceError"): "MAILER_DATABASE_URL",
     ("psycopg", "OperationalError"): "MAILER_DATABASE_URL",
-    ("kombu", "OperationalError"): "MAILER_REDIS_URL",
-    ("amqp", "ConnectionError"): "MAILER_REDIS_URL",
+    ("kombu", "OperationalError"): "MAILER_BROKER_URL",
+    ("amqp", "ConnectionError"): "MAILER_BROKER_URL",
 }
 _SERVICES = {"MAILER_REDIS_URL": "Redis (the queue, limits and counters)",
-             "MAILER_DATABASE_URL": "the database"}
+             "MAILER_DATABASE_URL": "the database",
+             "MAILER_BROKER_URL": "the queue's broker ({broker})"}
 
 
 @dataclass(frozen=True)
@@ -100,10 +101,13 @@ def _failure(exc: BaseException, command: click.Command | None,
     if isinstance(exc, MailerError):
         return Failure(one_line(str(exc)), exit_code(exc))
     setting = _outage_setting(exc)
+    if setting == "MAILER_BROKER_URL" and not getattr(settings, "broker_url", ""):
+        setting = "MAILER_REDIS_URL"  # the broker is the Redis of MAILER_REDIS_URL
     if setting is not None:
         where = _masked(str(getattr(settings, setting[len("MAILER_"):].lower(), "") or ""))
         at = f" at {where}" if where else ""
-        return Failure(f"{_SERVICES[setting]}{at} is not answering ({one_line(str(exc))}); "
+        service = _SERVICES[setting].format(broker=getattr(settings, "broker_name", "?"))
+        return Failure(f"{service}{at} is not answering ({one_line(str(exc))}); "
                        f"start it, or point {setting} at one that runs", EXIT_UNAVAILABLE)
     if os.environ.get("MAILER_DEBUG"):
         return None

@@ -24,7 +24,7 @@ def render(status: Snapshot) -> None:
         console.print(f"  [red]•[/] {problem}")
     console.print(table("Queues", ["queue", ("waiting", NUMERIC), ("oldest", NUMERIC),
                                    ("reserved by workers", NUMERIC)],
-                        [(q.name, q.waiting, duration(q.oldest_seconds) if q.waiting else "-",
+                        [(q.name, q.waiting, _oldest(q.waiting, q.oldest_seconds),
                           q.reserved) for q in status.queues]))
     console.print(table("Workers alive", ["worker", "consumes"],
                         [(name, ", ".join(names))
@@ -47,6 +47,13 @@ def render(status: Snapshot) -> None:
     if status.feedback is not None:
         for part in feedback_tables(status.feedback):
             console.print(part)
+
+
+def _oldest(waiting: int, seconds: float | None) -> str:
+    """`n/a` where the broker cannot tell (RabbitMQ), rather than a wrong figure."""
+    if not waiting:
+        return "-"
+    return "n/a" if seconds is None else duration(seconds)
 
 
 def _percent(ratio: float) -> str:

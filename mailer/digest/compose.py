@@ -20,8 +20,16 @@ from uuid import uuid4
 import jinja2
 
 from mailer.articles.model import Article
-from mailer.digest.layout import arrange, greeting, intro_sections, subject
+from mailer.digest.layout import (
+    alert_subject,
+    arrange,
+    greeting,
+    intro_sections,
+    span_label,
+    subject,
+)
 from mailer.digest.plan import Variant
+from mailer.newsletters.model import DAILY
 from mailer.render import Site, inline_css, load_stylesheet
 from mailer.sending.message import Envelope, ReturnPath
 from mailer.sending.mime import (
@@ -34,7 +42,7 @@ from mailer.sending.mime import (
     undot,
 )
 from mailer.slots import LruCache, SlotTemplate, slot
-from mailer.subscriptions.model import SectionCatalog, Subscriber
+from mailer.subscriptions.model import SectionCatalog, Subscriber, unsubscribe_value
 from mailer.tokens import Purpose, Tokens
 
 
@@ -47,6 +55,7 @@ class EncodedTemplate:
     seven: SlotTemplate[bytes]
     subject: str
     quoted: tuple[bytes, ...]  # the names behind the 7-bit form's `qp_` slots
+    newsletter: str = DAILY  # whose unsubscribe links it carries
 
     def fill(self, values: dict[bytes, bytes]) -> bytes:
         return self.eight.fill(values)
@@ -81,7 +90,10 @@ class DigestMail:
     def web_url(self, variant: Variant) -> str:
         """The edition and variant as a page of the API: the same for every reader of
         it, with no personal data (`mailer.web.routes.digest`)."""
-        query = urlencode({"zone": variant.timezone, "sections": ",".join(variant.sections)})
+        fields = {"zone": variant.timezone, "sections": ",".join(variant.sections)}
+        if variant.newsletter != DAILY:
+            fields.update(newsletter=variant.newsletter, days=str(variant.days))
+        query = urlencode(fields)
         return f"{self._public_url}/digest/{variant.edition.isoformat()}?{query}"
 
     def context(self, variant: Variant, articles: Sequence[Article], **extra: Any
@@ -89,8 +101,15 @@ class DigestMail:
         edition = arrange(articles, self._catalog)
         return {
             "site": self._site, "edition": edition,
-            "subject": subject(self._site.name, variant.edition, edition),
-            "edition_label": f"{variant.edition.day} {variant.edition:%B %Y}",
+            "subject": alert_subject(variant.title or "Breaking news", edition.top.title)
+            if variant.template == "alert" else
+            subject(self._site.name, span_label(variant.edition, variant.days, short=True),
+                    edition),
+            "edition_label": span_label(variant.edition, variant.days),
+            "edition_phrase": ("on " if variant.days == 1 else "in the ")
+            + span_label(variant.edition, variant.days),
+            "newsletter_name": variant.title if variant.title and variant.newsletter != DAILY
+            else "daily digest",
             "intro_sections": intro_sections(edition.section_labels),
             "section_labels": [self._catalog.names.get(s, s) for s in variant.sections],
             "web_url": self.web_url(variant), "web": False,
@@ -111,10 +130,11 @@ class DigestMail:
         """(subject, html, text); `salutation` goes to the HTML escaped by Jinja."""
         links = {"unsubscribe_url": unsubscribe_url, "preferences_url": preferences_url}
         context = self.context(variant, articles, salutation=salutation, **links)
-        html_doc = inline_css(self._env.get_template("digest.html").render(context), self._css,
-                              self._inliner)
+        html_doc = inline_css(self._env.get_template(f"{variant.template}.html").render(context),
+                              self._css, self._inliner)
         context["salutation"] = salutation if text_salutation is None else text_salutation
-        return context["subject"], html_doc, self._env.get_template("digest.txt").render(context)
+        return context["subject"], html_doc, self._env.get_template(
+            f"{variant.template}.txt").render(context)
 
     def template(self, variant: Variant, articles: Sequence[Article]) -> EncodedTemplate:
         return self._cache.get((variant, tuple(f"{a.id}:{a.version}" for a in articles)),
@@ -126,7 +146,7 @@ class DigestMail:
             unsubscribe_url=slot("unsubscribe_url"), preferences_url=slot("preferences_url"),
             text_salutation=slot("text_salutation"))
         head = b"".join([
-            address_header("From", self._site.name, self._from),
+            address_header("From", variant.sender_name or self._site.name, self._from),
             b"%%slot:to%%",
             fold("Subject", subject),
             b"Date: %%slot:date%%\r\n",
@@ -134,8 +154,7 @@ class DigestMail:
             b"List-Unsubscribe: <%%slot:unsubscribe_url%%>,\r\n"
             b" <mailto:%%slot:unsubscribe_mailto%%>\r\n",
             b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
-            address_header("List-Id", f"{self._site.name} daily digest",
-                           f"digest.{self._site.domain}"),
+            _list_id(self._site, variant),
             b"Precedence: bulk\r\n",
         ])
         # Dot-stuffed once here, so the SMTP client sends the bytes as they are; no
@@ -147,12 +166,15 @@ class DigestMail:
         seven = dot_stuff(seven_bit(undot(data), slots=True))
         seven_template = SlotTemplate.of(seven)
         return EncodedTemplate(SlotTemplate.of(data), seven_template, subject, tuple(
-            name[3:] for name in seven_template.names if name.startswith(b"qp_")))
+            name[3:] for name in seven_template.names if name.startswith(b"qp_")),
+            variant.newsletter)
 
     def envelope(self, template: EncodedTemplate, subscriber: Subscriber,
                  date_header: bytes, message_id: str | None = None) -> Envelope:
         """`message_id` (the ledger's) names the message in its return path."""
-        unsubscribe = self._tokens.make(Purpose.UNSUBSCRIBE, subscriber.id)
+        # One click leaves the newsletter the message came from (RFC 8058), no other.
+        unsubscribe = self._tokens.make(Purpose.UNSUBSCRIBE, unsubscribe_value(
+            subscriber.id, template.newsletter))
         preferences = self._tokens.make(Purpose.PREFERENCES, subscriber.id)
         salutation = greeting(subscriber.preferences.hour, subscriber.name)
         domain = self._site.domain
@@ -173,3 +195,11 @@ class DigestMail:
         return Envelope(template.fill(values), sender, subscriber.email,
                         smtputf8=not subscriber.email.isascii(), eightbit=True,
                         wire_ready=True, seven_bit=partial(template.fill_7bit, values))
+
+
+def _list_id(site: Site, variant: Variant) -> bytes:
+    """One list per newsletter (RFC 2919), the daily digest's as it always was."""
+    if variant.newsletter == DAILY:
+        return address_header("List-Id", f"{site.name} daily digest", f"digest.{site.domain}")
+    return address_header("List-Id", f"{site.name} {variant.title or variant.newsletter}",
+                          f"{variant.newsletter}.digest.{site.domain}")

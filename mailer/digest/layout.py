@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from mailer.articles.model import Article, slugify
 from mailer.subscriptions.model import SectionCatalog
@@ -64,10 +64,25 @@ def intro_sections(labels: Sequence[str]) -> str:
     return f"{', '.join(labels[:-1])} and {labels[-1]}"
 
 
-def subject(site_name: str, edition_day: date, edition: Edition) -> str:
+def span_label(last: date, days: int = 1, *, short: bool = False) -> str:
+    """"28 October 2026"; a week: "22–28 October 2026", "29 November – 5 December
+    2026"; `short` leaves out the year ("28 October", "week to 5 December")."""
+    if days == 1:
+        return f"{last.day} {last:%B}" if short else f"{last.day} {last:%B %Y}"
+    if short:
+        return f"week to {last.day} {last:%B}" if days == 7 else \
+            f"{days} days to {last.day} {last:%B}"
+    first = last - timedelta(days=days - 1)
+    if (first.year, first.month) == (last.year, last.month):
+        return f"{first.day}–{last.day} {last:%B %Y}"
+    start = f"{first.day} {first:%B}" + (f" {first.year}" if first.year != last.year else "")
+    return f"{start} – {last.day} {last:%B %Y}"
+
+
+def subject(site_name: str, when: str, edition: Edition) -> str:
     """Brand and date first, so a phone that cuts the rest still says whose and when:
     "TODAY.AZ, 28 October: Non-Aligned Movement support … + 2 more"."""
-    head = f"{site_name}, {edition_day.day} {edition_day:%B}: "
+    head = f"{site_name}, {when}: "
     tail = f" + {edition.count - 1} more" if edition.count > 1 else ""
     room = max(SUBJECT_MAX - len(head) - len(tail), 12)
     title = edition.top.title
@@ -81,6 +96,20 @@ def subject(site_name: str, edition_day: date, edition: Edition) -> str:
             words.pop()  # "support to Azerbaijan over…" reads as a cut phrase
         title = " ".join(words).rstrip(" ,;:-–—") + "…"
     return f"{head}{title}{tail}"
+
+
+def alert_subject(label: str, title: str) -> str:
+    """"Breaking news: Azerbaijan and …": what it is first, then the story, cut at a
+    word to fit a phone."""
+    head = f"{label}: "
+    if len(head) + len(title) <= SUBJECT_MAX:
+        return head + title
+    words = title[:SUBJECT_MAX - len(head) - 1].split(" ")
+    if len(words) > 1:
+        words.pop()
+    while len(words) > 1 and words[-1].strip(",;:-–—").lower() in _DANGLING:
+        words.pop()
+    return head + " ".join(words).rstrip(" ,;:-–—") + "…"
 
 
 # Words a cut headline should not end on: it would stop mid-phrase.

@@ -16,6 +16,7 @@ from enum import StrEnum
 
 import redis
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from mailer.db import SessionFactory, transaction
 from mailer.delivery.ledger import DeliveryLedger, JobStatus, finished
@@ -39,6 +40,8 @@ class RunInfo:
     total: int
     reason: str
     created_at: datetime
+    kind: str = "digest"  # or "alert"
+    article_id: str | None = None  # an alert's story
 
 
 RUN_STATES = ("running", "paused", "cancelled", "done")  # RunStatus, and `done`
@@ -99,6 +102,38 @@ class DigestRuns:
                                      status=RunStatus.RUNNING.value, total=0,
                                      created_at=now, updated_at=now))
 
+    def open_alert(self, run_id: str, article_id: str, edition: str, now: datetime) -> bool:
+        """An alert run for a story; False when the story has one already (an alert
+        goes once, however often the CMS marks it breaking)."""
+        try:
+            with transaction(self._sessions) as session:
+                session.add(DigestRunRow(id=run_id, edition=edition, kind="alert",
+                                         article_id=article_id, status=RunStatus.RUNNING.value,
+                                         total=0, created_at=now, updated_at=now))
+        except IntegrityError:
+            return False
+        return True
+
+    def alert_for(self, article_id: str) -> RunInfo | None:
+        with transaction(self._sessions) as session:
+            row = session.scalar(select(DigestRunRow)
+                                 .where(DigestRunRow.article_id == article_id))
+            return _info(row) if row is not None else None
+
+    def running_alerts(self, since: datetime) -> list[RunInfo]:
+        """Alert runs opened since `since` and still running: those whose readers in
+        quiet hours may still be due."""
+        with transaction(self._sessions) as session:
+            rows = session.scalars(select(DigestRunRow).where(
+                DigestRunRow.kind == "alert", DigestRunRow.created_at >= since,
+                DigestRunRow.status == RunStatus.RUNNING.value))
+            return [_info(row) for row in rows]
+
+    def add_to_total(self, run_id: str, more: int) -> None:
+        with transaction(self._sessions) as session:
+            session.execute(update(DigestRunRow).where(DigestRunRow.id == run_id)
+                            .values(total=DigestRunRow.total + more, updated_at=utcnow()))
+
     def set_total(self, run_id: str, total: int) -> None:
         with transaction(self._sessions) as session:
             session.execute(update(DigestRunRow).where(DigestRunRow.id == run_id)
@@ -113,9 +148,8 @@ class DigestRuns:
         with transaction(self._sessions) as session:
             row = session.get(DigestRunRow, run_id)
             if row is None:
-                raise NotFound(f"no digest run {run_id!r}")
-            return RunInfo(row.id, row.edition, RunStatus(row.status), row.total,
-                           row.reason or "", row.created_at)
+                raise NotFound(f"no digest or alert run {run_id!r}")
+            return _info(row)
 
     def status(self, run_id: str) -> RunStatus | None:
         """None for a run that is not recorded (batches queued before runs existed)."""
@@ -139,8 +173,7 @@ class DigestRuns:
         with transaction(self._sessions) as session:
             rows = session.execute(select(DigestRunRow).order_by(DigestRunRow.created_at.desc())
                                    .limit(limit)).scalars()
-            return [RunInfo(r.id, r.edition, RunStatus(r.status), r.total, r.reason or "",
-                            r.created_at) for r in rows]
+            return [_info(r) for r in rows]
 
     def progress(self, limit: int = 20) -> list[RunProgress]:
         """The latest runs, newest first, each with its messages' counts."""
@@ -179,6 +212,11 @@ class DigestRuns:
                           "cancelled by an operator"):
             raise InvalidInput({"run": f"run {run_id} is {self.get(run_id).status.value}"})
         return self._ledger.cancel_run(run_id)
+
+
+def _info(row: DigestRunRow) -> RunInfo:
+    return RunInfo(row.id, row.edition, RunStatus(row.status), row.total, row.reason or "",
+                   row.created_at, row.kind or "digest", row.article_id)
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,12 @@ arrives, and pause the run if its mail starts bouncing."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
 
+from mailer.articles.model import slugify
 from mailer.delivery.attempts import Stopwatch
 from mailer.delivery.ledger import Claimed, DeliveryLedger, JobStatus, Kind
 from mailer.delivery.outcomes import Dispatch, LedgerRecord, OutcomeWriter
@@ -17,12 +18,16 @@ from mailer.delivery.retry import RetryPolicy
 from mailer.delivery.suppression import SUPPRESSED_REPLY, SuppressionStore
 from mailer.delivery.verdict import Verdict
 from mailer.digest.compose import DigestMail, EncodedTemplate
-from mailer.digest.plan import ArticleDays, Variant
+from mailer.digest.plan import ArticleDays, Variant, variant_of
 from mailer.digest.runs import DigestRuns, FailureWindow, RunStatus
+from mailer.newsletters.model import DAILY, Newsletter
 from mailer.sending.backends.base import EmailBackend, SendResult
 from mailer.sending.message import Envelope
-from mailer.subscriptions.model import SubscriberStatus
+from mailer.subscriptions.model import Preferences, SubscriberStatus
 from mailer.subscriptions.store import SubscriberStore
+
+# How far back a digest looks for stories its reader had as alerts: a weekly's span.
+ALERTS_LEFT_OUT_FOR = timedelta(days=8)
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,9 @@ class DigestSender:
                  retry: RetryPolicy, lease_seconds: float, record_every: int = 20,
                  suppressions: SuppressionStore | None = None, runs: DigestRuns | None = None,
                  failures: FailureWindow | None = None,
-                 metrics: MetricsRecorder | None = None) -> None:
+                 metrics: MetricsRecorder | None = None,
+                 newsletters: Callable[[str], Newsletter | None] = lambda slug: None,
+                 urgent_backend: EmailBackend | None = None) -> None:
         """`record_every`: SMTP replies per ledger commit, the most a worker killed
         mid-batch can leave sent but unrecorded (and so send twice). 1 makes that one
         message; on SQLite with four workers it costs about a fifth of the throughput."""
@@ -80,12 +87,16 @@ class DigestSender:
         self.days = days
         self.mail = mail
         self.backend = backend
+        # Alerts go out on the relays' urgent lane, whose share of each relay's rate a
+        # digest in progress cannot take (mailer.limits.pacing).
+        self.urgent_backend = urgent_backend or backend
         self.retry = retry
         self.lease_seconds = lease_seconds
         self.suppressions = suppressions
         self.runs = runs
         self.failures = failures
         self.metrics = metrics
+        self.newsletters = newsletters  # by slug, as offered now (NewsletterOffer.find)
 
     def send_batch(self, ids: Sequence[str], run_id: str | None = None) -> BatchOutcome:
         """A digest is retried until its window closes (then `claim_many` records it
@@ -118,10 +129,13 @@ class DigestSender:
         people = self.subscribers.get_many(c.subscriber_id for c in claimed)
         suppressed = self.suppressions.suppressed(p.email for p in people.values()) \
             if self.suppressions is not None else set()
+        alerted = self.ledger.alerted(
+            [c.subscriber_id for c in claimed if c.kind == Kind.DIGEST.value],
+            datetime.now(UTC) - ALERTS_LEFT_OUT_FOR)
         date_header = format_datetime(datetime.now(UTC)).encode()
         skipped: list[LedgerRecord] = []
         to_send: list[tuple[Dispatch, Envelope]] = []
-        templates: dict[Variant, EncodedTemplate | None] = {}
+        templates: dict[Variant, EncodedTemplate | str] = {}
         for row in claimed:
             person = people.get(row.subscriber_id)
             if person is None or person.status is not SubscriberStatus.ACTIVE:
@@ -130,19 +144,59 @@ class DigestSender:
             if person.email.lower() in suppressed:
                 skipped.append((row.id, JobStatus.SUPPRESSED, SUPPRESSED_REPLY))
                 continue
-            prefs = person.preferences
-            variant = Variant(date.fromisoformat(row.reference), prefs.timezone, prefs.sections)
+            variant = self._alert_variant(row.reference, person.preferences) \
+                if row.kind == Kind.ALERT.value else self._variant(
+                    row.reference, person.preferences, alerted.get(row.subscriber_id))
+            if variant is None or not variant.sections:
+                skipped.append((row.id, JobStatus.SKIPPED, "not sent: no longer chosen"))
+                continue
             if variant not in templates:
-                articles = self.days.for_variant(variant)
-                templates[variant] = self.mail.template(variant, articles) if articles else None
+                templates[variant] = self._template(variant, row.reference)
             template = templates[variant]
-            if template is None:
-                skipped.append((row.id, JobStatus.SKIPPED, "not sent: no articles any more"))
+            if isinstance(template, str):
+                skipped.append((row.id, JobStatus.SKIPPED, template))
                 continue
             envelope = self.mail.envelope(template, person, date_header, row.id)
-            to_send.append((Dispatch(row.id, Kind.DIGEST, envelope.recipient, row.created_at,
-                                     row.attempts), envelope))
+            to_send.append((Dispatch(row.id, Kind(row.kind), envelope.recipient,
+                                     row.created_at, row.attempts), envelope))
         return skipped, to_send
+
+    def _template(self, variant: Variant, reference: str) -> EncodedTemplate | str:
+        """The variant rendered, or why there is nothing to send."""
+        if variant.template == "alert":
+            story = self.days.story(reference)
+            return self.mail.template(variant, [story]) if story else \
+                "not sent: the story was taken down"
+        articles = self.days.for_variant(variant)
+        if articles:
+            return self.mail.template(variant, articles)
+        return "not sent: every story was sent as an alert" if variant.without \
+            else "not sent: no articles any more"
+
+    def _variant(self, reference: str, prefs: Preferences,
+                 alerted: set[str] | None = None) -> Variant:
+        """The reader's variant of the edition a row names: their zone, and their
+        sections in its newsletter as they are now, without the stories they had as
+        alerts."""
+        slug = reference.partition("/")[0] if "/" in reference else DAILY
+        sections = prefs.sections if slug == DAILY else prefs.chosen(slug)
+        found = variant_of(reference, prefs.timezone, sections, self.newsletters(slug))
+        return replace(found, without=frozenset(alerted)) if alerted else found
+
+    def _alert_variant(self, article_id: str, prefs: Preferences) -> Variant | None:
+        """An alert for the reader: through the first immediate newsletter they took
+        that covers the story's section; None when none does any more."""
+        story = self.days.story(article_id)
+        if story is None:
+            return Variant(date.today(), prefs.timezone, ("?",), template="alert")
+        section = slugify(story.section)
+        for slug, sections in prefs.newsletters:
+            newsletter = self.newsletters(slug)
+            if newsletter is not None and newsletter.template == "alert" \
+                    and section in sections:
+                return Variant(story.published.date(), prefs.timezone, (section,), slug, 1,
+                               newsletter.name, newsletter.sender_name, "alert")
+        return None
 
     def _send(self, to_send: list[tuple[Dispatch, Envelope]]) -> _Tally:
         """One session for the batch; each reply goes to the OutcomeWriter as it
@@ -156,7 +210,9 @@ class DigestSender:
             message = to_send[index][0]
             tally.count(message, outcomes.take(message, result, watch.lap()))
 
-        self.backend.send_messages([envelope for _, envelope in to_send], on_result=take)
+        urgent = any(message.kind == Kind.ALERT for message, _ in to_send)
+        backend = self.urgent_backend if urgent else self.backend
+        backend.send_messages([envelope for _, envelope in to_send], on_result=take)
         outcomes.finish()
         return tally
 

@@ -36,9 +36,12 @@ def _classify(parsed: Parsed, envelope_to: str | None,
                blames: bool = False) -> Classified:
         return Classified(kind, found, message_id, kept, blames)
 
-    feedback = arf.feedback_type(parsed.feedback_texts)
-    if feedback or arf.is_jmrp(parsed.headers, parsed.original_headers):
-        return result(*_feedback(feedback, parsed))
+    reports = arf.reports(parsed.feedback_texts, parsed.texts, parsed.content_type)
+    feedback = arf.feedback_type(reports)
+    if feedback or arf.is_report(parsed.headers) \
+            or arf.is_jmrp(parsed.headers, parsed.original_headers) \
+            or arf.is_forwarded_report(parsed.texts, parsed.original_headers):
+        return result(*_feedback(feedback, reports, parsed))
     records = dsn.records(parsed.dsn_texts) or _dsn_in_text(parsed) \
         or dsn.records(parsed.forwarded_dsn_texts)  # a bounce forwarded as an attachment
     if records:
@@ -49,6 +52,9 @@ def _classify(parsed: Parsed, envelope_to: str | None,
     notification = ses.notification(text)
     if notification is not None:
         return result(notification.type, notification.recipients)
+    refused = heuristics.list_refusal(parsed.headers, text)
+    if refused:
+        return result("bounce", tuple(_judged(f, delay=False)[0] for f in refused))
     if heuristics.is_bounce(parsed.headers, text):
         return result(*_from_text(parsed, text))
     if autoreply.is_auto_reply(parsed.headers):
@@ -60,15 +66,12 @@ def _classify(parsed: Parsed, envelope_to: str | None,
     return result("unknown")
 
 
-def _feedback(feedback: str, parsed: Parsed) -> tuple[FeedbackType, tuple[FailedRecipient, ...]]:
-    if feedback in arf.OPT_OUT:
-        kind: FeedbackType = "unsubscribe"
-    elif feedback in arf.COMPLAINTS or not feedback:
-        kind = "complaint"
-    else:
+def _feedback(feedback: str, reports: list[str], parsed: Parsed
+              ) -> tuple[FeedbackType, tuple[FailedRecipient, ...]]:
+    if feedback and feedback not in arf.COMPLAINTS:
         return "unknown", ()
-    found = arf.complained(parsed.feedback_texts, parsed.original_headers)
-    return kind, tuple(FailedRecipient(a, None, False) for a in found)
+    found = arf.complained(reports, parsed.original_headers, parsed.headers)
+    return "complaint", tuple(FailedRecipient(a, None, False) for a in found)
 
 
 def _dsn_in_text(parsed: Parsed) -> list[dsn.DsnRecord]:
@@ -107,10 +110,9 @@ def _from_text(parsed: Parsed, text: str
     found = []
     blames = False
     for failure in heuristics.failures(parsed.headers, text, ours):
-        severity = judge(failure.status, failure.diagnostic)
-        found.append(FailedRecipient(failure.address, failure.status,
-                                     severity.hard and not delay, failure.diagnostic))
-        blames = blames or severity.blames_us
+        recipient, blamed = _judged(failure, delay)
+        found.append(recipient)
+        blames = blames or blamed
     if not found:
         original = parsed.original_headers or heuristics.quoted_headers(text)
         to = [a.lower() for a in dsn.ADDRESS.findall(original.get("to", ""))] \
@@ -119,6 +121,13 @@ def _from_text(parsed: Parsed, text: str
             severity = judge(None, heuristics.human_part(text)[:2000])
             found.append(FailedRecipient(to[0], None, severity.hard and not delay, ""))
     return ("delay" if delay else "bounce"), tuple(found), blames and not delay
+
+
+def _judged(failure: heuristics.TextFailure, delay: bool) -> tuple[FailedRecipient, bool]:
+    """The recipient a text names, hard or soft, and whether the refusal blames us."""
+    severity = judge(failure.status, failure.diagnostic)
+    return FailedRecipient(failure.address, failure.status, severity.hard and not delay,
+                           failure.diagnostic), severity.blames_us
 
 
 def _sender(parsed: Parsed) -> tuple[FailedRecipient, ...]:

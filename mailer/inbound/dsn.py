@@ -9,7 +9,10 @@ from dataclasses import dataclass
 MAX_RECIPIENTS = 1000
 STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
 _FIELD = re.compile(r"^([A-Za-z][A-Za-z0-9-]{0,40})\s*:\s?(.*)$")
-ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+# A dot-atom local part, or a quoted one (RFC 5321: "two..dots"@example.com is only valid
+# quoted, and the MTA reports it so).
+ADDRESS = re.compile(r"(?:\"[^\"\s\\]{1,62}\"|[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64})"
+                     r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 
 
 @dataclass(frozen=True)
@@ -40,11 +43,34 @@ def fields(block: str) -> dict[str, str]:
 
 
 def blocks(text: str) -> list[dict[str, str]]:
-    return [fields(b) for b in re.split(r"\n[ \t]*\n", text.replace("\r\n", "\n"))
-            if b.strip()]
+    return [fields(b) for chunk in re.split(r"\n[ \t]*\n", text.replace("\r\n", "\n"))
+            for b in _recipient_blocks(chunk) if b.strip()]
 
 
-_PREFIX = re.compile(r"^(?:smtp|rfc822|mailto|sip)[=:]|^['`=]+", re.IGNORECASE)
+_RECIPIENT_FIELD = re.compile(r"^(?:final|original)-recipient\s*:", re.IGNORECASE)
+_ACTION_FIELD = re.compile(r"^action\s*:", re.IGNORECASE)
+
+
+def _recipient_blocks(chunk: str) -> list[str]:
+    """Some MTAs (AOL's relay among them) write every recipient's fields with no blank
+    line between them: a recipient field in a block that already has a recipient and an
+    Action starts the next recipient (Amazon writes Action first, so either order)."""
+    found: list[list[str]] = [[]]
+    named = acted = False
+    for line in chunk.split("\n"):
+        recipient = bool(_RECIPIENT_FIELD.match(line))
+        if recipient and named and acted:
+            found.append([])
+            acted = False
+        named = named or recipient
+        acted = acted or bool(_ACTION_FIELD.match(line))
+        found[-1].append(line)
+    return ["\n".join(lines) for lines in found]
+
+
+# Quotes and `=` left before an address by the text around it; not the `=` that opens an
+# encoded word used as a local part (=?utf-8?B?...?=@example.org is what was mailed).
+_PREFIX = re.compile(r"^(?:smtp|rfc822|mailto|sip)[=:]|^(?:['`]|=(?!\?))+", re.IGNORECASE)
 # Actions other than these (failed, and the nonstandard error, failure, expired) mean
 # the message was given up on.
 NOT_FAILED = ("delayed", "delivered", "relayed", "expanded", "deliverable")

@@ -69,6 +69,7 @@ class FeedbackStore:
         self._soft_bounces = (
             select(c.received_at, c.message_id)
             .where(c.address == bindparam("address"), c.type == "bounce", c.hard.is_(False),
+                   c.action.in_(("counted", "unreachable")),  # not refusals blaming us
                    c.token.in_(("ours", "attested")), c.received_at >= bindparam("since")))
         deliveries = cast(Table, DeliveryRow.__table__).c
         self._last_delivery = (

@@ -22,15 +22,25 @@ _SUBJECT = re.compile(
     r"notification|problem|has failed)|returned mail|mail delivery fail|failure (?:notice|"
     r"delivery)|failed (?:delivery|mail)|mail (?:system )?error|could not be delivered|"
     r"delivery has failed|returning (?:message )?to sender|error sending your mail|"
-    r"bounce notification|nameserver error",
+    r"bounce notification|nameserver error|メールエラー|配信(?:エラー|不能)|送信エラー",
     re.IGNORECASE)
+# The line KDDI's au one net (and Sendmail-derived carriers) lead their notice with.
+_NOT_DELIVERED_TO = re.compile(r"^[ \t]*could not be delivered to:[ \t]*<", re.I | re.M)
+# fml, the Japanese mailing-list manager, refusing a post (not a member, a loop, a
+# security check): its own wordings, as Sisimai's fml module reads them.
+_FML_REFUSAL = re.compile(
+    r"are not (?:a )?member|not member article from|reject mail |spammer maybe sending|"
+    r"fml system error|loop alert:|loop back warning:|unix from loop|security alert",
+    re.IGNORECASE)
+_BRACKETED = re.compile(r"<(" + ADDRESS.pattern + r")>")
 # Where the human-readable part ends and the returned message begins.
 _ORIGINAL_START = re.compile(
     r"^[ \t]*(?:-{2,}[ \t]*)?(?:this is a copy of|below this line is a copy|original message|"
-    r"the (?:header|headers) of the original|a copy of the original|the original message|"
+    r"the (?:header|headers) of the original|a copy of the original|"
+    r"the original message(?! was received at)|"  # Sendmail's summary opens so
     r"headers of the returned|returned message|unsent message below|"
-    r"message header follows|------ ?original)|^(?:received|return-path|message-id|"
-    r"dkim-signature):[ \t]",
+    r"message header follows|original mail as follows|------ ?original)|"
+    r"^(?:received|return-path|message-id|dkim-signature):[ \t]",
     re.IGNORECASE | re.MULTILINE)
 _DELAY = re.compile(
     r"warning message only|not yet been delivered|will (?:continue to )?(?:try|retry)|"
@@ -74,7 +84,19 @@ def is_bounce(headers: dict[str, str], text: str) -> bool:
         return True
     if _SUBJECT.search(subject):
         return True
-    return bool(_DAEMON.search(sender))
+    return bool(_DAEMON.search(sender)) or bool(_NOT_DELIVERED_TO.search(human_part(text)))
+
+
+def list_refusal(headers: dict[str, str], text: str) -> list[TextFailure]:
+    """A mailing-list manager (fml) refusing the post it was sent: the failed recipient
+    is the list, the first address in angle brackets in its notice."""
+    if not headers.get("x-mlserver", "").lower().startswith("fml"):
+        return []
+    human = human_part(text)
+    listed = _BRACKETED.search(human)
+    if listed is None or not _FML_REFUSAL.search(f"{headers.get('subject', '')}\n{human}"):
+        return []
+    return [TextFailure(clean(listed.group(1)), None, one_line(human))]
 
 
 def is_delay(headers: dict[str, str], text: str) -> bool:

@@ -28,6 +28,7 @@ from mailer.inbound.policy import Decision, TokenState, decide
 from mailer.inbound.report import Classified, FailedRecipient
 from mailer.models import utcnow
 from mailer.sending.backends.file import write_eml
+from mailer.subscriptions.model import read_unsubscribe_value
 from mailer.subscriptions.store import SubscriberStore
 from mailer.tokens import Purpose, ReturnPaths, Tokens
 
@@ -154,8 +155,8 @@ class FeedbackIntake:
         try:
             if match is None:
                 raise InvalidToken("no token")
-            subscriber = self._subscribers.unsubscribe(
-                self._tokens.read(Purpose.UNSUBSCRIBE, match.group(1)))
+            subscriber = self._subscribers.leave(*read_unsubscribe_value(
+                self._tokens.read(Purpose.UNSUBSCRIBE, match.group(1))))
         except (InvalidToken, ExpiredToken, NotFound):
             who = found.recipients[0].address if found.recipients else ""
             return FeedbackEvent("unsubscribe", "forged", "untrusted", address=who)

@@ -125,7 +125,7 @@ def _collect(message: Message, parsed: Parsed) -> None:
                 parsed.original_headers = parse_headers(_text_of(part))
         elif kind in ("message/delivery-status", "message/global-delivery-status"):
             parsed.dsn_texts.append(_report_text(part))
-        elif kind == "message/feedback-report":
+        elif kind.endswith("/feedback-report"):  # message/, or text/ as some loops write
             parsed.feedback_texts.append(_report_text(part))
         elif kind.startswith("text/") and not part.is_multipart():
             text = _text_of(part)

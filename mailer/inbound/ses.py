@@ -21,12 +21,14 @@ class Notification:
 
 def notification(text: str) -> Notification | None:
     """The notification in `text`, or None when it is not one."""
-    if '"notificationType"' not in text:
+    if '"notificationType' not in text:  # also \"notificationType\" in an SNS envelope
         return None
     try:
-        body = json.loads(text[text.index("{"):text.rindex("}") + 1])
+        body = json.loads(text[text.index("{"):text.rindex("}") + 1], strict=False)
     except ValueError:
         body = _salvage(text)  # SNS's mail wraps long lines, sometimes inside a string
+    if isinstance(body, dict) and "notificationType" not in body:
+        body = _inner(body.get("Message"))
     if not isinstance(body, dict):
         return None
     kind = str(body.get("notificationType", "")).lower()
@@ -40,7 +42,19 @@ def notification(text: str) -> Notification | None:
     return Notification("unknown", ())
 
 
+def _inner(message: Any) -> Any:
+    """An SNS envelope (Type: Notification) carries SES's notification as a JSON string
+    in its Message; a wrapped line inside it is a control character JSON would refuse."""
+    if not isinstance(message, str):
+        return None
+    try:
+        return json.loads(message, strict=False)
+    except ValueError:
+        return _salvage(message)
+
+
 def _salvage(text: str) -> dict[str, Any]:
+    text = text.replace('\\"', '"')  # the notification as an escaped string in the envelope
     kind = re.search(r'"notificationType"\s*:\s*"(\w+)"', text)
     people = [{"emailAddress": a} for a in re.findall(r'"emailAddress"\s*:\s*"([^"]+)"', text)]
     return {"notificationType": kind.group(1) if kind else "",

@@ -1,6 +1,7 @@
 """The embedded stack and the demo: everything a newcomer needs on one machine.
 
-`run_stack` starts a private Redis, the SMTP sink, a Celery worker and the API;
+`run_stack` starts a private Redis, the SMTP sink, a Celery worker and the API (the
+queue in that Redis too, unless MAILER_BROKER_URL names a broker, such as RabbitMQ);
 `run_demo` uses them to share the seed article through the real API and waits until
 the worker has delivered it over SMTP.
 """
@@ -46,6 +47,8 @@ class Stack:
     def exports(self) -> str:
         """The shell line that points `mailer` in another terminal at this stack."""
         values = {"MAILER_REDIS_URL": self.settings.redis_url,
+                  **({"MAILER_BROKER_URL": self.settings.broker_url}
+                     if self.settings.broker_url else {}),
                   "MAILER_DATABASE_URL": self.settings.database,
                   "MAILER_SMTP_URL": self.settings.smtp_url,
                   "MAILER_VAR_DIR": str(self.settings.var_dir.resolve()),

@@ -23,6 +23,7 @@ from pydantic import SecretStr
 
 from mailer.config import ENV_PREFIX, ROOT, Settings
 from mailer.errors import ConfigError, ServiceUnavailable
+from mailer.queue import LANES
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -110,8 +111,9 @@ class RedisServer:
 class WorkerProcess:
     """A real `celery worker` child process; its log goes to `log_path`."""
 
-    def __init__(self, env: Mapping[str, str], log_path: Path, *, queues: str = "share,digest",
-                 concurrency: int = 1, pool: str = "prefork", name: str = "mailer") -> None:
+    def __init__(self, env: Mapping[str, str], log_path: Path, *,
+                 queues: str = ",".join(LANES), concurrency: int = 1, pool: str = "prefork",
+                 name: str = "mailer") -> None:
         self.env = dict(env)
         self.log_path = log_path
         self.queues = queues

@@ -5,7 +5,6 @@ broker, and relay health."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -25,7 +24,7 @@ from mailer.delivery.recorder import HISTOGRAMS, KEY_PREFIX, MESSAGES, MINUTE_PR
 from mailer.digest.runs import RUN_STATES
 from mailer.errors import MailerError
 from mailer.models import utcnow
-from mailer.queue import DIGEST_QUEUE, SHARE_QUEUE, JobQueue
+from mailer.queue import LANES, JobQueue
 from mailer.sending.relay_health import RelayHealth
 
 if TYPE_CHECKING:
@@ -74,25 +73,9 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def oldest_age(client: redis.Redis, queue: str, now: float | None = None) -> float:
-    """Seconds the oldest waiting job of `queue` has waited (0 when none): kombu pushes
-    on the left and takes from the right, so the oldest is at index -1; the producer
-    stamps `queued_at` in its headers."""
-    raw = client.lindex(queue, -1)
-    if not raw:
-        return 0.0
-    try:
-        queued_at = float(json.loads(raw)["headers"]["queued_at"])
-    except (ValueError, KeyError, TypeError):
-        return 0.0
-    return max(0.0, (now or time.time()) - queued_at)
-
-
 class RedisCollector(Collector):
-    def __init__(self, client: redis.Redis, queues: Sequence[str] = (SHARE_QUEUE, DIGEST_QUEUE),
-                 relays: Sequence[str] = ()) -> None:
+    def __init__(self, client: redis.Redis, relays: Sequence[str] = ()) -> None:
         self._client = client
-        self._queues = queues
         self._relays = relays
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily |
@@ -115,16 +98,6 @@ class RedisCollector(Collector):
             buckets.append(("+Inf", stored.get("count", 0.0)))
             yield HistogramMetricFamily(f"mailer_{name}", doc, buckets=buckets,
                                         sum_value=stored.get("sum", 0.0))
-        depth = GaugeMetricFamily("mailer_queue_depth", "Jobs waiting in the broker queue",
-                                  labels=["queue"])
-        age = GaugeMetricFamily("mailer_queue_oldest_seconds",
-                                "Age of the oldest waiting job", labels=["queue"])
-        now = time.time()
-        for queue in self._queues:
-            depth.add_metric([queue], int(self._client.llen(queue)))
-            age.add_metric([queue], oldest_age(self._client, queue, now))
-        yield depth
-        yield age
         healthy = GaugeMetricFamily("mailer_relay_healthy",
                                     "1 while the relay takes our mail, 0 once it refused us "
                                     "(configuration) or could not be reached", labels=["relay"])
@@ -135,13 +108,15 @@ class RedisCollector(Collector):
 
 
 class ServiceCollector(Collector):
-    """What only the database and the broker know, read at each scrape: workers on each
-    queue (a ping, `timeout` seconds), digest runs by state, digests that wait too
-    long or missed their window. The API serves these; any number of API processes
-    give the same figures."""
+    """What only the database and the broker know, read at each scrape: each lane's
+    waiting jobs and the age of its oldest (Redis brokers only: RabbitMQ cannot tell
+    without taking the message, so the series is left out rather than made up), workers
+    on each queue (a ping, `timeout` seconds), digest runs by state, digests that wait
+    too long or missed their window. The API serves these; any number of API processes
+    give the same figures. A broker that does not answer makes the scrape fail (503),
+    as Redis does."""
 
-    def __init__(self, stores: Stores, queue: JobQueue,
-                 queues: Sequence[str] = (SHARE_QUEUE, DIGEST_QUEUE),
+    def __init__(self, stores: Stores, queue: JobQueue, queues: Sequence[str] = LANES,
                  timeout: float = 0.5) -> None:
         self._stores = stores
         self._queue = queue
@@ -149,6 +124,17 @@ class ServiceCollector(Collector):
         self._timeout = timeout
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        depth = GaugeMetricFamily("mailer_queue_depth", "Jobs waiting in the broker queue",
+                                  labels=["queue"])
+        age = GaugeMetricFamily("mailer_queue_oldest_seconds",
+                                "Age of the oldest waiting job (Redis brokers only)",
+                                labels=["queue"])
+        for backlog in self._queue.backlog(self._queues):
+            depth.add_metric([backlog.queue], backlog.waiting)
+            if backlog.oldest_seconds is not None:
+                age.add_metric([backlog.queue], backlog.oldest_seconds)
+        yield depth
+        yield age
         consumers = GaugeMetricFamily("mailer_queue_consumers",
                                       "Workers consuming the queue (those that answered a "
                                       "ping)", labels=["queue"])

@@ -22,8 +22,7 @@ from mailer.ops.feedback_status import (
     feedback_problems,
     pause_policy,
 )
-from mailer.ops.metrics import oldest_age
-from mailer.queue import DIGEST_QUEUE, SHARE_QUEUE, JobQueue
+from mailer.queue import LANES, JobQueue
 from mailer.sending.relay_health import RelayHealth
 from mailer.stores import Stores
 
@@ -34,7 +33,7 @@ OUTCOMES = (JobStatus.SENT, JobStatus.DEFERRED, JobStatus.FAILED, JobStatus.SUPP
 class QueueState:
     name: str
     waiting: int
-    oldest_seconds: float
+    oldest_seconds: float | None  # None: the broker cannot tell (RabbitMQ)
     reserved: int
 
 
@@ -119,21 +118,22 @@ def collect(settings: Settings, stores: Stores, client: redis.Redis, queue: JobQ
             *, max_age: float, timeout: float = 1.0) -> Snapshot:
     now = utcnow()
     problems: list[str] = []
+    backlogs = queue.backlog(LANES)  # the broker away: ServiceUnavailable, exit 3 or 503
     try:
         workers = queue.worker_queues(timeout)
         reserved = queue.reserved(timeout)
     except MailerError as exc:
         workers, reserved = {}, {}
         problems.append(f"broker: {exc}")
-    queues = [QueueState(name, int(client.llen(name)), oldest_age(client, name),
-                         reserved.get(name, 0)) for name in (SHARE_QUEUE, DIGEST_QUEUE)]
+    queues = [QueueState(b.queue, b.waiting, b.oldest_seconds, reserved.get(b.queue, 0))
+              for b in backlogs]
     if not workers:
         problems.append("no worker answered a ping")
-    for name in (SHARE_QUEUE, DIGEST_QUEUE):
+    for name in LANES:
         if workers and not any(name in qs for qs in workers.values()):
             problems.append(f"no worker consumes the {name} queue")
     for state in queues:
-        if state.oldest_seconds > max_age:
+        if state.oldest_seconds is not None and state.oldest_seconds > max_age:
             problems.append(f"the oldest job in {state.name} has waited "
                             f"{state.oldest_seconds:.0f} s (limit {max_age:.0f} s)")
     progress = stores.runs.progress(5)

@@ -22,6 +22,22 @@ from mailer.errors import InvalidInput
 from mailer.subscriptions.zones import resolve_zone
 from mailer.validation import clean_email, clean_name, mask_address
 
+# The daily digest's newsletter slug: the newsletter whose sections are in the
+# subscriber's own row (mailer.newsletters.model says why).
+DAILY = "daily"
+
+
+def unsubscribe_value(subscriber_id: str, newsletter: str = DAILY) -> str:
+    """What an unsubscribe link seals: the reader, and the newsletter the message came
+    from (the daily digest's links seal the reader alone, as they always have)."""
+    return subscriber_id if newsletter == DAILY else f"{subscriber_id}_{newsletter}"
+
+
+def read_unsubscribe_value(value: str) -> tuple[str, str]:
+    """(subscriber id, newsletter) of what `unsubscribe_value` sealed."""
+    subscriber_id, _, newsletter = value.partition("_")  # URL-safe; in neither part
+    return subscriber_id, newsletter or DAILY
+
 
 class SubscriberStatus(StrEnum):
     PENDING = "pending"
@@ -31,9 +47,23 @@ class SubscriberStatus(StrEnum):
 
 @dataclass(frozen=True)
 class Preferences:
-    sections: tuple[str, ...]  # section slugs, sorted
+    """What a reader chose: the daily digest's sections, the other newsletters' (by
+    slug; a newsletter with no sections chosen is not listed), and the zone and local
+    hour their mail is timed by."""
+
+    sections: tuple[str, ...]  # the daily digest's section slugs, sorted; () = none
     timezone: str
     hour: int
+    newsletters: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (slug, sections), by slug
+    at_night: str = "morning"  # an alert in their quiet hours: "morning" or "digest"
+
+    def chosen(self, newsletter: str) -> tuple[str, ...]:
+        return dict(self.newsletters).get(newsletter, ())
+
+    @property
+    def anything(self) -> bool:
+        """Whether any newsletter would send them anything."""
+        return bool(self.sections) or any(sections for _, sections in self.newsletters)
 
 
 @dataclass(frozen=True)
@@ -109,14 +139,70 @@ def parse_hour(value: object) -> int:
     return value
 
 
-def validate_preferences(data: Mapping[str, object], catalog: SectionCatalog, *,
-                         default: Preferences) -> tuple[Preferences, dict[str, str]]:
+# What a reader of alerts wants in their quiet hours: the alert waits for the morning,
+# or the story is left to their digest.
+AT_NIGHT = ("morning", "digest")
+
+# Said the same on the sign-up form, the preferences page and the API.
+NOTHING_CHOSEN = "choose at least one section in one of the newsletters"
+
+
+def newsletter_field(slug: str) -> str:
+    """The form field of a newsletter's section checkboxes (the daily digest's is
+    `sections`)."""
+    return f"sections-{slug}"
+
+
+def validate_choices(data: Mapping[str, object], catalog: SectionCatalog,
+                     offered: Mapping[str, Sequence[str]]
+                     ) -> tuple[tuple[tuple[str, tuple[str, ...]], ...], dict[str, str]]:
+    """The sections chosen in each newsletter besides the daily digest, from JSON's
+    `newsletters` ({slug: sections}) or the form's `sections-SLUG` fields; `offered`:
+    each newsletter's slug and the sections it covers. Absent means none."""
+    given = data.get("newsletters")
     errors: dict[str, str] = {}
+    if given is not None and not isinstance(given, Mapping):
+        return (), {"newsletters": "must be an object of newsletter: sections"}
+    if isinstance(given, Mapping):
+        unknown = [str(slug)[:40] for slug in given if slug not in offered]
+        if unknown:
+            errors["newsletters"] = (f"unknown newsletter {unknown[0]!r} (choose from "
+                                     f"{', '.join(offered) or 'none'})")
+    chosen: list[tuple[str, tuple[str, ...]]] = []
+    for slug, covers in sorted(offered.items()):
+        field = newsletter_field(slug)
+        raw = given.get(slug) if isinstance(given, Mapping) else data.get(field)
+        if raw is None or raw == "" or raw == []:
+            continue
+        try:
+            sections = catalog.parse(raw)
+        except ValueError as exc:
+            errors[field] = str(exc)
+            continue
+        outside = [catalog.names[s] for s in sections if s not in covers]
+        if outside:
+            errors[field] = f"{outside[0]} is not in this newsletter"
+            continue
+        chosen.append((slug, sections))
+    return tuple(chosen), errors
+
+
+def validate_preferences(data: Mapping[str, object], catalog: SectionCatalog, *,
+                         default: Preferences, offered: Mapping[str, Sequence[str]]
+                         | None = None) -> tuple[Preferences, dict[str, str]]:
+    """`offered`: the newsletters besides the daily digest a reader may choose from."""
+    newsletters, errors = validate_choices(data, catalog, offered or {})
+    at_night = data.get("at_night") or default.at_night
+    if at_night not in AT_NIGHT:
+        errors["at_night"] = "must be morning or digest"
     values: dict[str, object] = {}
     for field, parse, fallback in (("sections", catalog.parse, default.sections),
                                    ("timezone", parse_timezone, default.timezone),
                                    ("hour", parse_hour, default.hour)):
         raw = data.get(field)
+        if field == "sections" and raw == []:  # every box unticked: no daily digest
+            values[field] = ()
+            continue
         if raw is None or raw == "" or raw == []:
             values[field] = fallback
             continue
@@ -126,11 +212,13 @@ def validate_preferences(data: Mapping[str, object], catalog: SectionCatalog, *,
             errors[field] = str(exc)
     if errors:
         return default, errors
-    return Preferences(values["sections"], values["timezone"], values["hour"]), {}  # type: ignore[arg-type]
+    return Preferences(values["sections"], values["timezone"], values["hour"],  # type: ignore[arg-type]
+                       newsletters, str(at_night)), {}
 
 
 def validate_signup(data: Mapping[str, object], catalog: SectionCatalog, *,
-                    default: Preferences, check_deliverability: bool = False) -> SignUp:
+                    default: Preferences, check_deliverability: bool = False,
+                    offered: Mapping[str, Sequence[str]] | None = None) -> SignUp:
     errors: dict[str, str] = {}
     email = data.get("email", "")
     name = data.get("name") or ""
@@ -153,8 +241,11 @@ def validate_signup(data: Mapping[str, object], catalog: SectionCatalog, *,
     if not data.get("timezone") and isinstance(hint, str) and hint:
         with suppress(ValueError):  # not the reader's mistake: the default zone serves
             data = {**data, "timezone": resolve_zone(hint)}
-    preferences, pref_errors = validate_preferences(data, catalog, default=default)
+    preferences, pref_errors = validate_preferences(data, catalog, default=default,
+                                                    offered=offered)
     errors.update(pref_errors)
+    if not errors and not preferences.anything:
+        errors["sections"] = NOTHING_CHOSEN
     if errors:
         raise InvalidInput(errors)
     return SignUp(clean, str(name).strip(), preferences)

@@ -6,7 +6,7 @@ who is subscribed; what differs is only the e-mail that goes to the address itse
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 from uuid import uuid4
@@ -34,12 +34,14 @@ def submit_signup(fields: Mapping[str, object], *, catalog: SectionCatalog,
                   queue: JobQueue, resend_after: timedelta,
                   check_deliverability: bool = False,
                   guard: Callable[[], None] | None = None,
-                  mail_cap: Callable[[str], None] | None = None) -> None:
-    """`mail_cap(address)` raises RateLimited when the address has had its sign-up
+                  mail_cap: Callable[[str], None] | None = None,
+                  offered: Mapping[str, Sequence[str]] | None = None) -> None:
+    """`offered`: the newsletters besides the daily digest, with their sections.
+    `mail_cap(address)` raises RateLimited when the address has had its sign-up
     e-mails for the day: then none goes, and the answer is the same as ever, so the
     form still tells nobody anything about the address."""
     signup = validate_signup(fields, catalog, default=default,
-                             check_deliverability=check_deliverability)
+                             check_deliverability=check_deliverability, offered=offered)
     if guard is not None:
         guard()
     subscriber, send = store.sign_up(signup, resend_after)
@@ -71,8 +73,12 @@ class ConfirmMail:
     def __init__(self, *, store: SubscriberStore, tokens: Tokens, mail: TemplateMail,
                  catalog: SectionCatalog, public_url: str, site_name: str, from_email: str,
                  domain: str, confirm_hours: int, return_path: ReturnPath | None = None,
-                 manage_hours: int = 24) -> None:
+                 manage_hours: int = 24,
+                 describe: Callable[[Preferences], list[str]] | None = None) -> None:
+        """`describe`: a reader's choices in words, a line a newsletter
+        (NewsletterOffer.describe); without it, the daily digest's sections."""
         self.return_path = return_path
+        self.describe = describe
         self.store = store
         self.tokens = tokens
         self.mail = mail
@@ -121,6 +127,7 @@ class ConfirmMail:
                 "timezone": subscriber.preferences.timezone,
                 "links": links(self.tokens, self.public_url, subscriber.id),
                 "confirm_hours": self.confirm_hours,
+                "choices": self.describe(subscriber.preferences) if self.describe else [],
                 **schedule(subscriber.preferences, self.catalog)}
 
     def build(self, subscriber_id: str, message_id: str | None = None) -> Envelope:
@@ -140,7 +147,8 @@ class ConfirmMail:
         subscriber = self.store.get(subscriber_id)
         if subscriber.status is not SubscriberStatus.ACTIVE:
             raise NothingToSend("no welcome: the address unsubscribed before it went out")
-        rendered = self.mail.render("welcome", f"Welcome to the {self.site_name} daily digest",
+        rendered = self.mail.render("welcome", f"Welcome to {self.site_name}: your "
+                                    "subscription is confirmed",
                                     **self.context(subscriber))
         return self.envelope(subscriber, rendered, message_id)
 
@@ -153,7 +161,7 @@ class ConfirmMail:
         manage_url = (f"{self.public_url}/{Purpose.PREFERENCES.value}/"
                       f"{self.tokens.make(Purpose.MANAGE, subscriber.id)}")
         rendered = self.mail.render("manage", f"Your link to change your {self.site_name} "
-                                    f"digest", manage_url=manage_url,
+                                    "subscriptions", manage_url=manage_url,
                                     manage_hours=self.manage_hours, **self.context(subscriber))
         return self.envelope(subscriber, rendered, message_id)
 

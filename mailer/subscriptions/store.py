@@ -8,15 +8,16 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import Row, Select, delete, func, select
+from sqlalchemy import Row, Select, delete, func, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mailer.db import SessionFactory, transaction
 from mailer.errors import NotFound
-from mailer.models import SubscriberRow, utcnow
+from mailer.models import SubscriberRow, SubscriptionRow, utcnow
 from mailer.subscriptions import bulk
 from mailer.subscriptions.model import (
+    DAILY,
     ImportReport,
     Preferences,
     SignUp,
@@ -24,6 +25,8 @@ from mailer.subscriptions.model import (
     SubscriberStatus,
     email_key,
 )
+
+Choices = tuple[tuple[str, tuple[str, ...]], ...]
 
 
 def _locked(session: Session, subscriber_id: str, *, lock: bool = True,
@@ -45,22 +48,65 @@ def _find_or_add(session: Session, email: str, now: datetime) -> SubscriberRow:
     return row
 
 
-def _apply(row: SubscriberRow, signup: SignUp, now: datetime) -> None:
+def _apply(session: Session, row: SubscriberRow, signup: SignUp, now: datetime) -> None:
+    """A sign-up's choices, all of them: one confirmation covers every newsletter."""
     row.name = signup.name or row.name or ""
     row.sections = ",".join(signup.preferences.sections)
     row.timezone = signup.preferences.timezone
     row.hour = signup.preferences.hour
     row.updated_at = now
+    session.flush()  # a new subscriber's row before the rows that name it
+    _write_choices(session, row.id, signup.preferences, now)
 
 
-def _subscriber(row: SubscriberRow | Row[Any]) -> Subscriber:
+def _choices(session: Session, ids: list[str]) -> dict[str, tuple[Choices, str]]:
+    """Each subscriber's sections in the newsletters besides the daily digest, and what
+    they want of alerts at night."""
+    found: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+    nights: dict[str, str] = {}
+    table = SubscriptionRow.__table__
+    for start in range(0, len(ids), 500):
+        for subscriber_id, newsletter, sections, at_night in session.execute(
+                select(table.c.subscriber_id, table.c.newsletter, table.c.sections,
+                       table.c.at_night)
+                .where(table.c.subscriber_id.in_(ids[start:start + 500]))
+                .order_by(table.c.newsletter)):
+            found.setdefault(subscriber_id, []).append(
+                (newsletter, tuple(s for s in sections.split(",") if s)))
+            nights[subscriber_id] = at_night
+    return {subscriber_id: (tuple(chosen), nights[subscriber_id])
+            for subscriber_id, chosen in found.items()}
+
+
+def _write_choices(session: Session, subscriber_id: str, preferences: Preferences,
+                   now: datetime) -> None:
+    session.execute(delete(SubscriptionRow).where(SubscriptionRow.subscriber_id == subscriber_id))
+    session.add_all(SubscriptionRow(subscriber_id=subscriber_id, newsletter=slug,
+                                    sections=",".join(sections), at_night=preferences.at_night,
+                                    updated_at=now)
+                    for slug, sections in preferences.newsletters if sections)
+
+
+def _with_choices(session: Session, row: SubscriberRow) -> Subscriber:
+    return _subscriber(row, *_choices(session, [row.id]).get(row.id, ((), "morning")))
+
+
+def _subscriber(row: SubscriberRow | Row[Any], choices: Choices = (),
+                at_night: str = "morning") -> Subscriber:
     """From an ORM row or a plain result row: both name the same columns."""
     return Subscriber(
         id=row.id, email=row.email, name=row.name,
         preferences=Preferences(tuple(s for s in row.sections.split(",") if s), row.timezone,
-                                row.hour),
+                                row.hour, choices, at_night),
         status=SubscriberStatus(row.status), created_at=row.created_at,
         confirmation_sent_at=row.confirmation_sent_at, confirmed_at=row.confirmed_at)
+
+
+def _chose(newsletter: str, section: str) -> tuple[Any, ...]:
+    """Active, and `section` among their sections in `newsletter` (comma-joined)."""
+    return (SubscriberRow.status == SubscriberStatus.ACTIVE.value,
+            SubscriptionRow.newsletter == newsletter,
+            (literal(",") + SubscriptionRow.sections + literal(",")).like(f"%,{section},%"))
 
 
 class SubscriberStore:
@@ -69,7 +115,7 @@ class SubscriberStore:
 
     def get(self, subscriber_id: str) -> Subscriber:
         with transaction(self._sessions) as session:
-            return _subscriber(_locked(session, subscriber_id, lock=False))
+            return _with_choices(session, _locked(session, subscriber_id, lock=False))
 
     def get_many(self, ids: Iterable[str]) -> dict[str, Subscriber]:
         """By id, for a digest batch: plain rows, not ORM objects (it is per message)."""
@@ -77,17 +123,18 @@ class SubscriberStore:
         found: dict[str, Subscriber] = {}
         table = SubscriberRow.__table__
         with transaction(self._sessions) as session:
+            choices = _choices(session, wanted)
             for start in range(0, len(wanted), 500):
                 for row in session.execute(select(table).where(
                         table.c.id.in_(wanted[start:start + 500]))):
-                    found[row.id] = _subscriber(row)
+                    found[row.id] = _subscriber(row, *choices.get(row.id, ((), "morning")))
         return found
 
     def find(self, email: str) -> Subscriber | None:
         with transaction(self._sessions) as session:
             row = session.scalar(select(SubscriberRow)
                                  .where(SubscriberRow.email_key == email_key(email)))
-            return _subscriber(row) if row else None
+            return _with_choices(session, row) if row else None
 
     def sign_up(self, signup: SignUp, resend_after: timedelta) -> tuple[Subscriber, bool]:
         """Record a sign-up; returns the subscriber and whether to e-mail them now.
@@ -110,25 +157,25 @@ class SubscriberStore:
             row = _find_or_add(session, signup.email, now)
             if row.status != SubscriberStatus.ACTIVE:
                 row.status = SubscriberStatus.PENDING.value
-                _apply(row, signup, now)
+                _apply(session, row, signup, now)
             last = row.confirmation_sent_at
             send = last is None or now - last >= resend_after
             if send:
                 row.confirmation_sent_at = now
             session.flush()
-            return _subscriber(row), send
+            return _with_choices(session, row), send
 
     def add_active(self, signup: SignUp) -> Subscriber:
         """For an operator who already holds the person's consent (CLI `add --confirmed`)."""
         now = utcnow()
         with transaction(self._sessions) as session:
             row = _find_or_add(session, signup.email, now)
-            _apply(row, signup, now)
             row.status = SubscriberStatus.ACTIVE.value
+            _apply(session, row, signup, now)
             row.confirmed_at = row.confirmed_at or now
             row.unsubscribed_at = None
             session.flush()
-            return _subscriber(row)
+            return _with_choices(session, row)
 
     def confirm(self, subscriber_id: str) -> Subscriber:
         """Pending becomes active; confirming twice is harmless; an unsubscribed address
@@ -141,7 +188,7 @@ class SubscriberStore:
                 row.confirmed_at = row.updated_at = utcnow()
             elif row.status == SubscriberStatus.UNSUBSCRIBED:
                 raise NotFound("this address has unsubscribed since: please sign up again")
-            return _subscriber(row)
+            return _with_choices(session, row)
 
     def unsubscribe(self, subscriber_id: str) -> Subscriber:
         with transaction(self._sessions) as session:
@@ -149,16 +196,38 @@ class SubscriberStore:
             if row.status != SubscriberStatus.UNSUBSCRIBED:
                 row.status = SubscriberStatus.UNSUBSCRIBED.value
                 row.unsubscribed_at = row.updated_at = utcnow()
-            return _subscriber(row)
+            return _with_choices(session, row)
+
+    def leave(self, subscriber_id: str, newsletter: str) -> Subscriber:
+        """Out of one newsletter (the daily digest: none of its sections); out of
+        everything, unsubscribed, when it was the last one they took."""
+        with transaction(self._sessions) as session:
+            row = _locked(session, subscriber_id)
+            now = utcnow()
+            if newsletter == DAILY:
+                row.sections = ""
+            else:
+                session.execute(delete(SubscriptionRow).where(
+                    SubscriptionRow.subscriber_id == subscriber_id,
+                    SubscriptionRow.newsletter == newsletter))
+            row.updated_at = now
+            left = _with_choices(session, row)
+            if not left.preferences.anything and row.status != SubscriberStatus.UNSUBSCRIBED:
+                row.status = SubscriberStatus.UNSUBSCRIBED.value
+                row.unsubscribed_at = now
+                left = _subscriber(row, left.preferences.newsletters, left.preferences.at_night)
+            return left
 
     def update_preferences(self, subscriber_id: str, preferences: Preferences) -> Subscriber:
         with transaction(self._sessions) as session:
             row = _locked(session, subscriber_id)
+            now = utcnow()
             row.sections = ",".join(preferences.sections)
             row.timezone = preferences.timezone
             row.hour = preferences.hour
-            row.updated_at = utcnow()
-            return _subscriber(row)
+            row.updated_at = now
+            _write_choices(session, row.id, preferences, now)
+            return _with_choices(session, row)
 
     def expire_pending(self, older_than: timedelta) -> int:
         """Forget sign-ups never confirmed: their confirmation links have expired anyway."""
@@ -176,31 +245,83 @@ class SubscriberStore:
                                      .where(SubscriberRow.email_key == email_key(email)))
             return bool(getattr(result, "rowcount", 0))
 
-    def planning_groups(self) -> list[tuple[str, int, tuple[str, ...], int]]:
-        """(time zone, hour, sections, how many) of the active list: a few hundred
-        groups at most, however long the list."""
+    def readers_by_newsletter(self, daily: str = "daily") -> dict[str, int]:
+        """Active readers of each newsletter someone chose (the daily digest's under
+        `daily`)."""
+        active = SubscriberRow.status == SubscriberStatus.ACTIVE.value
+        with transaction(self._sessions) as session:
+            found = {daily: int(session.scalar(
+                select(func.count()).where(active, SubscriberRow.sections != "")) or 0)}
+            for newsletter, count in session.execute(
+                    select(SubscriptionRow.newsletter, func.count())
+                    .join(SubscriberRow, SubscriberRow.id == SubscriptionRow.subscriber_id)
+                    .where(active).group_by(SubscriptionRow.newsletter)):
+                found[newsletter] = int(count)
+        return found
+
+    def planning_groups(self, newsletter: str = "daily"
+                        ) -> list[tuple[str, int, tuple[str, ...], int]]:
+        """(time zone, hour, sections, how many) of a newsletter's active readers (the
+        daily digest's by default): a few hundred groups at most, however long the
+        list."""
+        if newsletter != "daily":
+            query = (select(SubscriberRow.timezone, SubscriberRow.hour,
+                            SubscriptionRow.sections, func.count())
+                     .join(SubscriberRow, SubscriberRow.id == SubscriptionRow.subscriber_id)
+                     .where(SubscriptionRow.newsletter == newsletter))
+            keys = (SubscriberRow.timezone, SubscriberRow.hour, SubscriptionRow.sections)
+        else:
+            query = select(SubscriberRow.timezone, SubscriberRow.hour, SubscriberRow.sections,
+                           func.count())
+            keys = (SubscriberRow.timezone, SubscriberRow.hour, SubscriberRow.sections)
         with transaction(self._sessions) as session:
             rows = session.execute(
-                select(SubscriberRow.timezone, SubscriberRow.hour, SubscriberRow.sections,
-                       func.count())
-                .where(SubscriberRow.status == SubscriberStatus.ACTIVE.value)
-                .group_by(SubscriberRow.timezone, SubscriberRow.hour, SubscriberRow.sections)
-                .order_by(SubscriberRow.timezone, SubscriberRow.hour, SubscriberRow.sections))
+                query.where(SubscriberRow.status == SubscriberStatus.ACTIVE.value)
+                .group_by(*keys).order_by(*keys))
             return [(tz, hour, tuple(s for s in sections.split(",") if s), int(n))
                     for tz, hour, sections, n in rows]
 
     @staticmethod
-    def group_page(timezone: str, hour: int, sections: tuple[str, ...], after: str
-                   ) -> Select[str, str, str]:
-        """A query of the active subscribers of one planning group (`id`, `email`, and
+    def group_page(timezone: str, hour: int, sections: tuple[str, ...], after: str,
+                   newsletter: str = "daily") -> Select[str, str, str]:
+        """A query of the active readers of one planning group (`id`, `email`, and
         `position`, where the next page starts), in address order after `after`: for
         the ledger to insert from, a page (its LIMIT) at a time."""
-        return (select(SubscriberRow.id, SubscriberRow.email,
-                       SubscriberRow.email_key.label("position"))
-                .where(SubscriberRow.status == SubscriberStatus.ACTIVE.value)
-                .where(SubscriberRow.timezone == timezone, SubscriberRow.hour == hour,
-                       SubscriberRow.sections == ",".join(sections))
-                .where(SubscriberRow.email_key > after).order_by(SubscriberRow.email_key))
+        query = (select(SubscriberRow.id, SubscriberRow.email,
+                        SubscriberRow.email_key.label("position"))
+                 .where(SubscriberRow.status == SubscriberStatus.ACTIVE.value)
+                 .where(SubscriberRow.timezone == timezone, SubscriberRow.hour == hour))
+        if newsletter == "daily":
+            query = query.where(SubscriberRow.sections == ",".join(sections))
+        else:
+            query = query.join(SubscriptionRow,
+                               SubscriptionRow.subscriber_id == SubscriberRow.id).where(
+                SubscriptionRow.newsletter == newsletter,
+                SubscriptionRow.sections == ",".join(sections))
+        return query.where(SubscriberRow.email_key > after).order_by(SubscriberRow.email_key)
+
+    def alert_zones(self, newsletter: str, section: str) -> list[str]:
+        """The time zones of the active readers who chose `section` in `newsletter`."""
+        with transaction(self._sessions) as session:
+            return list(session.scalars(
+                select(SubscriberRow.timezone).distinct()
+                .join(SubscriptionRow, SubscriptionRow.subscriber_id == SubscriberRow.id)
+                .where(*_chose(newsletter, section))))
+
+    @staticmethod
+    def alert_page(newsletter: str, section: str, timezone: str, after: str,
+                   only_mornings: bool = False) -> Select[str, str, str]:
+        """A query of the active readers in `timezone` who chose `section` in
+        `newsletter` (with `only_mornings`, those who want an alert of the night in
+        the morning), as `group_page` gives them."""
+        query = (select(SubscriberRow.id, SubscriberRow.email,
+                        SubscriberRow.email_key.label("position"))
+                 .join(SubscriptionRow, SubscriptionRow.subscriber_id == SubscriberRow.id)
+                 .where(*_chose(newsletter, section), SubscriberRow.timezone == timezone,
+                        SubscriberRow.email_key > after))
+        if only_mornings:
+            query = query.where(SubscriptionRow.at_night == "morning")
+        return query.order_by(SubscriberRow.email_key)
 
     def list(self, status: SubscriberStatus | None = None) -> list[Subscriber]:
         with transaction(self._sessions) as session:
@@ -208,7 +329,9 @@ class SubscriberStore:
                                                    SubscriberRow.email_key)
             if status is not None:
                 query = query.where(SubscriberRow.status == status.value)
-            return [_subscriber(row) for row in session.scalars(query)]
+            rows = list(session.scalars(query))
+            choices = _choices(session, [row.id for row in rows])
+            return [_subscriber(row, *choices.get(row.id, ((), "morning"))) for row in rows]
 
     def import_active(self, signups: Iterable[SignUp]) -> ImportReport:
         """Insert or update many at once, as active; see `mailer.subscriptions.bulk`."""

@@ -15,12 +15,14 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from prometheus_client import CollectorRegistry
 
+from mailer.alerts.plan import AlertPlanner
 from mailer.articles.model import Article
 from mailer.config import Settings
 from mailer.digest.compose import DigestMail
 from mailer.errors import MailerError, NotFound
 from mailer.inbound.intake import FeedbackIntake
 from mailer.inbound.webhooks.base import ReplayGuard, WebhookProvider
+from mailer.newsletters.offer import NewsletterOffer
 from mailer.queue import JobQueue
 from mailer.render import Site
 from mailer.share.accept import ShareIntake
@@ -45,6 +47,8 @@ class WebContext:
     tokens: Tokens
     catalog: SectionCatalog
     defaults: Preferences
+    offer: NewsletterOffer  # the newsletters the forms offer
+    alerts: AlertPlanner  # breaking news the CMS marks
     api_key: str | None
     proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
     group_commit: GroupCommit
@@ -70,6 +74,7 @@ class WebContext:
     def page(self, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         context.setdefault("catalog", self.catalog)
         context.setdefault("defaults", self.defaults)
+        context.setdefault("offer", self.offer)
         for form_state in ("values", "errors", "signup_values", "signup_errors"):
             context.setdefault(form_state, {})
         html = self.pages.get_template(name).render(site=self.site, **context)

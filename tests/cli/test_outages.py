@@ -1,6 +1,7 @@
-"""Every `mailer` command, with Redis away and then with the database away: one line
-naming what is away and exit 3 where the command needs it, never a traceback; `--json`
-gets a JSON object instead. The table must name every command the CLI has."""
+"""Every `mailer` command, with Redis away, then with the database away, then with a
+broker of its own (RabbitMQ, MAILER_BROKER_URL) away: one line naming what is away and
+exit 3 where the command needs it, never a traceback; `--json` gets a JSON object
+instead. The table must name every command the CLI has."""
 
 from __future__ import annotations
 
@@ -13,10 +14,13 @@ import pytest
 
 from mailer.cli import cli
 from mailer.local.embedded import free_port
+from tests.conftest import empty_tables
 from tests.support.cli import run
 
 SEED = "non-aligned-movement-support-to-azerbaijan-over-karabakh-significant"
-REDIS, DB = "redis", "database"
+REDIS, DB, BROKER = "redis", "database", "broker"
+# What needs the queue: the commands that hand jobs to it or read it.
+NEEDS_BROKER = {"share", "subscribers add", "digest run", "deliveries resend", "status", "serve"}
 
 # command: (arguments after it, the services it needs). Commands that run services of
 # their own are listed apart, with the reason.
@@ -34,6 +38,14 @@ COMMANDS: dict[str, tuple[list[str], set[str]]] = {
     "subscribers list": ([], {DB}),
     "subscribers delete": (["leyla@example.com"], {DB}),
     "subscribers expire": ([], {DB}),
+    "newsletters list": ([], {DB}),
+    "alerts list": ([], {DB}),
+    "alerts cancel": (["some-story"], {DB}),
+    "articles alert": (["some-story"], {DB, REDIS}),
+    "newsletters add": (["economy-weekly", "--name", "Economy", "--cadence", "weekly",
+                         "--weekday", "Monday"], {DB}),
+    "newsletters set": (["weekly", "--name", "Sundays"], {DB}),
+    "newsletters remove": (["weekly", "--yes"], {DB}),
     "digest preview": (["--date", "2020-10-28", "--out", "{tmp}"], set()),
     "digest run": (["--date", "2020-10-28", "--no-wait"], {REDIS, DB}),
     "digest runs": ([], {DB}),
@@ -83,10 +95,16 @@ def away(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sqlite_url: str,
          request: pytest.FixtureRequest) -> str:
     """One service on a port where nothing listens; the other one real."""
     dead = free_port()
+    empty_tables(sqlite_url)  # nothing an earlier case left (a sign-up within its resend wait)
     monkeypatch.setenv("MAILER_VAR_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("MAILER_SECRET_KEY", "a-secret-key-for-the-outage-tests")
     if request.param == REDIS:
         monkeypatch.setenv("MAILER_REDIS_URL", f"redis://:secret@127.0.0.1:{dead}/0")
+        monkeypatch.setenv("MAILER_DATABASE_URL", sqlite_url)
+    elif request.param == BROKER:
+        redis_server = request.getfixturevalue("redis_server")
+        monkeypatch.setenv("MAILER_REDIS_URL", f"redis://127.0.0.1:{redis_server.port}/1")
+        monkeypatch.setenv("MAILER_BROKER_URL", f"amqp://mailer:secret@127.0.0.1:{dead}//")
         monkeypatch.setenv("MAILER_DATABASE_URL", sqlite_url)
     else:
         redis_server = request.getfixturevalue("redis_server")
@@ -98,11 +116,12 @@ def away(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sqlite_url: str,
     return str(request.param)
 
 
-@pytest.mark.parametrize("away", [REDIS, DB], indirect=True)
+@pytest.mark.parametrize("away", [REDIS, DB, BROKER], indirect=True)
 @pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_a_command_with_a_service_away_says_so_in_one_line(
         name: str, away: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args, needs = COMMANDS[name]
+    needs = needs | ({BROKER} if name in NEEDS_BROKER else set())
     if away not in needs and name in SERVES_UNTIL_STOPPED:
         pytest.skip(f"{name} needs no {away} and would serve until stopped")
     argv = name.split() + [a.format(tmp=tmp_path, port=free_port()) for a in args]
@@ -119,11 +138,11 @@ def test_a_command_with_a_service_away_says_so_in_one_line(
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), err
     assert "secret" not in err, "no password in an error line"
-    named = {REDIS: "Redis", DB: "database"}[away]
+    named = {REDIS: "Redis", DB: "database", BROKER: "broker (RabbitMQ)"}[away]
     assert named in lines[0], lines[0]
 
 
-@pytest.mark.parametrize("away", [REDIS, DB], indirect=True)
+@pytest.mark.parametrize("away", [REDIS, DB, BROKER], indirect=True)
 def test_json_asked_json_given(away: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(["status", "--json"], capsys)
     assert code == 3 and not err

@@ -31,8 +31,8 @@ def localised(unit: Path, folder: Path) -> Path:
 
 def test_every_piece_has_a_unit() -> None:
     assert {u.stem for u in UNITS} == {"newsmailer-api", "newsmailer-share-worker",
-                                       "newsmailer-digest-worker", "newsmailer-beat",
-                                       "newsmailer-inbound"}
+                                       "newsmailer-alert-worker", "newsmailer-digest-worker",
+                                       "newsmailer-beat", "newsmailer-inbound"}
 
 
 @pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze is not installed (Debian "

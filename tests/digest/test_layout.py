@@ -7,11 +7,21 @@ from datetime import date
 import pytest
 
 from mailer.articles.model import Article
-from mailer.digest.layout import SUBJECT_MAX, arrange, greeting, intro_sections, subject
+from mailer.digest.layout import (
+    SUBJECT_MAX,
+    arrange,
+    greeting,
+    intro_sections,
+    span_label,
+    subject,
+)
 from mailer.subscriptions.model import SectionCatalog
 
 CATALOG = SectionCatalog(["Politics", "Economy", "Society", "World", "Culture", "Sports"])
 DAY = date(2020, 10, 28)
+
+
+WHEN = "28 October"  # span_label(DAY, short=True)
 
 
 def story(article_id: str, section: str, hour: int, title: str = "") -> Article:
@@ -51,12 +61,12 @@ def test_subject_starts_with_brand_and_date_and_fits_a_phone() -> None:
                   "says Hikmat Hajiyev")
     edition = arrange([story("p1", "Politics", 9, long_title), story("e1", "Economy", 10),
                        story("e2", "Economy", 11)], CATALOG)
-    found = subject("TODAY.AZ", DAY, edition)
+    found = subject("TODAY.AZ", WHEN, edition)
     assert found.startswith("TODAY.AZ, 28 October: Non-Aligned Movement support")
     assert found.endswith("… + 2 more")
     assert 60 <= len(found) <= SUBJECT_MAX
     one = arrange([story("p1", "Politics", 9, "Short news")], CATALOG)
-    assert subject("TODAY.AZ", DAY, one) == "TODAY.AZ, 28 October: Short news"
+    assert subject("TODAY.AZ", WHEN, one) == "TODAY.AZ, 28 October: Short news"
 
 
 @pytest.mark.parametrize(("hour", "name", "expected"), [
@@ -72,17 +82,25 @@ def test_a_cut_headline_ends_on_a_word_that_carries_meaning() -> None:
     seed = "Non-Aligned Movement support to Azerbaijan over Karabakh significant"
     three = arrange([story("p1", "Politics", 9, seed), story("e1", "Economy", 10),
                      story("e2", "Economy", 11)], CATALOG)
-    found = subject("TODAY.AZ", DAY, three)
+    found = subject("TODAY.AZ", WHEN, three)
     # Room for 39 characters: "…support to Azerba" would be cut mid-word, and
     # "…support to" mid-phrase.
     assert found == "TODAY.AZ, 28 October: Non-Aligned Movement support… + 2 more"
     longer = arrange([story("p1", "Politics", 9, seed + " for the region"),
                       story("e1", "Economy", 10)], CATALOG)
-    assert not subject("TODAY.AZ", DAY, longer).removesuffix("… + 1 more").endswith(
+    assert not subject("TODAY.AZ", WHEN, longer).removesuffix("… + 1 more").endswith(
         tuple(f" {w}" for w in ("to", "over", "for", "the")))
 
 
 def test_a_headline_that_fits_without_the_count_is_given_whole() -> None:
     title = "Non-Aligned Movement backs Azerbaijan's stance"  # 46: room 39 + " + 1 more"
     two = arrange([story("p1", "Politics", 9, title), story("e1", "Economy", 10)], CATALOG)
-    assert subject("TODAY.AZ", DAY, two) == f"TODAY.AZ, 28 October: {title}"
+    assert subject("TODAY.AZ", WHEN, two) == f"TODAY.AZ, 28 October: {title}"
+
+
+def test_a_span_reads_as_people_write_dates() -> None:
+    assert span_label(date(2026, 10, 28)) == "28 October 2026"
+    assert span_label(date(2026, 10, 28), 7) == "22–28 October 2026"
+    assert span_label(date(2026, 12, 5), 7) == "29 November – 5 December 2026"
+    assert span_label(date(2027, 1, 2), 7) == "27 December 2026 – 2 January 2027"
+    assert span_label(date(2026, 12, 5), 7, short=True) == "week to 5 December"

@@ -23,6 +23,7 @@ from mailer.services import make_planner
 from mailer.stores import Stores
 from mailer.subscriptions.model import Preferences, SignUp
 from tests.conftest import empty_database
+from tests.support.smtp import RecordingHandler
 from worker.producer import CeleryJobQueue
 
 EDITION = date(2026, 11, 26)
@@ -220,3 +221,50 @@ def test_set_based_planning_matches_planning_each_subscriber_by_hand(
         planned = {(r.recipient, r.reference): r.expires_at for r in rows}
     assert len(expected) > 60, "the population exercises many groups and editions"
     assert planned == expected
+
+
+def test_weekly_newsletters_go_out_on_their_weekday_with_the_week_in_them(
+        stores: Stores, make_settings: Callable[..., Settings], redis_client: redis.Redis,
+        smtp: RecordingHandler) -> None:
+    """The weekly round-up (Sundays by default) at the reader's hour on Sunday in their
+    zone, with the seven days before it; the daily digest beside it, each once; the
+    e-mail says it is the weekly, from the newsletter's own list."""
+    settings = make_settings()
+    stores.articles.put_many([
+        article("monday-politics", "Politics", "2026-11-23T10:00:00+04:00"),
+        article("saturday-culture", "Culture", "2026-11-28T20:00:00+04:00"),
+        article("old-culture", "Culture", "2026-11-21T20:00:00+04:00")])  # the week before
+    both = stores.subscribers.add_active(SignUp("both@example.com", "", Preferences(
+        ("politics",), "Asia/Baku", 7, (("weekly", ("culture", "politics")),))))
+    weekly_only = stores.subscribers.add_active(SignUp("weekly@example.com", "", Preferences(
+        (), "Asia/Baku", 7, (("weekly", ("culture",)),))))
+    queue = CeleryJobQueue(settings)
+    planner = make_planner(settings, stores, queue)
+    assert planner.plan(at("2026-11-28T07:05:00+04:00")).planned == 0, \
+        "Saturday: no weekly, and no politics on Friday for the daily"
+    sunday = planner.plan(at("2026-11-29T07:05:00+04:00"))
+    assert planner.plan(at("2026-11-29T07:35:00+04:00")).planned == 0, "each once"
+    queue.close()
+    with stores.sessions.begin() as session:
+        rows = {(r.subscriber_id, r.reference) for r in session.query(DeliveryRow)}
+    assert rows == {(both.id, "weekly/2026-11-28/7"), (weekly_only.id, "weekly/2026-11-28/7")}
+    assert sunday.planned == 2
+
+    ids = [i for batch in planned_batches(redis_client) for i in batch]
+    with stores.sessions.begin() as session:  # planned for a past Sunday: send it today
+        session.execute(update(DeliveryRow).values(expires_at=datetime.now(UTC) + timedelta(
+            hours=1)))
+    services_ = services.worker_services(settings, CeleryJobQueue(settings))
+    try:
+        outcome = services_.digest_sender.send_batch(ids)
+    finally:
+        services_.close()
+    assert outcome.sent == 2
+    mails = {m.rcpt_tos[0]: m.message for m in smtp.received}
+    weekly = mails["weekly@example.com"]
+    assert weekly["Subject"].startswith("TODAY.AZ, week to 28 November: Saturday-Culture")
+    assert "The week in review\" <weekly.digest." in weekly["List-Id"]
+    body = weekly.get_body(("plain",)).get_content()
+    assert "in the 22–28 November 2026" in body and "Old-Culture" not in body
+    both_body = mails["both@example.com"].get_body(("plain",)).get_content()
+    assert "Monday-Politics" in both_body and "Saturday-Culture" in both_body

@@ -83,11 +83,11 @@ def start_stack(tmp: Path, redis_server: RedisServer, db: int, queues: list[str]
                 **overrides: Any) -> Iterator[Stack]:
     handler, port = RecordingHandler(pipelining=True), free_port()
     controller = start_sink(tmp, port=port, handler=handler)
-    settings = load_settings(
-        secret_key=TEST_SECRET, redis_url=f"redis://127.0.0.1:{redis_server.port}/{db}",
-        var_dir=tmp,
-        smtp_url=f"smtp://127.0.0.1:{port}?timeout=10", retry_base_seconds=0.3,
-        retry_max_seconds=1.0, digest_batch_size=50, **overrides)
+    settings = load_settings(**{
+        "secret_key": TEST_SECRET, "redis_url": f"redis://127.0.0.1:{redis_server.port}/{db}",
+        "var_dir": tmp, "smtp_url": f"smtp://127.0.0.1:{port}?timeout=10",
+        "retry_base_seconds": 0.3, "retry_max_seconds": 1.0, "digest_batch_size": 50,
+        **overrides})
     engine = make_engine(settings.database)
     upgrade(engine)
     engine.dispose()

@@ -226,5 +226,5 @@ def test_status_with_a_worker_is_healthy(api: httpx.Client, e2e_settings: Settin
     status = json.loads(out)
     assert (code, status["problems"]) == (0, []), err
     [(name, queues)] = status["workers"].items()
-    assert name.startswith("mailer@") and queues == ["digest", "share"]
+    assert name.startswith("mailer@") and queues == ["alerts", "digest", "share"]
     assert status["outcomes"]["5m"]["share"]["sent"] >= 1

@@ -58,7 +58,7 @@ def test_double_opt_in_end_to_end(api: httpx.Client, e2e_settings: Settings,
     assert again.status_code == 202
     by_subject = {m.message["Subject"]: m
                   for m in wait_for_mail(smtp_handler, "reader@example.com", 3)[1:]}
-    assert set(by_subject) == {"Welcome to the TODAY.AZ daily digest",
+    assert set(by_subject) == {"Welcome to TODAY.AZ: your subscription is confirmed",
                                "You are already subscribed to TODAY.AZ"}, \
         "the confirmation brought a welcome"
     notice = by_subject["You are already subscribed to TODAY.AZ"]

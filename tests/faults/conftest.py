@@ -71,7 +71,7 @@ class FaultStack:
             self.sink.stop()
             self.sink = None
 
-    def worker(self, name: str, *, queues: str = "share,digest",
+    def worker(self, name: str, *, queues: str = "share,alerts,digest",
                concurrency: int = 1) -> WorkerProcess:
         proc = WorkerProcess(worker_env(self.settings), self.tmp / f"{name}.log",
                              queues=queues, concurrency=concurrency, name=name).start()

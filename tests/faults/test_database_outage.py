@@ -17,7 +17,7 @@ from mailer.db import normalise_url
 from mailer.delivery.ledger import JobStatus
 from mailer.local.embedded import ApiServer
 from mailer.web.app import create_app
-from tests.conftest import POSTGRES_URL, _empty
+from tests.conftest import POSTGRES_URL, empty_tables
 from tests.faults.conftest import ARTICLE, FaultStack, duplicates
 from tests.support.proxy import TcpProxy
 
@@ -27,7 +27,7 @@ OUTAGE_SECONDS = 12
 
 @pytest.mark.skipif(not POSTGRES_URL, reason="needs PostgreSQL (MAILER_TEST_DATABASE_URL)")
 def test_database_unreachable_for_a_while(stack: FaultStack, postgres_url: str) -> None:
-    _empty(postgres_url)
+    empty_tables(postgres_url)
     real = make_url(normalise_url(postgres_url))
     proxy = TcpProxy(real.port or 5432).start()
     proxied = real.set(host="127.0.0.1", port=proxy.port).render_as_string(

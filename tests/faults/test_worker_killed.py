@@ -1,7 +1,9 @@
 """Fault 1: a worker is killed (SIGKILL) in the middle of a 5,000-recipient digest, and
-started again by the stack's supervisor. Every subscriber gets the digest; what goes
-out twice is at most what the killed process had sent but not yet recorded
-(MAILER_DIGEST_RECORD_EVERY replies per pool process)."""
+started again by the stack's supervisor, on each broker (RabbitMQ hands the dead
+worker's unacknowledged batches back as soon as its connection drops; Redis only after
+its visibility timeout, so there the next planning pass queues them again). Every
+subscriber gets the digest; what goes out twice is at most what the killed process
+had sent but not yet recorded (MAILER_DIGEST_RECORD_EVERY replies per pool process)."""
 
 from __future__ import annotations
 
@@ -21,9 +23,10 @@ CONCURRENCY = 2
 RECORD_EVERY = 20
 
 
-def test_worker_killed_mid_digest(stack: FaultStack) -> None:
-    settings = stack.configure(send_lease_seconds=5, digest_requeue_seconds=5,
-                               digest_batch_size=500, digest_record_every=RECORD_EVERY)
+def test_worker_killed_mid_digest(stack: FaultStack, broker_url: str) -> None:
+    settings = stack.configure(broker_url=broker_url, send_lease_seconds=5,
+                               digest_requeue_seconds=5, digest_batch_size=500,
+                               digest_record_every=RECORD_EVERY)
     edition = stack.digest_readers(READERS)
     worker = stack.worker("digest", queues="digest", concurrency=CONCURRENCY)
     stack.supervise()  # restarts it once killed, as systemd would

@@ -16,7 +16,7 @@ from mailer.inbound.intake import FeedbackIntake
 from mailer.inbound.report import Classified, FailedRecipient
 from mailer.models import FeedbackRow
 from mailer.stores import Stores
-from mailer.subscriptions.model import Preferences, SignUp
+from mailer.subscriptions.model import Preferences, SignUp, unsubscribe_value
 from mailer.tokens import Purpose, ReturnPaths
 from tests.support.returned import BOUNCES, READER, dsn, sent
 
@@ -94,6 +94,18 @@ def test_a_refusal_that_names_our_server_blames_no_reader(
     assert feedback_rows(stores)[0].domain == "example.org"
 
 
+def test_refusals_that_blame_us_do_not_count_toward_a_readers_soft_streak(
+        settings: Settings, stores: Stores, intake: FeedbackIntake) -> None:
+    for _ in range(3):  # content refusals: our fault, however often
+        assert intake.take(dsn(paths(settings).address(sent(stores)), "5.7.1", diagnostic=(
+            "550 5.7.1 Message rejected as spam by Content Filtering"))).events[0].action \
+            == "blames-us"
+    soft = intake.take(dsn(paths(settings).address(sent(stores)), "4.2.2",
+                           diagnostic="452 4.2.2 mailbox full"))
+    assert soft.events[0].action == "counted"
+    assert stores.suppressions.suppressed([READER]) == set()
+
+
 def arf(to: str) -> bytes:
     return (f"From: feedback@arf.mail.yahoo.com\r\nTo: {to}\r\nSubject: FW: news\r\n"
             f"MIME-Version: 1.0\r\nContent-Type: multipart/report; "
@@ -115,6 +127,19 @@ def test_a_complaint_stops_all_mail_to_its_reader(settings: Settings, stores: St
     assert stores.subscribers.get(reader.id).status.value == "unsubscribed"
     assert stores.suppressions.suppressed([READER]) == {READER}
     assert stores.suppressions.refuses_shares(READER)
+
+
+def test_a_loops_opt_out_report_stops_all_mail_as_a_complaint_does(
+        settings: Settings, stores: Stores, intake: FeedbackIntake) -> None:
+    reader = stores.subscribers.add_active(SignUp(READER, "Leyla", Preferences(
+        ("politics",), "Asia/Baku", 7)))
+    opt_out = arf(paths(settings).address(sent(stores))).replace(
+        b"Feedback-Type: abuse", b"Feedback-Type: opt-out").replace(
+        b"Original-Rcpt-To:", b"Removal-Recipient:")
+    taken = intake.take(opt_out)
+    assert taken.type == "complaint" and taken.events[0].action == "complained"
+    assert stores.subscribers.get(reader.id).status.value == "unsubscribed"
+    assert stores.suppressions.suppressed([READER]) == {READER}
 
 
 def test_a_complaint_without_our_return_path_changes_nothing(
@@ -141,6 +166,18 @@ def test_unsubscribe_mail_unsubscribes_as_the_link_does(
     taken = intake.take(unsubscribe_mail(token), "unsubscribe@today.az")
     assert taken.type == "unsubscribe" and taken.events[0].action == "unsubscribed"
     assert stores.subscribers.get(reader.id).status.value == "unsubscribed"
+
+
+def test_unsubscribe_mail_from_a_weekly_leaves_the_weekly_alone(
+        settings: Settings, stores: Stores, intake: FeedbackIntake) -> None:
+    reader = stores.subscribers.add_active(SignUp(READER, "Leyla", Preferences(
+        ("politics",), "Asia/Baku", 7, (("weekly", ("culture",)),))))
+    token = services.make_tokens(settings).make(Purpose.UNSUBSCRIBE,
+                                                unsubscribe_value(reader.id, "weekly"))
+    intake.take(unsubscribe_mail(token), "unsubscribe@today.az")
+    left = stores.subscribers.get(reader.id)
+    assert (left.status.value, left.preferences.sections, left.preferences.newsletters) == (
+        "active", ("politics",), ())
 
 
 def test_mail_nobody_can_read_is_kept_for_a_person(settings: Settings, stores: Stores,

@@ -14,8 +14,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mailer.config import Settings
 from mailer.delivery.recorder import MetricsRecorder
-from mailer.ops.metrics import RedisCollector, ServiceCollector, oldest_age
+from mailer.ops.metrics import RedisCollector, ServiceCollector
+from mailer.queue import LANES
 from mailer.web.app import create_app
+from worker.producer import CeleryJobQueue, oldest_age
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -50,16 +52,20 @@ def test_recorders_in_several_processes_add_up(redis_client: redis.Redis) -> Non
     assert abs(got[("mailer_smtp_seconds_sum", ())] - (7 * 0.02 + 14.0)) < 1e-9
 
 
-def test_queue_depth_and_oldest_job(redis_client: redis.Redis) -> None:
+def test_queue_depth_and_oldest_job(make_settings: Callable[..., Settings],
+                                    redis_client: redis.Redis) -> None:
     now = time.time()
     for age in (30, 5):  # kombu pushes on the left: the oldest ends up on the right
         redis_client.lpush("share", json.dumps({"headers": {"queued_at": now - age}}))
     assert 29.5 < oldest_age(redis_client, "share", now) <= 30.5
     assert oldest_age(redis_client, "digest", now) == 0
-    got = exposition(redis_client)
-    assert got[("mailer_queue_depth", (("queue", "share"),))] == 2
-    assert got[("mailer_queue_depth", (("queue", "digest"),))] == 0
-    assert got[("mailer_queue_oldest_seconds", (("queue", "share"),))] >= 30
+    queue = CeleryJobQueue(make_settings())  # the broker: the same Redis, database 1
+    try:
+        share, alerts, digest = queue.backlog(LANES)
+    finally:
+        queue.close()
+    assert (share.waiting, alerts.waiting, digest.waiting) == (2, 0, 0)
+    assert share.oldest_seconds is not None and share.oldest_seconds >= 30
 
 
 def test_metrics_endpoint_sees_a_queued_share(make_settings: Callable[..., Settings],

@@ -47,7 +47,7 @@ def test_ops_page_and_its_figures(client: TestClient, redis_client: redis.Redis)
     assert len(status["throughput"]) == 60
     # Summed: the minute may turn between recording and asking.
     assert sum(m["sent"] for m in status["throughput"]) == 7, "failures are not throughput"
-    assert {q["name"] for q in status["queues"]} == {"share", "digest"}
+    assert {q["name"] for q in status["queues"]} == {"share", "alerts", "digest"}
     assert status["healthy"] is False and "no worker answered a ping" in status["problems"]
     assert 'name="viewport"' in page.text
 

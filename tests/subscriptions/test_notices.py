@@ -128,7 +128,7 @@ def test_the_manage_link_reaches_an_active_subscriber_only(
     [received] = smtp.received
     assert received.rcpt_tos == ("leyla@example.org",), "the address as it was confirmed"
     message = received.message
-    assert message["Subject"] == "Your link to change your TODAY.AZ digest"
+    assert message["Subject"] == "Your link to change your TODAY.AZ subscriptions"
     text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "Politics and World, daily at 07:00 (7 in the morning), Baku time" in " ".join(
         text.split())
@@ -168,7 +168,7 @@ def test_the_welcome_says_what_and_when_with_the_links(
     deliverer.backend.close()
     assert ledger.kind_counts(Kind.WELCOME) == {JobStatus.SENT: 1}
     message = smtp.received[0].message
-    assert message["Subject"] == "Welcome to the TODAY.AZ daily digest"
+    assert message["Subject"] == "Welcome to TODAY.AZ: your subscription is confirmed"
     assert "List-Unsubscribe" not in message, "transactional, as the confirmation"
     text = " ".join(message.get_body(("plain",)).get_content().split())  # type: ignore[union-attr]
     assert "the previous day's articles in Politics, Economy and World" in text, text

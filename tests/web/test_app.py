@@ -160,6 +160,31 @@ def test_redis_outage_is_503_not_500(make_settings, tmp_path) -> None:  # type: 
     assert "unavailable" in response.json()["detail"]
 
 
+def test_a_broker_of_its_own_away_is_503_naming_it(make_settings, redis_client) -> None:  # type: ignore[no-untyped-def]
+    """RabbitMQ away, Redis and the database up: the share is refused with 503 (its row
+    says it was not queued), and /readyz, /metrics and the ops figures say which."""
+    from mailer.local.embedded import free_port
+
+    dead = f"amqp://mailer:secret@127.0.0.1:{free_port()}//"
+    settings = make_settings(broker_url=dead, api_key="ops-key")
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        share = client.post("/share", json=FORM)
+        ready = client.get("/readyz")
+        metrics = client.get("/metrics")
+        ops = client.get("/ops/status.json", headers={"X-API-Key": "ops-key"})
+    assert share.status_code == 503
+    assert share.json()["detail"].startswith("the queue's broker (RabbitMQ) is not answering")
+    assert ready.status_code == 503
+    checks = ready.json()["checks"]
+    assert checks["redis"]["ok"] and checks["database"]["ok"]
+    assert not checks["broker"]["ok"] and "(RabbitMQ) is not answering" in \
+        checks["broker"]["detail"]
+    assert "secret" not in ready.text
+    for answer in (metrics, ops):
+        assert answer.status_code == 503, answer.text
+        assert "(RabbitMQ) is not answering" in answer.json()["detail"]
+
+
 def test_ledger_holds_the_normalised_recipient(client: TestClient) -> None:
     response = client.post("/share", json={**FORM, "friend_email": "Vuqar@Bücher.AZ"})
     job = client.get(response.headers["location"]).json()

@@ -249,10 +249,11 @@ def test_cms_endpoint_refuses_without_the_key(client: TestClient,
 
 def test_cms_endpoint_imports_and_updates(client: TestClient) -> None:
     key = {"authorization": f"Bearer {API_KEY}"}
-    assert client.post("/articles", json=ARTICLE, headers=key).json() == {"imported": 1}
+    assert client.post("/articles", json=ARTICLE, headers=key).json() == {"imported": 1,
+                                                                          "alerts": []}
     changed = {**ARTICLE, "title": "From the CMS, corrected"}
     response = client.post("/articles", json=[changed], headers={"x-api-key": API_KEY})
-    assert response.json() == {"imported": 1}
+    assert response.json() == {"imported": 1, "alerts": []}
     page = client.get("/articles/cms-story")
     assert "From the CMS, corrected" in page.text
     bad = client.post("/articles", json={**ARTICLE, "published": "yesterday"}, headers=key)

@@ -141,15 +141,21 @@ def test_a_deferred_share_comes_back_after_its_outcome_s_delay(
 def test_a_confirmation_is_delivered(app: Celery, settings: Settings, stores: Stores,
                                      smtp: RecordingHandler) -> None:
     queue = CeleryJobQueue(settings)
-    submit_signup({"email": "leyla@example.org", "name": "Leyla"},
+    submit_signup({"email": "leyla@example.org", "name": "Leyla", "sections": ["politics"],
+                   "newsletters": {"weekly": ["culture", "economy"]}, "hour": 7,
+                   "timezone": "Asia/Baku"},
                   catalog=services.make_catalog(settings),
                   default=services.default_preferences(settings),
                   store=stores.subscribers, ledger=stores.ledger, queue=queue,
-                  resend_after=timedelta(0))
+                  resend_after=timedelta(0), offered={"weekly": ("culture", "economy")})
     queue.close()
     payload = payload_of(stores, "confirm")
     assert run(app, deliver_confirm, payload) == "sent"
     assert [r.rcpt_tos for r in smtp.received] == [("leyla@example.org",)]
+    text = smtp.received[0].message.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert "- Daily digest, every day at 07:00 (Asia/Baku): Politics\n" in text
+    assert "- The week in review, every Sunday at 07:00 (Asia/Baku): Economy, Culture" \
+        in text, "one confirmation covers every newsletter chosen"
     assert status(stores, payload["job_id"]) is JobStatus.SENT
 
 

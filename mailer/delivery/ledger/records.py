@@ -18,6 +18,7 @@ class Kind(StrEnum):
     SHARE = "share"
     CONFIRM = "confirm"
     DIGEST = "digest"
+    ALERT = "alert"  # breaking news: planned and sent as digests are, one story
     MANAGE = "manage"  # a link to the preferences page, asked for on the site
     WELCOME = "welcome"  # after a sign-up is confirmed
 
@@ -79,6 +80,7 @@ class Claimed:
     reference: str
     attempts: int
     created_at: datetime | None = None
+    kind: str = "digest"  # or "alert": its reference is then the story's id
 
 
 def finished(counts: dict[JobStatus, int]) -> int:

@@ -206,9 +206,9 @@ class DeliveryLedger(LedgerQueries):
                         lease_until=now + timedelta(seconds=lease_seconds),
                         attempts=DeliveryRow.attempts + 1, updated_at=now)
                 .returning(DeliveryRow.id, DeliveryRow.subscriber_id, DeliveryRow.reference,
-                           DeliveryRow.attempts, DeliveryRow.created_at))
-            return [Claimed(id_, subscriber_id or "", reference, attempts, created)
-                    for id_, subscriber_id, reference, attempts, created in claimed]
+                           DeliveryRow.attempts, DeliveryRow.created_at, DeliveryRow.kind))
+            return [Claimed(id_, subscriber_id or "", reference, attempts, created, kind)
+                    for id_, subscriber_id, reference, attempts, created, kind in claimed]
 
     def record(self, outcomes: Sequence[tuple[str, JobStatus, str]]) -> None:
         """Many rows at once, each with its own status and reply."""
@@ -329,21 +329,21 @@ class DeliveryLedger(LedgerQueries):
                 for id_, kind, payload, run in found]
 
     def insert_digests_from(self, people: Any, *, page: int, edition: str,
-                            expires: datetime, run_id: str, now: datetime
-                            ) -> tuple[list[str], str | None]:
-        """A digest row for each subscriber (`id`, `email`) `people` selects (at most
-        `page` of them) that has none for this edition yet, made by the database: the
-        ids inserted, and the last `position` selected when the page was full (where
-        the next page starts; None when there is no next page)."""
+                            expires: datetime, run_id: str, now: datetime,
+                            kind: Kind = Kind.DIGEST) -> tuple[list[str], str | None]:
+        """A digest (or alert) row for each subscriber (`id`, `email`) `people` selects
+        (at most `page` of them) that has none for this edition (or story) yet, made by
+        the database: the ids inserted, and the last `position` selected when the page
+        was full (where the next page starts; None when there is no next page)."""
         chosen = people.limit(page).subquery()
-        key = literal(f"digest:{edition}:") + chosen.c.id
+        key = literal(f"{kind.value}:{edition}:") + chosen.c.id
         with transaction(self._sessions) as session:
             last, selected = session.execute(
                 select(func.max(chosen.c.position), func.count())).one()
             if not selected:
                 return [], None
             source = select(
-                random_hex_id(session), literal(Kind.DIGEST.value), chosen.c.email,
+                random_hex_id(session), literal(kind.value), chosen.c.email,
                 literal(edition), literal(JobStatus.QUEUED.value), literal(0), literal(""),
                 literal(now, UTCDateTime()), literal(now, UTCDateTime()), key, chosen.c.id,
                 literal(expires, UTCDateTime()), literal(run_id)
@@ -354,6 +354,34 @@ class DeliveryLedger(LedgerQueries):
                  "created_at", "updated_at", "dedupe_key", "subscriber_id", "expires_at",
                  "run_id"], source, ["dedupe_key"], returning="id")
         return ids, (str(last) if selected == page else None)
+
+    def alerts_below(self, cap: int, since: datetime, recipient: Any) -> Any:
+        """A condition on a query of readers: `recipient` has had fewer than `cap`
+        alerts planned since `since` (those that went nowhere not counted)."""
+        table = self._table
+        return select(func.count()).where(
+            table.c.recipient == recipient, table.c.kind == Kind.ALERT.value,
+            table.c.created_at >= since,
+            table.c.status.not_in([JobStatus.SKIPPED.value, JobStatus.CANCELLED.value,
+                                   JobStatus.EXPIRED.value, JobStatus.SUPPRESSED.value])
+        ).scalar_subquery() < cap
+
+    def alerted(self, subscriber_ids: Collection[str], since: datetime) -> dict[str, set[str]]:
+        """The stories each reader was sent as alerts since `since`: their digests leave
+        them out."""
+        table = self._table
+        found: dict[str, set[str]] = {}
+        ids = list(subscriber_ids)
+        with transaction(self._sessions) as session:
+            for start in range(0, len(ids), 500):
+                for subscriber_id, article_id in session.execute(
+                        select(table.c.subscriber_id, table.c.reference).where(
+                            table.c.kind == Kind.ALERT.value,
+                            table.c.subscriber_id.in_(ids[start:start + 500]),
+                            table.c.status.in_([JobStatus.SENT.value, JobStatus.BOUNCED.value]),
+                            table.c.created_at >= since)):
+                    found.setdefault(subscriber_id, set()).add(article_id)
+        return found
 
     def refresh_statistics(self) -> None:
         """See `mailer.db.refresh_statistics`: the planner calls this as it adds rows."""

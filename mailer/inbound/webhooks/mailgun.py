@@ -6,12 +6,18 @@ timestamp and the token concatenated, in hex. As that page advises, an old times
 is refused and each token is accepted once (the replay guard, in Redis).
 
 Events (https://documentation.mailgun.com/docs/mailgun/user-manual/webhooks/webhook-payloads):
-`failed` with severity `permanent` is a hard bounce, except reason `old` (Mailgun gave
-up retrying a temporary failure: soft) and the suppressions Mailgun applies for an
-earlier complaint or unsubscribe (read as those); `temporary` is a failed attempt that
-Mailgun will retry, one per attempt, so it is a delay, never a soft bounce that would
-count each retry; `complained` and `unsubscribed` are what they say; the rest is ignored.
-`envelope.sender` is the envelope sender: with VERP it is our return path.
+`failed` with severity `permanent` is a hard bounce (reasons `bounce`, `delayed-bounce`,
+`suppress-bounce`, `generic`), except the suppressions Mailgun applies for an earlier
+complaint or unsubscribe (`suppress-complaint`, `suppress-unsubscribe`, read as those;
+the reasons are listed in https://documentation.mailgun.com/en/latest/api-stats.html);
+`temporary` is a failed attempt that Mailgun will retry (`generic`, `espblock`...), one
+per attempt, so it is a delay, never a soft bounce that would count each retry. Reason
+`old` is Mailgun giving up on a temporary failure after its retries: a soft bounce,
+whichever severity it comes with (Mailgun sends it as `temporary`:
+https://feedback.mailgun.com/forums/914635-general-feedback/suggestions/37219720).
+`complained` and `unsubscribed` are what they say; the rest is ignored.
+`envelope.sender` is the envelope sender: with VERP it is our return path (a delayed
+bounce comes with an empty envelope).
 """
 
 from __future__ import annotations
@@ -79,9 +85,9 @@ def mailgun_events(data: dict[str, Any]) -> list[ProviderEvent]:
     words = " ".join(filter(None, (text(said.get("code")), text(said.get("message")),
                                    text(said.get("description"))))) or reason
     status = status_in(text(said.get("enhanced-code")), words)
-    if text(data.get("severity")) != "permanent":
+    if text(data.get("severity")) != "permanent" and reason != "old":
         return single("delay", who, status=status, diagnostic=words, return_path=sender,
                       reference=reference)
     return single("bounce", who, hard=reason != "old", status=status, diagnostic=words,
-                  blames_us=reason == "espblock" or (status or "").startswith("5.7"),
+                  blames_us=(status or "").startswith("5.7"),
                   return_path=sender, reference=reference)

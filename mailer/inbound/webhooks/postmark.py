@@ -12,8 +12,14 @@ HardBounce and BadEmailAddress are hard; SoftBounce and DnsError soft; Transient
 delay; Blocked, SpamNotification, VirusNotification and DMARCPolicy blame our mail, not
 the reader; AutoResponder, AddressChange, ChallengeVerification and Subscribe are
 auto-replies; Unsubscribe and SpamComplaint are what they say. The SpamComplaint record
-(https://postmarkapp.com/developer/webhooks/spam-complaint-webhook) is a complaint; a
-SubscriptionChange that suppresses for ManualSuppression is the reader's unsubscribe.
+(https://postmarkapp.com/developer/webhooks/spam-complaint-webhook) is a complaint.
+
+The Bounce and SpamComplaint webhooks exist only on transactional streams: on a
+broadcast stream (a newsletter's) Postmark reports both as a SubscriptionChange
+(https://postmarkapp.com/developer/webhooks/subscription-change-webhook), so one that
+suppresses is read by its SuppressionReason: HardBounce a hard bounce, SpamComplaint a
+complaint, ManualSuppression an unsubscribe (the reader's, or ours through Postmark's
+UI or API); a reactivation (SuppressSending false) is ignored.
 """
 
 from __future__ import annotations
@@ -83,10 +89,7 @@ class PostmarkProvider(WebhookProvider):
 def postmark_events(record: dict[str, Any]) -> list[ProviderEvent]:
     kind, reference = text(record.get("RecordType")), text(record.get("MessageID"))
     if kind == "SubscriptionChange":
-        if record.get("SuppressSending") is True \
-                and text(record.get("SuppressionReason")) == "ManualSuppression":
-            return single("unsubscribe", record.get("Recipient"), reference=reference)
-        return []
+        return _subscription_change(record, reference)
     if kind not in ("Bounce", "SpamComplaint"):
         return []
     meaning = _BOUNCES.get(text(record.get("Type")))
@@ -96,3 +99,19 @@ def postmark_events(record: dict[str, Any]) -> list[ProviderEvent]:
     words = text(record.get("Details")) or text(record.get("Description"))
     return single(what, record.get("Email"), hard=hard, status=status_in(words),
                   diagnostic=words, blames_us=blames_us, reference=reference)
+
+
+_SUPPRESSIONS: dict[str, tuple[FeedbackType, bool]] = {  # SuppressionReason: type, hard
+    "HardBounce": ("bounce", True), "SpamComplaint": ("complaint", False),
+    "ManualSuppression": ("unsubscribe", False),
+}
+
+
+def _subscription_change(record: dict[str, Any], reference: str) -> list[ProviderEvent]:
+    meaning = _SUPPRESSIONS.get(text(record.get("SuppressionReason")))
+    if record.get("SuppressSending") is not True or meaning is None:
+        return []
+    what, hard = meaning
+    return single(what, record.get("Recipient"), hard=hard,
+                  diagnostic=f"Postmark suppressed: {text(record.get('SuppressionReason'))}",
+                  reference=reference)

@@ -11,10 +11,18 @@ otherwise the URL is logged for the operator to open.
 
 The SES notification in the message (https://docs.aws.amazon.com/ses/latest/dg/notification-contents.html)
 names the recipients and SES's verdict: bounceType Permanent is hard (General, NoEmail,
-Suppressed, OnAccountSuppressionList), Transient and Undetermined are soft, Transient
-ContentRejected and AttachmentRejected blame our content rather than the reader; complaints
-(except `not-spam` feedback) and DeliveryDelay events are read too, deliveries ignored.
-`mail.source` is the envelope sender: with VERP it is our return path.
+Suppressed, OnAccountSuppressionList) for each recipient whose own status is not a 4.x.x
+"delayed" one (the page's bounce object lists such a recipient beside a failed one),
+Transient and Undetermined are soft, Transient ContentRejected, AttachmentRejected and
+MessageTooLarge blame our message rather than the reader; complaints (except `not-spam`
+feedback) and DeliveryDelay events are read too, deliveries ignored. A configuration
+set's event publishing sends the same objects under `eventType` instead of
+`notificationType` (https://docs.aws.amazon.com/ses/latest/dg/event-publishing-retrieving-sns-contents.html),
+and adds the Subscription event of SES's own list management: one whose new preferences
+unsubscribe from all topics is the reader's unsubscribe, when the message had one
+recipient (the event does not say which). `mail.source` is the envelope sender: with
+VERP it is our return path; the event records can give it with a display name
+("Sender Name <sender@example.com>"), so the address is taken out of it.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
+from email.utils import parseaddr
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -204,37 +213,63 @@ def _epoch(timestamp: str) -> int:
 
 
 _HARD_SUBTYPES = {"General", "NoEmail", "Suppressed", "OnAccountSuppressionList"}
-_CONTENT_SUBTYPES = {"ContentRejected", "AttachmentRejected"}
+_CONTENT_SUBTYPES = {"ContentRejected", "AttachmentRejected", "MessageTooLarge"}
+_Context = tuple[str, str]  # the envelope sender and SES's message id
 
 
 def ses_events(notification: dict[str, Any]) -> list[ProviderEvent]:
     """A notification (`notificationType`) or an event publishing record (`eventType`)."""
     kind = text(notification.get("notificationType") or notification.get("eventType"))
     mail = as_dict(notification.get("mail"))
-    source, reference = text(mail.get("source")), text(mail.get("messageId"))
-    found: list[ProviderEvent] = []
+    context = parseaddr(text(mail.get("source")))[1], text(mail.get("messageId"))
     if kind == "Bounce":
-        bounce = as_dict(notification.get("bounce"))
-        kind_of, subtype = text(bounce.get("bounceType")), text(bounce.get("bounceSubType"))
-        hard = kind_of == "Permanent" and (subtype in _HARD_SUBTYPES or not subtype)
-        for person in map(as_dict, as_list(bounce.get("bouncedRecipients"))):
-            words = text(person.get("diagnosticCode")) or f"{kind_of} {subtype}".strip()
-            status = status_in(text(person.get("status")), words)
-            found += single("bounce", person.get("emailAddress"), hard=hard, status=status,
-                            diagnostic=words, blames_us=subtype in _CONTENT_SUBTYPES
-                            or (status or "").startswith("5.7"),
-                            return_path=source, reference=reference)
-    elif kind == "Complaint":
-        complaint = as_dict(notification.get("complaint"))
-        if text(complaint.get("complaintFeedbackType")) != "not-spam":
-            for person in map(as_dict, as_list(complaint.get("complainedRecipients"))):
-                found += single("complaint", person.get("emailAddress"), return_path=source,
-                                reference=reference)
-    elif kind == "DeliveryDelay":
-        delay = as_dict(notification.get("deliveryDelay"))
-        for person in map(as_dict, as_list(delay.get("delayedRecipients"))):
-            words = text(person.get("diagnosticCode")) or text(delay.get("delayType"))
-            found += single("delay", person.get("emailAddress"),
-                            status=status_in(text(person.get("status")), words),
-                            diagnostic=words, return_path=source, reference=reference)
+        return _bounces(as_dict(notification.get("bounce")), context)
+    if kind == "Complaint":
+        return _complaints(as_dict(notification.get("complaint")), context)
+    if kind == "DeliveryDelay":
+        return _delays(as_dict(notification.get("deliveryDelay")), context)
+    if kind == "Subscription":
+        return _subscription(as_dict(notification.get("subscription")), mail, context)
+    return []
+
+
+def _bounces(bounce: dict[str, Any], context: _Context) -> list[ProviderEvent]:
+    kind_of, subtype = text(bounce.get("bounceType")), text(bounce.get("bounceSubType"))
+    permanent = kind_of == "Permanent" and (subtype in _HARD_SUBTYPES or not subtype)
+    found: list[ProviderEvent] = []
+    for person in map(as_dict, as_list(bounce.get("bouncedRecipients"))):
+        words = text(person.get("diagnosticCode")) or f"{kind_of} {subtype}".strip()
+        status = status_in(text(person.get("status")), words)
+        delayed = text(person.get("action")) == "delayed" or (status or "").startswith("4")
+        found += single("bounce", person.get("emailAddress"), hard=permanent and not delayed,
+                        status=status, diagnostic=words, blames_us=subtype in _CONTENT_SUBTYPES
+                        or (status or "").startswith("5.7"),
+                        return_path=context[0], reference=context[1])
     return found
+
+
+def _complaints(complaint: dict[str, Any], context: _Context) -> list[ProviderEvent]:
+    if text(complaint.get("complaintFeedbackType")) == "not-spam":
+        return []
+    return [found for person in map(as_dict, as_list(complaint.get("complainedRecipients")))
+            for found in single("complaint", person.get("emailAddress"),
+                                return_path=context[0], reference=context[1])]
+
+
+def _delays(delay: dict[str, Any], context: _Context) -> list[ProviderEvent]:
+    found: list[ProviderEvent] = []
+    for person in map(as_dict, as_list(delay.get("delayedRecipients"))):
+        words = text(person.get("diagnosticCode")) or text(delay.get("delayType"))
+        found += single("delay", person.get("emailAddress"),
+                        status=status_in(text(person.get("status")), words),
+                        diagnostic=words, return_path=context[0], reference=context[1])
+    return found
+
+
+def _subscription(change: dict[str, Any], mail: dict[str, Any], context: _Context
+                  ) -> list[ProviderEvent]:
+    recipients = as_list(mail.get("destination"))
+    if as_dict(change.get("newTopicPreferences")).get("unsubscribeAll") is not True \
+            or len(recipients) != 1:
+        return []
+    return single("unsubscribe", recipients[0], return_path=context[0], reference=context[1])

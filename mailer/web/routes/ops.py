@@ -19,6 +19,7 @@ from mailer.errors import MailerError, ServiceUnavailable, Unauthorized
 from mailer.models import utcnow
 from mailer.ops.metrics import per_minute, quantiles
 from mailer.ops.status import collect, relay_states
+from mailer.queue import LANES
 from mailer.web.context import Ctx, WebContext
 from mailer.web.forms import check_api_key
 
@@ -126,11 +127,14 @@ def _local(iso: object, zone: ZoneInfo) -> str | None:
 
 @router.get("/readyz")
 def readyz(ctx: Ctx) -> JSONResponse:
-    """`200 {"status": "ready", "checks": {"redis", "database", "workers",
-    "relays"}}` when Redis and the database answer and at least one worker answers a
-    ping within 1 s; else `503` with what each check found. `relays` reports unhealthy
-    relays without making the API unready: it still takes shares, which wait."""
+    """`200 {"status": "ready", "checks": {"redis", "broker", "database", "workers",
+    "relays"}}` when Redis, the queue's broker (the same Redis unless
+    MAILER_BROKER_URL names RabbitMQ) and the database answer and at least one worker
+    answers a ping within 1 s; else `503` with what each check found. `relays` reports
+    unhealthy relays without making the API unready: it still takes shares, which
+    wait."""
     checks = {"redis": _check(ctx.redis.ping),
+              "broker": _check(lambda: ctx.queue.backlog(LANES[:1])),
               "database": _check(lambda: ctx.stores.ledger.get("readyz") is None)}
     try:
         names = ctx.queue.workers(timeout=1.0)

@@ -3,14 +3,23 @@ one-click), preferences. Links are opened in browsers, so their errors are pages
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from collections.abc import Mapping
+from urllib.parse import parse_qsl, quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from mailer.errors import InvalidInput, MailerError
-from mailer.subscriptions.model import Subscriber, validate_preferences
+from mailer.subscriptions.model import (
+    DAILY,
+    NOTHING_CHOSEN,
+    Subscriber,
+    SubscriberStatus,
+    newsletter_field,
+    read_unsubscribe_value,
+    validate_preferences,
+)
 from mailer.subscriptions.notices import queue_welcome
 from mailer.subscriptions.signup import links, submit_signup
 from mailer.tokens import Purpose
@@ -32,10 +41,11 @@ async def subscribe(request: Request, ctx: Ctx) -> Response:
     form post is answered `303` to a "check your inbox" page, or with the page it came
     from (`article_id`: an article page) showing the errors."""
     settings = ctx.settings
-    fields = await read_fields(request, settings.max_body_bytes, lists={"sections"})
+    offered = await run_in_threadpool(ctx.offer.others)
+    fields = await read_fields(request, settings.max_body_bytes, lists=_lists(offered))
     try:
         await run_in_threadpool(
-            submit_signup, fields, catalog=ctx.catalog, default=ctx.defaults,
+            submit_signup, fields, catalog=ctx.catalog, default=ctx.defaults, offered=offered,
             store=ctx.stores.subscribers, ledger=ctx.stores.ledger, queue=ctx.queue,
             resend_after=settings.confirm_resend_after,
             check_deliverability=settings.check_deliverability,
@@ -49,6 +59,11 @@ async def subscribe(request: Request, ctx: Ctx) -> Response:
         back = f"?article={quote(article.id)}" if article else ""
         return RedirectResponse(f"/subscribed{back}", status_code=303)
     return JSONResponse({"status": "accepted", "detail": SIGNUP_ACCEPTED}, status_code=202)
+
+
+def _lists(offered: Mapping[str, object]) -> set[str]:
+    """The form's checkbox fields: the daily digest's and each other newsletter's."""
+    return {"sections", *(newsletter_field(slug) for slug in offered)}
 
 
 def _signup_with_errors(ctx: WebContext, fields: dict[str, object],
@@ -86,27 +101,66 @@ def confirm(token: str, ctx: Ctx) -> HTMLResponse:
 
 @router.get("/unsubscribe/{token}", response_class=HTMLResponse)
 def unsubscribe_form(token: str, ctx: Ctx) -> HTMLResponse:
-    """A page with the masked address and an
-    Unsubscribe button; changes nothing (mail scanners and link previews fetch GETs)."""
-    # Changes nothing: mail scanners and link previews fetch GETs.
-    def action(subscriber_id: str) -> HTMLResponse:
-        return ctx.page("web/unsubscribe.html",
-                        subscriber=ctx.stores.subscribers.get(subscriber_id), token=token)
+    """A page with the masked address: leave the newsletter
+    the link came from, everything, or choose fewer sections instead; changes nothing
+    (mail scanners and link previews fetch GETs)."""
+    def action(value: str) -> HTMLResponse:
+        subscriber_id, newsletter = read_unsubscribe_value(value)
+        subscriber = ctx.stores.subscribers.get(subscriber_id)
+        chosen = subscriber.preferences
+        others = [n.name for n in ctx.offer.all() if n.slug != newsletter and (
+            chosen.sections if n.slug == DAILY else chosen.chosen(n.slug))]
+        return ctx.page("web/unsubscribe.html", subscriber=subscriber, token=token,
+                        newsletter=_name(ctx, newsletter), others=others,
+                        preferences_url=links(ctx.tokens, ctx.settings.public_url,
+                                              subscriber.id)["preferences"])
     return ctx.token_page(Purpose.UNSUBSCRIBE, token, action)
 
 
 @router.post("/unsubscribe/{token}", response_class=HTMLResponse)
-def unsubscribe(token: str, ctx: Ctx) -> HTMLResponse:
-    """Unsubscribes at once: `200`, no redirect (RFC 8058
-    one-click; any body, e.g. `List-Unsubscribe=One-Click`)."""
-    # RFC 8058 one-click: the mailbox provider POSTs "List-Unsubscribe=One-Click";
-    # whatever the body, the answer is 200 and the address is off the list now.
-    def action(subscriber_id: str) -> HTMLResponse:
-        subscriber = ctx.stores.subscribers.unsubscribe(subscriber_id)
+async def unsubscribe(token: str, request: Request, ctx: Ctx) -> HTMLResponse:
+    """Leaves at once the newsletter the link came from
+    (`scope=everything`: every newsletter): `200`, no redirect (RFC 8058 one-click;
+    any other body, e.g. `List-Unsubscribe=One-Click`, leaves that one newsletter)."""
+    everything = await _scope_is_everything(request)
+
+    def action(value: str) -> HTMLResponse:
+        subscriber_id, newsletter = read_unsubscribe_value(value)
+        store = ctx.stores.subscribers
+        left = store.unsubscribe(subscriber_id) if everything \
+            else store.leave(subscriber_id, newsletter)
+        if left.status is SubscriberStatus.UNSUBSCRIBED:
+            return ctx.message_page("You are unsubscribed",
+                                    f"{left.masked_email} will get no more e-mail from "
+                                    f"{ctx.site.name}.")
         return ctx.message_page("You are unsubscribed",
-                                f"{subscriber.masked_email} will get no more digests from "
-                                f"{ctx.site.name}.")
-    return ctx.token_page(Purpose.UNSUBSCRIBE, token, action)
+                                f"{left.masked_email} will get no more "
+                                f"{_name(ctx, newsletter)} e-mails from {ctx.site.name}. The other "
+                                "newsletters you chose still come: the link at the foot of "
+                                "each changes them.")
+    return await run_in_threadpool(ctx.token_page, Purpose.UNSUBSCRIBE, token, action)
+
+
+async def _scope_is_everything(request: Request) -> bool:
+    """Only the page's own form asks for everything; a mailbox provider's one-click
+    POST, whatever its body, leaves one newsletter."""
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != \
+            "application/x-www-form-urlencoded":
+        return False
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > 4096:
+            return False
+    fields = dict(parse_qsl(body.decode("utf-8", "replace"), max_num_fields=20))
+    return fields.get("scope") == "everything"
+
+
+def _name(ctx: WebContext, newsletter: str) -> str:
+    """The newsletter as readers know it: its name, quoted."""
+    found = ctx.offer.find(newsletter)
+    return f"\u201c{found.name}\u201d" if found else "daily digest" \
+        if newsletter == DAILY else "newsletter"
 
 
 @router.get("/preferences/{token}", response_class=HTMLResponse)
@@ -118,8 +172,10 @@ def preferences_form(token: str, ctx: Ctx, saved: bool = False) -> HTMLResponse:
     def action(subscriber_id: str) -> HTMLResponse:
         subscriber = ctx.stores.subscribers.get(subscriber_id)
         chosen = subscriber.preferences
-        values = {"sections": list(chosen.sections), "hour": chosen.hour,
-                  "timezone": chosen.timezone}
+        values: dict[str, object] = {"sections": list(chosen.sections), "hour": chosen.hour,
+                                     "timezone": chosen.timezone, "at_night": chosen.at_night}
+        values.update({newsletter_field(slug): list(sections)
+                       for slug, sections in chosen.newsletters})
         return _preferences_page(ctx, subscriber, token, values, {}, saved=saved)
     return ctx.token_page(PREFERENCE_LINKS, token, action)
 
@@ -141,15 +197,16 @@ async def preferences(token: str, request: Request, ctx: Ctx) -> Response:
         ctx.tokens.read_any(PREFERENCE_LINKS, token)  # a bad link says so before the body
     except MailerError as exc:
         return ctx.error_page(exc)
-    fields = await read_fields(request, ctx.settings.max_body_bytes, lists={"sections"})
+    offered = await run_in_threadpool(ctx.offer.others)
+    fields = await read_fields(request, ctx.settings.max_body_bytes, lists=_lists(offered))
     fields.setdefault("sections", [])
 
     def action(subscriber_id: str) -> Response:
         subscriber = ctx.stores.subscribers.get(subscriber_id)
         chosen, errors = validate_preferences(fields, ctx.catalog,
-                                              default=subscriber.preferences)
-        if not fields["sections"]:
-            errors["sections"] = "choose at least one section, or unsubscribe below"
+                                              default=subscriber.preferences, offered=offered)
+        if not any(fields.get(field) for field in _lists(offered)):
+            errors["sections"] = f"{NOTHING_CHOSEN}, or unsubscribe below"
         if errors:
             return _preferences_page(ctx, subscriber, token, fields, errors, 422)
         ctx.stores.subscribers.update_preferences(subscriber_id, chosen)
