@@ -220,9 +220,11 @@ def return_paths(settings: Settings) -> ReturnPaths | None:
 
 
 def feedback_intake(settings: Settings, opened: Stores) -> FeedbackIntake:
-    """What reads returned mail, for `mailer inbound` and the webhooks."""
+    """What reads returned mail, for `mailer inbound` and the webhooks. Its ledger is on
+    the stores' durable connections, not the ledger's own: a returned message's row is
+    marked in the same transaction as its reader and its `feedback` row."""
     return FeedbackIntake(
-        ledger=opened.ledger, suppressions=opened.suppressions,
+        ledger=DeliveryLedger(opened.sessions), suppressions=opened.suppressions,
         subscribers=opened.subscribers, feedback=opened.feedback, tokens=make_tokens(settings),
         return_paths=return_paths(settings),
         unsubscribe_mailbox=settings.unsubscribe_mailbox,

@@ -58,7 +58,7 @@ def articles_alert(settings: Settings, article_id: str) -> int:
     from mailer.cli.base import use_queue
     from mailer.services import make_alert_planner
 
-    planner = make_alert_planner(settings, use_stores(settings), use_queue(settings))
+    planner = make_alert_planner(settings, use_stores(settings, seed=True), use_queue(settings))
     run, opened = planner.publish(article_id, datetime.now(UTC))
     if opened:
         click.echo(f"alert {run.id}: planning queued on the alerts lane "

@@ -165,10 +165,9 @@ class FeedbackIntake:
 
     def _settle(self, type_: str, decide_events: Callable[[], tuple[FeedbackEvent, ...]],
                 source: str) -> Taken:
-        """One message in two transactions, so it is taken whole or not at all and can
-        be read again: the ledger's (read, and marked `bounced`, which changes nothing
-        the second time) commits first, inside the one for the readers and the
-        `feedback` rows; then the runs are told."""
+        """One message in one transaction, so it is taken whole or not at all and can
+        be read again (a ledger on connections of its own commits first, and marking
+        `bounced` twice changes nothing); then the runs are told."""
         with self._feedback.together():
             if source and self._feedback.seen(source):
                 return Taken(type_, (), repeat=True)

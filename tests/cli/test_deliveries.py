@@ -55,9 +55,10 @@ def test_failed_lists_then_resend_requeues_each_once(
 @pytest.mark.parametrize(("argv", "message"), [
     (["deliveries", "failed", "--since", "last tuesday"],
      "error: --since: 'last tuesday' is not like 24h, 7d or 2026-11-27T06:00"),
-    (["deliveries", "resend", "--failed", "--digest", "nope"], "error: no digest run 'nope'"),
-    (["deliveries", "failed", "--digest", "nope"], "error: no digest run 'nope'"),
-    (["digest", "pause", "nope"], "error: no digest run 'nope'"),
+    (["deliveries", "resend", "--failed", "--digest", "nope"],
+     "error: no digest or alert run 'nope'"),
+    (["deliveries", "failed", "--digest", "nope"], "error: no digest or alert run 'nope'"),
+    (["digest", "pause", "nope"], "error: no digest or alert run 'nope'"),
     (["suppressions", "add", "not an address"], "error: EMAIL: "),
     (["suppressions", "remove", "nobody@example.org"],
      "error: nobody@example.org is not on the suppression list"),

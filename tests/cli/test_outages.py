@@ -20,7 +20,8 @@ from tests.support.cli import run
 SEED = "non-aligned-movement-support-to-azerbaijan-over-karabakh-significant"
 REDIS, DB, BROKER = "redis", "database", "broker"
 # What needs the queue: the commands that hand jobs to it or read it.
-NEEDS_BROKER = {"share", "subscribers add", "digest run", "deliveries resend", "status", "serve"}
+NEEDS_BROKER = {"share", "subscribers add", "digest run", "deliveries resend", "status", "serve",
+                "articles alert"}
 
 # command: (arguments after it, the services it needs). Commands that run services of
 # their own are listed apart, with the reason.
@@ -41,7 +42,7 @@ COMMANDS: dict[str, tuple[list[str], set[str]]] = {
     "newsletters list": ([], {DB}),
     "alerts list": ([], {DB}),
     "alerts cancel": (["some-story"], {DB}),
-    "articles alert": (["some-story"], {DB, REDIS}),
+    "articles alert": ([SEED], {DB, REDIS}),
     "newsletters add": (["economy-weekly", "--name", "Economy", "--cadence", "weekly",
                          "--weekday", "Monday"], {DB}),
     "newsletters set": (["weekly", "--name", "Sundays"], {DB}),
