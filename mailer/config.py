@@ -142,6 +142,7 @@ class Settings(BaseSettings):
     digest_hour: int = Field(7, ge=0, le=23)
     confirm_max_age_hours: int = Field(48, ge=1)
     confirm_resend_seconds: int = Field(300, ge=0)
+    manage_link_hours: int = Field(24, ge=1, le=24 * 30)
     digest_window_hours: int = Field(5, ge=1, le=23)
     digest_batch_size: int = Field(200, ge=1, le=5000)
     digest_plan_minutes: float = Field(15, gt=0, le=60)

@@ -32,6 +32,11 @@ class NotFound(MailerError):
     """A thing the caller named does not exist."""
 
 
+class NothingToSend(NotFound):
+    """A message that has no one to go to, by design: a "manage" link asked for an
+    address with no subscription. The ledger records it `skipped`, not `failed`."""
+
+
 class UnknownArticle(NotFound):
     def __init__(self, article_id: str) -> None:
         self.article_id = article_id

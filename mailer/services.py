@@ -202,7 +202,8 @@ def make_failure_window(settings: Settings, client: redis.Redis) -> FailureWindo
 
 def make_tokens(settings: Settings) -> Tokens:
     return Tokens(settings.secret_key.get_secret_value(),
-                  confirm_max_age=settings.confirm_max_age_hours * 3600)
+                  confirm_max_age=settings.confirm_max_age_hours * 3600,
+                  manage_max_age=settings.manage_link_hours * 3600)
 
 
 def make_return_path(settings: Settings) -> ReturnPath | None:
@@ -473,7 +474,7 @@ def worker_services(settings: Settings, queue: JobQueue) -> WorkerServices:
         store=opened.subscribers, tokens=make_tokens(s), mail=make_template_mail(s),
         catalog=make_catalog(s), public_url=s.public_url, site_name=s.site_name,
         from_email=s.from_email, domain=s.site_domain, confirm_hours=s.confirm_max_age_hours,
-        return_path=make_return_path(s),
+        return_path=make_return_path(s), manage_hours=s.manage_link_hours,
         describe=make_offer(s, opened).describe)
     return WorkerServices(opened, client, queue, relays, deliverer, digest_sender, share_mail,
                           confirm_mail)

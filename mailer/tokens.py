@@ -1,8 +1,12 @@
-"""Signed links (confirm, unsubscribe, preferences) and sealed return paths.
+"""Signed links (confirm, unsubscribe, preferences, manage) and sealed return paths.
 
 A token names its purpose (itsdangerous' salt), so an unsubscribe token cannot confirm
-a sign-up, and it expires: confirm links after MAILER_CONFIRM_MAX_AGE_HOURS, the
-others after a year (the law in most places wants unsubscribe links to work for months).
+a sign-up, and it expires: confirm links after MAILER_CONFIRM_MAX_AGE_HOURS, the links
+a reader asks for on the "Manage my subscriptions" page after MAILER_MANAGE_LINK_HOURS
+(whoever can read that one e-mail can change the preferences, so it should not work
+for long), the others after a year (the law in most places wants unsubscribe links to
+work for months). A manage link opens the preferences page, as a preferences link
+does: the page takes either (`read_any`).
 The token is the subscriber id, a timestamp and an HMAC-SHA256 over both: no JSON and
 no compression, because every digest carries two and a large list makes millions.
 
@@ -41,10 +45,12 @@ class Purpose(StrEnum):
     UNSUBSCRIBE = "unsubscribe"
     PREFERENCES = "preferences"
     REFUSE_SHARES = "refuse-shares"  # seals an address
+    MANAGE = "manage"  # the preferences page, asked for on the site: short-lived
 
 
 class Tokens:
-    def __init__(self, secret_key: str, confirm_max_age: int) -> None:
+    def __init__(self, secret_key: str, confirm_max_age: int, manage_max_age: int = 86_400
+                 ) -> None:
         self._signers = {
             purpose: TimestampSigner(secret_key, salt=f"mailer.{purpose.value}",
                                      digest_method=hashlib.sha256)
@@ -53,7 +59,8 @@ class Tokens:
         self._sealer = Fernet(base64.urlsafe_b64encode(
             hashlib.sha256(f"mailer.refuse-shares:{secret_key}".encode()).digest()))
         self._max_age = {Purpose.CONFIRM: confirm_max_age, Purpose.UNSUBSCRIBE: YEAR,
-                         Purpose.PREFERENCES: YEAR, Purpose.REFUSE_SHARES: 5 * YEAR}
+                         Purpose.PREFERENCES: YEAR, Purpose.REFUSE_SHARES: 5 * YEAR,
+                         Purpose.MANAGE: manage_max_age}
 
     def make(self, purpose: Purpose, subscriber_id: str) -> str:
         if purpose is Purpose.REFUSE_SHARES:
@@ -77,6 +84,20 @@ class Tokens:
         except BadSignature:
             raise InvalidToken("this link is not valid") from None
         return value.decode("ascii", "replace")
+
+    def read_any(self, purposes: tuple[Purpose, ...], token: str) -> str:
+        """`read` for a link that may carry a token of any of `purposes` (signed ones
+        only): the first that the token is good for. If none is, ExpiredToken when it
+        was good for one but is too old, else InvalidToken."""
+        expired: ExpiredToken | None = None
+        for purpose in purposes:
+            try:
+                return self.read(purpose, token)
+            except ExpiredToken as exc:
+                expired = expired or exc
+            except InvalidToken:
+                continue
+        raise expired or InvalidToken("this link is not valid")
 
 
 RETURN_TOKEN_CHARS = 45  # base32 of 16 + 2 + 10 bytes, unpadded

@@ -21,7 +21,7 @@ from mailer.delivery.recorder import MetricsRecorder
 from mailer.delivery.retry import RetryPolicy
 from mailer.delivery.suppression import SuppressionStore
 from mailer.delivery.verdict import Verdict
-from mailer.errors import NotFound, ServiceUnavailable
+from mailer.errors import NotFound, NothingToSend, ServiceUnavailable
 from mailer.queue import SHARE_QUEUE, JobQueue
 from mailer.sending.backends.base import EmailBackend
 from mailer.sending.message import Envelope
@@ -82,8 +82,9 @@ class Deliverer:
 
     def deliver(self, job: Job, attempt: int, build: Callable[[], Envelope]) -> Outcome:
         """`attempt` counts from 1. `build` may raise NotFound (the article or subscriber
-        is gone: recorded as failed). Raises ServiceUnavailable when the database is
-        away; the caller should try the whole task again later."""
+        is gone: recorded as failed) or NothingToSend (no one to send to, by design:
+        recorded as skipped). Raises ServiceUnavailable when the database is away; the
+        caller should try the whole task again later."""
         claim, wait, retries_since = self.ledger.claim(
             job.id, self.lease_seconds, kind=job.kind, recipient=job.recipient,
             reference=job.reference)
@@ -140,6 +141,9 @@ class Deliverer:
             envelope = build()
             if self.metrics is not None:
                 self.metrics.observe("render_seconds", time.perf_counter() - building)
+        except NothingToSend as exc:
+            self.ledger.mark(job.id, JobStatus.SKIPPED, str(exc))
+            return Outcome("skipped", str(exc))
         except NotFound as exc:
             self.ledger.mark(job.id, JobStatus.FAILED, str(exc))
             return Outcome("failed", str(exc))

@@ -13,7 +13,10 @@ from mailer.errors import ServiceUnavailable
 from mailer.models import utcnow
 from mailer.queue import CONFIRM_TASK, SHARE_QUEUE, SHARE_TASK, JobQueue
 
-TASKS = {Kind.SHARE.value: SHARE_TASK, Kind.CONFIRM.value: CONFIRM_TASK}
+# Every mail to one subscriber (confirmation, manage link, welcome) is the confirm
+# task's: its payload's `kind` says which.
+TASKS = {Kind.SHARE.value: SHARE_TASK, Kind.CONFIRM.value: CONFIRM_TASK,
+         Kind.MANAGE.value: CONFIRM_TASK, Kind.WELCOME.value: CONFIRM_TASK}
 
 
 def requeue_stale_messages(*, ledger: DeliveryLedger, queue: JobQueue, older_than: timedelta,

@@ -159,14 +159,7 @@ def run_demo(base: Settings, echo: Callable[[str], None] = print, timeout: float
         for reader in DEMO_READERS:
             _http("POST", f"{stack.api_url}/subscribe", reader)
             echo(f"POST /subscribe {reader['email']} -> 202")
-        prefix = f"{stack.api_url}/confirm/"
-        for reader in DEMO_READERS:
-            _, confirmation = wait_for_message(base.outbox_dir, str(reader["email"]), since,
-                                               timeout, lambda m: link_in(m, prefix) is not None)
-            link = str(link_in(confirmation, prefix))
-            with urllib.request.urlopen(link, timeout=10) as response:
-                status = response.status
-            echo(f"confirmation link for {reader['email']} followed: HTTP {status}")
+        _confirm_readers(base.outbox_dir, stack.api_url, since, timeout, echo)
         active = _active_subscribers(stack.settings)
         echo(f"active subscribers: {', '.join(sorted(active)) or 'none'}")
         if not {str(r["email"]) for r in DEMO_READERS} <= active:
@@ -188,6 +181,22 @@ DEMO_READERS: list[dict[str, object]] = [
     {"email": "tural@example.net", "name": "Tural Həsənli", "sections": ["politics", "economy"],
      "timezone": "Europe/Berlin", "hour": 8},
 ]
+
+
+def _confirm_readers(outbox: Path, api_url: str, since: float, timeout: float,
+                     echo: Callable[[str], None]) -> None:
+    """Follow each demo reader's confirmation link, and wait for the welcome it brings."""
+    prefix = f"{api_url}/confirm/"
+    for reader in DEMO_READERS:
+        email_address = str(reader["email"])
+        _, confirmation = wait_for_message(outbox, email_address, since, timeout,
+                                           lambda m: link_in(m, prefix) is not None)
+        with urllib.request.urlopen(str(link_in(confirmation, prefix)), timeout=10) as response:
+            status = response.status
+        echo(f"confirmation link for {email_address} followed: HTTP {status}")
+        welcome, _ = wait_for_message(outbox, email_address, since, timeout,
+                                      lambda m: str(m["Subject"]).startswith("Welcome"))
+        echo(f"welcome for {email_address}: {welcome}")
 
 
 def wait_for_message(outbox: Path, recipient: str, since: float, timeout: float,

@@ -13,16 +13,18 @@ from uuid import uuid4
 
 from mailer.delivery.deliverer import Deliverer, Job, Outcome, queue_delivery
 from mailer.delivery.ledger import DeliveryLedger, Kind
-from mailer.errors import NotFound, RateLimited
+from mailer.errors import NotFound, NothingToSend, RateLimited
 from mailer.queue import CONFIRM_TASK, JobQueue
 from mailer.render import TemplateMail
-from mailer.sending.message import Envelope, ReturnPath, build_message
+from mailer.sending.message import Envelope, RenderedEmail, ReturnPath, build_message
 from mailer.subscriptions.model import (
     Preferences,
     SectionCatalog,
+    Subscriber,
     SubscriberStatus,
     validate_signup,
 )
+from mailer.subscriptions.notices import schedule
 from mailer.subscriptions.store import SubscriberStore
 from mailer.tokens import Purpose, Tokens
 
@@ -62,12 +64,16 @@ def links(tokens: Tokens, public_url: str, subscriber_id: str) -> dict[str, str]
 
 
 class ConfirmMail:
-    """Builds the e-mail a sign-up triggers: a confirmation link for a pending address,
-    a "you are already subscribed" note with the preferences link for an active one."""
+    """Builds every e-mail to one subscriber that goes on the transactional lane (the
+    confirm task; the payload's `kind` says which): the confirmation of a sign-up, or
+    an "already subscribed" note with the preferences link for an active address; the
+    link to the preferences page asked for on the site (`manage`); the welcome once a
+    sign-up is confirmed (mailer/subscriptions/notices.py)."""
 
     def __init__(self, *, store: SubscriberStore, tokens: Tokens, mail: TemplateMail,
                  catalog: SectionCatalog, public_url: str, site_name: str, from_email: str,
                  domain: str, confirm_hours: int, return_path: ReturnPath | None = None,
+                 manage_hours: int = 24,
                  describe: Callable[[Preferences], list[str]] | None = None) -> None:
         """`describe`: a reader's choices in words, a line a newsletter
         (NewsletterOffer.describe); without it, the daily digest's sections."""
@@ -82,46 +88,85 @@ class ConfirmMail:
         self.from_email = from_email
         self.domain = domain
         self.confirm_hours = confirm_hours
+        self.manage_hours = manage_hours
 
     def deliver(self, deliverer: Deliverer, payload: Mapping[str, Any], attempt: int) -> Outcome:
+        """A manage job names only its address (`recipient`): the build looks it up.
+        The others name their subscriber; a job queued by an older version has no
+        `kind` (a confirmation) and may have no `recipient`."""
         job_id = str(payload.get("job_id") or "")
+        kind = str(payload.get("kind") or Kind.CONFIRM.value)
         subscriber_id = str(payload.get("subscriber_id") or "")
-        if not job_id or not subscriber_id:
-            return Outcome("failed", "bad payload: no job_id or subscriber_id")
+        recipient = str(payload.get("recipient") or "")
+        builders = {Kind.CONFIRM.value: self.build, Kind.WELCOME.value: self.build_welcome,
+                    Kind.MANAGE.value: self.build_manage}
+        if kind not in builders:
+            return Outcome("failed", f"bad payload: no such kind {kind!r}")
+        named = recipient if kind == Kind.MANAGE else subscriber_id
+        if not job_id or not named:
+            return Outcome("failed", "bad payload: no job_id, or no subscriber_id or "
+                                     "recipient")
 
         def build() -> Envelope:
-            return self.build(subscriber_id, job_id)
+            return builders[kind](named, job_id)
 
         # The recipient travels in the payload, so suppression is checked against the
-        # address before anything is built; a job queued by an older version has none.
-        recipient = str(payload.get("recipient") or "")
+        # address before anything is built.
         if not recipient:
             try:
                 recipient = self.store.get(subscriber_id).email
             except NotFound:
                 recipient = ""  # build() records the message as failed
-        job = Job(job_id, Kind.CONFIRM, recipient, subscriber_id)
-        return deliverer.deliver(job, attempt, build)
+        return deliverer.deliver(Job(job_id, kind, recipient, subscriber_id), attempt, build)
+
+    def context(self, subscriber: Subscriber) -> dict[str, Any]:
+        return {"name": subscriber.name,
+                "sections": [self.catalog.names.get(s, s)
+                             for s in subscriber.preferences.sections],
+                "hour": subscriber.preferences.hour,
+                "timezone": subscriber.preferences.timezone,
+                "links": links(self.tokens, self.public_url, subscriber.id),
+                "confirm_hours": self.confirm_hours,
+                "choices": self.describe(subscriber.preferences) if self.describe else [],
+                **schedule(subscriber.preferences, self.catalog)}
 
     def build(self, subscriber_id: str, message_id: str | None = None) -> Envelope:
         """`message_id` (the ledger's) names the message in its return path."""
         subscriber = self.store.get(subscriber_id)
-        context = {
-            "name": subscriber.name,
-            "sections": [self.catalog.names.get(s, s) for s in subscriber.preferences.sections],
-            "choices": self.describe(subscriber.preferences) if self.describe else [],
-            "hour": subscriber.preferences.hour, "timezone": subscriber.preferences.timezone,
-            "links": links(self.tokens, self.public_url, subscriber.id),
-            "confirm_hours": self.confirm_hours,
-        }
         if subscriber.status is SubscriberStatus.PENDING:
             rendered = self.mail.render("confirm", f"Confirm your subscription to "
-                                        f"{self.site_name}", **context)
+                                        f"{self.site_name}", **self.context(subscriber))
         elif subscriber.status is SubscriberStatus.ACTIVE:
             rendered = self.mail.render("subscribed", f"You are already subscribed to "
-                                        f"{self.site_name}", **context)
+                                        f"{self.site_name}", **self.context(subscriber))
         else:
             raise NotFound("nothing to send: the address unsubscribed before this went out")
+        return self.envelope(subscriber, rendered, message_id)
+
+    def build_welcome(self, subscriber_id: str, message_id: str | None = None) -> Envelope:
+        subscriber = self.store.get(subscriber_id)
+        if subscriber.status is not SubscriberStatus.ACTIVE:
+            raise NothingToSend("no welcome: the address unsubscribed before it went out")
+        rendered = self.mail.render("welcome", f"Welcome to {self.site_name}: your "
+                                    "subscription is confirmed",
+                                    **self.context(subscriber))
+        return self.envelope(subscriber, rendered, message_id)
+
+    def build_manage(self, address: str, message_id: str | None = None) -> Envelope:
+        """To the subscriber's address as we have it (the one confirmed), which the
+        address typed matches but for case."""
+        subscriber = self.store.find(address)
+        if subscriber is None or subscriber.status is not SubscriberStatus.ACTIVE:
+            raise NothingToSend("no manage link: no active subscription at this address")
+        manage_url = (f"{self.public_url}/{Purpose.PREFERENCES.value}/"
+                      f"{self.tokens.make(Purpose.MANAGE, subscriber.id)}")
+        rendered = self.mail.render("manage", f"Your link to change your {self.site_name} "
+                                    "subscriptions", manage_url=manage_url,
+                                    manage_hours=self.manage_hours, **self.context(subscriber))
+        return self.envelope(subscriber, rendered, message_id)
+
+    def envelope(self, subscriber: Subscriber, rendered: RenderedEmail,
+                 message_id: str | None) -> Envelope:
         message = build_message(
             rendered=rendered, from_addr=(self.site_name, self.from_email),
             to_addr=(subscriber.name, subscriber.email), reply_to=None, domain=self.domain,

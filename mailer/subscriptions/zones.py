@@ -35,6 +35,14 @@ def _city(zone: str) -> str:
     return zone.rsplit("/", 1)[-1].replace("_", " ")
 
 
+def zone_in_words(zone: str) -> str:
+    """"Baku time" for Asia/Baku, "Buenos Aires time"; a zone that names no place
+    ("UTC", "Etc/GMT-4") stays as it is."""
+    if not zone.startswith(_REGIONS):
+        return zone
+    return f"{_city(zone)} time"
+
+
 def resolve_zone(value: object) -> str:
     """The IANA name for what a reader typed; ValueError with a sentence otherwise."""
     if not isinstance(value, str) or not value.strip() or len(value) > 64:

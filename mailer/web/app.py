@@ -26,7 +26,16 @@ from mailer.queue import JobQueue
 from mailer.stores import Stores
 from mailer.web.errors import error_headers, error_response
 from mailer.web.forms import prefers_html
-from mailer.web.routes import digest, intake, newsletters, ops, share, subscriptions, webhooks
+from mailer.web.routes import (
+    digest,
+    intake,
+    manage,
+    newsletters,
+    ops,
+    share,
+    subscriptions,
+    webhooks,
+)
 
 
 class HeadAsGet:
@@ -86,7 +95,8 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
     return app
 
 
-ROUTERS = (ops.router, share.router, subscriptions.router, newsletters.router, digest.router,
+ROUTERS = (ops.router, share.router, subscriptions.router, manage.router, newsletters.router,
+           digest.router,
            intake.router, webhooks.router)
 TITLE, VERSION = "newsmailer", version()
 

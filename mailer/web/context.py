@@ -94,12 +94,14 @@ class WebContext:
         except NotFound:
             return None
 
-    def token_page(self, purpose: Purpose, token: str,
+    def token_page(self, purpose: Purpose | tuple[Purpose, ...], token: str,
                    action: Callable[[str], R]) -> R | HTMLResponse:
         """`action` of what a link's token stands for, or the error page of a forged,
-        wrong-purpose or expired link."""
+        wrong-purpose or expired link. A page several kinds of link open names each
+        purpose it takes."""
+        purposes = purpose if isinstance(purpose, tuple) else (purpose,)
         try:
-            return action(self.tokens.read(purpose, token))
+            return action(self.tokens.read_any(purposes, token))
         except MailerError as exc:
             return self.error_page(exc)
 
@@ -123,7 +125,9 @@ _ERROR_PAGES = {
           "It may have moved or never existed: the front page lists every article."),
     410: ("This link has expired",
           "Links in e-mails stop working after a while: use the one in the newest e-mail "
-          "from {site}, or sign up again on the front page."),
+          "from {site}, ask for a new one under \"Manage my subscriptions\", or sign up "
+          "again on the front page."),
+    429: ("Please wait", ""),  # the error says how long
     503: ("Please try again in a minute",
           "We could not reach one of our services. Nothing you sent is lost; reload the "
           "page in a minute."),

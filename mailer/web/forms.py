@@ -38,6 +38,7 @@ SHARE_BODY = _body({"article_id": _TEXT, "sender_name": _TEXT, "sender_email": _
 SIGNUP_BODY = _body({"email": _TEXT, "name": _TEXT, "sections": _TEXT, "timezone": _TEXT,
                      "timezone_hint": _TEXT, "hour": {"type": "integer"},
                      "article_id": _TEXT}, ["email"])
+MANAGE_BODY = _body({"email": _TEXT}, ["email"])
 BOUNCE_BODY = _body({"email": _TEXT, "type": {"type": "string",
                                               "enum": ["hard", "soft", "complaint"]},
                      "reason": _TEXT}, ["email"])

@@ -25,7 +25,7 @@ def test_demo_delivers_the_seed_article_and_stops_everything(tmp_path: Path) -> 
                       for p in (tmp_path / "outbox").glob("*.eml"))
     digest = "TODAY.AZ, 28 October: Non-Aligned Movement support to Azerbaijan…"
     assert subjects == ["Confirm your subscription to TODAY.AZ"] * 2 + [msg["Subject"]] + [
-        digest] * 2
+        digest] * 2 + ["Welcome to TODAY.AZ: your subscription is confirmed"] * 2
     assert "active subscribers: leyla@example.com, tural@example.net" in done.stdout
     assert "digest of 2020-10-28: 2 sent" in done.stdout
     preview = tmp_path / "preview" / f"{eml.stem}.html"

@@ -108,3 +108,26 @@ def axe_problems(driver: Any, where: str) -> list[str]:
             f"({', '.join(str(node['target']) for node in violation['nodes'][:3])})"
             for violation in results["violations"]
             if violation["impact"] in {"serious", "critical"}]
+
+
+def submit(driver: Any, form_id: str, values: dict[str, str]) -> None:
+    """Fill and send a form, and wait for the page that answers it. The old page is
+    marked, and the wait is for a complete page without the mark: asking about the
+    old form's element instead races the navigation in chromedriver."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    form = driver.find_element(By.ID, form_id)
+    for name, value in values.items():
+        field = form.find_element(By.NAME, name)
+        field.clear()
+        field.send_keys(value)
+    driver.execute_script("window.__submitted = true;")
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+
+    def answered(d: Any) -> bool:
+        return bool(d.execute_script(
+            "return !window.__submitted && document.readyState === 'complete';"))
+
+    WebDriverWait(driver, 15, ignored_exceptions=(WebDriverException,)).until(answered)

@@ -1,6 +1,6 @@
 """One e-mail of every kind, built by the code that builds them for real (renderers,
-ConfirmMail on a real subscriber store, the digest composer), for the browser suite and
-docs/screenshots.py."""
+ConfirmMail on a real subscriber store: confirmation, welcome, manage link; the digest
+composer), for the browser suite and docs/screenshots.py."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from mailer.subscriptions.model import Preferences, SignUp
 from mailer.subscriptions.signup import ConfirmMail
 
 SEED_ID = "non-aligned-movement-support-to-azerbaijan-over-karabakh-significant"
-EMAILS = ("share", "confirm", "subscribed", "digest-one", "digest-many")
+EMAILS = ("share", "confirm", "subscribed", "welcome", "manage", "digest-one", "digest-many")
 
 # Stories of the seed article's day in the other sections, for a digest of several.
 _MORE = [
@@ -84,6 +84,8 @@ def sample_emails(settings: Settings, stores: Stores) -> dict[str, str]:
     emails["confirm"] = html_of(confirm.build(person.id).message)
     stores.subscribers.confirm(person.id)
     emails["subscribed"] = html_of(confirm.build(person.id).message)
+    emails["welcome"] = html_of(confirm.build_welcome(person.id).message)
+    emails["manage"] = html_of(confirm.build_manage(person.email).message)
     edition: date = seed.published.date()
     mail = make_digest_mail(settings)
     links = {"unsubscribe_url": f"{settings.public_url}/unsubscribe/SAMPLE",

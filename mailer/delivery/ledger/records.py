@@ -19,6 +19,8 @@ class Kind(StrEnum):
     CONFIRM = "confirm"
     DIGEST = "digest"
     ALERT = "alert"  # breaking news: planned and sent as digests are, one story
+    MANAGE = "manage"  # a link to the preferences page, asked for on the site
+    WELCOME = "welcome"  # after a sign-up is confirmed
 
 
 class JobStatus(StrEnum):
@@ -28,7 +30,8 @@ class JobStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     EXPIRED = "expired"  # a digest that could not go out in its window: never sent late
-    SKIPPED = "skipped"  # a digest whose subscriber left between planning and sending
+    SKIPPED = "skipped"  # a digest whose subscriber left between planning and sending,
+    # a welcome to one who left since, a manage link for an address with no subscription
     SUPPRESSED = "suppressed"  # not sent: the address is on the suppression list
     CANCELLED = "cancelled"  # not sent: its digest run was cancelled
     BOUNCED = "bounced"  # sent, then a hard bounce came back for it (mailer.inbound)

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from mailer.db import (
     SessionFactory,
+    insert_ignore,
     insert_select_ignore,
     random_hex_id,
     refresh_statistics,
@@ -113,6 +114,16 @@ class DeliveryLedger(LedgerQueries):
                payload: dict[str, Any] | None = None) -> None:
         """`payload` is kept so that a failed message can be resent."""
         self.create_many([(job_id, kind, recipient, reference, payload)])
+
+    def create_once(self, job_id: str, *, kind: str, recipient: str, reference: str,
+                    payload: dict[str, Any] | None = None) -> bool:
+        """`create`, unless a row with this id is there already: then nothing, and
+        False. For messages whose id says what they are (one welcome per confirmation),
+        so two requests at once still make one message."""
+        with transaction(self._sessions) as session:
+            return bool(insert_ignore(session, self._table,
+                                      _new_rows([(job_id, kind, recipient, reference, payload)]),
+                                      ["id"], returning="id"))
 
     def create_many(self, jobs: Sequence[tuple[str, str, str, str, dict[str, Any] | None]]
                     ) -> None:

@@ -20,12 +20,15 @@ from mailer.subscriptions.model import (
     read_unsubscribe_value,
     validate_preferences,
 )
+from mailer.subscriptions.notices import queue_welcome
 from mailer.subscriptions.signup import links, submit_signup
 from mailer.tokens import Purpose
 from mailer.web.context import Ctx, WebContext
 from mailer.web.forms import SIGNUP_ACCEPTED, SIGNUP_BODY, read_fields, wants_html
 
 router = APIRouter()
+# The links that open the preferences page: a digest's, and the one asked for on /manage.
+PREFERENCE_LINKS = (Purpose.PREFERENCES, Purpose.MANAGE)
 
 @router.post("/subscribe", status_code=202, openapi_extra=SIGNUP_BODY)
 async def subscribe(request: Request, ctx: Ctx) -> Response:
@@ -85,10 +88,12 @@ def subscribed(ctx: Ctx, article: str = "") -> HTMLResponse:
 
 @router.get("/confirm/{token}", response_class=HTMLResponse)
 def confirm(token: str, ctx: Ctx) -> HTMLResponse:
-    """Activates the sign-up; a page (`400` a forged or
-    wrong-purpose link, `410` expired, `404` the sign-up is gone)."""
+    """Activates the sign-up and queues the welcome e-mail
+    (one per confirmation, however often the link is opened); a page (`400` a forged
+    or wrong-purpose link, `410` expired, `404` the sign-up is gone)."""
     def action(subscriber_id: str) -> HTMLResponse:
         subscriber = ctx.stores.subscribers.confirm(subscriber_id)
+        queue_welcome(subscriber, ledger=ctx.stores.ledger, queue=ctx.queue)  # once
         return ctx.page("web/confirmed.html", subscriber=subscriber,
                         links=links(ctx.tokens, ctx.settings.public_url, subscriber.id))
     return ctx.token_page(Purpose.CONFIRM, token, action)
@@ -161,7 +166,9 @@ def _name(ctx: WebContext, newsletter: str) -> str:
 @router.get("/preferences/{token}", response_class=HTMLResponse)
 def preferences_form(token: str, ctx: Ctx, saved: bool = False) -> HTMLResponse:
     """The preferences page: sections (checkboxes),
-    hour, time zone (IANA name or city, offered as a list)."""
+    hour, time zone (IANA name or city, offered as a list). The token is a preferences
+    link's (from a digest, valid a year) or a manage link's (asked for on `/manage`,
+    valid `MAILER_MANAGE_LINK_HOURS`)."""
     def action(subscriber_id: str) -> HTMLResponse:
         subscriber = ctx.stores.subscribers.get(subscriber_id)
         chosen = subscriber.preferences
@@ -170,7 +177,7 @@ def preferences_form(token: str, ctx: Ctx, saved: bool = False) -> HTMLResponse:
         values.update({newsletter_field(slug): list(sections)
                        for slug, sections in chosen.newsletters})
         return _preferences_page(ctx, subscriber, token, values, {}, saved=saved)
-    return ctx.token_page(Purpose.PREFERENCES, token, action)
+    return ctx.token_page(PREFERENCE_LINKS, token, action)
 
 
 def _preferences_page(ctx: WebContext, subscriber: Subscriber, token: str,
@@ -187,7 +194,7 @@ async def preferences(token: str, request: Request, ctx: Ctx) -> Response:
     """Saves the preferences: `303` back to the page,
     which says they are saved; `422` the page with the errors and what was chosen."""
     try:
-        ctx.tokens.read(Purpose.PREFERENCES, token)  # a bad link says so before the body
+        ctx.tokens.read_any(PREFERENCE_LINKS, token)  # a bad link says so before the body
     except MailerError as exc:
         return ctx.error_page(exc)
     offered = await run_in_threadpool(ctx.offer.others)
@@ -204,4 +211,4 @@ async def preferences(token: str, request: Request, ctx: Ctx) -> Response:
             return _preferences_page(ctx, subscriber, token, fields, errors, 422)
         ctx.stores.subscribers.update_preferences(subscriber_id, chosen)
         return RedirectResponse(f"/preferences/{token}?saved=1", status_code=303)
-    return await run_in_threadpool(ctx.token_page, Purpose.PREFERENCES, token, action)
+    return await run_in_threadpool(ctx.token_page, PREFERENCE_LINKS, token, action)
