@@ -15,6 +15,7 @@ from mailer.digest.plan import Variant
 from mailer.services import (
     make_catalog,
     make_digest_mail,
+    make_offer,
     make_renderer,
     make_template_mail,
     make_tokens,
@@ -25,7 +26,8 @@ from mailer.subscriptions.model import Preferences, SignUp
 from mailer.subscriptions.signup import ConfirmMail
 
 SEED_ID = "non-aligned-movement-support-to-azerbaijan-over-karabakh-significant"
-EMAILS = ("share", "confirm", "subscribed", "welcome", "manage", "digest-one", "digest-many")
+EMAILS = ("share", "confirm", "subscribed", "welcome", "manage", "digest-one", "digest-many",
+          "weekly", "alert")
 
 # Stories of the seed article's day in the other sections, for a digest of several.
 _MORE = [
@@ -77,9 +79,12 @@ def sample_emails(settings: Settings, stores: Stores) -> dict[str, str]:
                           mail=make_template_mail(settings), catalog=make_catalog(settings),
                           public_url=settings.public_url, site_name=settings.site_name,
                           from_email=settings.from_email, domain=settings.site_domain,
-                          confirm_hours=settings.confirm_max_age_hours)
+                          confirm_hours=settings.confirm_max_age_hours,
+                          describe=make_offer(settings, stores).describe)
     person, _ = stores.subscribers.sign_up(
-        SignUp("leyla@example.org", "Leyla", Preferences(("politics", "world"), "Asia/Baku", 7)),
+        SignUp("leyla@example.org", "Leyla", Preferences(
+            ("politics", "world"), "Asia/Baku", 7,
+            (("breaking", ("politics",)), ("weekly", ("culture", "economy"))))),
         resend_after=timedelta(0))
     emails["confirm"] = html_of(confirm.build(person.id).message)
     stores.subscribers.confirm(person.id)
@@ -96,4 +101,10 @@ def sample_emails(settings: Settings, stores: Stores) -> dict[str, str]:
     emails["digest-many"] = mail.render(Variant(edition, "Asia/Baku", every),
                                         digest_articles(seed), salutation="Good morning, Leyla,",
                                         **links)[1]
+    emails["weekly"] = mail.render(
+        Variant(edition, "Asia/Baku", every, "weekly", 7, "The week in review"),
+        digest_articles(seed), salutation="Good morning, Leyla,", **links)[1]
+    emails["alert"] = mail.render(
+        Variant(edition, "Asia/Baku", ("politics",), "breaking", 1, "Breaking news",
+                template="alert"), [seed], salutation="Good afternoon, Leyla,", **links)[1]
     return emails
