@@ -22,10 +22,11 @@ def render(status: Snapshot) -> None:
     console.print(f"newsmailer status at {status.at}: {verdict}")
     for problem in status.problems:
         console.print(f"  [red]•[/] {problem}")
-    console.print(table("Queues", ["queue", ("waiting", NUMERIC), ("oldest", NUMERIC),
-                                   ("reserved by workers", NUMERIC)],
-                        [(q.name, q.waiting, _oldest(q.waiting, q.oldest_seconds),
-                          q.reserved) for q in status.queues]))
+    console.print(table("Queues (lanes, most urgent first)", [
+        "queue", ("waiting", NUMERIC), ("oldest", NUMERIC), ("limit", NUMERIC),
+        ("reserved by workers", NUMERIC)],
+        [(q.name, q.waiting, _oldest(q.waiting, q.oldest_seconds), duration(q.max_age),
+          q.reserved) for q in status.queues]))
     console.print(table("Workers alive", ["worker", "consumes"],
                         [(name, ", ".join(names))
                          for name, names in sorted(status.workers.items())]))
@@ -44,6 +45,8 @@ def render(status: Snapshot) -> None:
                         [(r.id, r.edition, r.status, r.sent, r.total,
                           duration(r.eta_seconds), r.reason) for r in status.runs]))
     console.print(f"next digest due: {status.next_digest or 'none (no active subscribers)'}")
+    for part in newsroom_tables(status):
+        console.print(part)
     if status.feedback is not None:
         for part in feedback_tables(status.feedback):
             console.print(part)
@@ -54,6 +57,23 @@ def _oldest(waiting: int, seconds: float | None) -> str:
     if not waiting:
         return "-"
     return "n/a" if seconds is None else duration(seconds)
+
+
+def newsroom_tables(status: Snapshot) -> list[Table]:
+    """Each newsletter's readers and how often they hear; the latest alerts, how far
+    they are, and how long after the publish call their first and last messages went
+    out ("last": of the readers planned at once, not those held for their morning)."""
+    return [
+        table("Newsletters", ["newsletter", "name", "cadence", ("readers", NUMERIC)],
+              [(n.slug, n.name, n.when, n.readers) for n in status.newsletters]),
+        table("Breaking-news alerts", [
+            "run", "story", "state", ("planned", NUMERIC), ("sent", NUMERIC),
+            ("waiting", NUMERIC), ("age", NUMERIC), ("first sent", NUMERIC),
+            ("last sent", NUMERIC), "why"],
+            [(a.id, a.story, a.status, a.planned, a.sent, a.waiting,
+              duration(a.age_seconds), duration(a.first_seconds),
+              duration(a.last_seconds), a.reason) for a in status.alerts]),
+    ]
 
 
 def _percent(ratio: float) -> str:
@@ -90,25 +110,32 @@ def feedback_tables(figures: FeedbackFigures) -> list[Table]:
 OUTCOME_COLUMNS = ("sent", "deferred", "failed", "suppressed")
 
 
-@click.command("status", short_help='Queues, workers, outcomes, limits, runs; exit 1 if degraded.')
+@click.command("status", short_help="Queues, workers, outcomes, limits, runs, alerts; exit 1 "
+                                    "if degraded.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts.")
 @click.option("--watch", type=float, default=None, metavar="SECONDS",
               help="Refresh every SECONDS until Ctrl-C.")
 @click.option("--max-age", type=float, default=300.0, show_default=True,
               help="Seconds a job may wait before the queue counts as degraded.")
+@click.option("--urgent-max-age", type=float, default=60.0, show_default=True,
+              help="Seconds a share or an alert may wait (its lane's oldest job, an "
+                   "alert's first reader) before it counts as degraded.")
 @click.option("--timeout", type=float, default=1.0, show_default=True,
               help="Seconds to wait for workers to answer.")
 @pass_settings
 def status(settings: Settings, as_json: bool, watch: float | None, max_age: float,
-           timeout: float) -> int:
-    """Queues, workers, recent outcomes, rate limits and digest runs. Exit code 0 when
-    healthy, 1 when degraded (no worker, a job waiting too long, a paused run)."""
+           urgent_max_age: float, timeout: float) -> int:
+    """Queues, workers, recent outcomes, rate limits, digest runs, newsletters' readers
+    and the latest alerts. Exit code 0 when healthy, 1 when degraded (no worker, a job
+    waiting too long, a paused run, an alert no reader has had a minute after it was
+    published)."""
     from mailer.ops.status import collect
 
     stores = use_stores(settings)
     client, queue = use_redis(settings), use_queue(settings)
     while True:
-        snapshot = collect(settings, stores, client, queue, max_age=max_age, timeout=timeout)
+        snapshot = collect(settings, stores, client, queue, max_age=max_age, timeout=timeout,
+                           urgent_max_age=urgent_max_age)
         if as_json:
             click.echo(json.dumps(snapshot.as_dict()))
         else:

@@ -169,15 +169,18 @@ class DigestRuns:
                                     ).scalar()
         return found
 
-    def recent(self, limit: int = 20) -> list[RunInfo]:
+    def recent(self, limit: int = 20, kind: str | None = None) -> list[RunInfo]:
+        """The latest runs, newest first: of one kind (digest, alert) when given."""
+        query = select(DigestRunRow).order_by(DigestRunRow.created_at.desc()).limit(limit)
+        if kind is not None:
+            query = query.where(DigestRunRow.kind == kind)
         with transaction(self._sessions) as session:
-            rows = session.execute(select(DigestRunRow).order_by(DigestRunRow.created_at.desc())
-                                   .limit(limit)).scalars()
-            return [_info(r) for r in rows]
+            return [_info(r) for r in session.execute(query).scalars()]
 
-    def progress(self, limit: int = 20) -> list[RunProgress]:
+    def progress(self, limit: int = 20, kind: str | None = None) -> list[RunProgress]:
         """The latest runs, newest first, each with its messages' counts."""
-        return [RunProgress(run, self._ledger.run_counts(run.id)) for run in self.recent(limit)]
+        return [RunProgress(run, self._ledger.run_counts(run.id))
+                for run in self.recent(limit, kind)]
 
     def _move(self, run_id: str, came_from: set[RunStatus], to: RunStatus,
               reason: str) -> bool:

@@ -24,6 +24,7 @@ from mailer.delivery.recorder import HISTOGRAMS, KEY_PREFIX, MESSAGES, MINUTE_PR
 from mailer.digest.runs import RUN_STATES
 from mailer.errors import MailerError
 from mailer.models import utcnow
+from mailer.ops.newsroom_metrics import newsroom_metrics
 from mailer.queue import LANES, JobQueue
 from mailer.sending.relay_health import RelayHealth
 
@@ -113,8 +114,9 @@ class ServiceCollector(Collector):
     without taking the message, so the series is left out rather than made up), workers
     on each queue (a ping, `timeout` seconds), digest runs by state, digests that wait
     too long or missed their window. The API serves these; any number of API processes
-    give the same figures. A broker that does not answer makes the scrape fail (503),
-    as Redis does."""
+    give the same figures; then each newsletter's readers and the latest alerts' times
+    (ops/newsroom_metrics.py). A broker that does not answer makes the scrape fail
+    (503), as Redis does."""
 
     def __init__(self, stores: Stores, queue: JobQueue, queues: Sequence[str] = LANES,
                  timeout: float = 0.5) -> None:
@@ -161,3 +163,4 @@ class ServiceCollector(Collector):
         yield GaugeMetricFamily("mailer_digests_expired_last_hour",
                                 "Digests given up in the last hour: not sent within their "
                                 "window", value=expired.get(Kind.DIGEST, {}).get("expired", 0))
+        yield from newsroom_metrics(self._stores)

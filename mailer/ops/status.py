@@ -1,5 +1,6 @@
 """What `mailer status` (and the ops page) show: one snapshot of the queues, workers,
-recent outcomes, rate-limit buckets and digest runs, and whether that is healthy."""
+recent outcomes, rate-limit buckets, digest runs, newsletters' readers and the latest
+alerts, and whether that is healthy."""
 
 from __future__ import annotations
 
@@ -22,10 +23,21 @@ from mailer.ops.feedback_status import (
     feedback_problems,
     pause_policy,
 )
+from mailer.ops.newsroom import (
+    URGENT_LANES,
+    AlertState,
+    NewsletterReaders,
+    alert_problems,
+    newsletter_readers,
+    recent_alerts,
+)
 from mailer.queue import LANES, JobQueue
 from mailer.sending.relay_health import RelayHealth
 from mailer.stores import Stores
 
+# How long a share or an alert may wait in its lane, and an alert's readers for the
+# first of them to be reached, before status says so (and the alert rules page).
+URGENT_MAX_AGE = 60.0
 OUTCOMES = (JobStatus.SENT, JobStatus.DEFERRED, JobStatus.FAILED, JobStatus.SUPPRESSED)
 
 
@@ -35,6 +47,7 @@ class QueueState:
     waiting: int
     oldest_seconds: float | None  # None: the broker cannot tell (RabbitMQ)
     reserved: int
+    max_age: float = 300.0  # how long its oldest job may wait before it is a problem
 
 
 @dataclass(frozen=True)
@@ -76,6 +89,8 @@ class Snapshot:
     relays: list[RelayState] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     feedback: FeedbackFigures | None = None  # what came back: bounces, complaints, ...
+    newsletters: list[NewsletterReaders] = field(default_factory=list)
+    alerts: list[AlertState] = field(default_factory=list)  # the latest, newest first
 
     @property
     def healthy(self) -> bool:
@@ -114,9 +129,10 @@ def next_digest_time(stores: Stores, now: datetime) -> datetime | None:
     return min(times) if times else None
 
 
-def collect(settings: Settings, stores: Stores, client: redis.Redis, queue: JobQueue,
-            *, max_age: float, timeout: float = 1.0) -> Snapshot:
-    now = utcnow()
+def _lanes(queue: JobQueue, timeout: float, max_age: float, urgent_max_age: float
+           ) -> tuple[list[QueueState], dict[str, list[str]], list[str]]:
+    """Each lane's backlog with the wait it is allowed (the urgent lanes' shorter),
+    the workers and what consumes each lane, and what is wrong with them."""
     problems: list[str] = []
     backlogs = queue.backlog(LANES)  # the broker away: ServiceUnavailable, exit 3 or 503
     try:
@@ -125,7 +141,8 @@ def collect(settings: Settings, stores: Stores, client: redis.Redis, queue: JobQ
     except MailerError as exc:
         workers, reserved = {}, {}
         problems.append(f"broker: {exc}")
-    queues = [QueueState(b.queue, b.waiting, b.oldest_seconds, reserved.get(b.queue, 0))
+    queues = [QueueState(b.queue, b.waiting, b.oldest_seconds, reserved.get(b.queue, 0),
+                         urgent_max_age if b.queue in URGENT_LANES else max_age)
               for b in backlogs]
     if not workers:
         problems.append("no worker answered a ping")
@@ -133,13 +150,26 @@ def collect(settings: Settings, stores: Stores, client: redis.Redis, queue: JobQ
         if workers and not any(name in qs for qs in workers.values()):
             problems.append(f"no worker consumes the {name} queue")
     for state in queues:
-        if state.oldest_seconds is not None and state.oldest_seconds > max_age:
+        if state.oldest_seconds is not None and state.oldest_seconds > state.max_age:
             problems.append(f"the oldest job in {state.name} has waited "
-                            f"{state.oldest_seconds:.0f} s (limit {max_age:.0f} s)")
-    progress = stores.runs.progress(5)
+                            f"{state.oldest_seconds:.0f} s (limit {state.max_age:.0f} s)")
+    return queues, workers, problems
+
+
+def collect(settings: Settings, stores: Stores, client: redis.Redis, queue: JobQueue,
+            *, max_age: float, timeout: float = 1.0,
+            urgent_max_age: float = URGENT_MAX_AGE) -> Snapshot:
+    """`max_age`: how long a digest job may wait; `urgent_max_age`: a share's or an
+    alert's, and how long an alert's readers may wait for the first of them to be
+    reached."""
+    now = utcnow()
+    queues, workers, problems = _lanes(queue, timeout, max_age, min(max_age, urgent_max_age))
+    progress = stores.runs.progress(5, kind="digest")
     runs = _runs(progress, now)
     problems += [f"digest run {r.id} is paused: {r.reason}" for r in runs
                  if r.status == RunStatus.PAUSED.value]
+    alerts = recent_alerts(stores, now)
+    problems += alert_problems(alerts, min(max_age, urgent_max_age))
     feedback = collect_feedback(stores, progress, now)
     problems += feedback_problems(feedback, pause_policy(settings))
     relays = relay_states(settings, client)
@@ -151,7 +181,7 @@ def collect(settings: Settings, stores: Stores, client: redis.Redis, queue: JobQ
                    "1h": _outcomes(stores, now - timedelta(hours=1))},
                   _buckets(settings, client), runs,
                   nxt.isoformat(timespec="minutes") if nxt else None, relays, problems,
-                  feedback)
+                  feedback, newsletter_readers(stores), alerts)
 
 
 def relay_states(settings: Settings, client: redis.Redis) -> list[RelayState]:

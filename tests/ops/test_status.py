@@ -79,3 +79,33 @@ def test_an_unhealthy_relay_is_a_problem_until_mail_goes_through(
     health.mark_up(relay)
     code, out, _ = run(["status", "--json", "--timeout", "0.3"], capsys)
     assert json.loads(out)["relays"][0]["healthy"]
+
+
+def test_an_urgent_lane_has_a_shorter_limit(capsys: pytest.CaptureFixture[str],
+                                            redis_client: redis.Redis) -> None:
+    import time
+    redis_client.lpush("alerts", json.dumps({"headers": {"queued_at": time.time() - 90}}))
+    redis_client.lpush("digest", json.dumps({"headers": {"queued_at": time.time() - 90}}))
+    code, out, _ = run(["status", "--json", "--timeout", "0.3"], capsys)
+    status = json.loads(out)
+    limits = {q["name"]: q["max_age"] for q in status["queues"]}
+    assert code == 1 and limits == {"share": 60, "alerts": 60, "digest": 300}
+    assert any(p.startswith("the oldest job in alerts has waited 90 s (limit 60 s)")
+               for p in status["problems"])
+    assert not any("the oldest job in digest" in p for p in status["problems"])
+    code, out, _ = run(["status", "--json", "--timeout", "0.3", "--urgent-max-age", "120"],
+                       capsys)
+    assert not any("the oldest job" in p for p in json.loads(out)["problems"])
+
+
+def test_newsletters_and_alerts_in_the_tables(capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = run(["status", "--json", "--timeout", "0.3"], capsys)
+    status = json.loads(out)
+    assert [(n["slug"], n["cadence"], n["weekday"], n["readers"])
+            for n in status["newsletters"]] == [("daily", "daily", None, 0),
+                                                ("weekly", "weekly", "Sunday", 0),
+                                                ("breaking", "immediate", None, 0)]
+    assert status["alerts"] == []
+    _, out, _ = run(["status", "--timeout", "0.3"], capsys)
+    assert "Newsletters" in out and "weekly, Sunday" in out
+    assert "Breaking-news alerts" in out and "first sent" in out

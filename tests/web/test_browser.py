@@ -226,3 +226,30 @@ def test_the_ops_page_shows_what_comes_back(driver: Any,
     assert "forged" in driver.find_element("id", "untrusted").text
     problems = check(driver, "ops page, coming back", axe=True)
     assert not problems, "\n".join(problems)
+
+
+def test_the_ops_page_shows_newsletters_and_the_alert_in_flight(
+        driver: Any, site: tuple[str, Settings, Stores]) -> None:
+    """The newsletters with their readers, and an alert published through the real
+    planner with two of its three readers reached: its row, progress bar and times fit
+    every width and pass axe."""
+    from mailer.models import utcnow
+    from tests.ops.test_newsroom import STORY, deliver, noon_zone, publish, reader
+
+    url, settings, stores = site
+    stores.articles.put_many([STORY])
+    published = utcnow().replace(microsecond=0) - timedelta(seconds=20)
+    for i in range(3):
+        reader(stores, f"r{i}@example.org", noon_zone(published), ("breaking", ("politics",)))
+    run = publish(stores, settings, published)
+    deliver(stores, run, 2, published + timedelta(seconds=1.5))
+    driver.get(url.replace("http://", "http://ops:browser-key@") + "/ops")
+    wait_for_text(driver, "verdict", {"healthy", "degraded"})
+    alerts = driver.find_element("id", "alerts").text
+    assert STORY.id in alerts and "1.5 s" in alerts, alerts
+    assert driver.find_element("css selector", "#alerts progress").get_attribute("value") == "2"
+    newsletters = driver.find_element("id", "newsletters").text
+    assert "Breaking news immediate 3" in newsletters, newsletters
+    assert "weekly, Sunday" in newsletters, newsletters
+    problems = check(driver, "ops page, alerts", axe=True)
+    assert not problems, "\n".join(problems)

@@ -4,8 +4,9 @@ relays gave. Read-only; `DeliveryLedger` (store.py) inherits them."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection
-from datetime import datetime
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, select
@@ -13,6 +14,20 @@ from sqlalchemy import and_, func, select
 from mailer.db import SessionFactory, transaction
 from mailer.delivery.ledger.records import FINAL, JobRecord, JobStatus, _record, finished
 from mailer.models import DeliveryRow
+
+
+@dataclass(frozen=True)
+class DeliveryTimes:
+    """When a run's messages went out. `planned_at`: its first message was made;
+    `first_sent`: the relay took the first; `last_sent` and `waiting`: the last taken,
+    and how many are not final yet, of those planned in its first pass (within `pass_`
+    of `planned_at`: readers whose quiet hours held them back are planned later, on
+    purpose, and would make every alert look late)."""
+
+    planned_at: datetime
+    first_sent: datetime | None
+    last_sent: datetime | None
+    waiting: int
 
 
 class LedgerQueries:
@@ -24,6 +39,29 @@ class LedgerQueries:
         if since is None:
             return self._counts(DeliveryRow.run_id == run_id)
         return self._counts(and_(DeliveryRow.run_id == run_id, DeliveryRow.updated_at >= since))
+
+    def delivery_times(self, run_ids: Sequence[str], pass_: timedelta
+                       ) -> dict[str, DeliveryTimes]:
+        """Each run's DeliveryTimes (runs with no message yet are left out). Through the
+        run_id index: meant for a few recent runs at each scrape."""
+        sent = DeliveryRow.status == JobStatus.SENT.value
+        with transaction(self._sessions) as session:
+            starts = session.execute(
+                select(DeliveryRow.run_id, func.min(DeliveryRow.created_at))
+                .where(DeliveryRow.run_id.in_(list(run_ids))).group_by(DeliveryRow.run_id)
+            ).all()
+            found: dict[str, DeliveryTimes] = {}
+            for run_id, planned in starts:
+                first = session.scalar(select(func.min(DeliveryRow.updated_at))
+                                       .where(DeliveryRow.run_id == run_id, sent))
+                in_pass = and_(DeliveryRow.run_id == run_id,
+                               DeliveryRow.created_at <= planned + pass_)
+                last = session.scalar(select(func.max(DeliveryRow.updated_at))
+                                      .where(in_pass, sent))
+                waiting = session.scalar(select(func.count()).where(
+                    in_pass, DeliveryRow.status.notin_([s.value for s in FINAL])))
+                found[str(run_id)] = DeliveryTimes(planned, first, last, int(waiting or 0))
+        return found
 
     def kind_counts(self, kind: str) -> dict[JobStatus, int]:
         """How many messages of one kind (share, confirm, digest) are in each state."""
