@@ -32,10 +32,12 @@ bench: $(STAMP)
 	$(BIN)/python bench/digest.py
 	$(BIN)/python bench/plan.py
 	$(BIN)/python bench/share_load.py
+	$(BIN)/python bench/alert.py
 ifneq ($(DATABASE_URL),)
 	$(BIN)/python bench/digest.py --database-url '$(DATABASE_URL)'
 	$(BIN)/python bench/plan.py --database-url '$(DATABASE_URL)'
 	$(BIN)/python bench/share_load.py --database-url '$(DATABASE_URL)'
+	$(BIN)/python bench/alert.py --database-url '$(DATABASE_URL)'
 endif
 
 clean:

@@ -11,12 +11,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from mailer import services
 from mailer.articles.model import Article
 from mailer.config import Settings
-from mailer.delivery.ledger import Kind
+from mailer.delivery.ledger import JobStatus, Kind
 from mailer.digest.runs import RunStatus
 from mailer.models import DeliveryRow
 from mailer.queue import ALERT_PLAN_TASK, ALERT_QUEUE, DIGEST_BATCH_TASK
@@ -124,6 +124,45 @@ def test_no_reader_gets_more_than_the_daily_cap(
     assert planner.plan(planner.publish(fourth.id, tomorrow)[0].id, tomorrow) == 1, \
         "a new day in the reader's zone, a new count"
     queue.close()
+
+
+def test_the_cap_counts_each_readers_own_alerts_that_went_somewhere(
+        make_settings: Callable[..., Settings], stores: Stores,
+        redis_client: redis.Redis) -> None:
+    """The cap is read for all of a page's readers at once (those already at it are
+    left out): one reader at the cap keeps no one else from an alert, and an alert
+    that went nowhere (skipped) does not count."""
+    settings = make_settings(alert_daily_cap=2)
+    for name in ("leyla", "rashad", "nigar"):
+        reader(stores, f"{name}@example.com", "Asia/Baku")
+    queue = CeleryJobQueue(settings)
+    planner = services.make_alert_planner(settings, stores, queue)
+    stories = [STORY.model_copy(update={"id": f"story-{i}"}) for i in range(3)]
+    stores.articles.put_many(stories)
+
+    def plan(i: int) -> set[str]:
+        before = alerted_rows(stores)
+        planner.plan(planner.publish(stories[i].id, BROKE)[0].id, BROKE + timedelta(minutes=i))
+        return {email for email, _ in alerted_rows(stores) - before}
+
+    assert plan(0) == {"leyla@example.com", "rashad@example.com", "nigar@example.com"}
+    skipped = [id_ for email, id_ in alerted_rows(stores) if email == "rashad@example.com"]
+    stores.ledger.record([(skipped[0], JobStatus.SKIPPED, "not sent: no longer chosen")])
+    with stores.sessions.begin() as session:
+        session.execute(update(DeliveryRow).where(DeliveryRow.recipient == "nigar@example.com")
+                        .values(created_at=BROKE - timedelta(days=1)))
+    assert plan(1) == {"leyla@example.com", "rashad@example.com", "nigar@example.com"}
+    assert plan(2) == {"rashad@example.com", "nigar@example.com"}, \
+        "Leyla has had two today; Rashad's first went nowhere, Nigar's was yesterday"
+    queue.close()
+
+
+def alerted_rows(stores: Stores) -> set[tuple[str, str]]:
+    """(recipient, row id) of every alert row."""
+    with stores.sessions.begin() as session:
+        return {(email, id_) for email, id_ in session.execute(
+            select(DeliveryRow.recipient, DeliveryRow.id)
+            .where(DeliveryRow.kind == Kind.ALERT.value))}
 
 
 def test_a_cancelled_alert_plans_no_one_more(stores: Stores, settings: Settings,

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Table,
     bindparam,
     case,
+    false,
     func,
     literal,
     or_,
@@ -357,14 +358,20 @@ class DeliveryLedger(LedgerQueries):
 
     def alerts_below(self, cap: int, since: datetime, recipient: Any) -> Any:
         """A condition on a query of readers: `recipient` has had fewer than `cap`
-        alerts planned since `since` (those that went nowhere not counted)."""
+        alerts planned since `since` (those that went nowhere not counted).
+
+        Not a count per reader: correlated, SQLite counted each reader's alerts through
+        the index on `kind`, reading every alert of the day for every reader, so an
+        alert's planning grew with the square of its readers (20,000 took minutes).
+        Those already at the cap are found once, and the readers are those not among
+        them."""
         table = self._table
-        return select(func.count()).where(
-            table.c.recipient == recipient, table.c.kind == Kind.ALERT.value,
-            table.c.created_at >= since,
+        at_cap = select(table.c.recipient).where(
+            table.c.kind == Kind.ALERT.value, table.c.created_at >= since,
             table.c.status.not_in([JobStatus.SKIPPED.value, JobStatus.CANCELLED.value,
                                    JobStatus.EXPIRED.value, JobStatus.SUPPRESSED.value])
-        ).scalar_subquery() < cap
+        ).group_by(table.c.recipient).having(func.count() >= cap)
+        return recipient.not_in(at_cap) if cap > 0 else false()
 
     def alerted(self, subscriber_ids: Collection[str], since: datetime) -> dict[str, set[str]]:
         """The stories each reader was sent as alerts since `since`: their digests leave
