@@ -23,7 +23,7 @@ from mailer.delivery.ledger import DeliveryLedger
 from mailer.digest.runs import DigestRuns, RunStatus
 from mailer.errors import NotFound
 from mailer.newsletters.model import DAILY, Cadence, Newsletter
-from mailer.queue import DIGEST_BATCH_TASK, DIGEST_QUEUE, JobQueue
+from mailer.queue import ALERT_QUEUE, DIGEST_BATCH_TASK, DIGEST_QUEUE, JobQueue
 from mailer.subscriptions.store import SubscriberStore
 
 
@@ -257,11 +257,14 @@ class DigestPlanner:
         return self._enqueue(run_id, ids)
 
     def _enqueue(self, run_id: str, ids: Sequence[str]) -> int:
+        """In batches, on the run's lane: an alert's (resumed, or lost and found by the
+        sweep) go back on the alerts lane."""
+        lane = ALERT_QUEUE if run_id and self._runs.kind(run_id) == "alert" else DIGEST_QUEUE
         count = 0
         for start in range(0, len(ids), self._batch_size):
             batch = list(ids[start:start + self._batch_size])
-            self._queue.enqueue(DIGEST_BATCH_TASK, {"run_id": run_id, "ids": batch},
-                                queue=DIGEST_QUEUE)
+            self._queue.enqueue(DIGEST_BATCH_TASK, {"run_id": run_id, "ids": batch,
+                                                    "lane": lane}, queue=lane)
             count += 1
         return count
 

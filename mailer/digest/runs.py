@@ -151,6 +151,13 @@ class DigestRuns:
                 raise NotFound(f"no digest or alert run {run_id!r}")
             return _info(row)
 
+    def kind(self, run_id: str) -> str | None:
+        """"digest" or "alert"; None for a run that is not recorded."""
+        with transaction(self._sessions) as session:
+            found = session.execute(select(DigestRunRow.kind)
+                                    .where(DigestRunRow.id == run_id)).scalar()
+        return str(found) if found else None
+
     def status(self, run_id: str) -> RunStatus | None:
         """None for a run that is not recorded (batches queued before runs existed)."""
         with transaction(self._sessions) as session:

@@ -177,3 +177,19 @@ def test_a_cancelled_alert_plans_no_one_more(stores: Stores, settings: Settings,
     assert planner.sweep(BROKE + timedelta(hours=8)) == 0
     assert alerted(stores) == set()
     queue.close()
+
+
+def test_a_lost_alert_batch_goes_back_on_the_alerts_lane(
+        stores: Stores, settings: Settings, redis_client: redis.Redis) -> None:
+    reader(stores, "baku@example.com", "Asia/Baku")
+    queue = CeleryJobQueue(settings)
+    planner = services.make_alert_planner(settings, stores, queue)
+    run, _ = planner.publish(STORY.id, BROKE)
+    assert planner.plan(run.id, BROKE) == 1
+    redis_client.delete(ALERT_QUEUE)  # the broker lost the batch
+    sweep = services.make_planner(settings, stores, queue)
+    assert sweep.requeue_stale(BROKE + timedelta(minutes=11), timedelta(minutes=10)) == 1
+    [(task, job)] = lane(redis_client)
+    assert task == DIGEST_BATCH_TASK and job["lane"] == ALERT_QUEUE
+    assert redis_client.llen("digest") == 0, "not behind the digests"
+    queue.close()

@@ -402,7 +402,7 @@ class DeliveryLedger(LedgerQueries):
         past their lease; within their window, and not in a paused or cancelled run
         (those keep their rows on purpose)."""
         query = (select(DeliveryRow.id, DeliveryRow.run_id)
-                 .where(DeliveryRow.kind == Kind.DIGEST.value)
+                 .where(DeliveryRow.kind.in_([Kind.DIGEST.value, Kind.ALERT.value]))
                  .where(or_((DeliveryRow.status == JobStatus.QUEUED.value)
                             & (DeliveryRow.created_at < now - older_than),
                             (DeliveryRow.status == JobStatus.DEFERRED.value)
