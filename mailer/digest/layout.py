@@ -18,6 +18,12 @@ SUBJECT_MAX = 70  # what a phone's inbox shows of a subject, about
 class SectionGroup:
     label: str
     articles: tuple[Article, ...]
+    more: bool = False  # the top story's own section: headed "More in Politics"
+
+    @property
+    def heading(self) -> str:
+        """Not "POLITICS" twice in a row under the top story of Politics."""
+        return f"More in {self.label}" if self.more else self.label
 
 
 @dataclass(frozen=True)
@@ -40,7 +46,8 @@ def arrange(articles: Sequence[Article], catalog: SectionCatalog) -> Edition:
     slugs = sorted(by_section, key=lambda s: (order.get(s, len(order)), s))
     labels = tuple(catalog.names.get(s, by_section[s][0].section) for s in slugs)
     top = by_section[slugs[0]][0]
-    groups = tuple(SectionGroup(label, tuple(a for a in by_section[slug] if a is not top))
+    groups = tuple(SectionGroup(label, tuple(a for a in by_section[slug] if a is not top),
+                                more=slug == slugs[0])
                    for slug, label in zip(slugs, labels, strict=True))
     return Edition(top, tuple(g for g in groups if g.articles), len(articles), labels)
 

@@ -104,3 +104,10 @@ def test_a_span_reads_as_people_write_dates() -> None:
     assert span_label(date(2026, 12, 5), 7) == "29 November – 5 December 2026"
     assert span_label(date(2027, 1, 2), 7) == "27 December 2026 – 2 January 2027"
     assert span_label(date(2026, 12, 5), 7, short=True) == "week to 5 December"
+
+
+def test_the_top_storys_section_is_not_headed_twice_in_a_row() -> None:
+    edition = arrange([story("p1", "Politics", 9), story("p2", "Politics", 8),
+                       story("e1", "Economy", 10)], CATALOG)
+    assert edition.top.id == "p1"
+    assert [g.heading for g in edition.groups] == ["More in Politics", "Economy"]

@@ -42,6 +42,9 @@ _MORE = [
     ("neftchi-away-win", "Sports", 20, "Neftchi win away match against Sabah in the Premier "
      "League"),
     ("parliament-budget", "Politics", 10, "Parliament begins debate on the 2021 state budget"),
+    # One long word, as names and compounds come: it must wrap, not widen the e-mail.
+    ("commission-name", "Society", 12, "Commission renamed "
+     "AzərbaycanRespublikasınınDövlətStatistikaKomitəsininRegionalŞöbəsi"),
 ]
 
 
