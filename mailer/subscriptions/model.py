@@ -144,7 +144,7 @@ def parse_hour(value: object) -> int:
 AT_NIGHT = ("morning", "digest")
 
 # Said the same on the sign-up form, the preferences page and the API.
-NOTHING_CHOSEN = "choose at least one section in one of the newsletters"
+NOTHING_CHOSEN = "Choose at least one section in one of the newsletters"
 
 
 def newsletter_field(slug: str) -> str:

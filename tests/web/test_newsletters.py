@@ -79,7 +79,7 @@ def test_the_api_names_a_newsletter_that_is_not_offered(client: TestClient) -> N
     assert "unknown newsletter 'monthly'" in answer.json()["errors"]["newsletters"]
     nothing = client.post("/subscribe", json={"email": "leyla@example.com", "sections": []})
     assert nothing.json()["errors"]["sections"] == (
-        "choose at least one section in one of the newsletters")
+        "Choose at least one section in one of the newsletters")
 
 
 def test_preferences_can_leave_the_daily_digest_for_the_weekly(
@@ -100,7 +100,7 @@ def test_preferences_can_leave_the_daily_digest_for_the_weekly(
     nothing = client.post(f"/preferences/{token}", data={"hour": "8",
                                                          "timezone": "Asia/Baku"})
     assert nothing.status_code == 422
-    assert "choose at least one section in one of the newsletters, or unsubscribe" \
+    assert "Choose at least one section in one of the newsletters, or unsubscribe" \
         in nothing.text
 
 
