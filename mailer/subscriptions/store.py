@@ -218,10 +218,15 @@ class SubscriberStore:
                 left = _subscriber(row, left.preferences.newsletters, left.preferences.at_night)
             return left
 
-    def update_preferences(self, subscriber_id: str, preferences: Preferences) -> Subscriber:
+    def update_preferences(self, subscriber_id: str, preferences: Preferences, *,
+                           resubscribe: bool = False) -> Subscriber:
+        """`resubscribe`: an unsubscribed reader is active again (from their own link)."""
         with transaction(self._sessions) as session:
             row = _locked(session, subscriber_id)
             now = utcnow()
+            if resubscribe and row.status == SubscriberStatus.UNSUBSCRIBED:
+                row.status = SubscriberStatus.ACTIVE.value
+                row.unsubscribed_at = None
             row.sections = ",".join(preferences.sections)
             row.timezone = preferences.timezone
             row.hour = preferences.hour

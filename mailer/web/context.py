@@ -80,10 +80,11 @@ class WebContext:
         html = self.pages.get_template(name).render(site=self.site, **context)
         return HTMLResponse(html, status_code=status)
 
-    def message_page(self, title: str, text: str, status: int = 200, next_step: str = ""
-                     ) -> HTMLResponse:
+    def message_page(self, title: str, text: str, status: int = 200, next_step: str = "",
+                     link: tuple[str, str] | None = None) -> HTMLResponse:
+        """`link`: (words, URL) of what the reader may do next."""
         return self.page("web/message.html", status, title=title, text=text,
-                         next_step=next_step)
+                         next_step=next_step, link=link)
 
     def find_article(self, article_id: object) -> Article | None:
         """The article a form names in a field, if it names one we have."""

@@ -3,6 +3,7 @@ sign-up form and the preferences page, on a real database."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -141,3 +142,22 @@ def test_the_page_can_stop_everything_at_once(client: TestClient, stores: Stores
     done = client.post(f"/unsubscribe/{token}", data={"scope": "everything"})
     assert "no more e-mail from" in done.text
     assert stores.subscribers.get(reader).status.value == "unsubscribed"
+
+
+def test_an_unsubscribed_reader_can_undo_it_from_their_own_link(
+        client: TestClient, stores: Stores, settings: Settings) -> None:
+    reader = reader_of_both(stores)
+    token = services.make_tokens(settings).make(Purpose.UNSUBSCRIBE,
+                                                unsubscribe_value(reader))
+    done = client.post(f"/unsubscribe/{token}", data={"scope": "everything"})
+    undo = re.search(r'<a href="[^"]*(/preferences/[^"]+)">Changed your mind\? Resubscribe',
+                     done.text)
+    assert undo, "the unsubscribed page offers an undo"
+    page = client.get(undo.group(1)).text
+    assert "This address is unsubscribed" in page and "Resubscribe with these choices" in page
+    assert "what we send next follows them" not in page
+    back = client.post(undo.group(1), data={"sections": ["politics"], "resubscribe": "1",
+                                            "hour": "7", "timezone": "Asia/Baku"},
+                       follow_redirects=True)
+    assert "Your preferences are saved" in back.text
+    assert stores.subscribers.get(reader).status.value == "active"

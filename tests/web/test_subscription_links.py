@@ -176,7 +176,8 @@ def test_preferences_page_updates(client: TestClient, store: SubscriberStore,
                         follow_redirects=False)
     assert saved.status_code == 303, "post, redirect, get: a refresh posts nothing"
     assert saved.headers["location"] == f"/preferences/{token}?saved=1"
-    assert "preferences are saved" in client.get(saved.headers["location"]).text
+    assert "Your choices are saved. Nothing comes until you confirm" in client.get(
+        saved.headers["location"]).text, "pending: saved, and told what is still missing"
     prefs = store.get(subscriber.id).preferences
     assert (prefs.sections, prefs.hour, prefs.timezone) == (("economy", "society"), 6,
                                                             "Europe/London"), \

@@ -130,9 +130,11 @@ async def unsubscribe(token: str, request: Request, ctx: Ctx) -> HTMLResponse:
         left = store.unsubscribe(subscriber_id) if everything \
             else store.leave(subscriber_id, newsletter)
         if left.status is SubscriberStatus.UNSUBSCRIBED:
-            return ctx.message_page("You are unsubscribed",
-                                    f"{left.masked_email} will get no more e-mail from "
-                                    f"{ctx.site.name}.")
+            return ctx.message_page(
+                "You are unsubscribed",
+                f"{left.masked_email} will get no more e-mail from {ctx.site.name}.",
+                link=("Changed your mind? Resubscribe", links(
+                    ctx.tokens, ctx.settings.public_url, left.id)["preferences"]))
         return ctx.message_page("You are unsubscribed",
                                 f"{left.masked_email} will get no more "
                                 f"{_name(ctx, newsletter)} e-mails from {ctx.site.name}. The other "
@@ -209,6 +211,9 @@ async def preferences(token: str, request: Request, ctx: Ctx) -> Response:
             errors["sections"] = f"{NOTHING_CHOSEN}, or unsubscribe below"
         if errors:
             return _preferences_page(ctx, subscriber, token, fields, errors, 422)
-        ctx.stores.subscribers.update_preferences(subscriber_id, chosen)
+        # The link came to their mailbox: following it again is consent enough to
+        # resubscribe (the unsubscribed page's undo), as it is to change anything.
+        ctx.stores.subscribers.update_preferences(subscriber_id, chosen,
+                                                  resubscribe=fields.get("resubscribe") == "1")
         return RedirectResponse(f"/preferences/{token}?saved=1", status_code=303)
     return await run_in_threadpool(ctx.token_page, PREFERENCE_LINKS, token, action)
