@@ -28,6 +28,8 @@ class RenderedEmail:
     subject: str
     html: str
     text: str
+    # RFC 2369/8058: where a mail app's unsubscribe button goes, with one click.
+    list_unsubscribe: str = ""
 
 
 @dataclass(frozen=True)
@@ -79,4 +81,7 @@ def build_message(*, rendered: RenderedEmail, from_addr: tuple[str, str],
              # A random id, like the digests': make_msgid's time.pid.random digits are
              # one of the patterns spam filters score.
              f"Message-ID: <{uuid4().hex}@{domain}>\r\n".encode()]
+    if rendered.list_unsubscribe:
+        head += [fold("List-Unsubscribe", f"<{rendered.list_unsubscribe}>"),
+                 b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"]
     return dot_stuff(b"".join(head) + alternative(rendered.text, rendered.html))

@@ -71,6 +71,8 @@ class ShareRenderer:
             subject=self.subject(article),
             html=html_doc.fill({**escaped, "note": _html_note(share.note)}),
             text=text_doc.fill({**plain, "note": _text_note(share.note)}),
+            # A mail app's unsubscribe button: the friend's refusal of shared articles.
+            list_unsubscribe=plain["refuse_url"],
         )
 
     def _compiled(self, article: Article, has_note: bool) -> ShareDocs:

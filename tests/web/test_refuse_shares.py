@@ -4,7 +4,9 @@ one through a real SMTP server)."""
 
 from __future__ import annotations
 
+import email
 import re
+from email import policy
 
 import pytest
 from fastapi.testclient import TestClient
@@ -78,3 +80,26 @@ def test_a_forged_link_is_a_page_saying_so(client: TestClient, token: str) -> No
 def test_a_link_of_another_purpose_is_refused(client: TestClient, settings: Settings) -> None:
     token = make_tokens(settings).make(Purpose.UNSUBSCRIBE, FRIEND)
     assert client.post(f"/refuse-shares/{token}").status_code == 400
+
+
+def test_a_mail_apps_unsubscribe_button_reaches_the_friends_refusal(
+        client: TestClient, settings: Settings) -> None:
+    """RFC 8058 on share e-mails: the header names the refusal link, and the one-click
+    POST a mailbox provider sends refuses at once with a 200."""
+    from mailer.share.mail import build_share_envelope
+
+    share = validate_share({"article_id": ARTICLE.id, "sender_name": "Aysel",
+                            "sender_email": "aysel@example.com", "friend_name": "Vüqar",
+                            "friend_email": FRIEND, "message": ""})
+    rendered = make_renderer(settings).render(ARTICLE, share)
+    envelope = build_share_envelope(rendered, share, site_name="TODAY.AZ",
+                                    from_email="news@today.az", domain="today.az")
+    message = email.message_from_bytes(envelope.message, policy=policy.default)
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    [link] = re.findall(r"<(https?://\S+/refuse-shares/\S+)>", str(message["List-Unsubscribe"]))
+    assert link == rendered.list_unsubscribe
+    done = client.post(link.removeprefix(settings.public_url),
+                       content=b"List-Unsubscribe=One-Click",
+                       headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert done.status_code == 200
+    assert services.stores(settings, seed=False).suppressions.refuses_shares(FRIEND)
