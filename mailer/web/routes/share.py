@@ -143,5 +143,7 @@ def allow_shares(token: str, ctx: Ctx) -> HTMLResponse:
 
 def _refusal_page(ctx: WebContext, token: str, address: str, refused: bool, *,
                   changed: bool = False) -> HTMLResponse:
-    return ctx.page("web/refuse_shares.html", token=token, address=mask_address(address),
+    """The address in full: the link came to that mailbox, and someone with several
+    must see which one they are refusing."""
+    return ctx.page("web/refuse_shares.html", token=token, address=address,
                     refused=refused, changed=changed)
