@@ -11,6 +11,7 @@ import click
 from mailer.cli.articles import article_store_for_reading
 from mailer.cli.base import EXIT_FAILED, pass_settings, use_queue, use_stores
 from mailer.config import Settings
+from mailer.delivery.ledger import FINAL
 from mailer.errors import NotFound
 from mailer.share.mail import build_share_envelope
 from mailer.share.request import validate_share
@@ -47,7 +48,7 @@ def share(settings: Settings, article_id: str, sender_name: str, sender_email: s
     deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline:
         record = ledger.get(job_id)
-        if record and record.status in {"sent", "failed"}:
+        if record and record.status in FINAL:  # suppressed and refused included
             click.echo(f"{record.status}: {record.last_reply}")
             return 0 if record.status == "sent" else EXIT_FAILED
         time.sleep(0.2)
@@ -64,7 +65,7 @@ def job(settings: Settings, job_id: str) -> int:
     record = use_stores(settings).ledger.get(job_id)
     if record is None:
         raise NotFound(f"unknown job {job_id!r}")
-    click.echo(json.dumps({**record.public(), "recipient": record.recipient}, indent=2))
+    click.echo(json.dumps(record.public(operator=True), indent=2))
     return 0
 
 

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from mailer import services
 from mailer.articles.files import read_seed_articles
 from mailer.config import ROOT, Settings
+from mailer.delivery.ledger import JobStatus
 from mailer.services import make_renderer, make_tokens
 from mailer.share.request import validate_share
 from mailer.tokens import Purpose
@@ -69,6 +70,15 @@ def test_shares_to_a_refusing_address_are_accepted_as_usual(
         "article_id": ARTICLE.id, "sender_name": "Aysel", "sender_email": "a@example.com",
         "friend_name": "Vüqar", "friend_email": FRIEND, "message": ""})
     assert answer.status_code == 202
+    job_id = answer.json()["job_id"]
+    stores = services.stores(settings, seed=False)
+    for status, reply in ((JobStatus.SUPPRESSED, "not sent: the address refuses shares"),
+                          (JobStatus.BOUNCED, "550 5.1.1 user unknown")):
+        stores.ledger.mark(job_id, status, reply)  # as the worker, then a bounce, would
+        shown = client.get(f"/jobs/{job_id}").json()
+        assert (shown["status"], shown["last_reply"]) == ("sent", ""), \
+            "the job status a sender can read says nothing of a refusal or a bounce"
+    stores.close()
 
 
 @pytest.mark.parametrize("token", ["forged", "x" * 400])

@@ -63,12 +63,18 @@ class JobRecord:
     updated_at: datetime
     run_id: str | None = None
 
-    def public(self) -> dict[str, object]:
-        """What the HTTP API may show anyone holding the job id: the address is masked."""
+    def public(self, *, operator: bool = False) -> dict[str, object]:
+        """What the HTTP API may show anyone holding the job id: the address masked, and
+        a message to an address that refused shared articles, was suppressed or bounced
+        later shown as `sent`, so a sender never learns the friend refused or the
+        address is dead. `operator`: the truth and the whole address (the CLI)."""
+        hidden = not operator and self.status in (JobStatus.SUPPRESSED, JobStatus.BOUNCED)
         return {
-            "job_id": self.id, "kind": self.kind, "status": self.status.value,
-            "recipient": mask_address(self.recipient), "reference": self.reference,
-            "attempts": self.attempts, "last_reply": self.last_reply,
+            "job_id": self.id, "kind": self.kind,
+            "status": JobStatus.SENT.value if hidden else self.status.value,
+            "recipient": self.recipient if operator else mask_address(self.recipient),
+            "reference": self.reference, "attempts": max(self.attempts, 1) if hidden
+            else self.attempts, "last_reply": "" if hidden else self.last_reply,
             "created_at": self.created_at.isoformat(), "updated_at": self.updated_at.isoformat(),
         }
 
