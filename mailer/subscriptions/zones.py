@@ -3,6 +3,7 @@ IANA zone Asia/Baku, and the forms offer the zones by city with their offset tod
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time
 from functools import lru_cache
 from pathlib import Path
@@ -36,8 +37,10 @@ def _city(zone: str) -> str:
 
 
 def zone_in_words(zone: str) -> str:
-    """"Baku time" for Asia/Baku, "Buenos Aires time"; a zone that names no place
-    ("UTC", "Etc/GMT-4") stays as it is."""
+    """"Baku time" for Asia/Baku, "Buenos Aires time"; "UTC+4" for Etc/GMT-4 (POSIX's
+    sign turned round); another zone that names no place ("UTC") stays as it is."""
+    if zone.startswith("Etc/GMT") and zone[7:8] in "+-" and zone[8:].isdigit():
+        return f"UTC{'+' if zone[7] == '-' else '-'}{zone[8:]}"
     if not zone.startswith(_REGIONS):
         return zone
     return f"{_city(zone)} time"
@@ -53,11 +56,30 @@ def resolve_zone(value: object) -> str:
 @lru_cache(maxsize=4096)  # an imported list repeats a few zones a million times
 def _resolve_text(value: str) -> str:
     typed = " ".join(value.split())
-    zone = _names().get(typed.lower()) or _names().get(typed.lower().replace(" ", "_"))
+    zone = _names().get(typed.lower()) or _names().get(typed.lower().replace(" ", "_")) \
+        or _fixed_offset(typed)
     if zone is None:
         raise ValueError(f"{typed!r} is not a time zone we know: type a city such as "
                          "Baku, or a name such as Asia/Baku")
     return zone
+
+
+_OFFSET = re.compile(r"^(?:utc|gmt)?\s*([+\-−])\s*(\d{1,2})(?::?00)?$", re.IGNORECASE)
+
+
+def _fixed_offset(typed: str) -> str | None:
+    """"UTC+4", "GMT+04:00", "+4": IANA's fixed-offset zone, whose sign is POSIX's,
+    the other way round ("Etc/GMT-4" is four hours ahead). Whole hours only: that is
+    all IANA has under Etc/."""
+    found = _OFFSET.match(typed.strip())
+    if found is None:
+        return None
+    hours = int(found.group(2))
+    if hours == 0:
+        return "UTC"
+    ahead = found.group(1) == "+"
+    name = f"Etc/GMT{'-' if ahead else '+'}{hours}"
+    return name if name in _names().values() else None
 
 
 @lru_cache(maxsize=1)
