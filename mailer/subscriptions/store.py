@@ -155,11 +155,15 @@ class SubscriberStore:
         now = utcnow()
         with transaction(self._sessions) as session:
             row = _find_or_add(session, signup.email, now)
-            if row.status != SubscriberStatus.ACTIVE:
-                row.status = SubscriberStatus.PENDING.value
-                _apply(session, row, signup, now)
             last = row.confirmation_sent_at
             send = last is None or now - last >= resend_after
+            if row.status != SubscriberStatus.ACTIVE:
+                # A pending address's choices change only with a new confirmation: the
+                # one in their inbox lists what confirming it gives them.
+                changes = send or row.status != SubscriberStatus.PENDING
+                row.status = SubscriberStatus.PENDING.value
+                if changes:
+                    _apply(session, row, signup, now)
             if send:
                 row.confirmation_sent_at = now
             session.flush()

@@ -86,6 +86,18 @@ def test_confirmation_mail_is_throttled(store: SubscriberStore) -> None:
     assert store.sign_up(signup(), NO_WAIT)[1] is True
 
 
+def test_a_pending_sign_up_changes_only_with_a_new_confirmation(
+        store: SubscriberStore) -> None:
+    """The confirmation in the inbox lists what confirming gives: a second sign-up that
+    sends no new one (the resend wait) changes nothing; one that does, changes it."""
+    first, sent = store.sign_up(signup(sections=("politics",)), timedelta(minutes=5))
+    assert sent and first.preferences.sections == ("politics",)
+    again, sent = store.sign_up(signup(sections=("economy",)), timedelta(minutes=5))
+    assert not sent and again.preferences.sections == ("politics",)
+    later, sent = store.sign_up(signup(sections=("economy",)), NO_WAIT)
+    assert sent and later.preferences.sections == ("economy",)
+
+
 def test_sign_up_after_unsubscribe_needs_a_new_confirmation(store: SubscriberStore) -> None:
     subscriber, _ = store.sign_up(signup(), NO_WAIT)
     store.confirm(subscriber.id)
