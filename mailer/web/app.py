@@ -88,6 +88,13 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404 and prefers_html(request):
             return context.error_page(NotFound("there is no page at this address"))
+        if exc.status_code == 405 and prefers_html(request):
+            # The address a form's answer left in the address bar, opened again (Enter,
+            # a restored tab, a copied link): a page, not the API's JSON.
+            return context.message_page(
+                "This address is a form's", "It only takes what a form sends, so there "
+                "is nothing to show here on its own. The forms are on each article's page "
+                "and on the front page.", 405)
         return await http_exception_handler(request, exc)
 
     for router in ROUTERS:

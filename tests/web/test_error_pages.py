@@ -44,3 +44,15 @@ def test_a_share_form_for_an_unknown_article_gets_a_404_page(client: TestClient,
     assert page.headers["content-type"].startswith("text/html")
     assert "<h1>Page not found</h1>" in page.text
     assert "front page lists every article" in page.text
+
+
+@pytest.mark.parametrize("path", ["/share", "/subscribe"])
+def test_a_forms_address_opened_in_a_browser_is_a_page(client: TestClient, path: str) -> None:
+    """After a form error the address bar shows /share or /subscribe; opening it again
+    (Enter, a restored tab) answers a page with a way on, not raw JSON."""
+    page = client.get(path, headers={"Accept": "text/html,application/xhtml+xml"})
+    assert page.status_code == 405
+    assert page.headers["content-type"].startswith("text/html")
+    assert "This address is a form" in page.text and 'href="/"' in page.text
+    api = client.get(path, headers={"Accept": "application/json"})
+    assert api.status_code == 405 and api.json() == {"detail": "Method Not Allowed"}
