@@ -253,3 +253,24 @@ def test_the_ops_page_shows_newsletters_and_the_alert_in_flight(
     assert "weekly, Sunday" in newsletters, newsletters
     problems = check(driver, "ops page, alerts", axe=True)
     assert not problems, "\n".join(problems)
+
+
+def test_the_note_counts_its_characters_and_cuts_nothing(
+        driver: Any, site: tuple[str, Settings, Stores]) -> None:
+    """GOV.UK's character count: a pasted note longer than 500 is kept whole, the count
+    says by how much, and the server's message says why it was not sent."""
+    from selenium.webdriver.common.by import By
+
+    url, _, _ = site
+    browser.set_width(driver, 375)
+    driver.get(f"{url}/articles/{SEED_ID}")
+    count = driver.find_element(By.ID, "message-count")
+    assert count.text == "You have 500 characters remaining"
+    driver.find_element(By.ID, "message").send_keys("x" * 510)
+    assert count.text == "You have 10 characters too many"
+    browser.submit(driver, "share", {"sender_name": "Aysel",
+                                     "sender_email": "aysel@example.com",
+                                     "friend_name": "Vüqar",
+                                     "friend_email": "vuqar@example.org"})
+    assert len(driver.find_element(By.ID, "message").get_attribute("value")) == 510
+    assert "longer than 500 characters" in driver.find_element(By.ID, "message-error").text
