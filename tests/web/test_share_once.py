@@ -47,7 +47,11 @@ def test_a_browser_refresh_after_the_redirect_sends_nothing_more(
     for _ in range(3):
         assert client.get(posted.headers["location"], headers=BROWSER).status_code == 200
     resubmitted = client.post("/share", data=FORM, headers=BROWSER, follow_redirects=False)
-    assert resubmitted.headers["location"] == posted.headers["location"]
+    assert resubmitted.headers["location"] == posted.headers["location"] + "?again=1"
+    again = client.get(resubmitted.headers["location"], headers=BROWSER).text
+    assert "moments ago, so nothing new was sent" in again, \
+        "a repeat says the first e-mail stands, not 'on its way'"
+    assert "vuqar@example.org" in again.lower(), "whom they shared with, in words"
     assert len(queued(redis_client)) == 1
 
 

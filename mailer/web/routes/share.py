@@ -10,7 +10,6 @@ from mailer.delivery.ledger import Kind
 from mailer.errors import InvalidInput, MalformedRequest, NotFound, RateLimited
 from mailer.queue import SHARE_TASK
 from mailer.tokens import Purpose
-from mailer.validation import mask_address
 from mailer.web.context import Ctx, WebContext
 from mailer.web.errors import error_headers
 from mailer.web.forms import SHARE_BODY, read_fields, wants_html
@@ -54,7 +53,7 @@ async def share(request: Request, ctx: Ctx) -> Response:
         if wants_html(request):
             return _please_wait(ctx, exc)
         raise
-    return _accepted(request, accepted.job_id)
+    return _accepted(request, accepted.job_id, accepted.repeat)
 
 
 def _idempotency_key(request: Request) -> str | None:
@@ -65,11 +64,13 @@ def _idempotency_key(request: Request) -> str | None:
     return key
 
 
-def _accepted(request: Request, job_id: str) -> Response:
+def _accepted(request: Request, job_id: str, repeat: bool) -> Response:
+    """`repeat`: the same share moments ago; its e-mail stands, and the page says so."""
     if wants_html(request):
         # Post, redirect, get: a refresh of the thank-you page posts nothing.
-        return RedirectResponse(f"/shared/{job_id}", status_code=303)
-    return JSONResponse({"job_id": job_id, "status": "queued",
+        return RedirectResponse(f"/shared/{job_id}{'?again=1' if repeat else ''}",
+                                status_code=303)
+    return JSONResponse({"job_id": job_id, "status": "queued", "repeat": repeat,
                          "status_url": f"/jobs/{job_id}"},
                         status_code=202, headers={"Location": f"/jobs/{job_id}"})
 
@@ -81,13 +82,15 @@ def _please_wait(ctx: WebContext, exc: RateLimited) -> Response:
 
 
 @router.get("/shared/{job_id}", response_class=HTMLResponse)
-def shared(job_id: str, ctx: Ctx) -> HTMLResponse:
-    """The thank-you page a browser's share form is redirected to."""
+def shared(job_id: str, ctx: Ctx, again: bool = False) -> HTMLResponse:
+    """The thank-you page a browser's share form is redirected to: the address the
+    sender typed, in full (the job id is as unguessable as a link's token); `again`,
+    the same share moments before, whose e-mail stands."""
     record = ctx.stores.ledger.get(job_id) if len(job_id) <= 64 else None
     if record is None or record.kind != Kind.SHARE:
         raise NotFound(f"no share {job_id[:64]!r}")
     return ctx.page("web/shared.html", article=ctx.stores.articles.get(record.reference),
-                    recipient=mask_address(record.recipient))
+                    recipient=record.recipient, again=again)
 
 
 def _form_with_errors(ctx: WebContext, fields: dict[str, object],
