@@ -50,7 +50,8 @@ _COUNT_ATTEMPT_SCRIPT = LuaScript(_COUNT_ATTEMPT)
 
 # What each limit's refusal says to the person at the form.
 REFUSALS = {
-    "ip": "Too many shares from your network",
+    "ip": "Many people on your network (an office's or a mobile network's, perhaps) "
+          "have shared articles in the last hour, so sharing from it is paused for a while",
     "from": "Too many shares from this e-mail address",
     "to": "This friend has been sent enough articles for now",
     "article": "This article has been shared too often for now",

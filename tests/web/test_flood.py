@@ -57,7 +57,9 @@ def test_100_parallel_posts_from_one_ip_get_exactly_the_allowed_202s(
     refused = next(r for r in responses if r.status_code == 429)
     assert 3590 <= int(refused.headers["retry-after"]) <= 3600
     assert refused.json()["detail"].startswith(
-        "Too many shares from your network: please try again in")
+        "Many people on your network (an office's or a mobile network's, perhaps) have "
+        "shared articles in the last hour, so sharing from it is paused for a while: please "
+        "try again in")
 
 
 def test_a_recipient_cannot_be_mail_bombed_from_many_addresses(
@@ -114,7 +116,10 @@ def test_a_browser_over_the_limit_gets_a_page(serve: Callable[..., str]) -> None
                            ).status_code == 303
         page = client.post("/share", data=form(2), headers={"accept": "text/html"})
     assert page.status_code == 429 and "retry-after" in page.headers
-    assert "Too many shares from your network" in page.text
+    assert "Many people on your network" in page.text
+    assert "Everything you typed is kept below." in page.text
+    assert 'value="friend2@example.org"' in page.text, "what was typed stays"
+    assert '<textarea id="message"' in page.text, "the form is there, not a dead end"
 
 
 def test_signups_per_ip(serve: Callable[..., str]) -> None:

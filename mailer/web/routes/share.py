@@ -51,7 +51,7 @@ async def share(request: Request, ctx: Ctx) -> Response:
         raise
     except RateLimited as exc:
         if wants_html(request):
-            return _please_wait(ctx, exc)
+            return await run_in_threadpool(_please_wait, ctx, exc, fields)
         raise
     return _accepted(request, accepted.job_id, accepted.repeat)
 
@@ -75,8 +75,15 @@ def _accepted(request: Request, job_id: str, repeat: bool) -> Response:
                         status_code=202, headers={"Location": f"/jobs/{job_id}"})
 
 
-def _please_wait(ctx: WebContext, exc: RateLimited) -> Response:
-    response = ctx.message_page("Please wait", str(exc), 429)
+def _please_wait(ctx: WebContext, exc: RateLimited, fields: dict[str, object]) -> Response:
+    """The article's form again with all that was typed and why it waits; a page of
+    its own when the form named no article we have."""
+    article = ctx.find_article(fields.get("article_id"))
+    if article is not None:
+        response = ctx.page("web/article.html", 429, article=article, wait=str(exc),
+                            values={k: v for k, v in fields.items() if isinstance(v, str)})
+    else:
+        response = ctx.message_page("Please wait", str(exc), 429)
     response.headers.update(error_headers(exc))
     return response
 
