@@ -94,6 +94,15 @@ def test_no_note_means_no_note_box(renderer: ShareRenderer) -> None:
     assert "\n>" not in out.text
 
 
+def test_the_articles_image_leads_as_in_the_digest(renderer: ShareRenderer) -> None:
+    pictured = ARTICLE.model_copy(update={"image_url": "https://www.today.az/photo.jpg"})
+    out = renderer.render(pictured, share())
+    assert 'src="https://www.today.az/photo.jpg"' in out.html
+    assert out.html.index("photo.jpg") < out.html.index('class="title"')
+    plain = ARTICLE.model_copy(update={"image_url": None})
+    assert "<img" not in renderer.render(plain, share()).html.split('class="content"')[1]
+
+
 def test_article_part_is_rendered_once_per_variant(renderer: ShareRenderer) -> None:
     first = renderer.render(ARTICLE, share(friend_name="One"))
     renderer.render(ARTICLE, share(friend_name="Two", message="Another note"))
