@@ -131,6 +131,7 @@ class Settings(BaseSettings):
     site_name: str = Field("TODAY.AZ", min_length=1, max_length=60)
     site_url: str = "https://www.today.az"
     postal_address: str = Field("", max_length=200)
+    logo_url: str = Field("", max_length=500, pattern=r"^(https://\S+)?$")
     privacy_url: str = ""
     public_url: str = "http://127.0.0.1:8000"
     from_email: str = "news@today.az"

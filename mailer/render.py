@@ -30,6 +30,7 @@ class Site:
     zone: ZoneInfo
     postal_address: str = ""
     privacy_url: str = ""  # linked from the sign-up form's privacy line
+    logo_url: str = ""  # the masthead's image in e-mails; empty: the name in type
 
 
 def make_environment(templates_dir: Path, zone: ZoneInfo) -> jinja2.Environment:

@@ -144,7 +144,7 @@ def redis_client(settings: Settings) -> Iterator[redis.Redis]:
 
 def site_of(settings: Settings) -> Site:
     return Site(settings.site_name, settings.site_url, settings.site_domain, settings.zone,
-                settings.postal_address, settings.privacy_url)
+                settings.postal_address, settings.privacy_url, settings.logo_url)
 
 
 def make_renderer(settings: Settings) -> ShareRenderer:

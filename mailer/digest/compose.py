@@ -106,7 +106,8 @@ class DigestMail:
             subject(self._site.name, span_label(variant.edition, variant.days, short=True),
                     edition),
             "edition_label": span_label(variant.edition, variant.days),
-            "edition_phrase": ("on " if variant.days == 1 else "in the ")
+            # A day's edition names its weekday, as a paper's masthead does.
+            "edition_phrase": (f"on {variant.edition:%A}, " if variant.days == 1 else "in the ")
             + span_label(variant.edition, variant.days),
             "newsletter_name": variant.title if variant.title and variant.newsletter != DAILY
             else "daily digest",

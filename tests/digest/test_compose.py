@@ -52,6 +52,8 @@ def test_message_is_well_formed_with_bulk_headers(make_settings: Callable[..., S
     msg = parse(raw)
     assert msg.defects == [] and all(not part.defects for part in msg.walk())
     assert msg["Subject"] == "TODAY.AZ, 26 November: Story late + 1 more"
+    assert "from TODAY.AZ on Thursday, 26 November 2026" in msg.get_body(
+        ("plain",)).get_content(), "the day's edition names its weekday"
     assert msg["To"] == '"Leyla <Q>" <leyla@example.com>'
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert msg["Precedence"] == "bulk"

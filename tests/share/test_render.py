@@ -8,6 +8,7 @@ import pytest
 
 from mailer.articles.files import read_seed_articles
 from mailer.config import ROOT, load_settings
+from mailer.errors import ConfigError
 from mailer.render import inline_css, make_environment
 from mailer.services import make_renderer
 from mailer.share.render import ShareRenderer
@@ -181,3 +182,14 @@ def test_postal_address_in_both_parts_when_set() -> None:
     assert "28 May Street 12, Baku AZ1000, Azerbaijan" in out.text
     plain = make_renderer(load_settings()).render(ARTICLE, share())
     assert "AZ1000" not in plain.html
+
+
+def test_a_logo_setting_puts_the_logo_in_the_masthead() -> None:
+    logo = "https://www.today.az/logo.png"
+    out = make_renderer(load_settings(logo_url=logo)).render(ARTICLE, share())
+    masthead = out.html.split('class="masthead"')[1].split("</td>")[0]
+    assert f'src="{logo}"' in masthead and 'alt="TODAY.AZ"' in masthead
+    plain = make_renderer(load_settings()).render(ARTICLE, share()).html
+    assert "<img" not in plain.split('class="masthead"')[1].split("</td>")[0]
+    with pytest.raises(ConfigError, match=r"MAILER_LOGO_URL"):
+        load_settings(logo_url="javascript:alert(1)")
