@@ -5,6 +5,7 @@ folder (`mailer.share.request`, `mailer.subscriptions.model`)."""
 
 from __future__ import annotations
 
+import difflib
 import re
 import unicodedata
 from functools import lru_cache
@@ -123,3 +124,29 @@ def check_address(value: object, field: str) -> str:
         raise InvalidInput({field: str(exc)}) from None
 
 
+
+
+# Mailbox providers readers most often mistype, for `likely_meant` (the idea of
+# Kicksend's mailcheck: suggest, never refuse).
+COMMON_DOMAINS = ("gmail.com", "yahoo.com", "hotmail.com", "outlook.com", "live.com",
+                  "icloud.com", "aol.com", "gmx.com", "mail.ru", "yandex.ru", "bk.ru",
+                  "inbox.ru", "list.ru", "rambler.ru", "protonmail.com", "proton.me",
+                  "box.az", "mail.az", "googlemail.com", "yahoo.co.uk", "hotmail.co.uk")
+
+
+# Real providers a near miss of the above must not be "corrected" to one of them.
+_ALSO_REAL = frozenset({"mail.com", "ymail.com", "me.com", "mac.com", "msn.com",
+                        "yandex.com", "yahoo.fr", "yahoo.de", "hotmail.fr", "hotmail.de",
+                        "hotmail.it", "live.ru", "live.fr", "gmx.de", "gmx.net", "web.de",
+                        "mail.ua", "ukr.net", "email.com", "inbox.com", "yahoo.ca"})
+
+
+def likely_meant(address: str) -> str | None:
+    """The address with a common provider's domain in place of a near miss
+    ("leyla@gmial.con" -> "leyla@gmail.com"); None when it looks as meant."""
+    local, at, domain = address.rpartition("@")
+    domain = domain.lower()
+    if not at or domain in COMMON_DOMAINS or domain in _ALSO_REAL:
+        return None
+    close = difflib.get_close_matches(domain, COMMON_DOMAINS, n=1, cutoff=0.75)
+    return f"{local}@{close[0]}" if close else None

@@ -3,11 +3,12 @@ email-validator does."""
 
 from __future__ import annotations
 
+import pytest
 from email_validator import EmailNotValidError, validate_email
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mailer.validation import _plain_address, clean_email
+from mailer.validation import _plain_address, clean_email, likely_meant
 
 # The import's fast path must answer exactly as email-validator does, for the addresses
 # it takes on (ASCII dot-atoms on a domain seen before) and leave the rest to it.
@@ -49,3 +50,13 @@ def test_plain_address_fast_path_answers_as_email_validator(local: str, domain: 
     else:
         # The full check's answer, or refused for SMTP's octet limits, checked after it.
         assert ours in (full, "refused")
+
+
+@pytest.mark.parametrize(("typed", "meant"), [
+    ("leyla@gmial.con", "leyla@gmail.com"), ("a@hotmial.com", "a@hotmail.com"),
+    ("a@yaho.com", "a@yahoo.com"), ("a@mail.rru", "a@mail.ru"), ("a@outlook.cm", "a@outlook.com"),
+    ("a@gmail.com", None), ("a@today.az", None), ("a@mail.com", None), ("a@me.com", None),
+    ("a@ymail.com", None), ("a@hotmail.fr", None), ("not-an-address", None)])
+def test_a_common_providers_near_miss_is_suggested_never_refused(
+        typed: str, meant: str | None) -> None:
+    assert likely_meant(typed) == meant

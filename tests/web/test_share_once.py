@@ -75,3 +75,14 @@ def test_the_window_can_be_turned_off(make_settings: Callable[..., Settings],
 
 def test_an_unknown_thank_you_page_is_404(client: TestClient) -> None:
     assert client.get("/shared/nope", headers=BROWSER).status_code == 404
+
+
+def test_the_thank_you_page_suggests_a_common_providers_address(client: TestClient) -> None:
+    """Suggested, never refused: the share went to what was typed."""
+    typo = {**FORM, "friend_email": "vuqar@gmial.con"}
+    page = client.post("/share", data=typo, headers=BROWSER, follow_redirects=True)
+    assert page.status_code == 200 and "is on its way" in page.text
+    assert "Did you mean <strong>vuqar@gmail.com</strong>?" in page.text
+    plain = client.post("/share", data={**FORM, "friend_email": "vuqar@today.az"},
+                        headers=BROWSER, follow_redirects=True)
+    assert "Did you mean" not in plain.text

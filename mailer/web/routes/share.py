@@ -10,6 +10,7 @@ from mailer.delivery.ledger import Kind
 from mailer.errors import InvalidInput, MalformedRequest, NotFound, RateLimited
 from mailer.queue import SHARE_TASK
 from mailer.tokens import Purpose
+from mailer.validation import likely_meant
 from mailer.web.context import Ctx, WebContext
 from mailer.web.errors import error_headers
 from mailer.web.forms import SHARE_BODY, read_fields, wants_html
@@ -97,7 +98,8 @@ def shared(job_id: str, ctx: Ctx, again: bool = False) -> HTMLResponse:
     if record is None or record.kind != Kind.SHARE:
         raise NotFound(f"no share {job_id[:64]!r}")
     return ctx.page("web/shared.html", article=ctx.stores.articles.get(record.reference),
-                    recipient=record.recipient, again=again)
+                    recipient=record.recipient, again=again,
+                    meant=likely_meant(record.recipient))
 
 
 def _form_with_errors(ctx: WebContext, fields: dict[str, object],
