@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import pytest
@@ -25,16 +26,18 @@ import redis
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from starlette.routing import BaseRoute, Route
 
+from mailer.articles.files import read_seed_articles
 from mailer.local.embedded import RedisServer
 from mailer.subscriptions.model import Preferences, SignUp, unsubscribe_value
 from mailer.tokens import Purpose, Tokens
 from mailer.web.app import ROUTERS, create_app
 from tests.conftest import NO_FLOOD_LIMITS
-from tests.web.test_properties import API_KEY, ARTICLE, ODD, SNS
+from tests.inbound.webhooks.signing import MAILGUN_KEY, POSTMARK, TOPIC
+from tests.web.test_properties import API_KEY, ARTICLE, GOOD, ODD, SENDGRID, SNS, _signed
 
 
 def _walk(routes: Sequence[BaseRoute]) -> Iterator[Route]:
@@ -65,8 +68,13 @@ def _methods(app: FastAPI) -> list[tuple[str, str]]:
 # which it waits a second for); every other route is generated.
 NOT_GENERATED = {"/readyz"}
 ROUTES = [(m, p) for m, p in _methods(_bare_app()) if p not in NOT_GENERATED]
+# The routes that read a body or a token are drawn more often: that is where input is.
+WEIGHTED = [route for route in ROUTES
+            for _ in range(4 if route[0] in ("POST", "PATCH") or "{token}" in route[1] else 1)]
 QUERIES = {r.path: [p.name for p in r.dependant.query_params]
            for r in _walk(_bare_app().routes) if isinstance(r, APIRoute)}
+SEEDS = Path(__file__).resolve().parents[2] / "seeds"
+SEED = read_seed_articles(SEEDS)[0]
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 # Every field name any form or JSON route reads, and a few nobody does.
 FIELDS = ["article_id", "sender_name", "sender_email", "friend_name", "friend_email",
@@ -114,7 +122,10 @@ def site(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer
     redis.Redis(port=port, db=7).flushdb()
     app_settings = load_settings(
         redis_url=f"redis://127.0.0.1:{port}/7", var_dir=tmp_path_factory.mktemp("routes"),
-        secret_key=TEST_SECRET, api_key=API_KEY, **NO_FLOOD_LIMITS)
+        secret_key=TEST_SECRET, api_key=API_KEY, ses_topic_arns=TOPIC,
+        mailgun_signing_key=MAILGUN_KEY, postmark_webhook_user=POSTMARK[0],
+        postmark_webhook_password=POSTMARK[1], sendgrid_verification_key=SENDGRID.public,
+        **NO_FLOOD_LIMITS)
     engine = make_engine(app_settings.database)
     upgrade(engine)
     engine.dispose()
@@ -158,14 +169,22 @@ def _resolve(url: str, site: Site) -> str:
     return re.sub(r"@TOKEN(\d+)@", lambda m: site.tokens[int(m.group(1))], url)
 
 
-def _path_value(name: str) -> st.SearchStrategy[str]:
-    """What a path parameter may hold: its kind's edge cases, and anything at all."""
+def _path_value(name: str, path: str) -> st.SearchStrategy[str]:
+    """What a path parameter may hold: its kind's edge cases, and anything at all. A
+    token is most often one made for the route's purpose (to reach what is behind the
+    check), else any other, forged or wrong-purpose one, or any text."""
     anything = st.text(min_size=1, max_size=80).filter(lambda s: s not in (".", ".."))
     if name == "token":
-        return st.integers(0, len(TOKEN_SPECS) - 1).map(lambda i: f"@TOKEN{i}@") | anything
+        page = path.strip("/").split("/")[0]
+        right = [i for i, (purpose, _, forged) in enumerate(TOKEN_SPECS) if not forged and (
+            purpose.value == page or (page, purpose) == ("preferences", Purpose.MANAGE))]
+        return st.one_of(st.sampled_from(right), st.sampled_from(right),
+                         st.integers(0, len(TOKEN_SPECS) - 1)).map(
+            lambda i: f"@TOKEN{i}@") | anything
     if name == "edition":
         return st.sampled_from(["0001-01-01", "9999-12-31", "2026-11-26", "2026-02-29",
-                                "2024-02-29", "0000-00-00", "+2026-01-01", "2026-1-1",
+                                "2024-02-29", str(SEED.published.date()), "0000-00-00",
+                                "+2026-01-01", "2026-1-1",
                                 "2026-11-26T00:00", "٢٠٢٦-١١-٢٦"]) | st.dates().map(
             str) | anything
     return st.sampled_from([ARTICLE, "daily", "weekly", "breaking", "0" * 32, "x" * 500,
@@ -190,10 +209,13 @@ def _pairs() -> st.SearchStrategy[list[tuple[str, str]]]:
                     max_size=10)
 
 
+def _encoded(pairs: list[tuple[str, str]]) -> bytes:
+    return urlencode([(k.encode("utf-8", "surrogatepass"), v.encode("utf-8", "surrogatepass"))
+                      for k, v in pairs]).encode()
+
+
 def _form() -> st.SearchStrategy[bytes]:
-    return _pairs().map(lambda pairs: urlencode(
-        [(k.encode("utf-8", "surrogatepass"), v.encode("utf-8", "surrogatepass"))
-         for k, v in pairs]).encode())
+    return _pairs().map(_encoded)
 
 
 def _multipart(pairs: list[tuple[str, str]], with_file: bool) -> bytes:
@@ -212,6 +234,64 @@ BODIES = st.one_of(
               st.builds(_multipart, _pairs(), st.booleans())),
     st.tuples(st.sampled_from(["", "text/plain", "application/json; charset=latin-1"]),
               st.binary(max_size=200)))
+# Bodies that pass most checks, for the routes that read one: each field kept, left
+# out or swapped for any JSON value, and extra fields added.
+NEWSLETTER = {"slug": "fuzz", "name": "Fuzz", "cadence": "weekly", "weekday": "monday",
+              "sections": ["politics"], "sender_name": "Fuzz desk", "position": 3}
+BASES: dict[str, dict[str, object]] = {
+    "/share": GOOD, "/manage": {"email": "active@example.org"},
+    "/subscribe": {"email": "new@example.org", "name": "N", "sections": ["politics"],
+                   "hour": 7, "timezone": "Asia/Baku", "article_id": ARTICLE},
+    "/preferences/{token}": {"sections": ["politics"], "sections-weekly": ["politics"],
+                             "hour": 7, "timezone": "Asia/Baku", "at_night": "morning"},
+    "/unsubscribe/{token}": {"scope": "everything"},
+    "/newsletters": NEWSLETTER,
+    "/newsletters/{slug}": {k: v for k, v in NEWSLETTER.items() if k != "slug"},
+    "/articles": {**SEED.model_dump(mode="json"), "breaking": True},
+    "/webhooks/bounce": {"email": "bounced@example.org", "type": "hard", "reason": "550"}}
+
+
+@st.composite
+def _near(draw: st.DrawFn, base: dict[str, object]) -> dict[str, object]:
+    """The base as it is (what a good client sends), with one field changed, or with
+    each field kept, left out or changed, and extra fields."""
+    mode = draw(st.sampled_from(["whole", "one", "any"]))
+    if mode == "whole":
+        return dict(base)
+    if mode == "one":
+        key = draw(st.sampled_from(sorted(base)))
+        fields = {k: v for k, v in base.items() if k != key}
+        return fields if draw(st.booleans()) else {**fields, key: draw(VALUE)}
+    fields = {}
+    for key, value in base.items():
+        fate = draw(st.sampled_from(["keep", "keep", "keep", "drop", "swap"]))
+        if fate != "drop":
+            fields[key] = value if fate == "keep" else draw(VALUE)
+    return {**fields, **draw(st.dictionaries(st.sampled_from(FIELDS), VALUE, max_size=2))}
+
+
+def _as_pairs(fields: dict[str, object], repeat: bool) -> list[tuple[str, str]]:
+    """A form of the fields: a list as repeated fields, the rest as their text; with
+    `repeat`, the first field twice."""
+    pairs = [(key, item if isinstance(item, str) else json.dumps(item))
+             for key, value in fields.items()
+             for item in (value if isinstance(value, list) else [value])]
+    return pairs + pairs[:1] if repeat else pairs
+
+
+def _bodies(path: str) -> st.SearchStrategy[tuple[str, bytes]]:
+    if path not in BASES:
+        return BODIES
+    near = _near(BASES[path])
+    return st.one_of(
+        BODIES,
+        near.map(lambda f: ("application/json", json.dumps(f).encode("utf-8", "surrogatepass"))),
+        st.builds(lambda f, r: ("application/x-www-form-urlencoded", _encoded(_as_pairs(f, r))),
+                  near, st.booleans()),
+        st.builds(lambda f, r: ("multipart/form-data; boundary=B",
+                                _multipart(_as_pairs(f, r), False)), near, st.booleans()))
+
+
 AUTH = st.sampled_from([
     {}, {"x-api-key": API_KEY}, {"authorization": f"Bearer {API_KEY}"},
     {"authorization": "Basic " + base64.b64encode(f"ops:{API_KEY}".encode()).decode()},
@@ -220,10 +300,10 @@ AUTH = st.sampled_from([
 
 @st.composite
 def requests(draw: st.DrawFn) -> Request:
-    method, path = draw(st.sampled_from(ROUTES))
+    method, path = draw(st.sampled_from(WEIGHTED))
     url = path
     for name in re.findall(r"{(\w+)}", path):
-        url = url.replace(f"{{{name}}}", quote(draw(_path_value(name)).encode(
+        url = url.replace(f"{{{name}}}", quote(draw(_path_value(name, path)).encode(
             "utf-8", "surrogatepass"), safe="@"))
     query = draw(_query(QUERIES.get(path, [])))
     if query:
@@ -232,9 +312,12 @@ def requests(draw: st.DrawFn) -> Request:
                **draw(AUTH)}
     content = b""
     if method in ("POST", "PATCH", "PUT"):
-        ctype, content = draw(BODIES)
+        ctype, content = draw(_bodies(path))
         if ctype:
             headers["content-type"] = ctype
+        if path.startswith("/webhooks/") and draw(st.booleans()):
+            content, signed = _signed(path, content)  # as the provider would send it
+            headers.update(signed)
     return Request(method, url, headers, content)
 
 
@@ -261,16 +344,21 @@ def test_every_route_the_app_mounts_is_generated(site: Site) -> None:
     assert [(m, p) for m, p in site.routes if p not in NOT_GENERATED] == ROUTES
 
 
-@settings(max_examples=600, deadline=None, derandomize=True,
+@settings(max_examples=1500, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(sent=requests())
 @example(Request("HEAD", "/digest/0001-01-01", {"accept": BROWSER}, b""))
 @example(Request("GET", "/digest/9999-12-31?days=7&zone=Pacific/Kiritimati", {}, b""))
 @example(Request("GET", "/digest/0001-01-01?days=", {"accept": BROWSER}, b""))
 @example(Request("GET", "/preferences/@TOKEN9@?saved=maybe", {}, b""))
+@example(Request("POST", "/preferences/@TOKEN16@",  # a form without the hour: the page
+                 {"accept": BROWSER, "content-type": "application/json"}, b"{}"))
 def test_any_request_to_any_route_is_answered_readably(site: Site, sent: Request
                                                        ) -> None:
     response = site.client.request(sent.method, _resolve(sent.url, site),
-                                   headers=sent.headers, content=sent.content)
+                                   headers=sent.headers, content=sent.content,
+                                   follow_redirects=False)
     readable(sent, response)
+    # `pytest --hypothesis-show-statistics` shows what the draws reached.
+    event(f"{sent.method} /{sent.url.split('/')[1].split('?')[0]} {response.status_code}")
 
