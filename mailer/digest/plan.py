@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
@@ -67,8 +67,16 @@ def variant_of(reference: str, timezone: str, sections: tuple[str, ...],
 
 
 def edition_bounds(edition: date, zone: ZoneInfo, days: int = 1) -> tuple[datetime, datetime]:
-    start = datetime.combine(edition - timedelta(days=days - 1), time(0), tzinfo=zone)
-    end = datetime.combine(edition + timedelta(days=1), time(0), tzinfo=zone)
+    """The local midnights that bound the edition's days. ValueError for an edition at
+    the ends of the calendar (a link can name 0001-01-01 or 9999-12-31), whose bounds
+    no datetime in UTC, as the database keeps them, can hold."""
+    try:
+        start = datetime.combine(edition - timedelta(days=days - 1), time(0), tzinfo=zone)
+        end = datetime.combine(edition + timedelta(days=1), time(0), tzinfo=zone)
+        start.astimezone(UTC), end.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("there is no digest of a day so near the ends of the "
+                         "calendar") from None
     return start, end
 
 

@@ -15,13 +15,14 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mailer import services, version
 from mailer.config import Settings, load_settings
-from mailer.errors import MailerError, NotFound
+from mailer.errors import MailerError, MalformedRequest, NotFound
 from mailer.queue import JobQueue
 from mailer.stores import Stores
 from mailer.web.errors import error_headers, error_response
@@ -84,6 +85,10 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
             return response
         return error_response(exc)
 
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid_parameter(request: Request, exc: RequestValidationError) -> Response:
+        return await on_mailer_error(request, malformed_parameters(exc))
+
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404 and prefers_html(request):
@@ -100,6 +105,18 @@ def create_app(settings: Settings, *, stores: Stores | None = None,
     for router in ROUTERS:
         app.include_router(router)
     return app
+
+
+def malformed_parameters(exc: RequestValidationError) -> MalformedRequest:
+    """A query or path parameter FastAPI could not read (`days=x` on a digest link) as
+    our own error, so a browser gets the "link is not valid" page and a program a
+    sentence per parameter, not pydantic's list of dicts."""
+    errors: dict[str, str] = {}
+    for error in exc.errors():
+        name = str(error.get("loc", ("", "request"))[-1])
+        message = str(error.get("msg", "is not valid"))
+        errors.setdefault(name, message[:1].lower() + message[1:])
+    return MalformedRequest(errors or {"request": "is not valid"})
 
 
 ROUTERS = (ops.router, share.router, subscriptions.router, manage.router, newsletters.router,

@@ -34,6 +34,7 @@ def digest_web_version(edition: str, ctx: Ctx, zone: str = "", sections: str = "
         chosen = ctx.catalog.parse(sections) if sections else ctx.defaults.sections
         if not 1 <= days <= 7:
             raise ValueError("a digest covers one to seven days")
+        bounds = edition_bounds(day, ZoneInfo(timezone), days)
     except ValueError as exc:
         return ctx.message_page("This link is not valid",
                                 f"This digest link is not valid: {exc}. The digests you "
@@ -45,8 +46,7 @@ def digest_web_version(edition: str, ctx: Ctx, zone: str = "", sections: str = "
                                 "the front page lists the ones it does.", 404)
     variant = Variant(day, timezone, chosen, newsletter, days,
                       found.name if found else "", found.sender_name if found else "")
-    articles = in_sections(ctx.stores.articles.published_between(
-        *edition_bounds(day, ZoneInfo(timezone), days)), chosen)
+    articles = in_sections(ctx.stores.articles.published_between(*bounds), chosen)
     if not articles:
         return ctx.message_page("No stories then",
                                 f"{ctx.site.name} has no stories from "

@@ -210,7 +210,12 @@ async def preferences(token: str, request: Request, ctx: Ctx) -> Response:
         if not any(fields.get(field) for field in _lists(offered)):
             errors["sections"] = f"{NOTHING_CHOSEN}, or unsubscribe below"
         if errors:
-            return _preferences_page(ctx, subscriber, token, fields, errors, 422)
+            # Shown again as posted; a field left out (or a JSON client's partial
+            # change) shows what is saved, not nothing: the page needs every field.
+            now = subscriber.preferences
+            shown = {"hour": now.hour, "timezone": now.timezone, "at_night": now.at_night,
+                     **fields}
+            return _preferences_page(ctx, subscriber, token, shown, errors, 422)
         # The link came to their mailbox: following it again is consent enough to
         # resubscribe (the unsubscribed page's undo), as it is to change anything.
         ctx.stores.subscribers.update_preferences(subscriber_id, chosen,
