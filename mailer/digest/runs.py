@@ -202,7 +202,17 @@ class DigestRuns:
         """True if this call paused it (False: already paused, or not running)."""
         return self._move(run_id, {RunStatus.RUNNING}, RunStatus.PAUSED, reason)
 
+    def refuse_if_done(self, run_id: str, verb: str) -> None:
+        """An operator's pause, resume or cancel of a finished run (every message final)
+        is refused: its stored status is still `running`, so pausing it would "work" and
+        leave a run that can never end paused, turning `status` and /ops degraded."""
+        progress = RunProgress(self.get(run_id), self._ledger.run_counts(run_id))
+        if progress.state == "done":
+            raise InvalidInput({"run": f"run {run_id} is done (all {progress.run.total} of "
+                                       f"its messages are final): there is nothing to {verb}"})
+
     def pause_or_explain(self, run_id: str, reason: str) -> None:
+        self.refuse_if_done(run_id, "pause")
         if not self.pause(run_id, reason):
             raise InvalidInput({"run": f"run {run_id} is {self.get(run_id).status.value}, "
                                        "not running"})
@@ -210,6 +220,7 @@ class DigestRuns:
     def resume(self, run_id: str) -> list[str]:
         """Running again; returns the ids of its messages still to send, for the caller
         to queue (a paused run's batches were dropped, its rows kept)."""
+        self.refuse_if_done(run_id, "resume")
         if not self._move(run_id, {RunStatus.PAUSED}, RunStatus.RUNNING, ""):
             raise InvalidInput({"run": f"run {run_id} is {self.get(run_id).status.value}, "
                                        "not paused"})
@@ -218,6 +229,7 @@ class DigestRuns:
     def cancel(self, run_id: str) -> int:
         """Cancelled for good: its unsent messages are recorded as cancelled. Returns
         how many. A batch already mid-send finishes that batch."""
+        self.refuse_if_done(run_id, "cancel")
         if not self._move(run_id, {RunStatus.RUNNING, RunStatus.PAUSED}, RunStatus.CANCELLED,
                           "cancelled by an operator"):
             raise InvalidInput({"run": f"run {run_id} is {self.get(run_id).status.value}"})

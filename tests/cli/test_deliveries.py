@@ -104,6 +104,27 @@ def test_pause_resume_cancel_a_run(capsys: pytest.CaptureFixture[str],
     assert (code, err) == (2, f"error: run: run {run_id} is cancelled, not paused\n")
 
 
+def test_pause_resume_cancel_refuse_a_finished_run(capsys: pytest.CaptureFixture[str],
+                                                   redis_client: redis.Redis) -> None:
+    """Every message final: the stored status is still `running`, but pausing it would
+    leave a run that never ends paused (and `status` degraded for good)."""
+    from mailer.digest.runs import RunStatus
+
+    for address in ("a@example.com", "b@example.com"):
+        assert run(["subscribers", "add", address, "--confirmed"], capsys)[0] == 0
+    run(["digest", "run", "--date", "2020-10-28", "--no-wait"], capsys)
+    [run_info] = stores().runs.recent()
+    ledger = stores().ledger
+    for job_id in ledger.unsent_in_run(run_info.id):
+        ledger.mark(job_id, JobStatus.SENT, "250 ok")
+    for verb in ("pause", "resume", "cancel"):
+        code, out, err = run(["digest", verb, run_info.id], capsys)
+        assert (code, out) == (2, "")
+        assert err == (f"error: run: run {run_info.id} is done (all 2 of its messages are "
+                       f"final): there is nothing to {verb}\n")
+    assert stores().runs.get(run_info.id).status is RunStatus.RUNNING
+
+
 def test_suppressions_add_list_remove(capsys: pytest.CaptureFixture[str], tmp_path: Path
                                       ) -> None:
     assert run(["suppressions", "add", "x@example.org", "--reason", "asked"], capsys)[1] == (
