@@ -13,7 +13,7 @@ from mailer.cli.tables import NUMERIC, duration, table
 from mailer.cli.tables import console as cli_console
 from mailer.config import Settings
 from mailer.ops.feedback_status import FeedbackFigures
-from mailer.ops.status import Snapshot
+from mailer.ops.status import RelayState, Snapshot
 
 
 def render(status: Snapshot) -> None:
@@ -35,7 +35,7 @@ def render(status: Snapshot) -> None:
                          for window, kinds in status.outcomes.items()
                          for kind, counts in sorted(kinds.items())]))
     console.print(table("Relays", ["relay", "health", "since"],
-                        [(r.id, "healthy" if r.healthy else f"unhealthy: {r.reason}",
+                        [(r.id, _relay_health(r),
                           r.since or "-") for r in status.relays]))
     console.print(table("Send-rate limits", ["bucket", "rate", ("next free slot", NUMERIC)],
                         [(b.key, b.rate or "(domain)", duration(b.next_slot_seconds))
@@ -50,6 +50,12 @@ def render(status: Snapshot) -> None:
     if status.feedback is not None:
         for part in feedback_tables(status.feedback):
             console.print(part)
+
+
+def _relay_health(relay: RelayState) -> str:
+    if relay.state == "unknown":
+        return "unknown: no message went through it yet"
+    return f"unhealthy: {relay.reason}" if not relay.healthy else relay.state
 
 
 def _oldest(waiting: int, seconds: float | None) -> str:

@@ -59,10 +59,16 @@ class BucketState:
 
 @dataclass(frozen=True)
 class RelayState:
+    """`healthy`: not refusing us (no problem); `state` says it in words: "healthy"
+    once a message went through it, "unknown" before any did (never contacted: it
+    may well be misconfigured), "unhealthy" after it refused us or could not be
+    reached."""
+
     id: str
     healthy: bool
     reason: str
     since: str | None
+    state: str = "healthy"
 
 
 @dataclass(frozen=True)
@@ -186,12 +192,16 @@ def collect(settings: Settings, stores: Stores, client: redis.Redis, queue: JobQ
 
 def relay_states(settings: Settings, client: redis.Redis) -> list[RelayState]:
     """Every configured relay, and what the workers last found of each."""
-    problems = {p.relay: p for p in RelayHealth(client).problems()}
+    health = RelayHealth(client)
+    problems = {p.relay: p for p in health.problems()}
+    answered = health.answered()
     states = []
     for config in settings.smtp_relays:
         found = problems.get(config.id)
-        since = datetime.fromtimestamp(found.since, UTC).isoformat(timespec="seconds") \
-            if found else None
-        states.append(RelayState(config.id, found is None, found.reason if found else "",
-                                 since))
+        if found is not None:
+            states.append(RelayState(config.id, False, found.reason, datetime.fromtimestamp(
+                found.since, UTC).isoformat(timespec="seconds"), "unhealthy"))
+        else:
+            states.append(RelayState(config.id, True, "", None,
+                                     "healthy" if config.id in answered else "unknown"))
     return states

@@ -81,6 +81,23 @@ def test_an_unhealthy_relay_is_a_problem_until_mail_goes_through(
     assert json.loads(out)["relays"][0]["healthy"]
 
 
+def test_a_relay_never_contacted_is_unknown_not_healthy(
+        capsys: pytest.CaptureFixture[str], redis_client: redis.Redis) -> None:
+    from mailer.config import load_settings
+    from mailer.sending.relay_health import RelayHealth
+
+    relay = load_settings().smtp_relays[0].id
+    out = run(["status", "--json", "--timeout", "0.3"], capsys)[1]
+    [state] = json.loads(out)["relays"]
+    assert (state["id"], state["state"], state["healthy"]) == (relay, "unknown", True)
+    assert not any(relay in p for p in json.loads(out)["problems"]), "not a problem"
+    out = run(["status", "--timeout", "0.3"], capsys)[1]
+    assert "unknown: no message went through it yet" in out
+    RelayHealth(redis_client).mark_up(relay)  # a message went through it
+    out = run(["status", "--json", "--timeout", "0.3"], capsys)[1]
+    assert json.loads(out)["relays"][0]["state"] == "healthy"
+
+
 def test_an_urgent_lane_has_a_shorter_limit(capsys: pytest.CaptureFixture[str],
                                             redis_client: redis.Redis) -> None:
     import time
