@@ -52,6 +52,16 @@ def render(status: Snapshot) -> None:
             console.print(part)
 
 
+def _answers_within(settings: Settings, timeout: float) -> None:
+    """Redis away or hung says so (exit 3) within `timeout`, not after the 5 s socket
+    timeouts of each client that would ask it next."""
+    import redis
+
+    with redis.Redis.from_url(settings.redis_url, socket_timeout=timeout,
+                              socket_connect_timeout=timeout) as quick:
+        quick.ping()
+
+
 def _relay_health(relay: RelayState) -> str:
     if relay.state == "unknown":
         return "unknown: no message went through it yet"
@@ -138,6 +148,7 @@ def status(settings: Settings, as_json: bool, watch: float | None, max_age: floa
     from mailer.ops.status import collect
 
     stores = use_stores(settings)
+    _answers_within(settings, timeout)
     client, queue = use_redis(settings), use_queue(settings)
     while True:
         snapshot = collect(settings, stores, client, queue, max_age=max_age, timeout=timeout,

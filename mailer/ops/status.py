@@ -143,8 +143,7 @@ def _lanes(queue: JobQueue, timeout: float, max_age: float, urgent_max_age: floa
     problems: list[str] = []
     backlogs = queue.backlog(LANES)  # the broker away: ServiceUnavailable, exit 3 or 503
     try:
-        workers = queue.worker_queues(timeout)
-        reserved = queue.reserved(timeout)
+        workers, reserved = queue.survey(timeout)
     except MailerError as exc:
         workers, reserved = {}, {}
         problems.append(f"broker: {exc}: check it is running and MAILER_BROKER_URL")

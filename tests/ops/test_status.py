@@ -144,3 +144,25 @@ def test_newsletters_and_alerts_in_the_tables(capsys: pytest.CaptureFixture[str]
     _, out, _ = run(["status", "--timeout", "0.3"], capsys)
     assert "Newsletters" in out and "weekly, Sunday" in out
     assert "Breaking-news alerts" in out and "first sent" in out
+
+
+def test_a_hung_redis_is_reported_within_the_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Redis that takes connections and never answers (stopped with SIGSTOP, a dead
+    NAT entry) kept `mailer status` waiting for ever; now it is exit 3 within --timeout
+    (and the broker's own sockets time out after 5 s)."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(16)  # the kernel completes connections; nobody ever answers
+        monkeypatch.setenv("MAILER_REDIS_URL", f"redis://127.0.0.1:{hung.getsockname()[1]}/0")
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", "mailer.cli", "status", "--timeout", "0.5"],
+                              capture_output=True, text=True, timeout=30, check=False)
+        took = time.monotonic() - started
+    assert done.returncode == 3, done.stderr
+    assert "is not answering (Timeout" in done.stderr
+    assert took < 5, f"{took:.1f} s: not before the 5 s connect timeout"
