@@ -42,13 +42,13 @@ def render(status: Snapshot) -> None:
                          for b in status.buckets]))
     console.print(table("Digest runs", ["run", "edition", "state", ("sent", NUMERIC),
                                         ("total", NUMERIC), ("ETA", NUMERIC), "why"],
-                        [(r.id, r.edition, r.status, r.sent, r.total,
+                        [(r.id[:status.run_id_length], r.edition, r.status, r.sent, r.total,
                           duration(r.eta_seconds), r.reason) for r in status.runs]))
     console.print(f"next digest due: {status.next_digest or 'none (no active subscribers)'}")
     for part in newsroom_tables(status):
         console.print(part)
     if status.feedback is not None:
-        for part in feedback_tables(status.feedback):
+        for part in feedback_tables(status.feedback, status.run_id_length):
             console.print(part)
 
 
@@ -86,7 +86,7 @@ def newsroom_tables(status: Snapshot) -> list[Table]:
             "run", "story", "state", ("planned", NUMERIC), ("sent", NUMERIC),
             ("waiting", NUMERIC), ("age", NUMERIC), ("first sent", NUMERIC),
             ("last sent", NUMERIC), "why"],
-            [(a.id, a.story, a.status, a.planned, a.sent, a.waiting,
+            [(a.id[:status.run_id_length], a.story, a.status, a.planned, a.sent, a.waiting,
               duration(a.age_seconds), duration(a.first_seconds),
               duration(a.last_seconds), a.reason) for a in status.alerts]),
     ]
@@ -96,7 +96,7 @@ def _percent(ratio: float) -> str:
     return f"{ratio:.2%}"
 
 
-def feedback_tables(figures: FeedbackFigures) -> list[Table]:
+def feedback_tables(figures: FeedbackFigures, id_length: int) -> list[Table]:
     """What came back: rates per kind and per recent run, refusals that blame us by
     domain, and returned mail that acted on no one."""
     hours = figures.window_hours
@@ -112,7 +112,7 @@ def feedback_tables(figures: FeedbackFigures) -> list[Table]:
         table("Coming back, recent digest runs", [
             "run", "edition", "state", ("sent", NUMERIC), ("hard bounces", NUMERIC),
             ("complaints", NUMERIC)],
-            [(r.id, r.edition, r.status, r.sent,
+            [(r.id[:id_length], r.edition, r.status, r.sent,
               f"{r.hard_bounces} ({_percent(r.hard_bounce_ratio)})",
               f"{r.complaints} ({_percent(r.complaint_ratio)})") for r in figures.runs]),
         table(f"Refused for our server or content, last {hours} h (ours to fix)",

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from itertools import pairwise
 
 import redis
 from sqlalchemy import select, update
@@ -151,6 +152,32 @@ class DigestRuns:
                 raise NotFound(f"no digest or alert run {run_id!r}")
             return _info(row)
 
+    def resolve(self, given: str) -> str:
+        """The run's full id from its id or any unique prefix of it, as git takes
+        commits (a trailing "…" copied from a table is ignored); NotFound for none,
+        InvalidInput naming the candidates for several."""
+        prefix = given.strip().rstrip("…")
+        with transaction(self._sessions) as session:
+            if prefix and session.get(DigestRunRow, prefix) is not None:
+                return prefix
+            ids = sorted(session.scalars(select(DigestRunRow.id).where(
+                DigestRunRow.id.startswith(prefix, autoescape=True)).limit(6)))
+        if not prefix or not ids:
+            raise NotFound(f"no digest or alert run {given!r}")
+        if len(ids) > 1:
+            more = ", …" if len(ids) > 5 else ""
+            raise InvalidInput({"run": f"{given!r} names more than one run: "
+                                       f"{', '.join(ids[:5])}{more}; give more of the id"})
+        return ids[0]
+
+    def id_length(self, minimum: int = 8) -> int:
+        """How many leading characters tell every recorded run apart (at least
+        `minimum`): what tables show of an id, so what they show is always accepted."""
+        with transaction(self._sessions) as session:
+            ids = sorted(session.scalars(select(DigestRunRow.id)))
+        shared = max((_common(a, b) for a, b in pairwise(ids)), default=0)
+        return max(minimum, shared + 1)
+
     def kind(self, run_id: str) -> str | None:
         """"digest" or "alert"; None for a run that is not recorded."""
         with transaction(self._sessions) as session:
@@ -234,6 +261,12 @@ class DigestRuns:
                           "cancelled by an operator"):
             raise InvalidInput({"run": f"run {run_id} is {self.get(run_id).status.value}"})
         return self._ledger.cancel_run(run_id)
+
+
+def _common(a: str, b: str) -> int:
+    """How many leading characters two ids share."""
+    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y),
+                min(len(a), len(b)))
 
 
 def _info(row: DigestRunRow) -> RunInfo:

@@ -98,6 +98,7 @@ class Snapshot:
     feedback: FeedbackFigures | None = None  # what came back: bounces, complaints, ...
     newsletters: list[NewsletterReaders] = field(default_factory=list)
     alerts: list[AlertState] = field(default_factory=list)  # the latest, newest first
+    run_id_length: int = 8  # leading characters of a run id that tell all runs apart
 
     @property
     def healthy(self) -> bool:
@@ -192,7 +193,7 @@ def collect(settings: Settings, stores: Stores, client: redis.Redis, queue: JobQ
                    "1h": _outcomes(stores, now - timedelta(hours=1))},
                   _buckets(settings, client), runs,
                   nxt.isoformat(timespec="minutes") if nxt else None, relays, problems,
-                  feedback, newsletter_readers(stores), alerts)
+                  feedback, newsletter_readers(stores), alerts, stores.runs.id_length())
 
 
 def relay_states(settings: Settings, client: redis.Redis) -> list[RelayState]:
