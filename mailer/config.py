@@ -138,6 +138,7 @@ class Settings(BaseSettings):
     secret_key: SecretStr = SecretStr(DEMO_SECRET)
     demo: bool = False
     api_key: SecretStr | None = None
+    metrics_token: SecretStr | None = None
     timezone: str = "Asia/Baku"
     sections: str = "Politics,Economy,Society,World,Culture,Sports"
     digest_hour: int = Field(7, ge=0, le=23)

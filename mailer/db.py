@@ -6,16 +6,17 @@ MAILER_DATABASE_URL points to one. Schema changes go through Alembic only.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from uuid import uuid4
 
 from sqlalchemy import Engine, String, cast, create_engine, event, func, make_url, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
+from sqlalchemy.exc import DatabaseError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.errors import ConfigError, ServiceUnavailable
@@ -39,8 +40,6 @@ def make_engine(url: str, *, durable_commits: bool = True) -> Engine:
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -187,9 +186,19 @@ def _alembic_config(engine: Engine) -> Any:
 def upgrade(engine: Engine) -> None:
     from alembic import command
 
+    path = sqlite_path(engine)
+    if path is not None:
+        if path.is_dir():
+            raise ConfigError(f"MAILER_DATABASE_URL: {path} is a directory, not a database file")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)  # a new database's home
+        except OSError as exc:
+            raise ConfigError(f"MAILER_DATABASE_URL: cannot create the directory "
+                              f"{path.parent}: {exc.strerror}") from None
     try:
         command.upgrade(_alembic_config(engine), "head")
-    except OperationalError as exc:
+    except DatabaseError as exc:
+        _refuse_a_bad_file(path, exc, migrating=True)
         raise ServiceUnavailable(f"the database is not answering: {exc.orig or exc}") from None
 
 
@@ -200,14 +209,58 @@ def check_schema(engine: Engine) -> None:
     from alembic.script import ScriptDirectory
 
     head = ScriptDirectory.from_config(_alembic_config(engine)).get_current_head()
+    path = sqlite_path(engine)
+    wrong = sqlite_file_problem(path) if path is not None else None
+    if wrong:
+        raise ConfigError(f"MAILER_DATABASE_URL: {wrong}")
     try:
         with engine.connect() as connection:
             current = MigrationContext.configure(connection).get_current_revision()
+    except DatabaseError as exc:
+        _refuse_a_bad_file(path, exc)
     except SQLAlchemyError as exc:
         raise ServiceUnavailable(f"the database is not answering: {exc}") from None
     if current != head:
         raise ConfigError(f"MAILER_DATABASE_URL: schema is at {current or 'nothing'}, the code "
                           f"needs {head}: run `mailer db upgrade`")
+
+
+def sqlite_path(engine: Engine) -> Path | None:
+    """The file of an SQLite database (None: another database, or one in memory)."""
+    name = engine.url.database
+    if engine.url.get_backend_name() != "sqlite" or not name or name == ":memory:" \
+            or name.startswith("file:"):
+        return None
+    return Path(name)
+
+
+def sqlite_file_problem(path: Path) -> str | None:
+    """What is wrong with the file a service is to open, in words, before SQLite says
+    "unable to open database file" or creates an empty one where a typo points."""
+    if path.is_dir():
+        return f"{path} is a directory, not a database file"
+    if not path.exists():
+        where = "" if path.parent.is_dir() else f" (nor does its directory {path.parent})"
+        return (f"{path} does not exist{where}: check the path, or create the database "
+                "with `mailer db upgrade`")
+    if not os.access(path, os.R_OK | os.W_OK):
+        return f"{path} is not readable and writable by this user"
+    if not os.access(path.parent, os.W_OK):
+        return (f"the directory {path.parent} is not writable by this user (SQLite keeps "
+                "its -wal and -shm files next to the database)")
+    return None
+
+
+def _refuse_a_bad_file(path: Path | None, exc: DatabaseError, *,
+                       migrating: bool = False) -> NoReturn:
+    """A file that is not an SQLite database is a setting to fix (exit 2), not a
+    database that is away. Otherwise the database is not answering (an error of a
+    migration itself, not the connection's, is raised as it is)."""
+    if path is not None and "not a database" in str(exc.orig or exc):
+        raise ConfigError(f"MAILER_DATABASE_URL: {path} is not an SQLite database") from None
+    if migrating and not isinstance(exc, OperationalError):
+        raise exc
+    raise ServiceUnavailable(f"the database is not answering: {exc.orig or exc}") from None
 
 
 @contextmanager

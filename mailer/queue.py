@@ -63,6 +63,10 @@ class JobQueue(Protocol):
         """Jobs taken from each queue by workers and not yet finished."""
         ...
 
+    def survey(self, timeout: float) -> tuple[dict[str, list[str]], dict[str, int]]:
+        """worker_queues and reserved together, asked at once: within `timeout`."""
+        ...
+
     def backlog(self, queues: Sequence[str]) -> list[Backlog]:
         """Each queue's waiting jobs, asked of the broker; ServiceUnavailable (naming
         the broker) when it does not answer."""

@@ -403,6 +403,8 @@ def web_context(settings: Settings, *, opened: Stores | None = None,
         offer=make_offer(settings, db),
         alerts=make_alert_planner(settings, db, job_queue),
         api_key=settings.api_key.get_secret_value() if settings.api_key else None,
+        metrics_token=(settings.metrics_token.get_secret_value() if settings.metrics_token
+                       else None),
         proxies=parse_networks(settings.trusted_proxies),
         group_commit=GroupCommit(ledger=db.ledger, queue=job_queue),
         share_intake=share_intake(settings, db.articles, client),

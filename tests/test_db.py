@@ -27,12 +27,33 @@ def test_migrations_build_exactly_the_models(database_url: str) -> None:
 
 def test_unmigrated_database_is_refused_with_the_fix(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'new' / 'fresh.db'}")
-    with pytest.raises(ConfigError, match=r"schema is at nothing.*run `mailer db upgrade`"):
+    with pytest.raises(ConfigError, match=r"fresh.db does not exist \(nor does its directory "
+                                          r".*new\): check the path, or create the database "
+                                          r"with `mailer db upgrade`"):
         check_schema(engine)
+    assert not (tmp_path / "new").exists(), "checking creates nothing where a typo points"
+    import sqlite3
+    sqlite3.connect(tmp_path / "empty.db").close()
+    empty = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    with pytest.raises(ConfigError, match=r"schema is at nothing.*run `mailer db upgrade`"):
+        check_schema(empty)
+    empty.dispose()
     upgrade(engine)
     upgrade(engine)  # a second run changes nothing
     check_schema(engine)
     engine.dispose()
+
+
+def test_a_bad_sqlite_path_says_what_is_wrong(tmp_path: Path) -> None:
+    """Issue 25: not "schema is at nothing" for a directory or a file of something else."""
+    (tmp_path / "notes.db").write_text("not a database, but some notes\n" * 100)
+    for name, wrong in ((".", "is a directory, not a database file"),
+                        ("notes.db", "is not an SQLite database")):
+        engine = make_engine(f"sqlite:///{tmp_path / name}")
+        for step in (check_schema, upgrade):
+            with pytest.raises(ConfigError, match=f"MAILER_DATABASE_URL: .* {wrong}$"):
+                step(engine)
+        engine.dispose()
 
 
 def test_unreachable_postgres_is_service_unavailable() -> None:

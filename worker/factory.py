@@ -53,7 +53,10 @@ def transport_options(settings: Settings) -> dict[str, Any]:
         return {}
     # Redis: a job taken and not acknowledged within the hour goes back to its queue
     # (RabbitMQ knows when a worker's connection dies; Redis needs the timeout).
-    return {"visibility_timeout": 3600, "queue_order_strategy": "priority"}
+    # A Redis that hangs (stopped, a dead NAT entry) would block a publish or
+    # `mailer status` for ever without a socket timeout; above BRPOP's 1 s wait.
+    return {"visibility_timeout": 3600, "queue_order_strategy": "priority",
+            "socket_timeout": 5, "socket_connect_timeout": 5}
 
 
 def create_celery(settings: Settings) -> Celery:

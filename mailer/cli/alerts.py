@@ -22,7 +22,8 @@ def alerts_list(settings: Settings, limit: int) -> int:
     """Recent alerts, newest first: the story, its state, readers planned so far and
     sent (readers whose quiet hours hid it are planned when they end)."""
     stores = use_stores(settings)
-    rows = [(p.run.id, p.run.article_id or "", p.state, p.run.total, p.sent,
+    shown = stores.runs.id_length()
+    rows = [(p.run.id[:shown], p.run.article_id or "", p.state, p.run.total, p.sent,
              p.finished - p.sent, p.run.reason)
             for p in stores.runs.progress(limit * 5) if p.run.kind == "alert"][:limit]
     cli_console().print(table("Alerts, newest first", [
@@ -41,7 +42,7 @@ def alerts_cancel(settings: Settings, alert: str) -> int:
 
     runs = use_stores(settings).runs
     found = runs.alert_for(alert)
-    run_id = found.id if found is not None else alert
+    run_id = found.id if found is not None else runs.resolve(alert)
     if found is None and runs.get(run_id).kind != "alert":
         raise NotFound(f"{alert!r} is a digest run, not an alert (`mailer digest cancel`)")
     count = runs.cancel(run_id)

@@ -48,7 +48,7 @@ def failed(settings: Settings, since: str, run_id: str | None, limit: int,
 
     stores = use_stores(settings)
     if run_id is not None:
-        stores.runs.get(run_id)  # NotFound for a mistyped id, not "0 failed"
+        run_id = stores.runs.resolve(run_id)  # NotFound for a mistyped id, not "0 failed"
     rows = stores.ledger.failed(parse_since(since), run_id=run_id, limit=limit)
     for row in rows:
         if as_json:
@@ -79,7 +79,7 @@ def resend(settings: Settings, only_failed: bool, run_id: str | None) -> int:
         raise InvalidInput({"--failed": "say --failed: only failed messages can be resent"})
     stores = use_stores(settings)
     if run_id is not None:
-        stores.runs.get(run_id)  # NotFound for a mistyped id
+        run_id = stores.runs.resolve(run_id)  # NotFound for a mistyped id
     check_redis(settings)
     queue = use_queue(settings)
     report = resend_failed(ledger=stores.ledger, queue=queue,

@@ -116,11 +116,11 @@ def digest_runs(settings: Settings, limit: int) -> int:
     from mailer.delivery.ledger import JobStatus
 
     stores = use_stores(settings)
-    rows = []
+    rows, shown = [], stores.runs.id_length()
     for progress in stores.runs.progress(limit):
         run, counts = progress.run, progress.counts
         waiting = sum(counts.values()) - progress.finished
-        rows.append((run.id, run.edition, progress.state, run.total, progress.sent,
+        rows.append((run.id[:shown], run.edition, progress.state, run.total, progress.sent,
                      counts.get(JobStatus.FAILED, 0), waiting,
                      progress.finished - progress.sent - counts.get(JobStatus.FAILED, 0),
                      run.reason))
@@ -136,8 +136,9 @@ def digest_runs(settings: Settings, limit: int) -> int:
 def digest_pause(settings: Settings, run_id: str) -> int:
     """Stop sending RUN_ID: batches that start from now on send nothing (a batch
     already sending finishes); its messages wait, queued, for `resume`."""
-
-    use_stores(settings).runs.pause_or_explain(run_id, "paused by an operator")
+    runs = use_stores(settings).runs
+    run_id = runs.resolve(run_id)
+    runs.pause_or_explain(run_id, "paused by an operator")
     click.echo(f"run {run_id}: paused")
     return 0
 
@@ -150,6 +151,7 @@ def digest_resume(settings: Settings, run_id: str) -> int:
     from mailer.services import make_failure_window, make_planner
 
     stores = use_stores(settings)
+    run_id = stores.runs.resolve(run_id)
     ids = stores.runs.resume(run_id)
     make_failure_window(settings, use_redis(settings)).reset(run_id)  # judged afresh
     batches = make_planner(settings, stores, use_queue(settings)).enqueue_batches(run_id, ids)
@@ -162,7 +164,8 @@ def digest_resume(settings: Settings, run_id: str) -> int:
 @pass_settings
 def digest_cancel(settings: Settings, run_id: str) -> int:
     """Stop RUN_ID for good: its unsent messages are recorded as cancelled."""
-
-    count = use_stores(settings).runs.cancel(run_id)
+    runs = use_stores(settings).runs
+    run_id = runs.resolve(run_id)
+    count = runs.cancel(run_id)
     click.echo(f"run {run_id}: cancelled; {count} message(s) will not be sent")
     return 0

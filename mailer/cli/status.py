@@ -13,7 +13,7 @@ from mailer.cli.tables import NUMERIC, duration, table
 from mailer.cli.tables import console as cli_console
 from mailer.config import Settings
 from mailer.ops.feedback_status import FeedbackFigures
-from mailer.ops.status import Snapshot
+from mailer.ops.status import RelayState, Snapshot
 
 
 def render(status: Snapshot) -> None:
@@ -35,21 +35,37 @@ def render(status: Snapshot) -> None:
                          for window, kinds in status.outcomes.items()
                          for kind, counts in sorted(kinds.items())]))
     console.print(table("Relays", ["relay", "health", "since"],
-                        [(r.id, "healthy" if r.healthy else f"unhealthy: {r.reason}",
+                        [(r.id, _relay_health(r),
                           r.since or "-") for r in status.relays]))
     console.print(table("Send-rate limits", ["bucket", "rate", ("next free slot", NUMERIC)],
                         [(b.key, b.rate or "(domain)", duration(b.next_slot_seconds))
                          for b in status.buckets]))
     console.print(table("Digest runs", ["run", "edition", "state", ("sent", NUMERIC),
                                         ("total", NUMERIC), ("ETA", NUMERIC), "why"],
-                        [(r.id, r.edition, r.status, r.sent, r.total,
+                        [(r.id[:status.run_id_length], r.edition, r.status, r.sent, r.total,
                           duration(r.eta_seconds), r.reason) for r in status.runs]))
     console.print(f"next digest due: {status.next_digest or 'none (no active subscribers)'}")
     for part in newsroom_tables(status):
         console.print(part)
     if status.feedback is not None:
-        for part in feedback_tables(status.feedback):
+        for part in feedback_tables(status.feedback, status.run_id_length):
             console.print(part)
+
+
+def _answers_within(settings: Settings, timeout: float) -> None:
+    """Redis away or hung says so (exit 3) within `timeout`, not after the 5 s socket
+    timeouts of each client that would ask it next."""
+    import redis
+
+    with redis.Redis.from_url(settings.redis_url, socket_timeout=timeout,
+                              socket_connect_timeout=timeout) as quick:
+        quick.ping()
+
+
+def _relay_health(relay: RelayState) -> str:
+    if relay.state == "unknown":
+        return "unknown: no message went through it yet"
+    return f"unhealthy: {relay.reason}" if not relay.healthy else relay.state
 
 
 def _oldest(waiting: int, seconds: float | None) -> str:
@@ -70,7 +86,7 @@ def newsroom_tables(status: Snapshot) -> list[Table]:
             "run", "story", "state", ("planned", NUMERIC), ("sent", NUMERIC),
             ("waiting", NUMERIC), ("age", NUMERIC), ("first sent", NUMERIC),
             ("last sent", NUMERIC), "why"],
-            [(a.id, a.story, a.status, a.planned, a.sent, a.waiting,
+            [(a.id[:status.run_id_length], a.story, a.status, a.planned, a.sent, a.waiting,
               duration(a.age_seconds), duration(a.first_seconds),
               duration(a.last_seconds), a.reason) for a in status.alerts]),
     ]
@@ -80,7 +96,7 @@ def _percent(ratio: float) -> str:
     return f"{ratio:.2%}"
 
 
-def feedback_tables(figures: FeedbackFigures) -> list[Table]:
+def feedback_tables(figures: FeedbackFigures, id_length: int) -> list[Table]:
     """What came back: rates per kind and per recent run, refusals that blame us by
     domain, and returned mail that acted on no one."""
     hours = figures.window_hours
@@ -96,7 +112,7 @@ def feedback_tables(figures: FeedbackFigures) -> list[Table]:
         table("Coming back, recent digest runs", [
             "run", "edition", "state", ("sent", NUMERIC), ("hard bounces", NUMERIC),
             ("complaints", NUMERIC)],
-            [(r.id, r.edition, r.status, r.sent,
+            [(r.id[:id_length], r.edition, r.status, r.sent,
               f"{r.hard_bounces} ({_percent(r.hard_bounce_ratio)})",
               f"{r.complaints} ({_percent(r.complaint_ratio)})") for r in figures.runs]),
         table(f"Refused for our server or content, last {hours} h (ours to fix)",
@@ -132,6 +148,7 @@ def status(settings: Settings, as_json: bool, watch: float | None, max_age: floa
     from mailer.ops.status import collect
 
     stores = use_stores(settings)
+    _answers_within(settings, timeout)
     client, queue = use_redis(settings), use_queue(settings)
     while True:
         snapshot = collect(settings, stores, client, queue, max_age=max_age, timeout=timeout,

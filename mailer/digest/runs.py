@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from itertools import pairwise
 
 import redis
 from sqlalchemy import select, update
@@ -151,6 +152,32 @@ class DigestRuns:
                 raise NotFound(f"no digest or alert run {run_id!r}")
             return _info(row)
 
+    def resolve(self, given: str) -> str:
+        """The run's full id from its id or any unique prefix of it, as git takes
+        commits (a trailing "…" copied from a table is ignored); NotFound for none,
+        InvalidInput naming the candidates for several."""
+        prefix = given.strip().rstrip("…")
+        with transaction(self._sessions) as session:
+            if prefix and session.get(DigestRunRow, prefix) is not None:
+                return prefix
+            ids = sorted(session.scalars(select(DigestRunRow.id).where(
+                DigestRunRow.id.startswith(prefix, autoescape=True)).limit(6)))
+        if not prefix or not ids:
+            raise NotFound(f"no digest or alert run {given!r}")
+        if len(ids) > 1:
+            more = ", …" if len(ids) > 5 else ""
+            raise InvalidInput({"run": f"{given!r} names more than one run: "
+                                       f"{', '.join(ids[:5])}{more}; give more of the id"})
+        return ids[0]
+
+    def id_length(self, minimum: int = 8) -> int:
+        """How many leading characters tell every recorded run apart (at least
+        `minimum`): what tables show of an id, so what they show is always accepted."""
+        with transaction(self._sessions) as session:
+            ids = sorted(session.scalars(select(DigestRunRow.id)))
+        shared = max((_common(a, b) for a, b in pairwise(ids)), default=0)
+        return max(minimum, shared + 1)
+
     def kind(self, run_id: str) -> str | None:
         """"digest" or "alert"; None for a run that is not recorded."""
         with transaction(self._sessions) as session:
@@ -202,7 +229,19 @@ class DigestRuns:
         """True if this call paused it (False: already paused, or not running)."""
         return self._move(run_id, {RunStatus.RUNNING}, RunStatus.PAUSED, reason)
 
+    def refuse_if_done(self, run_id: str, verb: str) -> None:
+        """An operator's pause, resume or cancel of a finished run (every message final)
+        is refused: its stored status is still `running`, so pausing it would "work" and
+        leave a run that can never end paused, turning `status` and /ops degraded.
+        Not an alert's: readers in quiet hours are planned into it later, so it may be
+        stopped while every message planned so far is through."""
+        progress = RunProgress(self.get(run_id), self._ledger.run_counts(run_id))
+        if progress.state == "done" and progress.run.kind == "digest" and progress.run.total:
+            raise InvalidInput({"run": f"run {run_id} is done (all {progress.run.total} of "
+                                       f"its messages are final): there is nothing to {verb}"})
+
     def pause_or_explain(self, run_id: str, reason: str) -> None:
+        self.refuse_if_done(run_id, "pause")
         if not self.pause(run_id, reason):
             raise InvalidInput({"run": f"run {run_id} is {self.get(run_id).status.value}, "
                                        "not running"})
@@ -210,6 +249,7 @@ class DigestRuns:
     def resume(self, run_id: str) -> list[str]:
         """Running again; returns the ids of its messages still to send, for the caller
         to queue (a paused run's batches were dropped, its rows kept)."""
+        self.refuse_if_done(run_id, "resume")
         if not self._move(run_id, {RunStatus.PAUSED}, RunStatus.RUNNING, ""):
             raise InvalidInput({"run": f"run {run_id} is {self.get(run_id).status.value}, "
                                        "not paused"})
@@ -218,10 +258,17 @@ class DigestRuns:
     def cancel(self, run_id: str) -> int:
         """Cancelled for good: its unsent messages are recorded as cancelled. Returns
         how many. A batch already mid-send finishes that batch."""
+        self.refuse_if_done(run_id, "cancel")
         if not self._move(run_id, {RunStatus.RUNNING, RunStatus.PAUSED}, RunStatus.CANCELLED,
                           "cancelled by an operator"):
             raise InvalidInput({"run": f"run {run_id} is {self.get(run_id).status.value}"})
         return self._ledger.cancel_run(run_id)
+
+
+def _common(a: str, b: str) -> int:
+    """How many leading characters two ids share."""
+    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y),
+                min(len(a), len(b)))
 
 
 def _info(row: DigestRunRow) -> RunInfo:

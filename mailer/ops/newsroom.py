@@ -99,7 +99,8 @@ def alert_problems(alerts: Sequence[AlertState], limit: float) -> list[str]:
     for alert in alerts:
         if alert.status == RunStatus.PAUSED.value:
             problems.append(f"alert {alert.id} (story {alert.story}) is paused: "
-                            f"{alert.reason}")
+                            f"{alert.reason}; fix the cause, then `mailer digest resume "
+                            f"{alert.id}` (or `mailer alerts cancel {alert.id}`)")
         elif alert.first_seconds is None and alert.waiting and alert.age_seconds > limit:
             problems.append(f"alert {alert.id} (story {alert.story}): {alert.waiting} readers "
                             f"planned, none reached {alert.age_seconds:.0f} s after the "

@@ -38,6 +38,7 @@ from mailer.stores import Stores
 # How long a share or an alert may wait in its lane, and an alert's readers for the
 # first of them to be reached, before status says so (and the alert rules page).
 URGENT_MAX_AGE = 60.0
+RUNBOOK = "docs/operations.md"  # each problem line names its next step, or the runbook's
 OUTCOMES = (JobStatus.SENT, JobStatus.DEFERRED, JobStatus.FAILED, JobStatus.SUPPRESSED)
 
 
@@ -59,10 +60,16 @@ class BucketState:
 
 @dataclass(frozen=True)
 class RelayState:
+    """`healthy`: not refusing us (no problem); `state` says it in words: "healthy"
+    once a message went through it, "unknown" before any did (never contacted: it
+    may well be misconfigured), "unhealthy" after it refused us or could not be
+    reached."""
+
     id: str
     healthy: bool
     reason: str
     since: str | None
+    state: str = "healthy"
 
 
 @dataclass(frozen=True)
@@ -91,6 +98,7 @@ class Snapshot:
     feedback: FeedbackFigures | None = None  # what came back: bounces, complaints, ...
     newsletters: list[NewsletterReaders] = field(default_factory=list)
     alerts: list[AlertState] = field(default_factory=list)  # the latest, newest first
+    run_id_length: int = 8  # leading characters of a run id that tell all runs apart
 
     @property
     def healthy(self) -> bool:
@@ -136,23 +144,25 @@ def _lanes(queue: JobQueue, timeout: float, max_age: float, urgent_max_age: floa
     problems: list[str] = []
     backlogs = queue.backlog(LANES)  # the broker away: ServiceUnavailable, exit 3 or 503
     try:
-        workers = queue.worker_queues(timeout)
-        reserved = queue.reserved(timeout)
+        workers, reserved = queue.survey(timeout)
     except MailerError as exc:
         workers, reserved = {}, {}
-        problems.append(f"broker: {exc}")
+        problems.append(f"broker: {exc}: check it is running and MAILER_BROKER_URL")
     queues = [QueueState(b.queue, b.waiting, b.oldest_seconds, reserved.get(b.queue, 0),
                          urgent_max_age if b.queue in URGENT_LANES else max_age)
               for b in backlogs]
     if not workers:
-        problems.append("no worker answered a ping")
+        problems.append(f"no worker answered a ping: start the workers ({RUNBOOK}#service-units)")
     for name in LANES:
         if workers and not any(name in qs for qs in workers.values()):
-            problems.append(f"no worker consumes the {name} queue")
+            problems.append(f"no worker consumes the {name} queue: start one with -Q {name} "
+                            f"({RUNBOOK}#newsmailerqueuewithoutworker)")
     for state in queues:
         if state.oldest_seconds is not None and state.oldest_seconds > state.max_age:
             problems.append(f"the oldest job in {state.name} has waited "
-                            f"{state.oldest_seconds:.0f} s (limit {state.max_age:.0f} s)")
+                            f"{state.oldest_seconds:.0f} s (limit {state.max_age:.0f} s): "
+                            "add workers or find what holds them "
+                            f"({RUNBOOK}#newsmaileroldestjobold)")
     return queues, workers, problems
 
 
@@ -166,32 +176,38 @@ def collect(settings: Settings, stores: Stores, client: redis.Redis, queue: JobQ
     queues, workers, problems = _lanes(queue, timeout, max_age, min(max_age, urgent_max_age))
     progress = stores.runs.progress(5, kind="digest")
     runs = _runs(progress, now)
-    problems += [f"digest run {r.id} is paused: {r.reason}" for r in runs
-                 if r.status == RunStatus.PAUSED.value]
+    problems += [f"digest run {r.id} is paused: {r.reason}; fix the cause, then "
+                 f"`mailer digest resume {r.id}` (or `mailer digest cancel {r.id}`)"
+                 for r in runs if r.status == RunStatus.PAUSED.value]
     alerts = recent_alerts(stores, now)
     problems += alert_problems(alerts, min(max_age, urgent_max_age))
     feedback = collect_feedback(stores, progress, now)
     problems += feedback_problems(feedback, pause_policy(settings))
     relays = relay_states(settings, client)
-    problems += [f"relay {r.id} is unhealthy since {r.since}: {r.reason}" for r in relays
-                 if not r.healthy]
+    problems += [f"relay {r.id} is unhealthy since {r.since}: {r.reason}; fix its settings or "
+                 f"its allowed senders, then resume the runs it paused "
+                 f"({RUNBOOK}#newsmailerrelayunhealthy)" for r in relays if not r.healthy]
     nxt = next_digest_time(stores, now)
     return Snapshot(now.isoformat(timespec="seconds"), queues, workers,
                   {"5m": _outcomes(stores, now - timedelta(minutes=5)),
                    "1h": _outcomes(stores, now - timedelta(hours=1))},
                   _buckets(settings, client), runs,
                   nxt.isoformat(timespec="minutes") if nxt else None, relays, problems,
-                  feedback, newsletter_readers(stores), alerts)
+                  feedback, newsletter_readers(stores), alerts, stores.runs.id_length())
 
 
 def relay_states(settings: Settings, client: redis.Redis) -> list[RelayState]:
     """Every configured relay, and what the workers last found of each."""
-    problems = {p.relay: p for p in RelayHealth(client).problems()}
+    health = RelayHealth(client)
+    problems = {p.relay: p for p in health.problems()}
+    answered = health.answered()
     states = []
     for config in settings.smtp_relays:
         found = problems.get(config.id)
-        since = datetime.fromtimestamp(found.since, UTC).isoformat(timespec="seconds") \
-            if found else None
-        states.append(RelayState(config.id, found is None, found.reason if found else "",
-                                 since))
+        if found is not None:
+            states.append(RelayState(config.id, False, found.reason, datetime.fromtimestamp(
+                found.since, UTC).isoformat(timespec="seconds"), "unhealthy"))
+        else:
+            states.append(RelayState(config.id, True, "", None,
+                                     "healthy" if config.id in answered else "unknown"))
     return states

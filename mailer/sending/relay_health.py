@@ -5,7 +5,9 @@ reached is unhealthy until a message goes through it again. `mailer status`, /op
 
 Redis key: `mailer:relays:health`, a hash of relay id -> JSON `{"reason", "since"}`;
 only unhealthy relays are in it. The first reason and time are kept until the relay
-is healthy again.
+is healthy again. `mailer:relays:answered`, a hash of relay id -> Unix time a message
+last went through it (at most every REFRESH_SECONDS per worker): a relay never in it
+has not been tried yet, and is "unknown" rather than "healthy".
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 import redis
 
 KEY = "mailer:relays:health"
+ANSWERED_KEY = "mailer:relays:answered"
 # A worker that keeps sending through a healthy relay says so at most this often: the
 # mark another worker set clears within this long of the relay's recovery.
 REFRESH_SECONDS = 10.0
@@ -47,7 +50,10 @@ class RelayHealth:
         if now - self._cleared.get(relay, -REFRESH_SECONDS) < REFRESH_SECONDS:
             return
         try:
-            self._client.hdel(KEY, relay)
+            with self._client.pipeline(transaction=False) as pipe:
+                pipe.hdel(KEY, relay)
+                pipe.hset(ANSWERED_KEY, relay, str(time.time()))
+                pipe.execute()
         except redis.RedisError:
             return
         self._cleared[relay] = now
@@ -63,3 +69,8 @@ class RelayHealth:
             except (ValueError, KeyError, TypeError):
                 found.append(RelayProblem(name, "unreadable health record", 0.0))
         return found
+
+    def answered(self) -> set[str]:
+        """The relays that took a message at least once; raises redis.RedisError."""
+        return {r.decode() if isinstance(r, bytes) else str(r)
+                for r in self._client.hkeys(ANSWERED_KEY)}

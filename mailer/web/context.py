@@ -50,6 +50,7 @@ class WebContext:
     offer: NewsletterOffer  # the newsletters the forms offer
     alerts: AlertPlanner  # breaking news the CMS marks
     api_key: str | None
+    metrics_token: str | None  # /metrics asks for it as a bearer token when set
     proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
     group_commit: GroupCommit
     share_intake: ShareIntake

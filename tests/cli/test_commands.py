@@ -75,7 +75,7 @@ def test_preview_works_before_the_database_is_set_up(monkeypatch: pytest.MonkeyP
     code, out, err = run(["preview", "share", ARTICLE, "--out", str(tmp_path)], capsys)
     assert code == 0
     assert "using the seed articles only" in err
-    assert "run `mailer db upgrade`" in err
+    assert "create the database with `mailer db upgrade`" in err
     paths = [Path(p) for p in out.split()]
     assert [p.suffix for p in paths] == [".html", ".txt", ".eml"]
     assert "Non-Aligned Movement" in paths[0].read_text(encoding="utf-8")

@@ -89,8 +89,8 @@ def test_pause_resume_cancel_a_run(capsys: pytest.CaptureFixture[str],
     code, _, err = run(["digest", "pause", run_id], capsys)
     assert (code, err) == (2, f"error: run: run {run_id} is paused, not running\n")
     out = run(["digest", "runs"], capsys)[1]
-    [row] = [line for line in out.splitlines() if run_id in line]
-    assert re.search(rf"{run_id} +│ 2020-10-28 │ paused +│ +2 │ +0 │ +0 │ +2 │ +0 │ paused by "
+    [row] = [line for line in out.splitlines() if run_id[:8] in line]
+    assert re.search(rf"{run_id[:8]} +│ 2020-10-28 │ paused +│ +2 │ +0 │ +0 │ +2 │ +0 │ paused by "
                      "an operator", row), out
 
     assert run(["digest", "resume", run_id], capsys)[1] == (
@@ -102,6 +102,54 @@ def test_pause_resume_cancel_a_run(capsys: pytest.CaptureFixture[str],
     assert stores().ledger.run_counts(run_id) == {JobStatus.CANCELLED: 2}
     code, _, err = run(["digest", "resume", run_id], capsys)
     assert (code, err) == (2, f"error: run: run {run_id} is cancelled, not paused\n")
+
+
+def test_pause_resume_cancel_refuse_a_finished_run(capsys: pytest.CaptureFixture[str],
+                                                   redis_client: redis.Redis) -> None:
+    """Every message final: the stored status is still `running`, but pausing it would
+    leave a run that never ends paused (and `status` degraded for good)."""
+    from mailer.digest.runs import RunStatus
+
+    for address in ("a@example.com", "b@example.com"):
+        assert run(["subscribers", "add", address, "--confirmed"], capsys)[0] == 0
+    run(["digest", "run", "--date", "2020-10-28", "--no-wait"], capsys)
+    [run_info] = stores().runs.recent()
+    ledger = stores().ledger
+    for job_id in ledger.unsent_in_run(run_info.id):
+        ledger.mark(job_id, JobStatus.SENT, "250 ok")
+    for verb in ("pause", "resume", "cancel"):
+        code, out, err = run(["digest", verb, run_info.id], capsys)
+        assert (code, out) == (2, "")
+        assert err == (f"error: run: run {run_info.id} is done (all 2 of its messages are "
+                       f"final): there is nothing to {verb}\n")
+    assert stores().runs.get(run_info.id).status is RunStatus.RUNNING
+
+
+def test_runs_are_named_by_any_unique_prefix_as_tables_show_them(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """At 80 columns `digest runs` shows as much of each id as tells the runs apart,
+    and pause, resume, cancel and `deliveries --digest` take that (as git takes commits);
+    a prefix of several runs is refused with their ids."""
+    from datetime import UTC, datetime
+
+    monkeypatch.setenv("COLUMNS", "80")
+    runs = stores().runs
+    now = datetime.now(UTC)
+    for run_id in ("e3bf0d11aaaa", "e3bf0d22bbbb", "77aa0000cccc"):
+        runs.open(run_id, "2020-10-28", now)
+        runs.set_total(run_id, 3)  # none of them final yet
+    out = run(["digest", "runs"], capsys)[1]
+    shown = re.findall(r"│ (\w+)…? +│ 2020-10-28", out)
+    assert sorted(shown) == ["77aa0000", "e3bf0d11", "e3bf0d22"], out
+    assert run(["digest", "pause", "e3bf0d11"], capsys)[1] == "run e3bf0d11aaaa: paused\n"
+    assert run(["digest", "cancel", "77aa…"], capsys)[1].startswith("run 77aa0000cccc: ")
+    code, out, err = run(["digest", "resume", "e3bf"], capsys)
+    assert (code, out) == (2, "")
+    assert err == ("error: run: 'e3bf' names more than one run: e3bf0d11aaaa, e3bf0d22bbbb; "
+                   "give more of the id\n")
+    assert run(["deliveries", "failed", "--digest", "e3bf0d2"], capsys)[0] == 0
+    assert run(["digest", "pause", "e3bf0d9"], capsys)[2] == (
+        "error: no digest or alert run 'e3bf0d9'\n")
 
 
 def test_suppressions_add_list_remove(capsys: pytest.CaptureFixture[str], tmp_path: Path

@@ -45,3 +45,14 @@ def test_help_is_whole_and_shows_defaults(path: tuple[str, ...],
         assert "--wait SECONDS" in flat and "[default: 0]" in flat and "[required]" in flat
     if path == ("digest", "run"):
         assert "--date YYYY-MM-DD" in flat and "[default: 3600" in flat
+
+
+def test_mailer_help_and_demo_help_describe_the_demo_the_same_way(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 25: the list in `mailer --help` and `mailer demo --help` once told two
+    stories; the summary is now the first line of the demo's own help."""
+    listed = run(["--help"], capsys)[1]
+    [line] = [line for line in listed.splitlines() if line.strip().startswith("demo ")]
+    summary = line.strip().removeprefix("demo").strip()
+    own = run(["demo", "--help"], capsys)[1].split("\n\n")[1].strip()
+    assert own.startswith(summary), (summary, own)

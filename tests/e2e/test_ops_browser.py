@@ -79,3 +79,18 @@ def test_the_ops_page_follows_mail_as_it_flows(ops_url: str, api: httpx.Client,
     chromium(ops_url, tmp_path / "p3", f"--screenshot={shot}", "--window-size=1280,900",
              "--hide-scrollbars", wait="--timeout=8000")
     assert shot.stat().st_size > 10_000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("width", [600, 1280])  # headless Chromium is 500 px at least
+def test_chart_labels_are_drawn_at_the_charts_own_width(ops_url: str, tmp_path: Path,
+                                                        width: int) -> None:
+    """Each chart is drawn in a viewBox as wide as the chart is on screen, so its 13 px
+    labels show at 13 px (a 600-unit drawing shrunk into a phone's column showed them at
+    7-8 px)."""
+    dom = chromium(ops_url, tmp_path / "p", "--dump-dom", f"--window-size={width},900")
+    boxes = [int(w) for w in re.findall(r'<svg viewBox="0 0 (\d+) 170"', dom)]
+    assert boxes, dom[:3000]
+    # The page's padding (16 px each side) and the section's (16 px) leave less than this.
+    assert all(200 <= w <= width - 64 for w in boxes), (width, boxes)
+    assert "13px" in re.search(r"\.chart text \{[^}]*\}", dom).group(0)  # type: ignore[union-attr]

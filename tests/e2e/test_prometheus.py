@@ -17,9 +17,11 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
-from mailer.config import ROOT
-from mailer.local.embedded import free_port
+from mailer.config import ROOT, Settings
+from mailer.local.embedded import ApiServer, WorkerProcess, free_port
+from mailer.web.app import create_app
 from tests.deploy.test_prometheus import panel_queries
 from tests.e2e.conftest import wait_for_job
 from tests.e2e.test_share_flow import share
@@ -32,6 +34,21 @@ pytestmark = [pytest.mark.skipif(PROMETHEUS is None, reason="prometheus is not i
               pytest.mark.timeout(300)]
 
 
+TOKEN = "scrape-token-for-the-e2e-test"
+
+
+@pytest.fixture
+def api(e2e_settings: Settings, worker: WorkerProcess) -> Iterator[httpx.Client]:
+    """The stack's API with MAILER_METRICS_TOKEN set, scraped as docs/operations.md
+    says: `authorization: credentials:`."""
+    settings = e2e_settings.model_copy(update={"metrics_token": SecretStr(TOKEN)})
+    server = ApiServer(create_app(settings)).start()
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        assert client.get("/metrics").status_code == 401
+        yield client
+    server.stop()
+
+
 @pytest.fixture
 def prometheus(api: httpx.Client, tmp_path: Path) -> Iterator[httpx.Client]:
     assert PROMETHEUS is not None
@@ -42,6 +59,7 @@ def prometheus(api: httpx.Client, tmp_path: Path) -> Iterator[httpx.Client]:
                    "evaluation_interval": "2s"},
         "rule_files": [str(RULES)],
         "scrape_configs": [{"job_name": "newsmailer",
+                            "authorization": {"credentials": TOKEN},
                             "static_configs": [{"targets": [target]}]}]}))
     port = free_port()
     proc = subprocess.Popen(

@@ -11,6 +11,8 @@ import redis
 from tests.cli.test_commands import SHARE, env  # noqa: F401 - the shared fixture
 from tests.support.cli import run
 
+NO_WORKER = "no worker answered a ping: start the workers"
+
 pytestmark = pytest.mark.usefixtures("env")
 
 
@@ -21,7 +23,7 @@ def test_no_worker_is_degraded_and_the_backlog_shows(
     assert code == 1
     status = json.loads(out)
     assert not status["healthy"]
-    assert "no worker answered a ping" in status["problems"]
+    assert NO_WORKER in (p[:len(NO_WORKER)] for p in status["problems"])
     share = next(q for q in status["queues"] if q["name"] == "share")
     assert share["waiting"] == 1 and 0 <= share["oldest_seconds"] < 60
     assert status["workers"] == {}
@@ -71,7 +73,9 @@ def test_an_unhealthy_relay_is_a_problem_until_mail_goes_through(
     status = json.loads(out)
     assert code == 1
     assert any(p.startswith(f"relay {relay} is unhealthy since ") and
-               p.endswith("Relay access denied") for p in status["problems"])
+               "Relay access denied; fix its settings" in p and
+               p.endswith("(docs/operations.md#newsmailerrelayunhealthy)")
+               for p in status["problems"])
     [state] = status["relays"]
     assert state["id"] == relay and not state["healthy"] and state["since"]
     code, out, _ = run(["status", "--timeout", "0.3"], capsys)
@@ -79,6 +83,37 @@ def test_an_unhealthy_relay_is_a_problem_until_mail_goes_through(
     health.mark_up(relay)
     code, out, _ = run(["status", "--json", "--timeout", "0.3"], capsys)
     assert json.loads(out)["relays"][0]["healthy"]
+
+
+def test_a_relay_never_contacted_is_unknown_not_healthy(
+        capsys: pytest.CaptureFixture[str], redis_client: redis.Redis) -> None:
+    from mailer.config import load_settings
+    from mailer.sending.relay_health import RelayHealth
+
+    relay = load_settings().smtp_relays[0].id
+    out = run(["status", "--json", "--timeout", "0.3"], capsys)[1]
+    [state] = json.loads(out)["relays"]
+    assert (state["id"], state["state"], state["healthy"]) == (relay, "unknown", True)
+    assert not any(relay in p for p in json.loads(out)["problems"]), "not a problem"
+    out = run(["status", "--timeout", "0.3"], capsys)[1]
+    assert "unknown: no message went through it yet" in out
+    RelayHealth(redis_client).mark_up(relay)  # a message went through it
+    out = run(["status", "--json", "--timeout", "0.3"], capsys)[1]
+    assert json.loads(out)["relays"][0]["state"] == "healthy"
+
+
+def test_a_paused_run_names_its_next_step(capsys: pytest.CaptureFixture[str]) -> None:
+    from datetime import UTC, datetime
+
+    from mailer import services
+    from mailer.config import load_settings
+
+    runs = services.stores(load_settings(), seed=False).runs
+    runs.open("run-x", "2020-10-28", datetime.now(UTC))
+    runs.pause("run-x", "relay refused us")
+    problems = json.loads(run(["status", "--json", "--timeout", "0.3"], capsys)[1])["problems"]
+    assert ("digest run run-x is paused: relay refused us; fix the cause, then `mailer digest "
+            "resume run-x` (or `mailer digest cancel run-x`)") in problems
 
 
 def test_an_urgent_lane_has_a_shorter_limit(capsys: pytest.CaptureFixture[str],
@@ -109,3 +144,25 @@ def test_newsletters_and_alerts_in_the_tables(capsys: pytest.CaptureFixture[str]
     _, out, _ = run(["status", "--timeout", "0.3"], capsys)
     assert "Newsletters" in out and "weekly, Sunday" in out
     assert "Breaking-news alerts" in out and "first sent" in out
+
+
+def test_a_hung_redis_is_reported_within_the_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Redis that takes connections and never answers (stopped with SIGSTOP, a dead
+    NAT entry) kept `mailer status` waiting for ever; now it is exit 3 within --timeout
+    (and the broker's own sockets time out after 5 s)."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(16)  # the kernel completes connections; nobody ever answers
+        monkeypatch.setenv("MAILER_REDIS_URL", f"redis://127.0.0.1:{hung.getsockname()[1]}/0")
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", "mailer.cli", "status", "--timeout", "0.5"],
+                              capture_output=True, text=True, timeout=30, check=False)
+        took = time.monotonic() - started
+    assert done.returncode == 3, done.stderr
+    assert "is not answering (Timeout" in done.stderr
+    assert took < 5, f"{took:.1f} s: not before the 5 s connect timeout"

@@ -310,3 +310,21 @@ def test_a_bad_hour_is_said_for_a_person(client: TestClient) -> None:
     response = client.post("/subscribe", json={"email": "a@example.com", "hour": "²"})
     assert response.status_code == 422
     assert response.json()["errors"] == {"hour": "must be a whole hour from 0 to 23"}
+
+
+def test_metrics_asks_for_the_bearer_token_once_one_is_set(make_settings, redis_client  # type: ignore[no-untyped-def]
+                                                           ) -> None:
+    """MAILER_METRICS_TOKEN, for sites that cannot restrict /metrics at their proxy:
+    Prometheus's `authorization: credentials:` sends it as a bearer token."""
+    with TestClient(create_app(make_settings(metrics_token="scrape-token-123")),
+                    raise_server_exceptions=False) as client:
+        for headers in ({}, {"authorization": "Bearer wrong-token"}):
+            refused = client.get("/metrics", headers=headers)
+            assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
+            assert refused.json() == {"detail": "missing or wrong bearer token "
+                                                "(MAILER_METRICS_TOKEN)"}
+            assert "mailer_" not in refused.text
+        taken = client.get("/metrics", headers={"authorization": "Bearer scrape-token-123"})
+        assert taken.status_code == 200 and "mailer_relay_healthy" in taken.text
+    with TestClient(create_app(make_settings()), raise_server_exceptions=False) as client:
+        assert client.get("/metrics").status_code == 200, "unset: keyless, as before"

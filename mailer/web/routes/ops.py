@@ -42,10 +42,16 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/metrics")
-def metrics(ctx: Ctx) -> Response:
+def metrics(ctx: Ctx, request: Request) -> Response:
     """Prometheus exposition: counters and histograms kept in Redis (all
     workers on all machines), queue gauges from the broker, relay health
-    (docs/operations.md lists the metrics)."""
+    (docs/operations.md lists the metrics). Keyless unless MAILER_METRICS_TOKEN
+    is set: then `Authorization: Bearer <token>`, or 401."""
+    if ctx.metrics_token:
+        try:
+            check_api_key(request, ctx.metrics_token)
+        except Unauthorized:
+            raise Unauthorized("missing or wrong bearer token (MAILER_METRICS_TOKEN)") from None
     try:
         body = generate_latest(ctx.metrics)
     except redis.RedisError as exc:
