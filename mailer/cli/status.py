@@ -22,6 +22,8 @@ def render(status: Snapshot) -> None:
     console.print(f"newsmailer status at {status.at}: {verdict}")
     for problem in status.problems:
         console.print(f"  [red]•[/] {problem}")
+    for note in status.notes:
+        console.print(f"  [yellow]•[/] note: {note}")
     console.print(table("Queues (lanes, most urgent first)", [
         "queue", ("waiting", NUMERIC), ("oldest", NUMERIC), ("limit", NUMERIC),
         ("reserved by workers", NUMERIC)],

@@ -99,6 +99,7 @@ class Snapshot:
     newsletters: list[NewsletterReaders] = field(default_factory=list)
     alerts: list[AlertState] = field(default_factory=list)  # the latest, newest first
     run_id_length: int = 8  # leading characters of a run id that tell all runs apart
+    notes: list[str] = field(default_factory=list)  # worth fixing, but nothing fails
 
     @property
     def healthy(self) -> bool:
@@ -193,7 +194,17 @@ def collect(settings: Settings, stores: Stores, client: redis.Redis, queue: JobQ
                    "1h": _outcomes(stores, now - timedelta(hours=1))},
                   _buckets(settings, client), runs,
                   nxt.isoformat(timespec="minutes") if nxt else None, relays, problems,
-                  feedback, newsletter_readers(stores), alerts, stores.runs.id_length())
+                  feedback, newsletter_readers(stores), alerts, stores.runs.id_length(),
+                  settings_notes(settings))
+
+
+def settings_notes(settings: Settings) -> list[str]:
+    """What the settings leave out that bulk mail is expected to have."""
+    if settings.postal_address.strip():
+        return []
+    return ["MAILER_POSTAL_ADDRESS is empty: bulk mail (digests, weeklies, alerts) is "
+            "expected to carry the publisher's postal address in its footer (CAN-SPAM); "
+            "set it to one line"]
 
 
 def relay_states(settings: Settings, client: redis.Redis) -> list[RelayState]:

@@ -166,3 +166,15 @@ def test_a_hung_redis_is_reported_within_the_timeout(monkeypatch: pytest.MonkeyP
     assert done.returncode == 3, done.stderr
     assert "is not answering (Timeout" in done.stderr
     assert took < 5, f"{took:.1f} s: not before the 5 s connect timeout"
+
+
+def test_an_empty_postal_address_is_a_note_not_a_failure(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAILER_POSTAL_ADDRESS", "")
+    _, out, _ = run(["status", "--json", "--timeout", "0.3"], capsys)
+    status = json.loads(out)
+    assert any(n.startswith("MAILER_POSTAL_ADDRESS is empty") for n in status["notes"])
+    assert not any("POSTAL" in p for p in status["problems"]), "a note: nothing fails"
+    monkeypatch.setenv("MAILER_POSTAL_ADDRESS", "28 May Street 5, Baku AZ1010, Azerbaijan")
+    _, out, _ = run(["status", "--timeout", "0.3"], capsys)
+    assert "MAILER_POSTAL_ADDRESS" not in out
