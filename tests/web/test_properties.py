@@ -52,17 +52,19 @@ TRICKY = st.one_of(
                      "x" * 5000, "", " ", "\r\n", "vüqar@bücher.az"]))
 
 
-@pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer
-           ) -> Iterator[TestClient]:
+def fuzz_settings(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer,
+                  db: int, name: str) -> Settings:
+    """An app's settings for fuzzing: every provider configured (so every webhook route
+    is mounted), no flood limits, a Redis database of its own emptied, a migrated
+    SQLite file."""
     from mailer.config import load_settings
     from mailer.db import make_engine, upgrade
     from tests.conftest import TEST_SECRET
 
     port = redis_server.port
-    redis.Redis(port=port, db=6).flushdb()
+    redis.Redis(port=port, db=db).flushdb()
     app_settings = load_settings(
-        redis_url=f"redis://127.0.0.1:{port}/6", var_dir=tmp_path_factory.mktemp("props"),
+        redis_url=f"redis://127.0.0.1:{port}/{db}", var_dir=tmp_path_factory.mktemp(name),
         secret_key=TEST_SECRET, api_key=API_KEY, ses_topic_arns=TOPIC,
         mailgun_signing_key=MAILGUN_KEY, postmark_webhook_user=POSTMARK[0],
         postmark_webhook_password=POSTMARK[1], sendgrid_verification_key=SENDGRID.public,
@@ -70,10 +72,17 @@ def client(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer
     engine = make_engine(app_settings.database)
     upgrade(engine)
     engine.dispose()
+    return app_settings
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer
+           ) -> Iterator[TestClient]:
+    app_settings = fuzz_settings(tmp_path_factory, redis_server, 6, "props")
     with TestClient(create_app(app_settings, fetch=SNS.fetch),
                     raise_server_exceptions=False) as test_client:
         yield test_client
-    redis.Redis(port=port, db=6).flushdb()
+    redis.Redis(port=redis_server.port, db=6).flushdb()
 
 
 @settings(max_examples=150, deadline=None,

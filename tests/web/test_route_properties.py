@@ -35,9 +35,15 @@ from mailer.local.embedded import RedisServer
 from mailer.subscriptions.model import Preferences, SignUp, unsubscribe_value
 from mailer.tokens import Purpose, Tokens
 from mailer.web.app import ROUTERS, create_app
-from tests.conftest import NO_FLOOD_LIMITS
-from tests.inbound.webhooks.signing import MAILGUN_KEY, POSTMARK, TOPIC
-from tests.web.test_properties import API_KEY, ARTICLE, GOOD, ODD, SENDGRID, SNS, _signed
+from tests.web.test_properties import (
+    API_KEY,
+    ARTICLE,
+    GOOD,
+    ODD,
+    SNS,
+    _signed,
+    fuzz_settings,
+)
 
 
 def _walk(routes: Sequence[BaseRoute]) -> Iterator[Route]:
@@ -117,25 +123,11 @@ class Site:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer
          ) -> Iterator[Site]:
-    from mailer.config import load_settings
-    from mailer.db import make_engine, upgrade
-    from tests.conftest import TEST_SECRET
-
-    port = redis_server.port
-    redis.Redis(port=port, db=7).flushdb()
-    app_settings = load_settings(
-        redis_url=f"redis://127.0.0.1:{port}/7", var_dir=tmp_path_factory.mktemp("routes"),
-        secret_key=TEST_SECRET, api_key=API_KEY, ses_topic_arns=TOPIC,
-        mailgun_signing_key=MAILGUN_KEY, postmark_webhook_user=POSTMARK[0],
-        postmark_webhook_password=POSTMARK[1], sendgrid_verification_key=SENDGRID.public,
-        **NO_FLOOD_LIMITS)
-    engine = make_engine(app_settings.database)
-    upgrade(engine)
-    engine.dispose()
+    app_settings = fuzz_settings(tmp_path_factory, redis_server, 7, "routes")
     app = create_app(app_settings, fetch=SNS.fetch)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield Site(client, _methods(app), _tokens(app.state.web.stores, app.state.web.tokens))
-    redis.Redis(port=port, db=7).flushdb()
+    redis.Redis(port=redis_server.port, db=7).flushdb()
 
 
 # The links a path's {token} may be: each purpose's, for a pending, an active and an
