@@ -161,3 +161,17 @@ def test_an_unsubscribed_reader_can_undo_it_from_their_own_link(
                        follow_redirects=True)
     assert "Your preferences are saved" in back.text
     assert stores.subscribers.get(reader).status.value == "active"
+
+
+def test_the_sign_up_form_and_preferences_share_one_rule_for_nothing_ticked(
+        client: TestClient, stores: Stores) -> None:
+    """Every box unticked on the site's form is refused with the same sentence as on
+    the preferences page; an API client that names no sections gets the default."""
+    page = client.post("/subscribe", data={"form": "signup", "email": "leyla@example.com"},
+                       headers={"Accept": "text/html"})
+    assert page.status_code == 422
+    assert ">Choose at least one section in one of the newsletters.<" in page.text
+    assert stores.subscribers.find("leyla@example.com") is None
+    assert client.post("/subscribe", json={"email": "leyla@example.com"}).status_code == 202
+    reader = stores.subscribers.find("leyla@example.com")
+    assert reader is not None and len(reader.preferences.sections) == 6

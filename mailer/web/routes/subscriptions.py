@@ -43,6 +43,10 @@ async def subscribe(request: Request, ctx: Ctx) -> Response:
     settings = ctx.settings
     offered = await run_in_threadpool(ctx.offer.others)
     fields = await read_fields(request, settings.max_body_bytes, lists=_lists(offered))
+    if fields.get("form") == "signup":
+        # The site's own form: every box unticked means none, as on the preferences
+        # page (one rule); an API client that names no sections gets the default.
+        fields.setdefault("sections", [])
     try:
         await run_in_threadpool(
             submit_signup, fields, catalog=ctx.catalog, default=ctx.defaults, offered=offered,
