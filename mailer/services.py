@@ -460,6 +460,7 @@ def worker_services(settings: Settings, queue: JobQueue) -> WorkerServices:
                           retry=retry_policy(s), lease_seconds=s.send_lease_seconds,
                           suppressions=opened.suppressions, metrics=MetricsRecorder(client),
                           settle_seconds=s.requeue_seconds / 2)
+    offer = make_offer(s, opened)  # one read of the newsletters for the process
     digest_sender = DigestSender(
         ledger=opened.ledger, subscribers=opened.subscribers,
         days=ArticleDays(opened.articles), mail=make_digest_mail(s),
@@ -467,7 +468,7 @@ def worker_services(settings: Settings, queue: JobQueue) -> WorkerServices:
         lease_seconds=s.send_lease_seconds, record_every=s.digest_record_every,
         suppressions=opened.suppressions, runs=opened.runs,
         failures=make_failure_window(s, client), metrics=MetricsRecorder(client),
-        newsletters=make_offer(s, opened).find,
+        newsletters=offer.find,
         urgent_backend=signed(relays.lane("share"), signer))
     share_mail = ShareMail(articles=opened.articles, renderer=make_renderer(s),
                            site_name=s.site_name, from_email=s.from_email,
@@ -477,6 +478,6 @@ def worker_services(settings: Settings, queue: JobQueue) -> WorkerServices:
         catalog=make_catalog(s), public_url=s.public_url, site_name=s.site_name,
         from_email=s.from_email, domain=s.site_domain, confirm_hours=s.confirm_max_age_hours,
         return_path=make_return_path(s), manage_hours=s.manage_link_hours,
-        describe=make_offer(s, opened).describe)
+        describe=offer.describe)
     return WorkerServices(opened, client, queue, relays, deliverer, digest_sender, share_mail,
                           confirm_mail)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 from mailer.articles.model import slugify
@@ -26,6 +26,7 @@ from mailer.sending.message import Envelope
 from mailer.subscriptions.model import Preferences, SubscriberStatus
 from mailer.subscriptions.store import SubscriberStore
 
+NO_LONGER_CHOSEN = "not sent: no longer chosen"
 # How far back a digest looks for stories its reader had as alerts: a weekly's span.
 ALERTS_LEFT_OUT_FOR = timedelta(days=8)
 
@@ -147,8 +148,8 @@ class DigestSender:
             variant = self._alert_variant(row.reference, person.preferences) \
                 if row.kind == Kind.ALERT.value else self._variant(
                     row.reference, person.preferences, alerted.get(row.subscriber_id))
-            if variant is None or not variant.sections:
-                skipped.append((row.id, JobStatus.SKIPPED, "not sent: no longer chosen"))
+            if isinstance(variant, str):
+                skipped.append((row.id, JobStatus.SKIPPED, variant))
                 continue
             if variant not in templates:
                 templates[variant] = self._template(variant, row.reference)
@@ -165,8 +166,8 @@ class DigestSender:
         """The variant rendered, or why there is nothing to send."""
         if variant.template == "alert":
             story = self.days.story(reference)
-            return self.mail.template(variant, [story]) if story else \
-                "not sent: the story was taken down"
+            assert story is not None  # _alert_variant read it from the same batch's cache
+            return self.mail.template(variant, [story])
         articles = self.days.for_variant(variant)
         if articles:
             return self.mail.template(variant, articles)
@@ -174,21 +175,23 @@ class DigestSender:
             else "not sent: no articles any more"
 
     def _variant(self, reference: str, prefs: Preferences,
-                 alerted: set[str] | None = None) -> Variant:
+                 alerted: set[str] | None = None) -> Variant | str:
         """The reader's variant of the edition a row names: their zone, and their
         sections in its newsletter as they are now, without the stories they had as
         alerts."""
         slug = reference.partition("/")[0] if "/" in reference else DAILY
-        sections = prefs.sections if slug == DAILY else prefs.chosen(slug)
-        found = variant_of(reference, prefs.timezone, sections, self.newsletters(slug))
+        found = variant_of(reference, prefs.timezone, prefs.chosen(slug),
+                           self.newsletters(slug))
+        if not found.sections:
+            return NO_LONGER_CHOSEN
         return replace(found, without=frozenset(alerted)) if alerted else found
 
-    def _alert_variant(self, article_id: str, prefs: Preferences) -> Variant | None:
+    def _alert_variant(self, article_id: str, prefs: Preferences) -> Variant | str:
         """An alert for the reader: through the first immediate newsletter they took
-        that covers the story's section; None when none does any more."""
+        that covers the story's section; or why none goes."""
         story = self.days.story(article_id)
         if story is None:
-            return Variant(date.today(), prefs.timezone, ("?",), template="alert")
+            return "not sent: the story was taken down"
         section = slugify(story.section)
         for slug, sections in prefs.newsletters:
             newsletter = self.newsletters(slug)
@@ -196,7 +199,7 @@ class DigestSender:
                     and section in sections:
                 return Variant(story.published.date(), prefs.timezone, (section,), slug, 1,
                                newsletter.name, newsletter.sender_name, "alert")
-        return None
+        return NO_LONGER_CHOSEN
 
     def _send(self, to_send: list[tuple[Dispatch, Envelope]]) -> _Tally:
         """One session for the batch; each reply goes to the OutcomeWriter as it

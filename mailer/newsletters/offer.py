@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from mailer.errors import ServiceUnavailable
 from mailer.newsletters.model import DAILY, Newsletter
-from mailer.subscriptions.model import Preferences, SectionCatalog
+from mailer.subscriptions.model import Preferences, SectionCatalog, newsletter_field
 
 REFRESH_SECONDS = 10.0
 
@@ -49,8 +49,7 @@ class NewsletterOffer:
         "Daily digest, every day at 07:00 (Asia/Baku): Politics, Economy"."""
         lines = []
         for newsletter in self.all():
-            sections = chosen.sections if newsletter.slug == DAILY \
-                else chosen.chosen(newsletter.slug)
+            sections = chosen.chosen(newsletter.slug)
             if sections:
                 labels = ", ".join(name for slug, name in self.catalog.names.items()
                                    if slug in sections)
@@ -63,8 +62,12 @@ class NewsletterOffer:
 
     def fields(self) -> list[tuple[str, str]]:
         """Each newsletter's form field and label, in form order (for error summaries)."""
-        return [("sections" if n.slug == DAILY else f"sections-{n.slug}", n.name)
-                for n in self.all()]
+        return [(newsletter_field(n.slug), n.name) for n in self.all()]
+
+    @staticmethod
+    def field(slug: str) -> str:
+        """A newsletter's form field, for the templates."""
+        return newsletter_field(slug)
 
     def forget(self) -> None:
         """Read the table again next time (after an operator's change here)."""

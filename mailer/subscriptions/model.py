@@ -58,6 +58,9 @@ class Preferences:
     at_night: str = "morning"  # an alert in their quiet hours: "morning" or "digest"
 
     def chosen(self, newsletter: str) -> tuple[str, ...]:
+        """Their sections in a newsletter, the daily digest's included."""
+        if newsletter == DAILY:
+            return self.sections
         return dict(self.newsletters).get(newsletter, ())
 
     @property
@@ -149,8 +152,8 @@ NOTHING_CHOSEN = "Choose at least one section in one of the newsletters"
 
 def newsletter_field(slug: str) -> str:
     """The form field of a newsletter's section checkboxes (the daily digest's is
-    `sections`)."""
-    return f"sections-{slug}"
+    `sections`, as it was before there were others)."""
+    return "sections" if slug == DAILY else f"sections-{slug}"
 
 
 def validate_choices(data: Mapping[str, object], catalog: SectionCatalog,

@@ -254,7 +254,7 @@ class SubscriberStore:
                                      .where(SubscriberRow.email_key == email_key(email)))
             return bool(getattr(result, "rowcount", 0))
 
-    def readers_by_newsletter(self, daily: str = "daily") -> dict[str, int]:
+    def readers_by_newsletter(self, daily: str = DAILY) -> dict[str, int]:
         """Active readers of each newsletter someone chose (the daily digest's under
         `daily`)."""
         active = SubscriberRow.status == SubscriberStatus.ACTIVE.value
@@ -268,12 +268,12 @@ class SubscriberStore:
                 found[newsletter] = int(count)
         return found
 
-    def planning_groups(self, newsletter: str = "daily"
+    def planning_groups(self, newsletter: str = DAILY
                         ) -> list[tuple[str, int, tuple[str, ...], int]]:
         """(time zone, hour, sections, how many) of a newsletter's active readers (the
         daily digest's by default): a few hundred groups at most, however long the
         list."""
-        if newsletter != "daily":
+        if newsletter != DAILY:
             query = (select(SubscriberRow.timezone, SubscriberRow.hour,
                             SubscriptionRow.sections, func.count())
                      .join(SubscriberRow, SubscriberRow.id == SubscriptionRow.subscriber_id)
@@ -292,7 +292,7 @@ class SubscriberStore:
 
     @staticmethod
     def group_page(timezone: str, hour: int, sections: tuple[str, ...], after: str,
-                   newsletter: str = "daily") -> Select[str, str, str]:
+                   newsletter: str = DAILY) -> Select[str, str, str]:
         """A query of the active readers of one planning group (`id`, `email`, and
         `position`, where the next page starts), in address order after `after`: for
         the ledger to insert from, a page (its LIMIT) at a time."""
@@ -300,7 +300,7 @@ class SubscriberStore:
                         SubscriberRow.email_key.label("position"))
                  .where(SubscriberRow.status == SubscriberStatus.ACTIVE.value)
                  .where(SubscriberRow.timezone == timezone, SubscriberRow.hour == hour))
-        if newsletter == "daily":
+        if newsletter == DAILY:
             query = query.where(SubscriberRow.sections == ",".join(sections))
         else:
             query = query.join(SubscriptionRow,

@@ -67,7 +67,7 @@ async def subscribe(request: Request, ctx: Ctx) -> Response:
 
 def _lists(offered: Mapping[str, object]) -> set[str]:
     """The form's checkbox fields: the daily digest's and each other newsletter's."""
-    return {"sections", *(newsletter_field(slug) for slug in offered)}
+    return {newsletter_field(slug) for slug in (DAILY, *offered)}
 
 
 def _signup_with_errors(ctx: WebContext, fields: dict[str, object],
@@ -113,7 +113,7 @@ def unsubscribe_form(token: str, ctx: Ctx) -> HTMLResponse:
         subscriber = ctx.stores.subscribers.get(subscriber_id)
         chosen = subscriber.preferences
         others = [n.name for n in ctx.offer.all() if n.slug != newsletter and (
-            chosen.sections if n.slug == DAILY else chosen.chosen(n.slug))]
+            chosen.chosen(n.slug))]
         return ctx.page("web/unsubscribe.html", subscriber=subscriber, token=token,
                         newsletter=_name(ctx, newsletter), others=others,
                         preferences_url=links(ctx.tokens, ctx.settings.public_url,
@@ -165,8 +165,9 @@ async def _scope_is_everything(request: Request) -> bool:
 def _name(ctx: WebContext, newsletter: str) -> str:
     """The newsletter as readers know it: its name, quoted."""
     found = ctx.offer.find(newsletter)
-    return f"\u201c{found.name}\u201d" if found else "daily digest" \
-        if newsletter == DAILY else "newsletter"
+    if found is not None:
+        return f"\u201c{found.name}\u201d"
+    return "daily digest" if newsletter == DAILY else "newsletter"
 
 
 @router.get("/preferences/{token}", response_class=HTMLResponse)
