@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import jinja2
 import redis
@@ -45,10 +46,6 @@ from mailer.inbound.mailbox import MailboxPoller, MailboxUrl
 from mailer.inbound.receiver import Limits, Mailboxes, Receiver
 from mailer.inbound.run_pause import FeedbackPause
 from mailer.inbound.webhooks.base import ReplayGuard, WebhookProvider
-from mailer.inbound.webhooks.mailgun import MailgunProvider
-from mailer.inbound.webhooks.postmark import PostmarkProvider
-from mailer.inbound.webhooks.sendgrid import SendgridProvider
-from mailer.inbound.webhooks.ses import SesProvider, SigningCertificates, fetch_https
 from mailer.limits.buckets import RedisBuckets
 from mailer.limits.flood import FloodGate, address_key
 from mailer.limits.pacing import Pacer, PacingPolicy
@@ -84,9 +81,12 @@ from mailer.subscriptions.signup import ConfirmMail
 from mailer.subscriptions.store import SubscriberStore
 from mailer.subscriptions.zones import zone_choices
 from mailer.tokens import Purpose, ReturnPaths, Tokens
-from mailer.web.context import WebContext
-from mailer.web.group_commit import GroupCommit
-from mailer.web.jsonbody import parse_json
+
+if TYPE_CHECKING:
+    from mailer.web.context import WebContext
+
+# The web app's parts (FastAPI, the webhook providers' crypto) are imported where the
+# web context is built, so a CLI command that never serves a page does not pay for them.
 
 
 def stores(settings: Settings, *, seed: bool = True) -> Stores:
@@ -235,11 +235,18 @@ def feedback_intake(settings: Settings, opened: Stores) -> FeedbackIntake:
                                    policy=pause_policy(settings)).check)
 
 
-def webhook_providers(settings: Settings, *, fetch: Callable[[str], bytes] = fetch_https
+def webhook_providers(settings: Settings, *, fetch: Callable[[str], bytes] | None = None
                       ) -> dict[str, WebhookProvider]:
     """The ESP webhooks this site has configured, by route name (`POST /webhooks/NAME`);
     one not configured has no route. `fetch` gets SNS's signing certificates (and
-    confirms subscriptions): tests give their own."""
+    confirms subscriptions): tests give their own; by default, over HTTPS."""
+    from mailer.inbound.webhooks.mailgun import MailgunProvider
+    from mailer.inbound.webhooks.postmark import PostmarkProvider
+    from mailer.inbound.webhooks.sendgrid import SendgridProvider
+    from mailer.inbound.webhooks.ses import SesProvider, SigningCertificates, fetch_https
+    from mailer.web.jsonbody import parse_json
+
+    fetch = fetch or fetch_https
     providers: dict[str, WebhookProvider] = {}
     if settings.ses_topics:
         confirm = fetch if settings.ses_confirm_subscriptions else None
@@ -377,6 +384,9 @@ def web_context(settings: Settings, *, opened: Stores | None = None,
                 fetch: Callable[[str], bytes] | None = None) -> WebContext:
     """What every route needs. Closing it closes what it opened: stores and a queue
     that were given stay open for their owner. `fetch`: see `webhook_providers`."""
+    from mailer.web.context import WebContext
+    from mailer.web.group_commit import GroupCommit
+
     owned = opened is None
     db = opened or stores(settings)
     try:
@@ -411,7 +421,7 @@ def web_context(settings: Settings, *, opened: Stores | None = None,
         signup_guard=signup_guards(settings, client), mail_cap=signup_mail_cap(settings, client),
         metrics=metrics, digest=make_digest_mail(settings),
         feedback=feedback_intake(settings, db),
-        webhooks=webhook_providers(settings, fetch=fetch or fetch_https),
+        webhooks=webhook_providers(settings, fetch=fetch),
         replays=ReplayGuard(client), closing=tuple(closing))
 
 

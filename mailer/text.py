@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import cache
 
 from publicsuffixlist import PublicSuffixList
 
-# Read once per process (about 40 ms); a table of facts, like a compiled pattern.
-_SUFFIXES = PublicSuffixList(only_icann=True)
 # Direction overrides, embeddings and isolates, and the marks: they reverse or reorder
 # the rest of a line in the e-mail (the "Trojan Source" trick).
 BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
@@ -36,6 +35,13 @@ _DOMAIN = re.compile(r"(?<![\w-])(?:[\w-]+\.)+([\w-]+)")
 _IPV4 = re.compile(r"(?<!\d)\d{1,3}(?:\.\d{1,3}){3}(?!\d)")
 # RFC 2047 encoded words and anything a lenient mail reader might decode as one.
 ENCODED_WORD_LIKE = re.compile(r"=\?.*?\?=", re.DOTALL)
+
+
+@cache
+def _suffixes() -> PublicSuffixList:
+    """Read once per process, when first needed (about 40 ms, which a CLI command that
+    checks no text should not pay)."""
+    return PublicSuffixList(only_icann=True)
 
 
 def check_text(value: str) -> None:
@@ -80,6 +86,6 @@ def has_link(text: str) -> bool:
         return True
     for found in _DOMAIN.finditer(plain):
         domain = found.group(0).strip(".-")
-        if _SUFFIXES.publicsuffix(domain, accept_unknown=False) is not None:
+        if _suffixes().publicsuffix(domain, accept_unknown=False) is not None:
             return True
     return False

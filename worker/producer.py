@@ -105,6 +105,8 @@ class CeleryJobQueue:
         exchange answered (on Redis) or at `timeout` (a worker killed without unbinding,
         RabbitMQ): `mailer status` took 3 s of timeouts one after another."""
         expected = self._expected_workers()
+        if expected == 0:
+            return {}, {}
         methods = ("active_queues", "reserved", "active")
         try:
             with ThreadPoolExecutor(len(methods)) as pool:
@@ -129,15 +131,16 @@ class CeleryJobQueue:
 
     def _expected_workers(self) -> int | None:
         """How many workers will answer a broadcast: on Redis, the pidbox queues bound to
-        its exchange (a worker unbinds its own on a clean shutdown). None (wait for the
-        whole timeout) on RabbitMQ, or when none is bound."""
+        its exchange (a worker unbinds its own on a clean shutdown), 0 when none is, so
+        nobody is waited for. None (wait for the whole timeout) on RabbitMQ, or when
+        Redis cannot say."""
         if self._broker != "Redis":
             return None
         key = f"_kombu.binding.{self._app.control.mailbox.namespace}.pidbox"
         try:
             with self._app.pool.acquire(block=True, timeout=5) as conn, \
                     conn.channel() as channel, channel.conn_or_acquire() as client:
-                return int(client.scard(key)) or None
+                return int(client.scard(key))
         except (OperationalError, OSError, RedisError):
             return None
 

@@ -7,23 +7,9 @@ import sys
 import click
 
 from mailer import version
-from mailer.cli import (
-    alerts,
-    articles,
-    bounces,
-    db,
-    deliveries,
-    digest,
-    dkim,
-    inbound,
-    mail,
-    newsletters,
-    stack,
-    status,
-    subscribers,
-)
 from mailer.cli.base import EXIT_INTERRUPTED
 from mailer.cli.failure import exit_code, failure_of, leaf_command
+from mailer.cli.lazy import LazyGroup
 from mailer.config import Settings, load_settings
 from mailer.errors import MailerError
 
@@ -58,7 +44,21 @@ def _settings_or_none() -> Settings | None:
         return None
 
 
-@click.group(context_settings={"show_default": True, "max_content_width": 100,
+# Each command's module is imported when that command runs (mailer/cli/lazy.py).
+_COMMANDS = {
+    "share": "mail:share", "job": "mail:job", "preview": "mail:preview",
+    "articles": "articles:articles", "bounces": "bounces:bounces", "db": "db:db",
+    "subscribers": "subscribers:subscribers", "newsletters": "newsletters:newsletters",
+    "digest": "digest:digest", "deliveries": "deliveries:deliveries",
+    "suppressions": "deliveries:suppressions", "dkim": "dkim:dkim", "status": "status:status",
+    "serve": "stack:serve", "sink": "stack:sink", "stack": "stack:stack", "demo": "stack:demo",
+    "inbound": "inbound:inbound", "alerts": "alerts:alerts",
+}
+
+
+@click.group(cls=LazyGroup,
+             lazy={name: f"mailer.cli.{target}" for name, target in _COMMANDS.items()},
+             context_settings={"show_default": True, "max_content_width": 100,
                                 "help_option_names": ["-h", "--help"]})
 @click.version_option(version(), "--version", prog_name="mailer",
                       message="%(prog)s %(version)s")
@@ -67,11 +67,3 @@ def cli(ctx: click.Context) -> None:
     """Share-to-friend and digest e-mail for news sites."""
     ctx.obj = load_settings()
 
-
-for command in (mail.share, mail.job, mail.preview, articles.articles, bounces.bounces, db.db,
-                subscribers.subscribers, newsletters.newsletters, digest.digest,
-                deliveries.deliveries, deliveries.suppressions, dkim.dkim, status.status,
-                stack.serve, stack.sink, stack.stack, stack.demo):
-    cli.add_command(command)
-cli.add_command(inbound.inbound)
-cli.add_command(alerts.alerts)

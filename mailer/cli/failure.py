@@ -162,7 +162,7 @@ def leaf_command(group: click.Group, argv: Sequence[str]) -> click.Command | Non
             continue
         if not isinstance(command, click.Group):
             break
-        sub = command.commands.get(token)
+        sub = command.get_command(click.Context(command), token)
         if sub is None:
             break
         command = sub

@@ -9,12 +9,13 @@ import click
 import pytest
 
 from mailer.cli import cli, version
+from mailer.cli.lazy import subcommands
 from tests.support.cli import run
 
 
 def commands(group: click.Group, path: tuple[str, ...] = ()
              ) -> Iterator[tuple[tuple[str, ...], click.Command]]:
-    for name, command in group.commands.items():
+    for name, command in subcommands(group).items():
         yield (*path, name), command
         if isinstance(command, click.Group):
             yield from commands(command, (*path, name))

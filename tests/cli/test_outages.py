@@ -13,6 +13,7 @@ import click
 import pytest
 
 from mailer.cli import cli
+from mailer.cli.lazy import subcommands
 from mailer.local.embedded import free_port
 from tests.conftest import empty_tables
 from tests.support.cli import run
@@ -80,7 +81,7 @@ OWN_SERVICES = {
 
 
 def leaf_names(group: click.Group, prefix: str = "") -> Iterator[str]:
-    for name, command in group.commands.items():
+    for name, command in subcommands(group).items():
         if isinstance(command, click.Group):
             yield from leaf_names(command, f"{prefix}{name} ")
         else:
