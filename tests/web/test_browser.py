@@ -274,3 +274,46 @@ def test_the_note_counts_its_characters_and_cuts_nothing(
                                      "friend_email": "vuqar@example.org"})
     assert len(driver.find_element(By.ID, "message").get_attribute("value")) == 510
     assert "longer than 500 characters" in driver.find_element(By.ID, "message-error").text
+
+
+# The empty width at the end of each row of /ops's cards but the last, in CSS pixels.
+_ROW_GAPS = """
+const main = document.querySelector("main").getBoundingClientRect();
+const pad = parseFloat(getComputedStyle(document.querySelector("main")).paddingRight);
+const rows = new Map();
+for (const section of document.querySelectorAll("main > section")) {
+  const box = section.getBoundingClientRect();
+  const top = Math.round(box.top + window.scrollY);
+  rows.set(top, Math.max(rows.get(top) || 0, box.right));
+}
+const tops = [...rows.keys()].sort((a, b) => a - b);
+return tops.slice(0, -1).map((top) => [top, Math.round(main.right - pad - rows.get(top))]);
+"""
+
+
+@pytest.mark.parametrize("postal_address", ["", "28 May Street 5, Baku"])
+def test_the_ops_page_fills_its_rows_and_shows_its_notes(
+        driver: Any, make_settings: Callable[..., Settings], postal_address: str) -> None:
+    """No card leaves the rest of its row empty (the outcomes card once sat alone, two
+    thirds of the row blank) at any width where cards share a row; and what `mailer
+    status` notes (here an empty postal address) is on the page too, not failing it."""
+    port = free_port()
+    settings = make_settings(public_url=f"http://127.0.0.1:{port}",
+                             api_key=SecretStr("browser-key"), postal_address=postal_address)
+    server = ApiServer(create_app(settings), port=port).start()
+    try:
+        driver.get(server.url.replace("http://", "http://ops:browser-key@") + "/ops")
+        wait_for_text(driver, "verdict", {"healthy", "degraded"})
+        problems = driver.find_element("id", "problems").text
+        assert ("note: MAILER_POSTAL_ADDRESS is empty" in problems) == (not postal_address), \
+            problems
+        for width in (800, 1280, 1600):
+            browser.set_width(driver, width)
+            gaps = driver.execute_script(_ROW_GAPS)
+            assert len(gaps) >= 4, (width, gaps)
+            # Cards are 340 px at least: less than that left over is the grid's rounding.
+            assert all(gap < 340 for _, gap in gaps), (width, gaps)
+        found = check(driver, "ops page with a note", axe=True)
+        assert not found, "\n".join(found)
+    finally:
+        server.stop()
