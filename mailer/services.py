@@ -79,7 +79,7 @@ from mailer.stores import Stores
 from mailer.subscriptions.model import Preferences, SectionCatalog
 from mailer.subscriptions.signup import ConfirmMail
 from mailer.subscriptions.store import SubscriberStore
-from mailer.subscriptions.zones import zone_choices
+from mailer.subscriptions.zones import zone_choices, zone_in_words, zone_label
 from mailer.tokens import Purpose, ReturnPaths, Tokens
 
 if TYPE_CHECKING:
@@ -376,6 +376,8 @@ def web_pages(settings: Settings) -> jinja2.Environment:
     forms offer (with today's offsets in the site's zone)."""
     pages = make_environment(settings.templates_dir, settings.zone)
     pages.globals["zone_choices"] = lambda: zone_choices(datetime.now(settings.zone).date())
+    pages.globals["zone_label"] = lambda zone: zone_label(zone, datetime.now(settings.zone).date())
+    pages.globals["zone_in_words"] = zone_in_words
     return pages
 
 

@@ -17,6 +17,7 @@ from enum import StrEnum
 
 from mailer.errors import InvalidInput
 from mailer.subscriptions.model import DAILY, SectionCatalog
+from mailer.subscriptions.zones import zone_in_words
 
 __all__ = ["DAILY", "Cadence", "Newsletter", "default_newsletters", "validate_newsletter"]
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -46,9 +47,9 @@ class Newsletter:
         return self.sections or tuple(sorted(catalog.names))
 
     def when_at(self, hour: int, timezone: str) -> str:
-        """When a reader at `hour` in `timezone` gets it: "every Sunday at 07:00
-        (Asia/Baku)"."""
-        at = f"at {hour:02d}:00 ({timezone})"
+        """When a reader at `hour` in `timezone` gets it: "every Sunday at 07:00, Baku
+        time"."""
+        at = f"at {hour:02d}:00, {zone_in_words(timezone)}"
         if self.cadence is Cadence.WEEKLY:
             return f"every {WEEKDAYS[self.weekday or 0]} {at}"
         if self.cadence is Cadence.DAILY:

@@ -1,5 +1,6 @@
-"""Time zones as readers name them: "Asia/Baku", "asia/baku" or just "Baku" all mean the
-IANA zone Asia/Baku, and the forms offer the zones by city with their offset today."""
+"""Time zones as readers name them: "Asia/Baku", "asia/baku", just "Baku" or the forms'
+own "Baku (Asia), UTC+04:00" all mean the IANA zone Asia/Baku; the forms offer and show
+the zones by city with their offset today, never as IANA's file names."""
 
 from __future__ import annotations
 
@@ -53,10 +54,16 @@ def resolve_zone(value: object) -> str:
     return _resolve_text(value)
 
 
+# The offset the forms' labels end with: it changes with daylight saving, so a label
+# from last season's page still names its place.
+_LABEL_OFFSET = re.compile(r",\s*utc\s*[+\-−]\s*\d{1,2}:\d{2}$", re.IGNORECASE)
+
+
 @lru_cache(maxsize=4096)  # an imported list repeats a few zones a million times
 def _resolve_text(value: str) -> str:
     typed = " ".join(value.split())
-    zone = _names().get(typed.lower()) or _names().get(typed.lower().replace(" ", "_")) \
+    key = _LABEL_OFFSET.sub("", typed).lower()
+    zone = _names().get(key) or _names().get(key.replace(" ", "_")) or _places().get(key) \
         or _fixed_offset(typed)
     if zone is None:
         raise ValueError(f"{typed!r} is not a time zone we know: type a city such as "
@@ -65,6 +72,16 @@ def _resolve_text(value: str) -> str:
 
 
 _OFFSET = re.compile(r"^(?:utc|gmt)?\s*([+\-−])\s*(\d{1,2})(?::?00)?$", re.IGNORECASE)
+
+
+@lru_cache(maxsize=1)
+def _places() -> dict[str, str]:
+    """"baku (asia)" to Asia/Baku: the forms' labels without their offset."""
+    return {_place(zone).lower(): zone for zone in _listed()}
+
+
+def _place(zone: str) -> str:
+    return f"{_city(zone)} ({zone.split('/', 1)[0]})"
 
 
 def _fixed_offset(typed: str) -> str | None:
@@ -110,8 +127,18 @@ def zone_choices(day: date) -> tuple[tuple[str, str], ...]:
         minutes = int(offset.total_seconds()) // 60
         sign = "+" if minutes >= 0 else "-"
         hours, mins = divmod(abs(minutes), 60)
-        region = zone.split("/", 1)[0]
-        label = f"{_city(zone)} ({region}), UTC{sign}{hours:02d}:{mins:02d}"
-        choices.append((zone, label))
-    choices.append(("UTC", "UTC, UTC+00:00"))
+        choices.append((zone, f"{_place(zone)}, UTC{sign}{hours:02d}:{mins:02d}"))
+    choices.append(("UTC", "UTC"))
     return tuple(sorted(choices, key=lambda choice: choice[1]))
+
+
+def zone_label(zone: str, day: date) -> str:
+    """What the time-zone field shows for a reader's zone: its label in the list
+    ("Baku (Asia), UTC+04:00"), or the zone in words ("UTC+4") for one the list does not
+    hold. Either resolves back to `zone`."""
+    return _labelled(day).get(zone) or zone_in_words(zone)
+
+
+@lru_cache(maxsize=2)
+def _labelled(day: date) -> dict[str, str]:
+    return dict(zone_choices(day))

@@ -53,7 +53,7 @@ def test_welcome_once_then_a_manage_link_that_works(
     _, welcome = wait_for_mail(smtp_handler, reader, 2)
     assert welcome.message["Subject"] == "Welcome to TODAY.AZ: your subscription is confirmed"
     text = " ".join(welcome.message.get_body(("plain",)).get_content().split())  # type: ignore[union-attr]
-    assert "Daily digest, every day at 07:00 (Asia/Baku): Politics, World" in text, text
+    assert "Daily digest, every day at 07:00, Baku time: Politics, World" in text, text
     assert "Your hour: 07:00 (7 in the morning), Baku time (Asia/Baku)" in text, text
     assert api.get(link_in(welcome, "preferences")).status_code == 200
     assert api.get(link_in(welcome, "unsubscribe")).status_code == 200

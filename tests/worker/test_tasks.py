@@ -153,8 +153,8 @@ def test_a_confirmation_is_delivered(app: Celery, settings: Settings, stores: St
     assert run(app, deliver_confirm, payload) == "sent"
     assert [r.rcpt_tos for r in smtp.received] == [("leyla@example.org",)]
     text = smtp.received[0].message.get_body(("plain",)).get_content().replace("\r\n", "\n")
-    assert "- Daily digest, every day at 07:00 (Asia/Baku): Politics\n" in text
-    assert "- The week in review, every Sunday at 07:00 (Asia/Baku): Economy, Culture" \
+    assert "- Daily digest, every day at 07:00, Baku time: Politics\n" in text
+    assert "- The week in review, every Sunday at 07:00, Baku time: Economy, Culture" \
         in text, "one confirmation covers every newsletter chosen"
     assert status(stores, payload["job_id"]) is JobStatus.SENT
 

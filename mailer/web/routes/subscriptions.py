@@ -172,15 +172,16 @@ def _name(ctx: WebContext, newsletter: str) -> str:
 
 @router.get("/preferences/{token}", response_class=HTMLResponse)
 def preferences_form(token: str, ctx: Ctx, saved: bool = False) -> HTMLResponse:
-    """The preferences page: sections (checkboxes),
-    hour, time zone (IANA name or city, offered as a list). The token is a preferences
-    link's (from a digest, valid a year) or a manage link's (asked for on `/manage`,
-    valid `MAILER_MANAGE_LINK_HOURS`)."""
+    """The preferences page: sections (checkboxes), hour, time zone (a city, offered
+    as a list: "Baku (Asia), UTC+04:00"). The token is a preferences link's (from a
+    digest, valid a year) or a manage link's (asked for on `/manage`, valid
+    `MAILER_MANAGE_LINK_HOURS`)."""
     def action(subscriber_id: str) -> HTMLResponse:
         subscriber = ctx.stores.subscribers.get(subscriber_id)
         chosen = subscriber.preferences
+        # No "timezone": the field shows the zone as its list names it (zone_label).
         values: dict[str, object] = {"sections": list(chosen.sections), "hour": chosen.hour,
-                                     "timezone": chosen.timezone, "at_night": chosen.at_night}
+                                     "at_night": chosen.at_night}
         values.update({newsletter_field(slug): list(sections)
                        for slug, sections in chosen.newsletters})
         return _preferences_page(ctx, subscriber, token, values, {}, saved=saved)
