@@ -95,28 +95,27 @@ def subject(site_name: str, when: str, edition: Edition) -> str:
     title = edition.top.title
     if len(title) > room and len(title) <= room + len(tail):
         return f"{head}{title}"  # the whole headline says more than "+ 2 more"
-    if len(title) > room:
-        words = title[:room - 1].split(" ")
-        if len(words) > 1:
-            words.pop()  # cut in the middle of it, or it just fits: it goes either way
-        while len(words) > 1 and words[-1].strip(",;:-–—").lower() in _DANGLING:
-            words.pop()  # "support to Azerbaijan over…" reads as a cut phrase
-        title = " ".join(words).rstrip(" ,;:-–—") + "…"
-    return f"{head}{title}{tail}"
+    return f"{head}{cut_at_word(title, room)}{tail}"
+
+
+def cut_at_word(title: str, room: int) -> str:
+    """`title` in `room` characters: whole, or cut after a word that does not leave
+    the phrase hanging ("support to Azerbaijan over…" reads as a cut phrase), with "…"."""
+    if len(title) <= room:
+        return title
+    words = title[:room - 1].split(" ")
+    if len(words) > 1:
+        words.pop()  # cut in the middle of it, or it just fits: it goes either way
+    while len(words) > 1 and words[-1].strip(",;:-–—").lower() in _DANGLING:
+        words.pop()
+    return " ".join(words).rstrip(" ,;:-–—") + "…"
 
 
 def alert_subject(label: str, title: str) -> str:
     """"Breaking news: Azerbaijan and …": what it is first, then the story, cut at a
     word to fit a phone."""
     head = f"{label}: "
-    if len(head) + len(title) <= SUBJECT_MAX:
-        return head + title
-    words = title[:SUBJECT_MAX - len(head) - 1].split(" ")
-    if len(words) > 1:
-        words.pop()
-    while len(words) > 1 and words[-1].strip(",;:-–—").lower() in _DANGLING:
-        words.pop()
-    return head + " ".join(words).rstrip(" ,;:-–—") + "…"
+    return head + cut_at_word(title, SUBJECT_MAX - len(head))
 
 
 # Words a cut headline should not end on: it would stop mid-phrase.
