@@ -30,6 +30,7 @@ import hmac
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
+from typing import Any
 
 from cryptography.fernet import Fernet
 from cryptography.fernet import InvalidToken as BadSeal
@@ -48,11 +49,26 @@ class Purpose(StrEnum):
     MANAGE = "manage"  # the preferences page, asked for on the site: short-lived
 
 
+class _Signer(TimestampSigner):
+    """itsdangerous derives the HMAC key from the secret and the salt at every signature;
+    a digest signs two links per message, so each key is derived once."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._keys: dict[str | bytes | None, bytes] = {}
+
+    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+        key = self._keys.get(secret_key)
+        if key is None:
+            key = self._keys[secret_key] = super().derive_key(secret_key)
+        return key
+
+
 class Tokens:
     def __init__(self, secret_key: str, confirm_max_age: int, manage_max_age: int = 86_400
                  ) -> None:
         self._signers = {
-            purpose: TimestampSigner(secret_key, salt=f"mailer.{purpose.value}",
+            purpose: _Signer(secret_key, salt=f"mailer.{purpose.value}",
                                      digest_method=hashlib.sha256)
             for purpose in Purpose
         }

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from mailer.delivery.attempts import log_attempt, reply_code
+from mailer.delivery.attempts import AttemptLog, reply_code
 from mailer.delivery.ledger import JobStatus
 from mailer.delivery.recorder import MetricsRecorder
 from mailer.delivery.retry import RetryPolicy
@@ -40,11 +40,12 @@ class Dispatch:
 
 class OutcomeWriter:
     """Handed each send result as it arrives; writes the ledger records every
-    `record_every` results (with the metrics gathered meanwhile) and the hard bounces
-    at `finish`. `record` writes records to the ledger; it raises ServiceUnavailable
-    when the database is away, and whatever it has not written then is the caller's
-    to account for. `retry`: the horizon past which a deferral fails; None where
-    something else ends the retries (a digest's delivery window)."""
+    `record_every` results (with the attempt log's lines gathered meanwhile), and the
+    metrics and the hard bounces at `finish`: per batch, what is per batch. `record`
+    writes records to the ledger; it raises ServiceUnavailable when the database is
+    away, and whatever it has not written then is the caller's to account for.
+    `retry`: the horizon past which a deferral fails; None where something else ends
+    the retries (a digest's delivery window)."""
 
     def __init__(self, *, record: RecordOutcomes, suppressions: SuppressionStore | None,
                  metrics: MetricsRecorder | None, retry: RetryPolicy | None = None,
@@ -55,6 +56,7 @@ class OutcomeWriter:
         self._retry = retry
         self._record_every = record_every
         self._unrecorded: list[LedgerRecord] = []
+        self._attempts = AttemptLog(metrics)
         self._bounced: list[tuple[str, str]] = []
 
     def take(self, message: Dispatch, result: SendResult, smtp_seconds: float) -> Verdict:
@@ -63,10 +65,10 @@ class OutcomeWriter:
         judged = verdict(result.error, result.reply)
         if self._retry is not None:
             judged = self._retry.schedule(judged, message.attempts, message.queued_at)
-        log_attempt(message_id=message.message_id, kind=message.kind,
-                    recipient=message.recipient, outcome=judged.outcome,
-                    smtp_code=reply_code(result), smtp_seconds=smtp_seconds,
-                    queued_at=message.queued_at, metrics=self._metrics)
+        self._attempts.add(message_id=message.message_id, kind=message.kind,
+                           recipient=message.recipient, outcome=judged.outcome,
+                           smtp_code=reply_code(result), smtp_seconds=smtp_seconds,
+                           queued_at=message.queued_at)
         # A message that never went out (no send slot) is put back `queued`: not an
         # attempt, not a deferral.
         self._unrecorded.append((message.message_id, judged.status, judged.reply))
@@ -80,13 +82,14 @@ class OutcomeWriter:
         """Write the records still waiting, then list the hard bounces: an address is
         suppressed only once its message's failure is in the ledger."""
         self._write_records()
+        if self._metrics is not None:
+            self._metrics.flush()
         if self._suppressions is not None and self._bounced:
             self._suppressions.add_many(self._bounced, "smtp")
         self._bounced = []
 
     def _write_records(self) -> None:
+        self._attempts.flush()  # what the relay said stands, whatever the ledger does
         if self._unrecorded:
             self._record(self._unrecorded)
             self._unrecorded = []
-        if self._metrics is not None:
-            self._metrics.flush()

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Table, bindparam, delete, select
 
 from mailer.db import SessionFactory, insert_ignore, transaction
 from mailer.models import ShareRefusalRow, SuppressionRow, utcnow
@@ -60,8 +60,10 @@ class SuppressionStore:
         if not keys:
             return set()
         with transaction(self._sessions) as session:
-            return set(session.execute(select(SuppressionRow.email_key)
-                                       .where(SuppressionRow.email_key.in_(keys))).scalars())
+            return set(session.execute(
+                select(SuppressionRow.email_key)
+                .where(SuppressionRow.email_key.in_(bindparam("keys", expanding=True))),
+                {"keys": list(keys)}).scalars())
 
     def why_not_send(self, email: str, kind: str) -> str | None:
         """The ledger's reason not to send this kind of message to `email`, if any."""

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import Row, Select, delete, func, literal, select
+from sqlalchemy import Row, Select, bindparam, delete, func, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -69,8 +69,8 @@ def _choices(session: Session, ids: list[str]) -> dict[str, tuple[Choices, str]]
         for subscriber_id, newsletter, sections, at_night in session.execute(
                 select(table.c.subscriber_id, table.c.newsletter, table.c.sections,
                        table.c.at_night)
-                .where(table.c.subscriber_id.in_(ids[start:start + 500]))
-                .order_by(table.c.newsletter)):
+                .where(table.c.subscriber_id.in_(bindparam("ids", expanding=True)))
+                .order_by(table.c.newsletter), {"ids": ids[start:start + 500]}):
             found.setdefault(subscriber_id, []).append(
                 (newsletter, tuple(s for s in sections.split(",") if s)))
             nights[subscriber_id] = at_night
@@ -126,7 +126,8 @@ class SubscriberStore:
             choices = _choices(session, wanted)
             for start in range(0, len(wanted), 500):
                 for row in session.execute(select(table).where(
-                        table.c.id.in_(wanted[start:start + 500]))):
+                        table.c.id.in_(bindparam("ids", expanding=True))),
+                        {"ids": wanted[start:start + 500]}):
                     found[row.id] = _subscriber(row, *choices.get(row.id, ((), "morning")))
         return found
 

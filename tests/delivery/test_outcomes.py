@@ -29,9 +29,12 @@ class Lines(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.INFO)
         self.lines: list[dict[str, object]] = []
+        self.records = 0
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(json.loads(record.getMessage()))
+        """One JSON object a line, however many lines a record holds."""
+        self.records += 1
+        self.lines += [json.loads(line) for line in record.getMessage().split("\n")]
 
 
 @pytest.fixture
@@ -89,14 +92,15 @@ def test_a_batch_is_logged_counted_recorded_every_n_and_its_bounces_suppressed(
     verdicts = [writer.take(sent, result(sent, "250 2.0.0 OK"), 0.01),
                 writer.take(later, result(later, "4.7.1 try later", 451), 0.02)]
     assert ledger.commits == [2], "two results, one commit"
-    assert counted(redis_client) == {"digest|sent": 1, "digest|deferred": 1}, \
-        "the metrics go with the records"
+    assert attempt_log.records == 1 and len(attempt_log.lines) == 2, \
+        "the attempt log's lines go with the records, in one log record"
+    assert counted(redis_client) == {}, "the metrics go once a batch, at its end"
     verdicts.append(writer.take(gone, result(gone, "5.1.1 no such user", 550), 0.03))
     assert ledger.commits == [2] and suppressions.suppressed([gone.recipient]) == set()
     held_back = SendResult(result(held, "").envelope, "", NotAttempted(2.5, "no send slot"))
     verdicts.append(writer.take(held, held_back, 0.0))
     writer.finish()
-    assert ledger.commits == [2, 2]
+    assert ledger.commits == [2, 2] and attempt_log.records == 2
     assert [v.outcome for v in verdicts] == ["sent", "deferred", "failed", "throttled"]
     assert verdicts[3].wait == 2.5 and not verdicts[3].went_out
     statuses = {m.message_id: record.status for m in (sent, later, gone, held)

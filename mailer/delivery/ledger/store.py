@@ -68,6 +68,35 @@ def _new_rows(jobs: Sequence[tuple[str, str, str, str, dict[str, Any] | None]]
             for job_id, kind, recipient, reference, payload in jobs]
 
 
+
+def _claim_statement() -> Any:
+    """Claimable rows become `sending` with a lease; those of them past their delivery
+    window (queued or deferred, not a lease run out) become `expired`. In SET and WHERE
+    a column is the row as it was, on both databases. Expanding parameters: the
+    statement is compiled once per process, not once per batch of 500 ids."""
+    row = DeliveryRow
+    now = bindparam("now", type_=row.updated_at.type)
+    waiting = row.status.in_([JobStatus.QUEUED.value, JobStatus.DEFERRED.value])
+    expired = waiting & (row.expires_at < now)
+    return (update(row)
+            .where(row.id.in_(bindparam("ids", expanding=True)))
+            .where(or_(waiting, (row.status == JobStatus.SENDING.value)
+                       & (row.lease_until < now)))
+            .values(status=case((expired, JobStatus.EXPIRED.value),
+                                else_=JobStatus.SENDING.value),
+                    lease_until=case((expired, row.lease_until),
+                                     else_=bindparam("lease_until",
+                                                     type_=row.lease_until.type)),
+                    attempts=case((expired, row.attempts), else_=row.attempts + 1),
+                    last_reply=case((expired, "not sent: past its delivery window"),
+                                    else_=row.last_reply),
+                    updated_at=now)
+            .returning(row.id, row.subscriber_id, row.reference, row.attempts,
+                       row.created_at, row.kind, row.status))
+
+
+_CLAIM = _claim_statement()
+
 class DeliveryLedger(LedgerQueries):
     def __init__(self, sessions: SessionFactory) -> None:
         self._sessions = sessions
@@ -187,29 +216,17 @@ class DeliveryLedger(LedgerQueries):
 
     def claim_many(self, ids: Sequence[str], lease_seconds: float) -> list[Claimed]:
         """Claim a digest batch in one UPDATE ... RETURNING, atomic on SQLite and
-        PostgreSQL alike; rows past their expiry are marked expired instead. Returns the
-        claimed rows (rows already sent, or held by another worker, are left out)."""
+        PostgreSQL alike; rows past their expiry are marked expired by the same
+        statement instead. Returns the claimed rows (rows already sent, or held by
+        another worker, are left out)."""
         now = utcnow()
         with transaction(self._sessions) as session:
-            session.execute(
-                update(DeliveryRow)
-                .where(DeliveryRow.id.in_(ids))
-                .where(DeliveryRow.status.in_([JobStatus.QUEUED, JobStatus.DEFERRED]))
-                .where(DeliveryRow.expires_at < now)
-                .values(status=JobStatus.EXPIRED.value, updated_at=now,
-                        last_reply="not sent: past its delivery window"))
-            claimable = or_(DeliveryRow.status.in_([JobStatus.QUEUED, JobStatus.DEFERRED]),
-                            (DeliveryRow.status == JobStatus.SENDING)
-                            & (DeliveryRow.lease_until < now))
-            claimed = session.execute(
-                update(DeliveryRow).where(DeliveryRow.id.in_(ids)).where(claimable)
-                .values(status=JobStatus.SENDING.value,
-                        lease_until=now + timedelta(seconds=lease_seconds),
-                        attempts=DeliveryRow.attempts + 1, updated_at=now)
-                .returning(DeliveryRow.id, DeliveryRow.subscriber_id, DeliveryRow.reference,
-                           DeliveryRow.attempts, DeliveryRow.created_at, DeliveryRow.kind))
+            rows = session.execute(_CLAIM, {
+                "ids": list(ids), "now": now,
+                "lease_until": now + timedelta(seconds=lease_seconds)})
             return [Claimed(id_, subscriber_id or "", reference, attempts, created, kind)
-                    for id_, subscriber_id, reference, attempts, created, kind in claimed]
+                    for id_, subscriber_id, reference, attempts, created, kind, status in rows
+                    if status == JobStatus.SENDING.value]
 
     def record(self, outcomes: Sequence[tuple[str, JobStatus, str]]) -> None:
         """Many rows at once, each with its own status and reply."""
@@ -384,9 +401,9 @@ class DeliveryLedger(LedgerQueries):
                 for subscriber_id, article_id in session.execute(
                         select(table.c.subscriber_id, table.c.reference).where(
                             table.c.kind == Kind.ALERT.value,
-                            table.c.subscriber_id.in_(ids[start:start + 500]),
+                            table.c.subscriber_id.in_(bindparam("ids", expanding=True)),
                             table.c.status.in_([JobStatus.SENT.value, JobStatus.BOUNCED.value]),
-                            table.c.created_at >= since)):
+                            table.c.created_at >= since), {"ids": ids[start:start + 500]}):
                     found.setdefault(subscriber_id, set()).add(article_id)
         return found
 
