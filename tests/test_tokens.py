@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 from datetime import date, timedelta
 
 import pytest
@@ -89,3 +90,28 @@ def test_every_other_last_letter_of_a_return_path_is_refused() -> None:
         if letter != local[-1]:
             with pytest.raises(InvalidToken):
                 paths.read(f"{local[:-1]}{letter}@{domain}")
+
+
+def test_our_signer_makes_the_librarys_tokens_byte_for_byte() -> None:
+    """The fast signer writes what itsdangerous's own TimestampSigner writes, so the
+    library reads every link we send (and those sent before it existed)."""
+    from itsdangerous import TimestampSigner
+
+    from mailer.tokens import _Signer
+
+    class Fixed(_Signer):
+        def get_timestamp(self) -> int:
+            return 1_790_000_000
+
+    class Library(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return 1_790_000_000
+
+    for salt, value in (("mailer.unsubscribe", "a" * 32), ("mailer.preferences", "b_weekly"),
+                        ("mailer.confirm", "ünïcode")):
+        ours = Fixed("k" * 32, salt=salt, digest_method=hashlib.sha256)
+        library = Library("k" * 32, salt=salt, digest_method=hashlib.sha256)
+        assert ours.sign(value) == library.sign(value)
+        assert library.unsign(ours.sign(value)) == value.encode()
+    tokens = Tokens("k" * 32, 3600)
+    assert tokens.read(Purpose.UNSUBSCRIBE, tokens.make(Purpose.UNSUBSCRIBE, "x1")) == "x1"
