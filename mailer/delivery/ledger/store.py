@@ -240,17 +240,26 @@ class DeliveryLedger(LedgerQueries):
         SQLite against 750 us for a fresh session), which bounds what a crash can leave
         sent but unrecorded."""
         if outcomes:
-            self._commit_kept("outcomes", lambda c: self._write_outcomes(c, outcomes))
+            # On PostgreSQL the write is one statement, atomic on its own.
+            self._commit_kept("outcomes", lambda c: self._write_outcomes(c, outcomes),
+                              one_statement=True)
 
-    def _commit_kept(self, name: str, write: Callable[[Connection], object]) -> None:
+    def _commit_kept(self, name: str, write: Callable[[Connection], object], *,
+                     one_statement: bool = False) -> None:
         """`write`, committed at once on a connection of its own kept open under
         `name`: for one thread's frequent small commits, where a pool checkout per
-        transaction costs more than the write. A database that does not answer closes
-        it (the next call connects again) and is ServiceUnavailable."""
+        transaction costs more than the write. `one_statement`: on PostgreSQL `write`
+        is a single statement, run in autocommit: one round trip instead of BEGIN,
+        the statement and COMMIT. A database that does not answer closes the
+        connection (the next call connects again) and is ServiceUnavailable."""
         connection = self._kept.get(name)
         try:
             if connection is None:
-                connection = self._kept[name] = self._sessions.kw["bind"].connect()
+                engine = self._sessions.kw["bind"]
+                connection = engine.connect()
+                if one_statement and engine.dialect.name == "postgresql":
+                    connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+                self._kept[name] = connection
             try:
                 write(connection)
             except SQLAlchemyError:
