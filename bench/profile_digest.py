@@ -59,7 +59,8 @@ PHASES: list[tuple[str, list[tuple[str, str]]]] = [
     ("each reply's after-effects (in the session)", [("delivery/outcomes.py", "take"),
                                                     ("delivery/outcomes.py", "finish")]),
     ("  of which: attempt log (JSON lines)", [("delivery/attempts.py", "add"),
-                                              ("delivery/attempts.py", "flush")]),
+                                              ("delivery/attempts.py", "flush"),
+                                              ("delivery/attempts.py", "log_attempt")]),
     ("  of which: ledger writes", [("ledger/store.py", "record_now")]),
     ("  of which: metrics to Redis", [("delivery/recorder.py", "flush")]),
 ]
