@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -150,14 +149,22 @@ def _read_key(path: Path, setting: str, kind: type[PrivateKey]) -> PrivateKey:
     return key
 
 
-def generate_key(bits: int = 2048) -> tuple[bytes, str]:
-    """A new private key (PEM) and the value of its DNS TXT record."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+def generate_key(bits: int = 2048, algorithm: str = "rsa") -> tuple[bytes, str]:
+    """A new private key (PEM) and the value of its DNS TXT record; `bits` for RSA."""
+    key: PrivateKey
+    if algorithm == "ed25519":
+        key = ed25519.Ed25519PrivateKey.generate()
+        # RFC 8463 4.2: the bare 32-byte key, not a SubjectPublicKeyInfo as for RSA.
+        public = key.public_key().public_bytes(serialization.Encoding.Raw,
+                                               serialization.PublicFormat.Raw)
+    else:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+        public = key.public_key().public_bytes(serialization.Encoding.DER,
+                                               serialization.PublicFormat.SubjectPublicKeyInfo)
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
-    public = key.public_key().public_bytes(serialization.Encoding.DER,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo)
-    return pem, f"v=DKIM1; k=rsa; p={base64.b64encode(public).decode()}"
+    kind = "ed25519" if algorithm == "ed25519" else "rsa"
+    return pem, f"v=DKIM1; k={kind}; p={base64.b64encode(public).decode()}"
 
 
 def txt_record(selector: str, domain: str, value: str) -> str:
