@@ -23,8 +23,9 @@ from mailer.slots import SlotTemplate
 _SPACES = re.compile(rb"  +")  # a literal prefix: `re` scans for it as a substring
 _WSP = re.compile(rb"[ \t]+")
 _FOLD = re.compile(rb"\r\n(?=[ \t])")
-# A byte that no rule of canonicalisation or un-stuffing reads together with its
-# neighbour: the text may be cut before or after it and each part done alone.
+# The bytes that canonicalisation and un-stuffing read together with a neighbour
+# (white space, line ends, dots): a text may be cut before or after any other byte,
+# and each part done alone.
 _SPECIAL = b" \t\r\n."
 
 
