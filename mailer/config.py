@@ -198,6 +198,8 @@ class Settings(BaseSettings):
     dkim_key_file: Path | None = None
     dkim_selector: str = Field("mail", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
     dkim_domain: str | None = None
+    dkim_ed25519_key_file: Path | None = None
+    dkim_ed25519_selector: str = Field("ed25519", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
     trusted_proxies: str = ""
     proxy_header: str = Field("X-Forwarded-For", min_length=1, max_length=64)
     max_body_bytes: int = Field(16_384, ge=1024)

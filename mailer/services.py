@@ -39,6 +39,7 @@ from mailer.digest.compose import DigestMail
 from mailer.digest.plan import ArticleDays, DigestPlanner
 from mailer.digest.runs import DigestRuns, FailureWindow, PausePolicy
 from mailer.digest.send import DigestSender
+from mailer.errors import ConfigError
 from mailer.inbound.feedback import FeedbackStore
 from mailer.inbound.handoff import Handoff
 from mailer.inbound.intake import FeedbackIntake, SoftBounces
@@ -362,9 +363,14 @@ def signup_mail_cap(settings: Settings, client: redis.Redis) -> Callable[[str], 
 def make_signer(settings: Settings) -> DkimSigner | None:
     """None when no key is configured (many relays sign for you)."""
     if settings.dkim_key_file is None:
+        if settings.dkim_ed25519_key_file is not None:
+            raise ConfigError("MAILER_DKIM_ED25519_KEY_FILE: needs MAILER_DKIM_KEY_FILE "
+                              "too: receivers that do not know Ed25519 check the RSA "
+                              "signature")
         return None
     return load_signer(settings.dkim_key_file, settings.signing_domain,
-                       settings.dkim_selector)
+                       settings.dkim_selector, settings.dkim_ed25519_key_file,
+                       settings.dkim_ed25519_selector)
 
 
 def signed(backend: EmailBackend, signer: DkimSigner | None) -> EmailBackend:

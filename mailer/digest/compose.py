@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
+from functools import cached_property, partial
 from typing import Any
 from urllib.parse import urlencode
 from uuid import uuid4
@@ -31,6 +31,7 @@ from mailer.digest.layout import (
 from mailer.digest.plan import Variant
 from mailer.newsletters.model import DAILY
 from mailer.render import Site, inline_css, load_stylesheet
+from mailer.sending.canonical import RelaxedBody
 from mailer.sending.message import Envelope, ReturnPath
 from mailer.sending.mime import (
     address_header,
@@ -59,6 +60,15 @@ class EncodedTemplate:
 
     def fill(self, values: dict[bytes, bytes]) -> bytes:
         return self.eight.fill(values)
+
+    @cached_property
+    def relaxed_body(self) -> RelaxedBody | None:
+        """Made on the first signature, so a variant's body is canonicalised once."""
+        return RelaxedBody.of(self.eight, dotted=True)
+
+    def body_hash(self, values: dict[bytes, bytes]) -> tuple[int, bytes] | None:
+        """DKIM's relaxed body hash of the 8bit message (`Envelope.relaxed_body_hash`)."""
+        return self.relaxed_body.digest(values) if self.relaxed_body else None
 
     def fill_7bit(self, values: dict[bytes, bytes]) -> bytes:
         return self.seven.fill({**values, **{b"qp_" + name: qp_value(values[name])
@@ -195,7 +205,8 @@ class DigestMail:
             else self._from
         return Envelope(template.fill(values), sender, subscriber.email,
                         smtputf8=not subscriber.email.isascii(), eightbit=True,
-                        wire_ready=True, seven_bit=partial(template.fill_7bit, values))
+                        wire_ready=True, seven_bit=partial(template.fill_7bit, values),
+                        relaxed_body_hash=partial(template.body_hash, values))
 
 
 def _list_id(site: Site, variant: Variant) -> bytes:

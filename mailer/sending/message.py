@@ -45,6 +45,11 @@ class Envelope:
     # The same message in 7-bit, in the form `as_bytes` gives, for a relay without
     # 8BITMIME, where its maker has a faster or a signed way to it (see `as_7bit`).
     seven_bit: Callable[[], bytes] | None = field(default=None, compare=False, repr=False)
+    # For DKIM, where its maker has them cheaper than from the bytes: where the body
+    # begins in `as_bytes` and the SHA-256 of its relaxed form (`RelaxedBody.digest`);
+    # None if it has not.
+    relaxed_body_hash: Callable[[], tuple[int, bytes] | None] | None = field(
+        default=None, compare=False, repr=False)
 
     def as_bytes(self) -> bytes:
         """What goes after DATA (dot-stuffed if `wire_ready`)."""
