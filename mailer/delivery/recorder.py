@@ -41,6 +41,8 @@ HISTOGRAMS: dict[str, tuple[str, tuple[float, ...]]] = {
     "delivery_seconds": ("Time from queuing (or planning) a message to its final outcome",
                          (0.1, 0.5, 1, 2.5, 5, 15, 60, 300, 900, 3600, 14400, 86400)),
 }
+# Each histogram's bucket fields, by the index bisect finds: its bounds, then "+Inf".
+_BUCKET_FIELDS = {name: (*map(repr, bounds), "+Inf") for name, (_, bounds) in HISTOGRAMS.items()}
 log = logging.getLogger("mailer.delivery.recorder")
 
 
@@ -58,10 +60,10 @@ class MetricsRecorder:
             self._minutes[(int(time.time() // 60), f"{kind}|{outcome}")] += 1
 
     def observe(self, name: str, seconds: float) -> None:
-        bounds = HISTOGRAMS[name][1]
-        index = bisect.bisect_left(bounds, seconds)
-        self._buckets[name][repr(bounds[index]) if index < len(bounds) else "+Inf"] += 1
-        self._buckets[name]["count"] += 1
+        index = bisect.bisect_left(HISTOGRAMS[name][1], seconds)
+        buckets = self._buckets[name]
+        buckets[_BUCKET_FIELDS[name][index]] += 1
+        buckets["count"] += 1
         self._sums[name] = self._sums.get(name, 0.0) + seconds
 
     def flush(self) -> None:
