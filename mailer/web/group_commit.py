@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mailer.delivery.deliverer import Job, hand_many_to_broker
-from mailer.delivery.ledger import INTAKE_MAX, DeliveryLedger
+from mailer.delivery.ledger import DeliveryLedger
 from mailer.errors import ServiceUnavailable
 from mailer.queue import JobQueue
 
@@ -64,11 +64,7 @@ class GroupCommit:
         self._closed = True
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
-        pending = self._pending.pop(loop)
-        batch, rest = pending[:INTAKE_MAX], pending[INTAKE_MAX:]
-        if rest:
-            self._pending[loop] = rest
-            loop.call_soon(self._flush, loop)
+        batch = self._pending.pop(loop)
         try:
             refused = self._record_and_queue(batch)
         except Exception as exc:  # a bug: the requests fail with it rather than hang

@@ -22,7 +22,7 @@ from mailer.delivery.ledger.records import (
     finished,
     summarise,
 )
-from mailer.delivery.ledger.store import INTAKE_MAX, DeliveryLedger
+from mailer.delivery.ledger.store import DeliveryLedger
 
-__all__ = ["FINAL", "INTAKE_MAX", "NOT_QUEUED", "Claim", "Claimed", "DeliveryLedger", "JobRecord",
+__all__ = ["FINAL", "NOT_QUEUED", "Claim", "Claimed", "DeliveryLedger", "JobRecord",
            "JobStatus", "Kind", "Resent", "finished", "summarise"]

@@ -58,9 +58,6 @@ _RECORD_FROM_ARRAYS = text("""
 """).bindparams(bindparam("at", type_=UTCDateTime()))
 
 
-INTAKE_MAX = 500  # rows in one INSERT: within SQLite's and PostgreSQL's bound parameters
-
-
 def _new_rows(jobs: Sequence[tuple[str, str, str, str, dict[str, Any] | None]]
               ) -> list[dict[str, Any]]:
     now = utcnow()
@@ -137,16 +134,10 @@ class DeliveryLedger(LedgerQueries):
 
     def create_many_now(self, jobs: Sequence[tuple[str, str, str, str, dict[str, Any] | None]]
                         ) -> None:
-        """`create_many` for at most INTAKE_MAX rows on a connection kept open for it, for
-        one thread only (the API's group commit, on its event loop): no pool checkout,
-        ping or reset per transaction, three round trips fewer on PostgreSQL; and the
-        rows in one INSERT, atomic by itself, committed as it runs: one round trip,
-        not an INSERT and a COMMIT."""
-        if not 0 < len(jobs) <= INTAKE_MAX:
-            raise ValueError(f"{len(jobs)} rows: create_many_now takes 1 to {INTAKE_MAX}")
-        rows = _new_rows(jobs)
-        self._commit_kept("intake", lambda c: c.execute(self._table.insert().values(rows)),
-                          autocommit=True)
+        """`create_many` on a connection kept open for it, for one thread only (the
+        API's group commit, on its event loop): no pool checkout, ping or reset per
+        transaction, three round trips fewer on PostgreSQL."""
+        self._commit_kept("intake", lambda c: c.execute(self._table.insert(), _new_rows(jobs)))
 
     def claim(self, job_id: str, lease_seconds: float, *, kind: str, recipient: str,
               reference: str) -> tuple[Claim, float, datetime | None]:
@@ -234,20 +225,15 @@ class DeliveryLedger(LedgerQueries):
         if outcomes:
             self._commit_kept("outcomes", lambda c: self._write_outcomes(c, outcomes))
 
-    def _commit_kept(self, name: str, write: Callable[[Connection], object], *,
-                     autocommit: bool = False) -> None:
+    def _commit_kept(self, name: str, write: Callable[[Connection], object]) -> None:
         """`write`, committed at once on a connection of its own kept open under
         `name`: for one thread's frequent small commits, where a pool checkout per
-        transaction costs more than the write. `autocommit`: each statement commits as
-        it runs (for a `write` of one statement). A database that does not answer
-        closes it (the next call connects again) and is ServiceUnavailable."""
+        transaction costs more than the write. A database that does not answer closes
+        it (the next call connects again) and is ServiceUnavailable."""
         connection = self._kept.get(name)
         try:
             if connection is None:
-                connection = self._sessions.kw["bind"].connect()
-                if autocommit:
-                    connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-                self._kept[name] = connection
+                connection = self._kept[name] = self._sessions.kw["bind"].connect()
             try:
                 write(connection)
             except SQLAlchemyError:
