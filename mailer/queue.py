@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from mailer.config import Settings
-from mailer.errors import ConfigError
+from mailer.errors import ConfigError, ServiceUnavailable
 
 SHARE_TASK = "mailer.share.deliver"
 CONFIRM_TASK = "mailer.confirm.deliver"
@@ -48,6 +48,13 @@ class Backlog:
 class JobQueue(Protocol):
     def enqueue(self, task: str, payload: dict[str, Any], *, queue: str) -> None:
         """Hand a job to the broker; raise ServiceUnavailable if it cannot be taken."""
+        ...
+
+    def enqueue_many(self, jobs: Sequence[tuple[str, dict[str, Any]]], *, queue: str
+                     ) -> list[ServiceUnavailable | None]:
+        """Hand several (task, payload) jobs to the broker together, in one round trip
+        where it allows; for each, None once it is taken, or the ServiceUnavailable
+        saying why not."""
         ...
 
     def workers(self, timeout: float) -> list[str]:

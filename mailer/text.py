@@ -64,7 +64,7 @@ def check_text(value: str) -> None:
 
 def valid_unicode(value: str) -> bool:
     """No lone surrogates and no noncharacters: text that can be encoded and stored."""
-    return not any(_invalid(c) for c in value)
+    return value.isascii() or not any(_invalid(c) for c in value)
 
 
 def _invalid(char: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -10,8 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from celery import Celery
-from kombu import Connection
-from kombu.exceptions import OperationalError
+from celery.utils import uuid
+from celery.utils.nodenames import anon_nodename
+from kombu import Connection, Producer, Queue
+from kombu.exceptions import KombuError, OperationalError
 from redis import RedisError
 
 from mailer.config import Settings
@@ -73,17 +76,95 @@ class CeleryJobQueue:
         # Remote control shares one broker connection, which is not thread-safe; the
         # API asks from its thread pool (the ops page, /readyz).
         self._control = threading.Lock()
+        # `_publish`'s: a producer per thread, the queues it declares by name (bound
+        # to a channel only to be declared: kombu remembers which it has declared on
+        # each connection), the name of this process as a message's origin.
+        self._local = threading.local()
+        self._producers: list[Producer] = []
+        self._declared: dict[str, Queue] = {}
+        self._origin = anon_nodename()
 
     def enqueue(self, task: str, payload: dict[str, Any], *, queue: str) -> None:
         try:
-            # `queued_at` lets ops see the age of the oldest waiting job (mailer.ops.metrics).
-            self._app.send_task(task, args=[payload], queue=queue,
-                                headers={"queued_at": time.time()},
-                                argsrepr=summary(payload), kwargsrepr="{}",
-                                retry=True, retry_policy={"max_retries": 2, "interval_start": 0.2,
-                                                          "interval_step": 0.5})
+            self._send(task, payload, queue, retry=True,
+                       retry_policy={"max_retries": 2, "interval_start": 0.2,
+                                     "interval_step": 0.5})
         except (OperationalError, OSError) as exc:
             raise self._away(exc) from None
+
+    def enqueue_many(self, jobs: Sequence[tuple[str, dict[str, Any]]], *, queue: str
+                     ) -> list[ServiceUnavailable | None]:
+        """Celery's own messages, published straight through kombu (`_publish`), and
+        on Redis in one pipeline (kombu's publish batch). If that fails, each job is
+        sent again on its own with `enqueue`'s retries (one the batch did deliver may
+        then wait twice in the queue: the ledger's claim sends it once); once one of
+        them is refused, so are the rest, without waiting out each one's retries."""
+        try:
+            self._publish(jobs, queue)
+            return [None] * len(jobs)
+        except (KombuError, OSError, RedisError):
+            self._drop_producer()
+        refused: list[ServiceUnavailable | None] = []
+        away: ServiceUnavailable | None = None
+        for task, payload in jobs:
+            if away is None:
+                try:
+                    self.enqueue(task, payload, queue=queue)
+                except ServiceUnavailable as exc:
+                    away = exc
+            refused.append(away)
+        return refused
+
+    def _publish(self, jobs: Sequence[tuple[str, dict[str, Any]]], queue: str) -> None:
+        """The message `send_task` makes for a task with no parent, countdown, expiry
+        or result (`app.amqp.create_task_message`), published as it would be (to the
+        queue by the default exchange, the queue declared once per connection, as
+        kombu caches it), by a producer the thread keeps: without `send_task`'s
+        routing, option merging and result handle, a producer from the pool and a copy
+        of the queue per publish, which cost a share request twice its message
+        (bench/share_load.py). No retry here: `enqueue_many` falls back."""
+        amqp, conf = self._app.amqp, self._app.conf
+        producer = self._producer()
+        declare = self._declared.get(queue)
+        if declare is None:
+            declare = self._declared.setdefault(queue, amqp.queues[queue].bind(producer.channel))
+        batch = getattr(producer, "batch", None)  # kombu 5.7; before it, one by one
+        with batch(max_size=len(jobs)) if batch and len(jobs) > 1 else contextlib.nullcontext():
+            for task, payload in jobs:
+                headers, properties, body, _ = amqp.create_task_message(
+                    uuid(), task, (payload,), {}, reply_to=self._app.thread_oid,
+                    origin=self._origin, ignore_result=None, argsrepr=summary(payload),
+                    kwargsrepr="{}")
+                headers["queued_at"] = time.time()
+                producer.publish(body, exchange="", routing_key=queue,
+                                 serializer=conf.task_serializer,
+                                 compression=conf.task_compression, headers=headers,
+                                 delivery_mode=conf.task_default_delivery_mode,
+                                 declare=[declare], **properties)
+
+    def _producer(self) -> Producer:
+        producer: Producer | None = getattr(self._local, "producer", None)
+        if producer is None:
+            producer = self._local.producer = self._app.amqp.Producer(
+                self._app.connection_for_write())
+            with self._control:
+                self._producers.append(producer)
+        return producer
+
+    def _drop_producer(self) -> None:
+        """After a failure: the thread's next publish connects again."""
+        producer: Producer | None = getattr(self._local, "producer", None)
+        self._local.producer = None
+        if producer is not None:
+            with self._control:
+                self._producers.remove(producer)
+            _close(producer)
+
+    def _send(self, task: str, payload: dict[str, Any], queue: str, **options: Any) -> None:
+        # `queued_at` lets ops see the age of the oldest waiting job (mailer.ops.metrics).
+        self._app.send_task(task, args=[payload], queue=queue,
+                            headers={"queued_at": time.time()},
+                            argsrepr=summary(payload), kwargsrepr="{}", **options)
 
     def workers(self, timeout: float) -> list[str]:
         try:
@@ -160,5 +241,14 @@ class CeleryJobQueue:
                                   f"{exc}")
 
     def close(self) -> None:
+        with self._control:
+            producers, self._producers = self._producers, []
+        for producer in producers:
+            _close(producer)
         if self._own:
             self._app.close()
+
+
+def _close(producer: Producer) -> None:
+    with contextlib.suppress(Exception):  # closing what may already be broken
+        producer.connection.close()

@@ -8,6 +8,7 @@ only how the envelope is built.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -63,6 +64,21 @@ def hand_to_broker(job_id: str, *, ledger: DeliveryLedger, queue: JobQueue, task
     except ServiceUnavailable:
         ledger.mark(job_id, JobStatus.FAILED, NOT_QUEUED)
         raise
+
+
+def hand_many_to_broker(jobs: Sequence[tuple[str, str, dict[str, Any]]], *,
+                        ledger: DeliveryLedger, queue: JobQueue
+                        ) -> list[ServiceUnavailable | None]:
+    """`hand_to_broker` for several (job id, task, payload) at once, in one round trip
+    where the broker allows: for each, None once the broker has it, or why not (its
+    row then says so, unless the database is away too)."""
+    refused = queue.enqueue_many([(task, payload) for _, task, payload in jobs],
+                                 queue=SHARE_QUEUE)
+    for (job_id, _, _), error in zip(jobs, refused, strict=True):
+        if error is not None:
+            with contextlib.suppress(ServiceUnavailable):
+                ledger.mark(job_id, JobStatus.FAILED, NOT_QUEUED)
+    return refused
 
 
 class Deliverer:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, bindparam, delete, select
+from sqlalchemy import BindParameter, Table, bindparam, delete, exists, select
 
 from mailer.db import SessionFactory, insert_ignore, transaction
 from mailer.models import ShareRefusalRow, SuppressionRow, utcnow
@@ -31,6 +31,10 @@ class Suppression:
 class SuppressionStore:
     def __init__(self, sessions: SessionFactory) -> None:
         self._sessions = sessions
+        key: BindParameter[str] = bindparam("key")
+        self._listed = select(
+            exists().where(SuppressionRow.email_key == key).label("suppressed"),
+            exists().where(ShareRefusalRow.email_key == key).label("refused"))
 
     def add_many(self, entries: Sequence[tuple[str, str]], source: str) -> int:
         """(address, reason) pairs; an address already listed keeps its first reason.
@@ -66,13 +70,15 @@ class SuppressionStore:
                 {"keys": list(keys)}).scalars())
 
     def why_not_send(self, email: str, kind: str) -> str | None:
-        """The ledger's reason not to send this kind of message to `email`, if any."""
-        key = email.lower()
+        """The ledger's reason not to send this kind of message to `email`, if any:
+        both lists asked in one statement (two ORM loads were a fifth of a share
+        delivery's CPU)."""
         with transaction(self._sessions) as session:
-            if session.get(SuppressionRow, key) is not None:
-                return SUPPRESSED_REPLY
-            if kind == "share" and session.get(ShareRefusalRow, key) is not None:
-                return REFUSED_REPLY
+            row = session.execute(self._listed, {"key": email.lower()}).one()
+        if row.suppressed:
+            return SUPPRESSED_REPLY
+        if kind == "share" and row.refused:
+            return REFUSED_REPLY
         return None
 
     def refuse_shares(self, email: str) -> None:

@@ -17,41 +17,46 @@ from collections.abc import Mapping
 import redis
 
 from mailer.errors import ServiceUnavailable
+from mailer.limits.lua import LuaBatch, LuaScript
 
 SAME_SHARE_PREFIX = "mailer:share:once:"
 IDEMPOTENCY_KEY_PREFIX = "mailer:share:key:"
+
+
+_CLAIM = LuaScript("""
+for _, key in ipairs(KEYS) do
+  local earlier = redis.call('GET', key)
+  if earlier then
+    return earlier
+  end
+end
+for _, key in ipairs(KEYS) do
+  redis.call('SET', key, ARGV[1], 'EX', ARGV[2])
+end
+return false
+""")
 
 
 class RepeatWindow:
     def __init__(self, client: redis.Redis, window_seconds: int) -> None:
         self._redis = client
         self._window = window_seconds
+        self._batch = LuaBatch(client)
 
-    def earlier_job(self, share: Mapping[str, str], job_id: str, *, client_id: str,
-                    idempotency_key: str | None = None) -> str | None:
+    async def earlier_job(self, share: Mapping[str, str], job_id: str, *, client_id: str,
+                          idempotency_key: str | None = None) -> str | None:
         """None when this request is the first of its kind (its job goes ahead, and is
-        now what the others get); else the earlier request's job id."""
+        now what the others get); else the earlier request's job id. One script, so
+        both keys are looked at and taken at once; sent with the checks of the other
+        requests of the same turn of the event loop (`LuaBatch`)."""
         keys = self._keys(share, client_id, idempotency_key)
         if not keys:
             return None
         try:
-            pipe = self._redis.pipeline()
-            for key in keys:
-                pipe.set(key, job_id, nx=True, ex=self._window)
-            taken = pipe.execute()
-            if all(taken):
-                return None
-            mine = [key for key, ok in zip(keys, taken, strict=True) if ok]
-            earlier = [key for key, ok in zip(keys, taken, strict=True) if not ok]
-            found = self._redis.get(earlier[0])
-            if mine:
-                self._redis.delete(*mine)
+            found = await self._batch.run(_CLAIM, keys, [job_id, self._window])
         except redis.RedisError as exc:
             raise ServiceUnavailable(f"repeat check unavailable (Redis): {exc}") from None
-        if found is None:  # it expired in between: this one is the first after all
-            return self.earlier_job(share, job_id, client_id=client_id,
-                                    idempotency_key=idempotency_key)
-        return found.decode() if isinstance(found, bytes) else str(found)
+        return found.decode() if isinstance(found, bytes) else found
 
     def release_claim(self, share: Mapping[str, str], *, client_id: str,
                       idempotency_key: str | None = None) -> None:

@@ -35,13 +35,6 @@ class Accepted:
     repeat: bool  # the same share was accepted moments ago: this is its job
 
 
-@dataclass(frozen=True)
-class _Checked:
-    job: Job
-    payload: Payload | None  # None: a repeat, nothing to record or send
-    share: ShareRequest
-
-
 class ShareIntake:
     def __init__(self, *, articles: ArticleStore, check_deliverability: bool = False,
                  guards: ShareGuards | None = None,
@@ -58,15 +51,22 @@ class ShareIntake:
         and threads convoying on the GIL cost more than they overlap
         (bench/share_load.py); only DNS look-ups for deliverability get a thread."""
         check = (asyncio.to_thread if self._deliverability else _now)
-        checked: _Checked = await check(self._check, fields, client_ip, idempotency_key)
-        if checked.payload is None:
-            return Accepted(checked.job.id, repeat=True)
+        share: ShareRequest = await check(self._valid, fields)
+        job = _job(share)
+        if self._repeats is not None:
+            first = await self._repeats.earlier_job(share.as_fields(), job.id,
+                                                    client_id=client_ip,
+                                                    idempotency_key=idempotency_key)
+            if first is not None:
+                return Accepted(first, repeat=True)
         try:
-            await record(checked.job, checked.payload)
+            if self._guards is not None:
+                self._guards.check(share, client_ip)
+            await record(job, _payload(job, share))
         except BaseException:
-            self._forget(checked.share, client_ip, idempotency_key)
+            self._forget(share, client_ip, idempotency_key)
             raise
-        return Accepted(checked.job.id, repeat=False)
+        return Accepted(job.id, repeat=False)
 
     def submit(self, fields: Mapping[str, object], *, ledger: DeliveryLedger,
                queue: JobQueue) -> str:
@@ -77,24 +77,6 @@ class ShareIntake:
         queue_delivery(job, ledger=ledger, queue=queue, task=SHARE_TASK,
                        payload=_payload(job, share))
         return job.id
-
-    def _check(self, fields: Mapping[str, object], client_ip: str,
-               idempotency_key: str | None) -> _Checked:
-        share = self._valid(fields)
-        job = _job(share)
-        if self._repeats is not None:
-            first = self._repeats.earlier_job(share.as_fields(), job.id, client_id=client_ip,
-                                              idempotency_key=idempotency_key)
-            if first is not None:
-                return _Checked(Job(first, Kind.SHARE, job.recipient, job.reference), None,
-                                share)
-        try:
-            if self._guards is not None:
-                self._guards.check(share, client_ip)
-        except BaseException:
-            self._forget(share, client_ip, idempotency_key)
-            raise
-        return _Checked(job, _payload(job, share), share)
 
     def _valid(self, fields: Mapping[str, object]) -> ShareRequest:
         share = validate_share(fields, check_deliverability=self._deliverability)
@@ -108,7 +90,7 @@ class ShareIntake:
                                         idempotency_key=idempotency_key)
 
 
-async def _now(fn: Callable[..., _Checked], *args: Any) -> _Checked:
+async def _now(fn: Callable[..., ShareRequest], *args: Any) -> ShareRequest:
     return fn(*args)
 
 

@@ -57,7 +57,10 @@ def _name(key: str) -> str:
 
 
 def _check_depth(text: str, max_depth: int) -> None:
-    """Counted on the raw text, before the recursive parser sees it."""
+    """Counted on the raw text, before the recursive parser sees it; not at all when
+    the text has too few brackets to nest that deep (a form's flat object)."""
+    if text.count("{") + text.count("[") <= max_depth:
+        return
     depth = 0
     field = "body"
     for token in _TOKENS.finditer(text):

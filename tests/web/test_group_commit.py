@@ -29,13 +29,14 @@ class CountingLedger(DeliveryLedger):
         super().__init__(sessions)
         self.transactions = 0
 
-    def create_many(self, jobs: Sequence[tuple[str, str, str, str, dict[str, Any]]]) -> None:
+    def create_many_now(self, jobs: Sequence[tuple[str, str, str, str, dict[str, Any] | None]]
+                        ) -> None:
         self.transactions += 1
-        super().create_many(jobs)
+        super().create_many_now(jobs)
 
 
 async def submit_all(commit: GroupCommit, count: int) -> list[BaseException | None]:
-    jobs = [Job(f"job{i:03d}", "share", f"friend{i}@example.org", "a-story")
+    jobs = [Job(f"job{i:04d}", "share", f"friend{i}@example.org", "a-story")
             for i in range(count)]
     return await asyncio.gather(*(commit.submit(job, SHARE_TASK, {"job_id": job.id})
                                   for job in jobs), return_exceptions=True)
@@ -61,8 +62,8 @@ def test_concurrent_jobs_share_transactions_and_are_all_queued(
     assert results == [None] * 200
     assert ledger.transactions < 200, "some requests shared a transaction"
     assert sorted(str(p["job_id"]) for p in queued_payloads(redis_client)) == \
-        [f"job{i:03d}" for i in range(200)]
-    record = ledger.get("job007")
+        [f"job{i:04d}" for i in range(200)]
+    record = ledger.get("job0007")
     assert record is not None and record.status is JobStatus.QUEUED
 
 
@@ -74,7 +75,7 @@ def test_a_broker_that_is_away_gives_503_and_the_row_says_so(
     ledger = DeliveryLedger(sessions)
     [result] = submit_through(ledger, make_settings(redis_url=gone.url), 1)
     assert isinstance(result, ServiceUnavailable)
-    record = ledger.get("job000")
+    record = ledger.get("job0000")
     assert record is not None
     assert (record.status, record.last_reply) == (JobStatus.FAILED, NOT_QUEUED)
 

@@ -164,8 +164,8 @@ class DeliveryLedger(LedgerQueries):
     def create_many_now(self, jobs: Sequence[tuple[str, str, str, str, dict[str, Any] | None]]
                         ) -> None:
         """`create_many` on a connection kept open for it, for one thread only (the
-        API's group-commit writer): no pool checkout, ping or reset per transaction,
-        three round trips fewer on PostgreSQL."""
+        API's group commit, on its event loop): no pool checkout, ping or reset per
+        transaction, three round trips fewer on PostgreSQL."""
         self._commit_kept("intake", lambda c: c.execute(self._table.insert(), _new_rows(jobs)))
 
     def claim(self, job_id: str, lease_seconds: float, *, kind: str, recipient: str,
