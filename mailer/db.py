@@ -14,7 +14,18 @@ from pathlib import Path
 from typing import Any, NoReturn
 from uuid import uuid4
 
-from sqlalchemy import Engine, String, cast, create_engine, event, func, make_url, text
+from sqlalchemy import (
+    BigInteger,
+    Engine,
+    Integer,
+    String,
+    cast,
+    create_engine,
+    event,
+    func,
+    make_url,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DatabaseError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -148,10 +159,15 @@ def insert_ignore(session: Session, table: Any, rows: Sequence[dict[str, Any]],
 
 
 def random_hex_id(session: Session) -> Any:
-    """A new 32-hex-digit id made by the database, for rows inserted from a SELECT."""
+    """A new 32-hex-digit id made by the database, for rows inserted from a SELECT:
+    as `new_id`, the milliseconds since 1970 then 80 random bits."""
     if session.get_bind().dialect.name == "postgresql":
-        return func.replace(cast(func.gen_random_uuid(), String), "-", "")
-    return func.lower(func.hex(func.randomblob(16)))
+        millis = cast(func.extract("epoch", func.clock_timestamp()) * 1000, BigInteger)
+        return func.lpad(func.to_hex(millis), 12, "0", type_=String) + func.substr(
+            func.replace(cast(func.gen_random_uuid(), String), "-", ""), 1, 20)
+    millis = cast((func.julianday("now") - 2440587.5) * 86400000, Integer)
+    return func.printf("%012x", millis, type_=String) + func.lower(
+        func.hex(func.randomblob(10)))
 
 
 def insert_select_ignore(session: Session, table: Any, columns: Sequence[str], source: Any,

@@ -1,14 +1,24 @@
 from __future__ import annotations
 
+import re
+import time
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import literal, select
 
-from mailer.db import check_schema, make_engine, normalise_url, upgrade
+from mailer.db import (
+    SessionFactory,
+    check_schema,
+    make_engine,
+    normalise_url,
+    random_hex_id,
+    upgrade,
+)
 from mailer.errors import ConfigError, ServiceUnavailable
-from mailer.models import Base
+from mailer.models import Base, new_id
 
 
 def test_postgres_urls_mean_psycopg3() -> None:
@@ -67,3 +77,19 @@ def test_unreachable_postgres_is_service_unavailable() -> None:
 def test_unsupported_database_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="MAILER_DATABASE_URL: unsupported database"):
         make_engine("mysql://x@y/z")
+
+
+def test_row_ids_are_unique_hex_in_the_order_they_were_made(sessions: SessionFactory) -> None:
+    """Ours and the database's (rows planned from a SELECT) alike: 32 hex digits, time
+    first, so each table's key index grows at its end."""
+    first = new_id()
+    time.sleep(0.002)
+    with sessions() as session:
+        made = session.execute(select(random_hex_id(session)).select_from(
+            select(literal(1)).union_all(select(literal(2))).subquery())).scalars().all()
+    time.sleep(0.002)
+    last = new_id()
+    ids = [first, *made, last]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids), ids
+    assert len(set(ids)) == 4
+    assert first < min(made) and max(made) < last, ids

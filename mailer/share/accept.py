@@ -15,12 +15,12 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from uuid import uuid4
 
 from mailer.articles.stores import ArticleStore
 from mailer.delivery.deliverer import Job, queue_delivery
 from mailer.delivery.ledger import DeliveryLedger, Kind
 from mailer.limits.repeat_window import RepeatWindow
+from mailer.models import new_id
 from mailer.queue import SHARE_TASK, JobQueue
 from mailer.share.guards import ShareGuards
 from mailer.share.request import ShareRequest, validate_share
@@ -95,7 +95,7 @@ async def _now(fn: Callable[..., ShareRequest], *args: Any) -> ShareRequest:
 
 
 def _job(share: ShareRequest) -> Job:
-    return Job(uuid4().hex, Kind.SHARE, share.friend.email, share.article_id)
+    return Job(new_id(), Kind.SHARE, share.friend.email, share.article_id)
 
 
 def _payload(job: Job, share: ShareRequest) -> Payload:

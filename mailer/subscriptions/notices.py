@@ -24,11 +24,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC
-from uuid import uuid4
 
 from mailer.delivery.deliverer import Job, queue_delivery
 from mailer.delivery.ledger import DeliveryLedger, Kind
 from mailer.errors import InvalidInput, RateLimited, ServiceUnavailable
+from mailer.models import new_id
 from mailer.queue import CONFIRM_TASK, SHARE_QUEUE, JobQueue
 from mailer.subscriptions.model import Preferences, SectionCatalog, Subscriber, SubscriberStatus
 from mailer.subscriptions.zones import zone_in_words
@@ -64,7 +64,7 @@ def request_manage_link(fields: Mapping[str, object], *, ledger: DeliveryLedger,
             mail_cap(email)
         except RateLimited:
             return
-    job = Job(uuid4().hex, Kind.MANAGE, email, "")
+    job = Job(new_id(), Kind.MANAGE, email, "")
     queue_delivery(job, ledger=ledger, queue=queue, task=CONFIRM_TASK,
                    payload={"job_id": job.id, "kind": Kind.MANAGE.value, "recipient": email})
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
-from uuid import uuid4
 
 from mailer.delivery.deliverer import Deliverer, Job, Outcome, queue_delivery
 from mailer.delivery.ledger import DeliveryLedger, Kind
 from mailer.errors import NotFound, NothingToSend, RateLimited
+from mailer.models import new_id
 from mailer.queue import CONFIRM_TASK, JobQueue
 from mailer.render import TemplateMail
 from mailer.sending.message import Envelope, RenderedEmail, ReturnPath, build_message
@@ -52,7 +52,7 @@ def submit_signup(fields: Mapping[str, object], *, catalog: SectionCatalog,
             mail_cap(subscriber.email)
         except RateLimited:
             return
-    job = Job(uuid4().hex, Kind.CONFIRM, subscriber.email, subscriber.id)
+    job = Job(new_id(), Kind.CONFIRM, subscriber.email, subscriber.id)
     queue_delivery(job, ledger=ledger, queue=queue, task=CONFIRM_TASK,
                    payload={"job_id": job.id, "subscriber_id": subscriber.id,
                             "recipient": subscriber.email})
