@@ -12,7 +12,7 @@ from typing import cast
 
 from sqlalchemy import BindParameter, Table, bindparam, delete, exists, select
 
-from mailer.db import SessionFactory, insert_ignore, transaction
+from mailer.db import InList, SessionFactory, insert_ignore, transaction
 from mailer.models import ShareRefusalRow, SuppressionRow, utcnow
 
 SOURCES = ("smtp", "webhook", "manual")
@@ -66,7 +66,7 @@ class SuppressionStore:
         with transaction(self._sessions) as session:
             return set(session.execute(
                 select(SuppressionRow.email_key)
-                .where(SuppressionRow.email_key.in_(bindparam("keys", expanding=True))),
+                .where(InList(SuppressionRow.email_key, "keys")),
                 {"keys": list(keys)}).scalars())
 
     def why_not_send(self, email: str, kind: str) -> str | None:

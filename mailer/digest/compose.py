@@ -13,6 +13,7 @@ import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property, partial
+from secrets import token_hex
 from typing import Any
 from urllib.parse import urlencode
 from uuid import uuid4
@@ -193,7 +194,7 @@ class DigestMail:
             b"to": address_header("To", subscriber.name, subscriber.email,
                                   utf8=not subscriber.email.isascii()),
             b"date": date_header,
-            b"message_id": f"{uuid4().hex}@{domain}".encode(),
+            b"message_id": f"{token_hex(16)}@{domain}".encode(),
             b"salutation": html.escape(salutation).encode(),
             b"text_salutation": salutation.encode(),
             b"unsubscribe_url": f"{self._public_url}/unsubscribe/{unsubscribe}".encode(),

@@ -4,6 +4,7 @@ arrives, and pause the run if its mail starts bouncing."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -137,6 +138,7 @@ class DigestSender:
         skipped: list[LedgerRecord] = []
         to_send: list[tuple[Dispatch, Envelope]] = []
         templates: dict[Variant, EncodedTemplate | str] = {}
+        newsletters = functools.cache(self.newsletters)  # as offered now, once a batch
         for row in claimed:
             person = people.get(row.subscriber_id)
             if person is None or person.status is not SubscriberStatus.ACTIVE:
@@ -145,9 +147,10 @@ class DigestSender:
             if person.email.lower() in suppressed:
                 skipped.append((row.id, JobStatus.SUPPRESSED, SUPPRESSED_REPLY))
                 continue
-            variant = self._alert_variant(row.reference, person.preferences) \
+            variant = self._alert_variant(row.reference, person.preferences, newsletters) \
                 if row.kind == Kind.ALERT.value else self._variant(
-                    row.reference, person.preferences, alerted.get(row.subscriber_id))
+                    row.reference, person.preferences, newsletters,
+                    alerted.get(row.subscriber_id))
             if isinstance(variant, str):
                 skipped.append((row.id, JobStatus.SKIPPED, variant))
                 continue
@@ -175,18 +178,20 @@ class DigestSender:
             else "not sent: no articles any more"
 
     def _variant(self, reference: str, prefs: Preferences,
+                 newsletters: Callable[[str], Newsletter | None],
                  alerted: set[str] | None = None) -> Variant | str:
         """The reader's variant of the edition a row names: their zone, and their
         sections in its newsletter as they are now, without the stories they had as
         alerts."""
         slug = reference.partition("/")[0] if "/" in reference else DAILY
         found = variant_of(reference, prefs.timezone, prefs.chosen(slug),
-                           self.newsletters(slug))
+                           newsletters(slug))
         if not found.sections:
             return NO_LONGER_CHOSEN
         return replace(found, without=frozenset(alerted)) if alerted else found
 
-    def _alert_variant(self, article_id: str, prefs: Preferences) -> Variant | str:
+    def _alert_variant(self, article_id: str, prefs: Preferences,
+                       newsletters: Callable[[str], Newsletter | None]) -> Variant | str:
         """An alert for the reader: through the first immediate newsletter they took
         that covers the story's section; or why none goes."""
         story = self.days.story(article_id)
@@ -194,7 +199,7 @@ class DigestSender:
             return "not sent: the story was taken down"
         section = slugify(story.section)
         for slug, sections in prefs.newsletters:
-            newsletter = self.newsletters(slug)
+            newsletter = newsletters(slug)
             if newsletter is not None and newsletter.template == "alert" \
                     and section in sections:
                 return Variant(story.published.date(), prefs.timezone, (section,), slug, 1,

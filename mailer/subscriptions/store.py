@@ -8,11 +8,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import Row, Select, bindparam, delete, func, literal, select
+from sqlalchemy import Row, Select, delete, func, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mailer.db import SessionFactory, transaction
+from mailer.db import InList, SessionFactory, transaction
 from mailer.errors import NotFound
 from mailer.models import SubscriberRow, SubscriptionRow, utcnow
 from mailer.subscriptions import bulk
@@ -69,7 +69,7 @@ def _choices(session: Session, ids: list[str]) -> dict[str, tuple[Choices, str]]
         for subscriber_id, newsletter, sections, at_night in session.execute(
                 select(table.c.subscriber_id, table.c.newsletter, table.c.sections,
                        table.c.at_night)
-                .where(table.c.subscriber_id.in_(bindparam("ids", expanding=True)))
+                .where(InList(table.c.subscriber_id, "ids"))
                 .order_by(table.c.newsletter), {"ids": ids[start:start + 500]}):
             found.setdefault(subscriber_id, []).append(
                 (newsletter, tuple(s for s in sections.split(",") if s)))
@@ -126,7 +126,7 @@ class SubscriberStore:
             choices = _choices(session, wanted)
             for start in range(0, len(wanted), 500):
                 for row in session.execute(select(table).where(
-                        table.c.id.in_(bindparam("ids", expanding=True))),
+                        InList(table.c.id, "ids")),
                         {"ids": wanted[start:start + 500]}):
                     found[row.id] = _subscriber(row, *choices.get(row.id, ((), "morning")))
         return found

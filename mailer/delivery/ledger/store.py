@@ -27,6 +27,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from mailer.db import (
+    InList,
     SessionFactory,
     insert_ignore,
     insert_select_ignore,
@@ -88,7 +89,7 @@ def _claim_statement() -> Any:
     expired = waiting & (row.expires_at < now)
     lease_over = (row.status == JobStatus.SENDING.value) & (row.lease_until < now)
     return (update(row)
-            .where(row.id.in_(bindparam("ids", expanding=True)))
+            .where(InList(row.id, "ids"))
             .where(case((waiting, true()), (lease_over, true()), else_=false()))
             .values(status=case((expired, JobStatus.EXPIRED.value),
                                 else_=JobStatus.SENDING.value),
@@ -420,7 +421,7 @@ class DeliveryLedger(LedgerQueries):
                 for subscriber_id, article_id in session.execute(
                         select(table.c.subscriber_id, table.c.reference).where(
                             table.c.kind == Kind.ALERT.value,
-                            table.c.subscriber_id.in_(bindparam("ids", expanding=True)),
+                            InList(table.c.subscriber_id, "ids"),
                             table.c.status.in_([JobStatus.SENT.value, JobStatus.BOUNCED.value]),
                             table.c.created_at >= since), {"ids": ids[start:start + 500]}):
                     found.setdefault(subscriber_id, set()).add(article_id)
